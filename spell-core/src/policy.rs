@@ -11,6 +11,8 @@
 //!     allow_unsigned = true
 //!     [capabilities]
 //!     env = ["APP_*"]
+//!     [limits.default]
+//!     memory_bytes = 67108864
 //!     [limits.max]
 //!     memory_bytes = 134217728
 //! "#).unwrap();
