@@ -1,1 +1,56 @@
-fn main() {}
+//! `spell`: pack, inspect, verify, sign and cast spells.
+//!
+//! Exit codes: the guest's own exit code for `spell cast` without `--json` (like `wasmtime
+//! run`); otherwise 0 on success, 1 when Spell refused (the error code is printed), 2 for usage
+//! errors, 3 when a cast ended by a limit, trap or cancellation.
+
+mod commands;
+mod report;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "spell", version, about = "Load verified WebAssembly spells and cast them in a metered sandbox")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Pack a folder (spell.json, module.wasm, optional sbom.cdx.json) into a .spell file.
+    Pack(commands::pack::Args),
+    /// Show what a .spell file contains.
+    Inspect(commands::inspect::Args),
+    /// Cast a spell (or, with --unverified, a bare .wasm) in the sandbox.
+    Cast(commands::cast::Args),
+    /// Verify a spell against a policy: signature, SBOM rules and capability grant.
+    Verify(commands::verify::Args),
+    /// Verify any file against a Sigstore bundle, like `cosign verify-blob`.
+    VerifyBlob(commands::verify_blob::Args),
+    /// Sign a spell offline with a local key.
+    Sign(commands::sign::Args),
+    /// Create a local signing key and the trusted root that verifies its signatures.
+    Keygen(commands::keygen::Args),
+    /// Work with CycloneDX SBOMs.
+    #[command(subcommand)]
+    Sbom(commands::sbom::Command),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Pack(a) => commands::pack::run(a),
+        Command::Inspect(a) => commands::inspect::run(a),
+        Command::Cast(a) => commands::cast::run(a),
+        Command::Verify(a) => commands::verify::run(a),
+        Command::VerifyBlob(a) => commands::verify_blob::run(a),
+        Command::Sign(a) => commands::sign::run(a),
+        Command::Keygen(a) => commands::keygen::run(a),
+        Command::Sbom(c) => commands::sbom::run(c),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(err) => std::process::exit(report::print_error(&err)),
+    }
+}

@@ -1,0 +1,9 @@
+//! `spell keygen`: built with the verification work (issue #4).
+
+/// Arguments of `spell keygen`.
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_: Args) -> anyhow::Result<i32> {
+    anyhow::bail!("`spell keygen` is not available in this build yet")
+}

@@ -1,0 +1,40 @@
+//! How errors reach the terminal: `error[E-PKG-010]: message`, then the causes.
+
+use spell_core::ErrorCode;
+
+/// An error that carries a catalog code, for `anyhow` chains.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Coded {
+    /// The code.
+    pub code: ErrorCode,
+    /// The full message.
+    pub message: String,
+}
+
+impl Coded {
+    /// Wraps any coded library error.
+    pub fn from<E: spell_core::HasCode + std::fmt::Display>(e: E) -> Coded {
+        Coded { code: e.code(), message: e.to_string() }
+    }
+}
+
+/// The code in an error chain, if any.
+pub fn code_of(err: &anyhow::Error) -> Option<ErrorCode> {
+    err.chain().find_map(|e| e.downcast_ref::<Coded>()).map(|c| c.code)
+}
+
+/// Prints the error with its code and returns the exit code (1 refused, 2 other).
+pub fn print_error(err: &anyhow::Error) -> i32 {
+    match code_of(err) {
+        Some(code) => {
+            eprintln!("error[{}]: {err:#}", code.code());
+            eprintln!("  = help: {}", code.message());
+            1
+        }
+        None => {
+            eprintln!("error: {err:#}");
+            2
+        }
+    }
+}
