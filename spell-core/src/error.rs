@@ -109,6 +109,8 @@ catalog! {
     TrustRootInvalid = 405, "E-SIG-005", "trust_root_invalid", "a trusted root or key in the policy could not be loaded";
     /// Signing failed (bad key file, bad package).
     SigningFailed = 406, "E-SIG-006", "signing_failed", "signing failed";
+    /// The signature is valid for other bytes: spell.json was changed after signing.
+    SignatureArtifactMismatch = 407, "E-SIG-007", "signature_artifact_mismatch", "the signature does not cover this spell.json; the package was altered after signing, sign it again";
 
     /// The policy requires an SBOM and the spell has none.
     SbomMissing = 501, "E-SBOM-001", "sbom_missing", "the policy requires an SBOM; add sbom.cdx.json to the package";

@@ -17,7 +17,7 @@
 use crate::capability::{Access, HostPattern, Mount, name_matches};
 use crate::error::{ErrorCode, HasCode};
 use crate::manifest::{Limits, Manifest};
-use crate::policy::{EffectiveLimits, Policy};
+use crate::policy::{EffectiveLimits, LimitPolicy, Policy};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -70,31 +70,32 @@ impl HasCode for GrantDenied {
     }
 }
 
-impl Grant {
-    /// Grants exactly what a manifest asks for, with its limits or the built-in defaults. For
-    /// hosts that trust the spell wholesale (e.g. a developer casting their own spell).
-    pub fn everything_requested(manifest: &Manifest) -> Grant {
-        let c = &manifest.capabilities;
-        let (default, _) = Policy::default().limit_bounds();
+impl Policy {
+    /// A policy that trusts `manifest` wholesale: unsigned allowed, exactly its requested
+    /// capabilities, its requested limits (or the built-in defaults). For a developer casting
+    /// their own spell (`spell cast` without `--policy`), never for strangers' spells.
+    pub fn trusting(manifest: &Manifest) -> Policy {
+        let (builtin, _) = Policy::default().limit_bounds();
         let r = &manifest.limits;
-        Grant {
-            env: c.env.clone(),
-            mounts: c.mounts.clone(),
-            network: c.network.clone(),
-            host_functions: c.host_functions.clone(),
-            limits: EffectiveLimits {
-                memory_bytes: r.memory_bytes.unwrap_or(default.memory_bytes),
-                fuel: r.fuel.unwrap_or(default.fuel),
-                wall_time_ms: r.wall_time_ms.unwrap_or(default.wall_time_ms),
-                output_bytes: r.output_bytes.unwrap_or(default.output_bytes),
-                net_requests: r.net_requests.unwrap_or(default.net_requests),
-                net_bytes: r.net_bytes.unwrap_or(default.net_bytes),
+        let most = |asked: Option<u64>, builtin: u64| Some(asked.map_or(builtin, |a| a.max(builtin)));
+        Policy {
+            allow_unsigned: true,
+            capabilities: manifest.capabilities.clone(),
+            limits: LimitPolicy {
+                default: Limits::default(),
+                max: Limits {
+                    memory_bytes: most(r.memory_bytes, builtin.memory_bytes),
+                    fuel: most(r.fuel, builtin.fuel),
+                    wall_time_ms: most(r.wall_time_ms, builtin.wall_time_ms),
+                    output_bytes: most(r.output_bytes, builtin.output_bytes),
+                    net_requests: most(r.net_requests, builtin.net_requests),
+                    net_bytes: most(r.net_bytes, builtin.net_bytes),
+                },
             },
+            ..Policy::default()
         }
     }
-}
 
-impl Policy {
     /// Intersects what `manifest` asks for with what this policy allows.
     pub fn grant(&self, manifest: &Manifest) -> Result<Grant, GrantDenied> {
         let want = &manifest.capabilities;
@@ -236,6 +237,16 @@ mod tests {
         );
         assert_eq!(denied.code(), ErrorCode::CapabilityDenied);
         assert!(denied.to_string().contains("6 requested item(s)"));
+    }
+
+    #[test]
+    fn trusting_policy_grants_exactly_what_is_asked() {
+        let m = manifest(r#","capabilities":{"env":["A"],"mounts":[{"guest":"/d","access":"rw"}]},"limits":{"fuel":7,"memory_bytes":1073741824}"#);
+        let g = Policy::trusting(&m).grant(&m).expect("grant");
+        assert_eq!(g.env, ["A"]);
+        assert_eq!(g.mounts[0].access, Access::Rw);
+        assert_eq!((g.limits.fuel, g.limits.memory_bytes), (7, 1 << 30));
+        assert_eq!(g.limits.wall_time_ms, DEFAULT_LIMITS.wall_time_ms);
     }
 
     #[test]

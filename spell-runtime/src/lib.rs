@@ -1,1 +1,58 @@
-//! placeholder
+//! # spell-runtime
+//!
+//! Loads verified spells and casts them in a wasmtime WASI (preview 1) sandbox where every
+//! limit is enforced by the host and every cast reports exactly what it used.
+//!
+//! ```
+//! use spell_runtime::{CastRequest, Outcome, Runtime, UsageLog};
+//! use spell_core::{Package, Policy};
+//! use std::sync::Arc;
+//!
+//! let runtime = Runtime::new()?;
+//! let wasm = wat::parse_str(r#"(module (func (export "spin") (loop br 0)))"#)?;
+//! let manifest = br#"{"name":"spin","version":"1.0.0","license":"MIT","entrypoint":"spin",
+//!                     "limits":{"fuel":100000}}"#;
+//! let policy = Policy::from_toml("allow_unsigned = true")?;
+//! let spell = runtime.load(&Package::pack(manifest, &wasm, None, None)?, &policy)?;
+//!
+//! let log = Arc::new(UsageLog::new());
+//! let outcome = spell.cast(CastRequest::new().meter(log.clone()))?;
+//! assert_eq!(outcome.outcome, Outcome::OutOfFuel);
+//! assert_eq!(log.records()[0].fuel, Some(100_000));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Modules: [`config`] (the builder and its defaults), [`metering`] (hooks, usage records),
+//! [`host`] (host functions), and the cast request and outcome types re-exported here.
+
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+mod cache;
+mod cast;
+pub mod config;
+mod error;
+pub mod host;
+mod limits;
+pub mod metering;
+mod output;
+mod runtime;
+mod spell;
+
+pub use cache::CacheStats;
+pub use cast::{CancelHandle, CastOutcome, CastRequest, DirMount, MAX_ARGS_ENV_BYTES};
+pub use config::{Metering, RuntimeBuilder};
+pub use error::Error;
+pub use host::{HostCall, HostError, HostFunction, Val, ValType};
+pub use limits::TABLE_ELEMENT_BYTES;
+pub use metering::{Allowance, CastContext, Denied, Event, EventKind, HookError, MeteringHook, NoMetering, Outcome, UsageLog, UsageRecord};
+pub use output::{OutputCallback, Stream};
+pub use runtime::{Runtime, UnverifiedModule};
+pub use spell::Spell;
+
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Runtime>();
+    assert_send_sync::<Spell>();
+    assert_send_sync::<CastRequest>();
+};

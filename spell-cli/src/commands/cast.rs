@@ -1,4 +1,197 @@
-//! placeholder until the runtime lands
+//! `spell cast <X.spell | M.wasm> [options] [-- ARGS...]`
+//!
+//! Without `--policy`, a package is cast under `Policy::trusting`: exactly the capabilities and
+//! limits its manifest asks for, unsigned allowed — like `wasmtime run`, the person at the
+//! terminal vouches for it. With `--policy`, the full verified-loading pipeline applies.
+//! `--unverified` casts a bare module whose grant is what the flags give.
+
+use crate::report::Coded;
+use anyhow::Context;
+use serde_json::json;
+use spell_core::{Access, DEFAULT_LIMITS, Grant, HasCode, Limits, Mount, Package, Policy};
+use spell_runtime::{CastOutcome, CastRequest, Outcome, Runtime, Stream, UnverifiedModule};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Exit code when a cast ended by a limit, trap or cancellation.
+pub const EXIT_STOPPED: i32 = 3;
+
+/// Arguments of `spell cast`.
 #[derive(clap::Args)]
-pub struct Args {}
-pub fn run(_: Args) -> anyhow::Result<i32> { anyhow::bail!("cast: not yet") }
+pub struct Args {
+    /// A .spell package, or a .wasm module with --unverified.
+    file: PathBuf,
+    /// The host policy (TOML). Without it, the spell gets what its manifest asks for.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Cast a bare .wasm module without package, signature or SBOM checks.
+    #[arg(long)]
+    unverified: bool,
+    /// The export to call instead of the entrypoint.
+    #[arg(long)]
+    invoke: Option<String>,
+    /// Mount a host directory read-only: HOST[::GUEST] (GUEST defaults to HOST).
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    dir: Vec<String>,
+    /// Mount a host directory read-write: HOST[::GUEST].
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    dir_rw: Vec<String>,
+    /// Pass an environment variable (its name must be granted).
+    #[arg(long, value_name = "K=V")]
+    env: Vec<String>,
+    /// A file to use as the guest's stdin (`-` for this process's stdin).
+    #[arg(long)]
+    stdin: Option<PathBuf>,
+    /// Fuel limit for this cast.
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// Memory limit for this cast, e.g. 64MiB.
+    #[arg(long)]
+    memory: Option<bytesize::ByteSize>,
+    /// Wall-time limit for this cast, e.g. 2s or 500ms.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    timeout: Option<std::time::Duration>,
+    /// Print one JSON object with the outcome, output and usage.
+    #[arg(long)]
+    json: bool,
+    /// Arguments for the guest.
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    let json = args.json;
+    match cast(args) {
+        Ok((outcome, spell)) if json => {
+            println!("{}", serde_json::to_string_pretty(&outcome_json(&outcome, spell))?);
+            Ok(exit_code(&outcome))
+        }
+        Ok((outcome, _)) => {
+            if !matches!(outcome.outcome, Outcome::Ok | Outcome::Exit) {
+                eprintln!("spell: cast ended: {} ({})", outcome.outcome, outcome.detail.as_deref().unwrap_or("-"));
+            }
+            Ok(exit_code(&outcome))
+        }
+        Err(err) if json => {
+            let code = crate::report::code_of(&err);
+            let error = json!({"code": code.map(|c| c.code()), "name": code.map(|c| c.name()), "message": format!("{err:#}")});
+            let out = json!({"outcome": null, "exit_code": null, "trap": null, "stdout": "", "stderr": "", "usage": null, "spell": null, "error": error});
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(if code.is_some() { 1 } else { 2 })
+        }
+        Err(err) => Err(err),
+    }
+}
+
+fn exit_code(o: &CastOutcome) -> i32 {
+    match o.outcome {
+        Outcome::Ok | Outcome::Exit => o.exit_code.unwrap_or(0),
+        Outcome::Denied => 1,
+        _ => EXIT_STOPPED,
+    }
+}
+
+struct SpellInfo {
+    digest: String,
+    name: String,
+    version: String,
+}
+
+fn cast(args: Args) -> anyhow::Result<(CastOutcome, SpellInfo)> {
+    let runtime = Runtime::new().map_err(Coded::from)?;
+    let mounts = parse_mounts(&args.dir, Access::Ro).chain(parse_mounts(&args.dir_rw, Access::Rw)).collect::<Vec<_>>();
+    let env = args
+        .env
+        .iter()
+        .map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).with_context(|| format!("--env `{kv}`: expected K=V")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let limits = Limits {
+        fuel: args.fuel,
+        memory_bytes: args.memory.map(|m| m.as_u64()),
+        wall_time_ms: args.timeout.map(|t| t.as_millis() as u64),
+        ..Limits::default()
+    };
+    let bytes = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let spell = if args.unverified {
+        let name = args.file.file_stem().map_or("module".into(), |s| s.to_string_lossy().into_owned());
+        let b = DEFAULT_LIMITS;
+        let grant = Grant {
+            env: env.iter().map(|(k, _)| k.clone()).collect(),
+            mounts: mounts.iter().map(|(_, m)| m.clone()).collect(),
+            network: Vec::new(),
+            host_functions: Vec::new(),
+            limits: spell_core::EffectiveLimits {
+                fuel: limits.fuel.unwrap_or(b.fuel),
+                memory_bytes: limits.memory_bytes.unwrap_or(b.memory_bytes),
+                wall_time_ms: limits.wall_time_ms.unwrap_or(b.wall_time_ms),
+                ..b
+            },
+        };
+        let entrypoint = args.invoke.clone().unwrap_or_else(|| "_start".into());
+        runtime.load_unverified(&bytes, UnverifiedModule { name, entrypoint, grant }).map_err(Coded::from)?
+    } else {
+        let policy = match &args.policy {
+            Some(p) => Policy::from_file(p).map_err(Coded::from)?,
+            None => Policy::trusting(&Package::read(&bytes, &Default::default()).map_err(Coded::from)?.manifest),
+        };
+        runtime.load(&bytes, &policy).map_err(Coded::from)?
+    };
+    let stdin = match &args.stdin {
+        None => Vec::new(),
+        Some(p) if p.as_os_str() == "-" => {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+            buf
+        }
+        Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+    };
+    let mut request = CastRequest::new().args(args.args.clone()).stdin(stdin).limits(limits);
+    for (k, v) in env {
+        request = request.env(k, v);
+    }
+    for (host, m) in mounts {
+        request = request.mount(host, m.guest, m.access);
+    }
+    if let Some(export) = &args.invoke {
+        request = request.export(export.clone());
+    }
+    if !args.json {
+        request = request.on_output(Arc::new(|stream, bytes| {
+            let _ = match stream {
+                Stream::Stdout => std::io::stdout().write_all(bytes).and_then(|_| std::io::stdout().flush()),
+                Stream::Stderr => std::io::stderr().write_all(bytes),
+            };
+        }));
+    }
+    let outcome = spell.cast(request).map_err(|e| anyhow::Error::new(Coded { code: e.code(), message: e.to_string() }))?;
+    let info = SpellInfo { digest: spell.digest().to_hex(), name: spell.name().into(), version: spell.version().into() };
+    Ok((outcome, info))
+}
+
+fn parse_mounts(specs: &[String], access: Access) -> impl Iterator<Item = (PathBuf, Mount)> + '_ {
+    specs.iter().map(move |s| {
+        let (host, guest) = s.split_once("::").unwrap_or((s, s));
+        (PathBuf::from(host), Mount { guest: guest.to_string(), access })
+    })
+}
+
+fn outcome_json(o: &CastOutcome, spell: SpellInfo) -> serde_json::Value {
+    let u = &o.usage;
+    json!({
+        "outcome": o.outcome,
+        "exit_code": o.exit_code,
+        "trap": o.trap,
+        "detail": o.detail,
+        "stdout": String::from_utf8_lossy(&o.stdout),
+        "stderr": String::from_utf8_lossy(&o.stderr),
+        "usage": {
+            "fuel": u.fuel, "wall_ns": u.wall_ns, "cpu_ns": u.cpu_ns, "memory_peak_bytes": u.memory_peak_bytes,
+            "stdout_bytes": u.stdout_bytes, "stderr_bytes": u.stderr_bytes, "net_requests": u.net_requests,
+            "net_bytes_in": u.net_bytes_in, "net_bytes_out": u.net_bytes_out,
+            "cast_id": u.cast_id, "started_at_ms": u.started_at_ms,
+        },
+        "spell": {"digest": spell.digest, "name": spell.name, "version": spell.version},
+        "error": null,
+    })
+}

@@ -1,0 +1,180 @@
+//! Compiled-module cache: in memory by module sha256 (bounded LRU), and optionally on disk as
+//! ahead-of-time artifacts.
+//!
+//! Loading an artifact with `Module::deserialize` is as trusting as running native code, so the
+//! disk cache only loads artifacts this cache wrote: each file carries a keyed BLAKE3 MAC under a
+//! 32-byte secret created with the cache folder (`cache.key`, mode 0600). A file whose MAC does
+//! not match, that is truncated, or that this engine cannot load is ignored and the module is
+//! compiled again (and the file rewritten). Gap: anyone who can read `cache.key` can forge
+//! artifacts; keep the folder private to the service's user.
+
+use lru::LruCache;
+use spell_core::Sha256Digest;
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use wasmtime::{Engine, Module};
+
+const MAGIC: &[u8; 8] = b"SPELLAOT";
+const KEY_FILE: &str = "cache.key";
+
+/// Counters of the module cache, for hosts and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Modules compiled from WebAssembly.
+    pub compiled: u64,
+    /// Loads served from memory.
+    pub memory_hits: u64,
+    /// Loads served from an on-disk artifact.
+    pub disk_hits: u64,
+    /// On-disk artifacts refused (bad MAC, corrupt, incompatible) and recompiled.
+    pub disk_rejected: u64,
+}
+
+pub(crate) struct ModuleCache {
+    memory: Mutex<LruCache<Sha256Digest, Module>>,
+    disk: Option<DiskCache>,
+    compiled: AtomicU64,
+    memory_hits: AtomicU64,
+    disk_hits: AtomicU64,
+    disk_rejected: AtomicU64,
+}
+
+struct DiskCache {
+    dir: PathBuf,
+    key: [u8; 32],
+    engine_tag: String,
+}
+
+impl ModuleCache {
+    pub(crate) fn new(engine: &Engine, capacity: usize, dir: Option<&Path>) -> std::io::Result<ModuleCache> {
+        let disk = dir.map(|d| DiskCache::open(engine, d)).transpose()?;
+        let capacity = NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
+        Ok(ModuleCache {
+            memory: Mutex::new(LruCache::new(capacity)),
+            disk,
+            compiled: AtomicU64::new(0),
+            memory_hits: AtomicU64::new(0),
+            disk_hits: AtomicU64::new(0),
+            disk_rejected: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        CacheStats {
+            compiled: self.compiled.load(Ordering::Relaxed),
+            memory_hits: self.memory_hits.load(Ordering::Relaxed),
+            disk_hits: self.disk_hits.load(Ordering::Relaxed),
+            disk_rejected: self.disk_rejected.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The compiled module for `wasm`, from memory, disk or a fresh compile.
+    pub(crate) fn get(&self, engine: &Engine, digest: Sha256Digest, wasm: &[u8]) -> wasmtime::Result<Module> {
+        if let Some(m) = self.lock().get(&digest) {
+            self.memory_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(m.clone());
+        }
+        let module = match self.disk.as_ref().and_then(|d| self.from_disk(engine, d, digest)) {
+            Some(m) => m,
+            None => {
+                let m = Module::new(engine, wasm)?;
+                self.compiled.fetch_add(1, Ordering::Relaxed);
+                if let Some(d) = &self.disk {
+                    if let Err(e) = d.store(digest, &m) {
+                        tracing::warn!("could not write AOT artifact: {e}");
+                    }
+                }
+                m
+            }
+        };
+        self.lock().put(digest, module.clone());
+        Ok(module)
+    }
+
+    fn from_disk(&self, engine: &Engine, disk: &DiskCache, digest: Sha256Digest) -> Option<Module> {
+        let bytes = std::fs::read(disk.path(digest)).ok()?;
+        match disk.load(engine, &bytes) {
+            Some(m) => {
+                self.disk_hits.fetch_add(1, Ordering::Relaxed);
+                Some(m)
+            }
+            None => {
+                self.disk_rejected.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<Sha256Digest, Module>> {
+        self.memory.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl DiskCache {
+    fn open(engine: &Engine, dir: &Path) -> std::io::Result<DiskCache> {
+        std::fs::create_dir_all(dir)?;
+        let key_path = dir.join(KEY_FILE);
+        let key = match std::fs::read(&key_path) {
+            Ok(k) if k.len() == 32 => k,
+            _ => {
+                let k: [u8; 32] = rand::random();
+                write_atomically(&key_path, &k)?;
+                k.to_vec()
+            }
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        let mut out = [0; 32];
+        out.copy_from_slice(&key);
+        Ok(DiskCache { dir: dir.to_path_buf(), key: out, engine_tag: format!("{:016x}", h.finish()) })
+    }
+
+    fn path(&self, digest: Sha256Digest) -> PathBuf {
+        self.dir.join(format!("{digest}-{}.cwasm", self.engine_tag))
+    }
+
+    fn store(&self, digest: Sha256Digest, module: &Module) -> wasmtime::Result<()> {
+        let artifact = module.serialize()?;
+        let mac = blake3::keyed_hash(&self.key, &artifact);
+        let mut file = Vec::with_capacity(MAGIC.len() + 32 + artifact.len());
+        file.extend_from_slice(MAGIC);
+        file.extend_from_slice(mac.as_bytes());
+        file.extend_from_slice(&artifact);
+        write_atomically(&self.path(digest), &file)?;
+        Ok(())
+    }
+
+    fn load(&self, engine: &Engine, file: &[u8]) -> Option<Module> {
+        let rest = file.strip_prefix(MAGIC)?;
+        let (mac, artifact) = rest.split_at_checked(32)?;
+        let mac: [u8; 32] = mac.try_into().ok()?;
+        // blake3::Hash compares in constant time.
+        if blake3::keyed_hash(&self.key, artifact) != blake3::Hash::from(mac) {
+            return None;
+        }
+        deserialize(engine, artifact)
+    }
+}
+
+#[expect(unsafe_code, reason = "Module::deserialize trusts its input: only MAC-checked artifacts this cache wrote reach it")]
+fn deserialize(engine: &Engine, artifact: &[u8]) -> Option<Module> {
+    // SAFETY: `artifact` passed the keyed MAC check, so this cache serialized it with
+    // `Module::serialize`; wasmtime itself still checks the engine configuration matches.
+    unsafe { Module::deserialize(engine, artifact) }.ok()
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", rand::random::<u32>()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,479 @@
+//! One cast: the request, the sandbox it runs in, and the outcome with its usage record.
+
+use crate::error::Error;
+use crate::host::{HostFault, Val};
+use crate::limits::{MemoryLimiter, Stop, Tripwire};
+use crate::metering::{CastContext, HookError, MeteringHook, Outcome, UsageRecord};
+use crate::output::{OutputBudget, OutputCallback, OutputSink, Stream};
+use crate::spell::SpellInner;
+use spell_core::{Access, EffectiveLimits, Grant, Limits};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use wasmtime::{InstancePre, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+/// Cap on the bytes of arguments plus environment a cast passes: 1 MiB.
+pub const MAX_ARGS_ENV_BYTES: usize = 1 << 20;
+
+/// What to cast with. By default: no arguments beyond `argv[0]` (the spell's name), no
+/// environment, empty stdin, no mounts, the grant's limits, the runtime's metering hook.
+///
+/// ```
+/// use spell_runtime::{CastRequest, CancelHandle};
+/// let cancel = CancelHandle::new();
+/// let request = CastRequest::new().arg("world").env("LANG", "C").stdin(b"input".to_vec()).cancel(cancel.clone());
+/// cancel.cancel(); // from any thread: the cast ends as `cancelled`
+/// # let _ = request;
+/// ```
+#[derive(Default, Clone)]
+pub struct CastRequest {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    stdin: Vec<u8>,
+    mounts: Vec<DirMount>,
+    limits: Limits,
+    meter: Option<Arc<dyn MeteringHook>>,
+    cancel: Option<CancelHandle>,
+    export: Option<String>,
+    on_output: Option<OutputCallback>,
+}
+
+/// A host directory shown to the guest at a granted guest path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirMount {
+    /// The host directory.
+    pub host: PathBuf,
+    /// The guest path; must be granted.
+    pub guest: String,
+    /// Read-only unless granted and asked read-write.
+    pub access: Access,
+}
+
+impl CastRequest {
+    /// An empty request.
+    pub fn new() -> CastRequest {
+        CastRequest::default()
+    }
+
+    /// Appends an argument (after `argv[0]`).
+    pub fn arg(mut self, a: impl Into<String>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    /// Appends arguments.
+    pub fn args(mut self, a: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.args.extend(a.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets an environment variable; its name must be granted.
+    pub fn env(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    /// The guest's stdin.
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = bytes.into();
+        self
+    }
+
+    /// Mounts a host directory at a granted guest path.
+    pub fn mount(mut self, host: impl Into<PathBuf>, guest: impl Into<String>, access: Access) -> Self {
+        self.mounts.push(DirMount { host: host.into(), guest: guest.into(), access });
+        self
+    }
+
+    /// Lowers limits for this cast (raising above the grant is refused).
+    pub fn limits(mut self, l: Limits) -> Self {
+        self.limits = l;
+        self
+    }
+
+    /// The metering hook for this cast (instead of the runtime's).
+    pub fn meter(mut self, hook: Arc<dyn MeteringHook>) -> Self {
+        self.meter = Some(hook);
+        self
+    }
+
+    /// A handle another thread can use to cancel this cast.
+    pub fn cancel(mut self, handle: CancelHandle) -> Self {
+        self.cancel = Some(handle);
+        self
+    }
+
+    /// Calls this export instead of the spell's entrypoint (a function without parameters).
+    pub fn export(mut self, name: impl Into<String>) -> Self {
+        self.export = Some(name.into());
+        self
+    }
+
+    /// Sees each captured chunk of stdout and stderr as it is written.
+    pub fn on_output(mut self, callback: OutputCallback) -> Self {
+        self.on_output = Some(callback);
+        self
+    }
+}
+
+/// Cancels a cast from another thread or task. Cancelling before the cast starts makes it end
+/// at once as `cancelled`; a handle stays cancelled.
+#[derive(Debug, Clone)]
+pub struct CancelHandle {
+    tx: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for CancelHandle {
+    fn default() -> Self {
+        CancelHandle { tx: Arc::new(tokio::sync::watch::Sender::new(false)) }
+    }
+}
+
+impl CancelHandle {
+    /// A handle that is not cancelled.
+    pub fn new() -> CancelHandle {
+        CancelHandle::default()
+    }
+
+    /// Cancels every cast using this handle.
+    pub fn cancel(&self) {
+        self.tx.send_replace(true);
+    }
+
+    /// Whether [`CancelHandle::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        *self.tx.borrow()
+    }
+}
+
+/// How a cast ended, what it printed, and what it used.
+#[derive(Debug, Clone)]
+pub struct CastOutcome {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The exit code, when the guest exited (`_start` returning counts as 0).
+    pub exit_code: Option<i32>,
+    /// The trap kind for `trap` outcomes, e.g. `unreachable_code_reached`, `stack_overflow`,
+    /// `host_error`.
+    pub trap: Option<String>,
+    /// A human-readable reason for every outcome but `ok` and `exit`.
+    pub detail: Option<String>,
+    /// What a named export returned.
+    pub returned: Vec<Val>,
+    /// Captured stdout.
+    pub stdout: Vec<u8>,
+    /// Captured stderr.
+    pub stderr: Vec<u8>,
+    /// The usage record passed to the metering hook.
+    pub usage: UsageRecord,
+    /// The record hook's error, if it failed.
+    pub hook_error: Option<HookError>,
+}
+
+/// Per-cast host state, owned by the wasmtime store.
+pub(crate) struct CastState {
+    pub(crate) wasi: WasiP1Ctx,
+    pub(crate) cast_id: String,
+    pub(crate) tripwire: Arc<Tripwire>,
+    pub(crate) net: NetUsage,
+    limiter: MemoryLimiter,
+}
+
+/// Network use of a cast, counted by the host on the guest's behalf.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct NetUsage {
+    pub(crate) requests: u64,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
+}
+
+thread_local! {
+    static EXECUTOR: Option<tokio::runtime::Runtime> =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().ok();
+}
+
+/// Runs a cast future to completion on this thread's executor.
+pub(crate) fn block_on<T>(fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    EXECUTOR.with(|rt| match rt {
+        Some(rt) => rt.block_on(fut),
+        None => Err(Error::Setup("could not start a tokio runtime on this thread".into())),
+    })
+}
+
+pub(crate) async fn run(spell: &SpellInner, req: CastRequest) -> Result<CastOutcome, Error> {
+    let limits = spell.grant.limits.lowered_by(&req.limits).map_err(Error::RequestDenied)?;
+    check_request(&spell.grant, &req)?;
+    let export = req.export.clone().unwrap_or_else(|| spell.entrypoint.clone());
+    if !matches!(spell.pre.module().get_export(&export), Some(wasmtime::ExternType::Func(f)) if f.params().len() == 0) {
+        return Err(Error::Setup(format!("`{export}` is not an exported function without parameters")));
+    }
+    let rt = &spell.runtime.inner;
+    let _slot = tokio::time::timeout(rt.config.queue_timeout, rt.slots.clone().acquire_owned())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or(Error::Busy {
+            in_flight: rt.config.max_concurrent_casts,
+            waited_ms: rt.config.queue_timeout.as_millis() as u64,
+        })?;
+
+    let meter = req.meter.clone().unwrap_or_else(|| rt.default_meter.clone());
+    let cast_id = format!("{:032x}", rand::random::<u128>());
+    let tripwire = Tripwire::new(cast_id.clone(), meter.clone());
+    let budget = OutputBudget::new(limits.output_bytes, tripwire.clone(), req.on_output.clone());
+    let stdout = OutputSink::new(Stream::Stdout, budget.clone());
+    let stderr = OutputSink::new(Stream::Stderr, budget);
+    let wasi = build_wasi(&spell.name, &req, stdout.clone(), stderr.clone())?;
+
+    let started = Instant::now();
+    let mut usage = UsageRecord {
+        cast_id: cast_id.clone(),
+        spell_digest: spell.digest.to_hex(),
+        spell_name: spell.name.clone(),
+        outcome: Outcome::Ok,
+        exit_code: None,
+        fuel: None,
+        wall_ns: 0,
+        cpu_ns: 0,
+        memory_peak_bytes: 0,
+        stdout_bytes: 0,
+        stderr_bytes: 0,
+        net_requests: 0,
+        net_bytes_in: 0,
+        net_bytes_out: 0,
+        started_at_ms: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+    };
+    let ctx = CastContext {
+        cast_id: cast_id.clone(),
+        spell_digest: usage.spell_digest.clone(),
+        spell_name: spell.name.clone(),
+        spell_version: spell.version.clone(),
+        limits,
+    };
+    let mut end = match meter.authorize(&ctx) {
+        Err(denied) => Ended::new(Outcome::Denied, Some(denied.reason)),
+        Ok(allowance) => {
+            let fuel_metered = rt.config.metering == crate::Metering::Fuel;
+            let fuel = allowance.max_fuel.map_or(limits.fuel, |a| a.min(limits.fuel));
+            let state = CastState {
+                wasi,
+                cast_id,
+                tripwire: tripwire.clone(),
+                net: NetUsage::default(),
+                limiter: MemoryLimiter::new(limits.memory_bytes, tripwire.clone()),
+            };
+            let mut store = Store::new(&rt.engine, state);
+            store.limiter(|s| &mut s.limiter);
+            if fuel_metered {
+                // Only fails when fuel is not enabled, which `fuel_metered` rules out.
+                let _ = store.set_fuel(fuel);
+            }
+            let cancel = req.cancel.clone().unwrap_or_default();
+            let deadline = started + Duration::from_millis(limits.wall_time_ms);
+            arm_epoch(&mut store, &tripwire, &cancel, deadline, limits.wall_time_ms);
+            let grace = rt.config.epoch_tick * 2;
+            let mut cpu = Duration::ZERO;
+            let result = supervise(&mut store, &spell.pre, &export, &cancel, deadline + grace, &tripwire, &limits, &mut cpu).await;
+            let end = classify(result, &tripwire, fuel, fuel < limits.fuel, export == "_start");
+            let state = store.data();
+            usage.memory_peak_bytes = state.limiter.peak();
+            usage.net_requests = state.net.requests;
+            usage.net_bytes_in = state.net.bytes_in;
+            usage.net_bytes_out = state.net.bytes_out;
+            usage.cpu_ns = cpu.as_nanos() as u64;
+            if fuel_metered {
+                usage.fuel = Some(fuel.saturating_sub(store.get_fuel().unwrap_or(0)));
+            }
+            end
+        }
+    };
+    usage.wall_ns = started.elapsed().as_nanos() as u64;
+    let stdout = stdout.take();
+    let stderr = stderr.take();
+    usage.stdout_bytes = stdout.len() as u64;
+    usage.stderr_bytes = stderr.len() as u64;
+    usage.outcome = end.outcome;
+    usage.exit_code = end.exit_code;
+    let hook_error = meter.record(&usage).err();
+    Ok(CastOutcome {
+        outcome: end.outcome,
+        exit_code: end.exit_code,
+        trap: end.trap.take(),
+        detail: end.detail.take(),
+        returned: std::mem::take(&mut end.returned),
+        stdout,
+        stderr,
+        usage,
+        hook_error,
+    })
+}
+
+/// The end of a cast before usage is attached.
+struct Ended {
+    outcome: Outcome,
+    exit_code: Option<i32>,
+    trap: Option<String>,
+    detail: Option<String>,
+    returned: Vec<Val>,
+}
+
+impl Ended {
+    fn new(outcome: Outcome, detail: Option<String>) -> Ended {
+        Ended { outcome, exit_code: None, trap: None, detail, returned: Vec::new() }
+    }
+}
+
+/// Checks the request against the grant; every problem is listed.
+fn check_request(grant: &Grant, req: &CastRequest) -> Result<(), Error> {
+    let mut problems = Vec::new();
+    for (k, _) in &req.env {
+        if !grant.env.contains(k) {
+            problems.push(format!("env `{k}` is not granted"));
+        }
+    }
+    for m in &req.mounts {
+        match grant.mounts.iter().find(|g| g.guest == m.guest) {
+            None => problems.push(format!("mount `{}` is not granted", m.guest)),
+            Some(g) if g.access < m.access => problems.push(format!("mount `{}` is granted read-only", m.guest)),
+            Some(_) => {}
+        }
+    }
+    let size: usize = req.args.iter().map(String::len).sum::<usize>() + req.env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    if size > MAX_ARGS_ENV_BYTES {
+        problems.push(format!("arguments and environment are {size} bytes, over {MAX_ARGS_ENV_BYTES}"));
+    }
+    if problems.is_empty() { Ok(()) } else { Err(Error::RequestDenied(problems)) }
+}
+
+fn build_wasi(name: &str, req: &CastRequest, stdout: OutputSink, stderr: OutputSink) -> Result<WasiP1Ctx, Error> {
+    let mut b = WasiCtxBuilder::new();
+    let argv: Vec<&str> = std::iter::once(name).chain(req.args.iter().map(String::as_str)).collect();
+    b.args(&argv).stdin(MemoryInputPipe::new(req.stdin.clone())).stdout(stdout).stderr(stderr);
+    for (k, v) in &req.env {
+        b.env(k, v);
+    }
+    for m in &req.mounts {
+        let perms = if m.access == Access::Rw { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+        b.preopened_dir(&m.host, &m.guest, perms)
+            .map_err(|e| Error::Setup(format!("mount {} at {}: {e:#}", m.host.display(), m.guest)))?;
+    }
+    Ok(b.build_p1())
+}
+
+/// Every epoch tick: stop for cancellation or the deadline, otherwise yield to the executor.
+fn arm_epoch(store: &mut Store<CastState>, tripwire: &Arc<Tripwire>, cancel: &CancelHandle, deadline: Instant, wall_ms: u64) {
+    let (tripwire, cancel) = (tripwire.clone(), cancel.clone());
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if cancel.is_cancelled() {
+            return Err(tripwire.trip(Stop::Cancelled));
+        }
+        if Instant::now() >= deadline {
+            return Err(tripwire.trip(Stop::Timeout(wall_ms)));
+        }
+        Ok(UpdateDeadline::Yield(1))
+    });
+}
+
+/// Runs the guest, racing it against the deadline and the cancel handle so that a guest blocked
+/// inside a host call (a long `poll_oneoff` sleep) is stopped too. Measures the thread CPU time
+/// spent polling it.
+#[expect(clippy::too_many_arguments, reason = "one call site; the parameters are the cast's parts")]
+async fn supervise(
+    store: &mut Store<CastState>,
+    pre: &InstancePre<CastState>,
+    export: &str,
+    cancel: &CancelHandle,
+    backstop: Instant,
+    tripwire: &Tripwire,
+    limits: &EffectiveLimits,
+    cpu: &mut Duration,
+) -> Option<wasmtime::Result<Vec<Val>>> {
+    if cancel.is_cancelled() {
+        tripwire.trip(Stop::Cancelled);
+        return None;
+    }
+    let mut cancelled = cancel.tx.subscribe();
+    let guest = with_cpu_time(call(store, pre, export), cpu);
+    tokio::select! {
+        r = guest => Some(r),
+        _ = tokio::time::sleep_until(backstop.into()) => {
+            tripwire.trip(Stop::Timeout(limits.wall_time_ms));
+            None
+        }
+        _ = cancelled.wait_for(|c| *c) => {
+            tripwire.trip(Stop::Cancelled);
+            None
+        }
+    }
+}
+
+async fn call(store: &mut Store<CastState>, pre: &InstancePre<CastState>, export: &str) -> wasmtime::Result<Vec<Val>> {
+    let instance = pre.instantiate_async(&mut *store).await?;
+    let func = instance
+        .get_func(&mut *store, export)
+        .ok_or_else(|| wasmtime::format_err!("export `{export}` is not a function"))?;
+    let n = func.ty(&*store).results().len();
+    let mut results = vec![wasmtime::Val::I32(0); n];
+    func.call_async(&mut *store, &[], &mut results).await?;
+    Ok(results.iter().filter_map(Val::from_wasm).collect())
+}
+
+async fn with_cpu_time<F: Future>(fut: F, cpu: &mut Duration) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        let t = cpu_time::ThreadTime::now();
+        let r = fut.as_mut().poll(cx);
+        *cpu += t.elapsed();
+        r
+    })
+    .await
+}
+
+fn classify(result: Option<wasmtime::Result<Vec<Val>>>, tripwire: &Tripwire, fuel: u64, allowance_bound: bool, command: bool) -> Ended {
+    if let Some(stop) = tripwire.reason() {
+        return Ended::new(stop.outcome(), Some(stop.to_string()));
+    }
+    let err = match result {
+        Some(Ok(returned)) => {
+            return Ended { exit_code: command.then_some(0), returned, ..Ended::new(Outcome::Ok, None) };
+        }
+        Some(Err(e)) => e,
+        // Unreachable: `supervise` trips the tripwire before returning `None`.
+        None => return Ended::new(Outcome::Cancelled, None),
+    };
+    if let Some(exit) = err.downcast_ref::<I32Exit>() {
+        let outcome = if exit.0 == 0 { Outcome::Ok } else { Outcome::Exit };
+        return Ended { exit_code: Some(exit.0), ..Ended::new(outcome, None) };
+    }
+    if let Some(fault) = err.downcast_ref::<HostFault>() {
+        return Ended { trap: Some("host_error".into()), ..Ended::new(Outcome::Trap, Some(fault.to_string())) };
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => {
+            let why = if allowance_bound { "the authorize hook's fuel allowance" } else { "the fuel limit" };
+            Ended::new(Outcome::OutOfFuel, Some(format!("{why} of {fuel} is used up")))
+        }
+        Some(trap) => Ended { trap: Some(snake_case(&format!("{trap:?}"))), ..Ended::new(Outcome::Trap, Some(format!("{err:#}"))) },
+        None => Ended { trap: Some("host_error".into()), ..Ended::new(Outcome::Trap, Some(format!("{err:#}"))) },
+    }
+}
+
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -1,0 +1,234 @@
+//! Host functions: functions the embedder gives spells, by `module::name`.
+//!
+//! They are registered once on the runtime builder; the policy decides which spells may import
+//! which (`capabilities.host_functions`). A module importing anything that is neither WASI nor a
+//! granted host function is refused at load, with every unsatisfied import listed.
+//!
+//! ```
+//! use spell_runtime::{HostFunction, ValType, Val};
+//! let add = HostFunction::new("math", "add", [ValType::I32, ValType::I32], [ValType::I32], |_call, args| {
+//!     let (a, b) = (args[0].i32().unwrap_or(0), args[1].i32().unwrap_or(0));
+//!     Ok(vec![Val::I32(a.wrapping_add(b))])
+//! });
+//! assert_eq!(add.qualified_name(), "math::add");
+//! ```
+
+use crate::cast::CastState;
+use std::sync::Arc;
+use wasmtime::{Caller, Extern};
+
+/// Module names reserved for Spell's own imports.
+pub const RESERVED_MODULES: [&str; 2] = ["wasi_snapshot_preview1", "spell"];
+
+/// A WebAssembly value type usable in host function signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValType {
+    /// 32-bit integer.
+    I32,
+    /// 64-bit integer.
+    I64,
+    /// 32-bit float.
+    F32,
+    /// 64-bit float.
+    F64,
+}
+
+/// A WebAssembly value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Val {
+    /// 32-bit integer.
+    I32(i32),
+    /// 64-bit integer.
+    I64(i64),
+    /// 32-bit float.
+    F32(f32),
+    /// 64-bit float.
+    F64(f64),
+}
+
+impl Val {
+    /// The value as an `i32`, if it is one.
+    pub fn i32(&self) -> Option<i32> {
+        if let Val::I32(v) = self { Some(*v) } else { None }
+    }
+
+    /// The value as an `i64`, if it is one.
+    pub fn i64(&self) -> Option<i64> {
+        if let Val::I64(v) = self { Some(*v) } else { None }
+    }
+
+    /// The type of the value.
+    pub fn ty(&self) -> ValType {
+        match self {
+            Val::I32(_) => ValType::I32,
+            Val::I64(_) => ValType::I64,
+            Val::F32(_) => ValType::F32,
+            Val::F64(_) => ValType::F64,
+        }
+    }
+
+    pub(crate) fn to_wasm(self) -> wasmtime::Val {
+        match self {
+            Val::I32(v) => wasmtime::Val::I32(v),
+            Val::I64(v) => wasmtime::Val::I64(v),
+            Val::F32(v) => wasmtime::Val::F32(v.to_bits()),
+            Val::F64(v) => wasmtime::Val::F64(v.to_bits()),
+        }
+    }
+
+    pub(crate) fn from_wasm(v: &wasmtime::Val) -> Option<Val> {
+        match v {
+            wasmtime::Val::I32(v) => Some(Val::I32(*v)),
+            wasmtime::Val::I64(v) => Some(Val::I64(*v)),
+            wasmtime::Val::F32(v) => Some(Val::F32(f32::from_bits(*v))),
+            wasmtime::Val::F64(v) => Some(Val::F64(f64::from_bits(*v))),
+            _ => None,
+        }
+    }
+}
+
+impl ValType {
+    pub(crate) fn to_wasm(self) -> wasmtime::ValType {
+        match self {
+            ValType::I32 => wasmtime::ValType::I32,
+            ValType::I64 => wasmtime::ValType::I64,
+            ValType::F32 => wasmtime::ValType::F32,
+            ValType::F64 => wasmtime::ValType::F64,
+        }
+    }
+}
+
+/// A host function failed; the cast ends as a `trap` of kind `host_error` with this message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct HostError(pub String);
+
+impl HostError {
+    /// An error with a message.
+    pub fn new(message: impl Into<String>) -> HostError {
+        HostError(message.into())
+    }
+}
+
+type Callback = dyn Fn(&mut HostCall<'_>, &[Val]) -> Result<Vec<Val>, HostError> + Send + Sync;
+
+/// A function the host offers to spells.
+#[derive(Clone)]
+pub struct HostFunction {
+    pub(crate) module: String,
+    pub(crate) name: String,
+    pub(crate) params: Vec<ValType>,
+    pub(crate) results: Vec<ValType>,
+    pub(crate) callback: Arc<Callback>,
+}
+
+impl std::fmt::Debug for HostFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HostFunction({}: {:?} -> {:?})", self.qualified_name(), self.params, self.results)
+    }
+}
+
+impl HostFunction {
+    /// A host function `module::name` with a signature and a callback. The callback gets the
+    /// guest's memory through [`HostCall`] and must return values matching `results`.
+    pub fn new(
+        module: impl Into<String>,
+        name: impl Into<String>,
+        params: impl IntoIterator<Item = ValType>,
+        results: impl IntoIterator<Item = ValType>,
+        callback: impl Fn(&mut HostCall<'_>, &[Val]) -> Result<Vec<Val>, HostError> + Send + Sync + 'static,
+    ) -> HostFunction {
+        HostFunction {
+            module: module.into(),
+            name: name.into(),
+            params: params.into_iter().collect(),
+            results: results.into_iter().collect(),
+            callback: Arc::new(callback),
+        }
+    }
+
+    /// `module::name`, as policies name it.
+    pub fn qualified_name(&self) -> String {
+        format!("{}::{}", self.module, self.name)
+    }
+
+    /// Adds this function to a linker, checking what the callback returns.
+    pub(crate) fn define(&self, linker: &mut wasmtime::Linker<CastState>, engine: &wasmtime::Engine) -> wasmtime::Result<()> {
+        let ty = wasmtime::FuncType::new(
+            engine,
+            self.params.iter().map(|t| t.to_wasm()),
+            self.results.iter().map(|t| t.to_wasm()),
+        );
+        let this = self.clone();
+        linker.func_new(&self.module, &self.name, ty, move |caller, args, results| {
+            let args: Vec<Val> = args.iter().filter_map(Val::from_wasm).collect();
+            let mut call = HostCall { caller };
+            let out = (this.callback)(&mut call, &args).map_err(|e| wasmtime::Error::new(HostFault {
+                function: this.qualified_name(),
+                message: e.0,
+            }))?;
+            let types_match = out.len() == results.len() && out.iter().zip(&this.results).all(|(v, t)| v.ty() == *t);
+            if !types_match {
+                return Err(wasmtime::Error::new(HostFault {
+                    function: this.qualified_name(),
+                    message: format!("returned {:?}, signature says {:?}", out, this.results),
+                }));
+            }
+            for (slot, v) in results.iter_mut().zip(out) {
+                *slot = v.to_wasm();
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+}
+
+/// A host function failed during a cast.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("host function `{function}` failed: {message}")]
+pub(crate) struct HostFault {
+    pub(crate) function: String,
+    pub(crate) message: String,
+}
+
+/// What a host function sees of the calling guest: its exported memory, bounds-checked.
+pub struct HostCall<'a> {
+    caller: Caller<'a, CastState>,
+}
+
+impl HostCall<'_> {
+    fn memory(&mut self) -> Result<wasmtime::Memory, HostError> {
+        match self.caller.get_export("memory") {
+            Some(Extern::Memory(m)) => Ok(m),
+            _ => Err(HostError::new("the guest exports no memory named `memory`")),
+        }
+    }
+
+    /// Copies `len` bytes of guest memory starting at `ptr`.
+    pub fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, HostError> {
+        let memory = self.memory()?;
+        let mut buf = vec![0; len as usize];
+        memory
+            .read(&self.caller, ptr as usize, &mut buf)
+            .map_err(|_| HostError::new(format!("guest memory range {ptr}+{len} is out of bounds")))?;
+        Ok(buf)
+    }
+
+    /// Reads a UTF-8 string from guest memory, refusing invalid UTF-8.
+    pub fn read_str(&mut self, ptr: u32, len: u32) -> Result<String, HostError> {
+        String::from_utf8(self.read(ptr, len)?).map_err(|_| HostError::new("guest string is not UTF-8"))
+    }
+
+    /// Writes `bytes` into guest memory at `ptr`.
+    pub fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<(), HostError> {
+        let memory = self.memory()?;
+        memory
+            .write(&mut self.caller, ptr as usize, bytes)
+            .map_err(|_| HostError::new(format!("guest memory range {ptr}+{} is out of bounds", bytes.len())))
+    }
+
+    /// The id of the cast this call belongs to.
+    pub fn cast_id(&self) -> &str {
+        &self.caller.data().cast_id
+    }
+}

@@ -1,0 +1,297 @@
+//! Metering hooks and usage records: what billing is computed from.
+//!
+//! A [`MeteringHook`] sees every cast three ways:
+//! - [`MeteringHook::authorize`] before anything runs (a budget pre-check; it may cap fuel),
+//! - [`MeteringHook::observe`] as limits are hit and policy violations happen,
+//! - [`MeteringHook::record`] exactly once after every cast that passed request validation,
+//!   whatever its outcome, including denials, traps, timeouts and cancellations.
+//!
+//! [`UsageLog`] is a ready-made hook that keeps every record in memory.
+
+use serde::Serialize;
+use spell_core::EffectiveLimits;
+use std::sync::Mutex;
+
+/// How a cast ended. Serialized in snake_case (`out_of_fuel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The guest exited with code 0 or its entrypoint returned.
+    Ok,
+    /// The guest exited with a non-zero code.
+    Exit,
+    /// The guest trapped (see `CastOutcome::trap` for the kind).
+    Trap,
+    /// The wall-time limit ended the cast.
+    Timeout,
+    /// The fuel limit (or the authorize hook's fuel allowance) ended the cast.
+    OutOfFuel,
+    /// The memory limit ended the cast.
+    MemoryLimit,
+    /// The stdout/stderr byte limit ended the cast.
+    OutputLimit,
+    /// A network byte limit ended the cast.
+    NetworkLimit,
+    /// The host cancelled the cast.
+    Cancelled,
+    /// The authorize hook refused the cast; nothing ran.
+    Denied,
+}
+
+impl Outcome {
+    /// Every outcome.
+    pub const ALL: [Outcome; 10] = [
+        Outcome::Ok,
+        Outcome::Exit,
+        Outcome::Trap,
+        Outcome::Timeout,
+        Outcome::OutOfFuel,
+        Outcome::MemoryLimit,
+        Outcome::OutputLimit,
+        Outcome::NetworkLimit,
+        Outcome::Cancelled,
+        Outcome::Denied,
+    ];
+
+    /// The snake_case name, as serialized.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Exit => "exit",
+            Outcome::Trap => "trap",
+            Outcome::Timeout => "timeout",
+            Outcome::OutOfFuel => "out_of_fuel",
+            Outcome::MemoryLimit => "memory_limit",
+            Outcome::OutputLimit => "output_limit",
+            Outcome::NetworkLimit => "network_limit",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the authorize hook sees.
+#[derive(Debug, Clone, Serialize)]
+pub struct CastContext {
+    /// Unique id of this cast (32 hex digits).
+    pub cast_id: String,
+    /// sha256 of the spell's `spell.json` (or of the module, for unverified modules).
+    pub spell_digest: String,
+    /// The spell's name.
+    pub spell_name: String,
+    /// The spell's version.
+    pub spell_version: String,
+    /// The limits this cast will run under (before any allowance).
+    pub limits: EffectiveLimits,
+}
+
+/// What the authorize hook grants this cast.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Allowance {
+    /// At most this much fuel for this cast (e.g. the caller's remaining budget). Running out ends
+    /// the cast as `out_of_fuel` with the allowance named as the reason.
+    pub max_fuel: Option<u64>,
+}
+
+/// The authorize hook refused the cast.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Denied {
+    /// Why, in the host's words.
+    pub reason: String,
+}
+
+impl Denied {
+    /// A refusal with a reason.
+    pub fn new(reason: impl Into<String>) -> Denied {
+        Denied { reason: reason.into() }
+    }
+}
+
+/// A hook failed (e.g. the billing store was unreachable, or a binding's callback raised).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{hook} hook failed: {message}")]
+pub struct HookError {
+    /// Which hook: `authorize`, `record` or a host function's name.
+    pub hook: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Everything one cast consumed. Serialized with the field names of `spell cast --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsageRecord {
+    /// Unique id of the cast.
+    pub cast_id: String,
+    /// sha256 of the spell's `spell.json`.
+    pub spell_digest: String,
+    /// The spell's name.
+    pub spell_name: String,
+    /// How the cast ended.
+    pub outcome: Outcome,
+    /// The guest's exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// Fuel consumed (`None` when the runtime meters without fuel).
+    pub fuel: Option<u64>,
+    /// Wall-clock time of the cast, nanoseconds.
+    pub wall_ns: u64,
+    /// CPU time of the thread(s) running the guest, nanoseconds.
+    pub cpu_ns: u64,
+    /// Peak of linear memories plus tables, bytes.
+    pub memory_peak_bytes: u64,
+    /// Bytes the guest wrote to stdout (captured, up to the cap).
+    pub stdout_bytes: u64,
+    /// Bytes the guest wrote to stderr (captured, up to the cap).
+    pub stderr_bytes: u64,
+    /// Outbound requests made.
+    pub net_requests: u64,
+    /// Network bytes received (headers and bodies).
+    pub net_bytes_in: u64,
+    /// Network bytes sent (headers and bodies).
+    pub net_bytes_out: u64,
+    /// When the cast started, milliseconds since the Unix epoch.
+    pub started_at_ms: u64,
+}
+
+/// Something that happened during a cast that a host may want to act on at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// The cast it happened in.
+    pub cast_id: String,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// The kinds of [`Event`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A limit ended the cast.
+    LimitHit {
+        /// The outcome it caused.
+        outcome: Outcome,
+        /// Details (which limit, its value).
+        detail: String,
+    },
+    /// The guest tried something its grant does not allow.
+    PolicyViolation {
+        /// The capability involved (`network`, ...).
+        capability: String,
+        /// What was attempted and why it was refused.
+        detail: String,
+    },
+}
+
+/// Metering and policy hooks. Every method has a default, so implement only what you need.
+///
+/// Hooks run on the casting thread: keep them quick (queue to a billing system rather than
+/// call it synchronously). They are not called for requests refused before a cast starts
+/// (invalid request, `busy`).
+pub trait MeteringHook: Send + Sync {
+    /// Runs before a cast.
+    ///
+    /// ## Return Value
+    /// - `Ok(allowance)`: the cast runs; `allowance.max_fuel` lowers its fuel limit.
+    /// - `Err(Denied)`: nothing runs; the outcome is `denied` with the reason, and `record` is
+    ///   still called with zero usage.
+    fn authorize(&self, ctx: &CastContext) -> Result<Allowance, Denied> {
+        let _ = ctx;
+        Ok(Allowance::default())
+    }
+
+    /// Runs exactly once after the cast, whatever the outcome.
+    ///
+    /// ## Return Value
+    /// An `Err` does not change the outcome; it is returned in `CastOutcome::hook_error` so the
+    /// host can retry storing the record.
+    fn record(&self, usage: &UsageRecord) -> Result<(), HookError> {
+        let _ = usage;
+        Ok(())
+    }
+
+    /// Runs as limits are hit and policy violations happen, from inside the cast.
+    fn observe(&self, event: &Event) {
+        let _ = event;
+    }
+}
+
+/// The hook used when none is given: allows everything and records nothing.
+#[derive(Debug, Default)]
+pub struct NoMetering;
+
+impl MeteringHook for NoMetering {}
+
+/// A ready-made hook that keeps every usage record and event in memory, with an optional fuel
+/// budget shared by all casts.
+#[derive(Debug, Default)]
+pub struct UsageLog {
+    budget: Option<u64>,
+    state: Mutex<UsageLogState>,
+}
+
+#[derive(Debug, Default)]
+struct UsageLogState {
+    records: Vec<UsageRecord>,
+    events: Vec<Event>,
+    spent: u64,
+}
+
+impl UsageLog {
+    /// A log without a budget.
+    pub fn new() -> UsageLog {
+        UsageLog::default()
+    }
+
+    /// A log whose casts may spend at most `fuel` in total: each cast is allowed what remains,
+    /// and casts are denied once it is spent.
+    pub fn with_fuel_budget(fuel: u64) -> UsageLog {
+        UsageLog { budget: Some(fuel), ..Default::default() }
+    }
+
+    /// The records so far, in order.
+    pub fn records(&self) -> Vec<UsageRecord> {
+        self.lock().records.clone()
+    }
+
+    /// The events so far, in order.
+    pub fn events(&self) -> Vec<Event> {
+        self.lock().events.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, UsageLogState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl MeteringHook for UsageLog {
+    fn authorize(&self, _: &CastContext) -> Result<Allowance, Denied> {
+        match self.budget {
+            None => Ok(Allowance::default()),
+            Some(budget) => {
+                let left = budget.saturating_sub(self.lock().spent);
+                if left == 0 {
+                    Err(Denied::new(format!("fuel budget of {budget} is spent")))
+                } else {
+                    Ok(Allowance { max_fuel: Some(left) })
+                }
+            }
+        }
+    }
+
+    fn record(&self, usage: &UsageRecord) -> Result<(), HookError> {
+        let mut s = self.lock();
+        s.spent += usage.fuel.unwrap_or(0);
+        s.records.push(usage.clone());
+        Ok(())
+    }
+
+    fn observe(&self, event: &Event) {
+        self.lock().events.push(event.clone());
+    }
+}

@@ -1,0 +1,286 @@
+//! The [`Runtime`]: one wasmtime engine, the WASI linker, caches, and the verified-loading
+//! pipeline.
+//!
+//! Loading, in order: read the package (size caps, member rules, pins) → verify signature and
+//! SBOM against the policy (verdicts cached by package and policy) → intersect requested
+//! capabilities with the policy → compile or fetch from cache → check every import is WASI or a
+//! granted host function → check the entrypoint → pre-instantiate.
+
+use crate::cache::{CacheStats, ModuleCache};
+use crate::cast::CastState;
+use crate::config::{Metering, RuntimeBuilder};
+use crate::error::Error;
+use crate::host::RESERVED_MODULES;
+use crate::metering::{MeteringHook, NoMetering};
+use crate::spell::{Spell, SpellInner};
+use lru::LruCache;
+use spell_core::capability::name_matches;
+use spell_core::{Grant, Package, Policy, Sha256Digest};
+use spell_verify::{PolicyVerifier, Verification};
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime::{Config, Engine, ExternType, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig};
+
+/// Verdicts kept per runtime (package, policy) pair.
+const VERDICT_CACHE_CAPACITY: usize = 1024;
+
+/// A Spell runtime. Cheap to clone and share across threads; casts from many threads at once.
+///
+/// ```
+/// use spell_runtime::{CastRequest, Runtime};
+/// use spell_core::{Package, Policy};
+/// let runtime = Runtime::new()?;
+/// let manifest = br#"{"name":"answer","version":"1.0.0","license":"MIT","entrypoint":"run"}"#;
+/// let wasm = wat::parse_str(r#"(module (func (export "run") (result i32) i32.const 42))"#)?;
+/// let package = Package::pack(manifest, &wasm, None, None)?;
+/// let policy = Policy::from_toml("allow_unsigned = true")?;
+/// let spell = runtime.load(&package, &policy)?;
+/// let outcome = spell.cast(CastRequest::new())?;
+/// assert_eq!(outcome.returned, vec![spell_runtime::Val::I32(42)]);
+/// assert!(outcome.usage.fuel.unwrap() > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Runtime {
+    pub(crate) inner: Arc<RuntimeInner>,
+}
+
+pub(crate) struct RuntimeInner {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<CastState>,
+    pub(crate) config: RuntimeBuilder,
+    pub(crate) slots: Arc<tokio::sync::Semaphore>,
+    pub(crate) default_meter: Arc<dyn MeteringHook>,
+    modules: ModuleCache,
+    host_names: HashSet<String>,
+    verifiers: Mutex<HashMap<Sha256Digest, Arc<PolicyVerifier>>>,
+    verdicts: Mutex<LruCache<(Sha256Digest, Option<Sha256Digest>, Sha256Digest), Verification>>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for RuntimeInner {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A module loaded without a package: for hosts that vouch for it themselves.
+#[derive(Debug, Clone)]
+pub struct UnverifiedModule {
+    /// A name for usage records and `argv[0]`.
+    pub name: String,
+    /// The export to call (`_start` for WASI commands).
+    pub entrypoint: String,
+    /// What the module may use.
+    pub grant: Grant,
+}
+
+impl Runtime {
+    /// A runtime with the default configuration.
+    pub fn new() -> Result<Runtime, Error> {
+        RuntimeBuilder::new().build()
+    }
+
+    /// A builder for a configured runtime.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::new()
+    }
+
+    pub(crate) fn from_builder(config: RuntimeBuilder) -> Result<Runtime, Error> {
+        let engine = Engine::new(&engine_config(&config)).map_err(|e| Error::Config(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut CastState| &mut s.wasi)
+            .map_err(|e| Error::Config(format!("{e:#}")))?;
+        let mut host_names = HashSet::new();
+        for f in &config.host_functions {
+            let name = f.qualified_name();
+            let reason = if RESERVED_MODULES.contains(&f.module.as_str()) {
+                Some(format!("module `{}` is reserved", f.module))
+            } else if !host_names.insert(name.clone()) {
+                Some("registered twice".to_string())
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(Error::HostFunction { name, reason });
+            }
+            f.define(&mut linker, &engine).map_err(|e| Error::HostFunction { name, reason: format!("{e:#}") })?;
+        }
+        let modules = ModuleCache::new(&engine, config.module_cache_capacity, config.cache_dir.as_deref())
+            .map_err(|e| Error::Config(format!("cache folder: {e}")))?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        start_epoch_ticker(engine.clone(), config.epoch_tick, ticker_stop.clone());
+        let inner = RuntimeInner {
+            slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_casts)),
+            default_meter: config.meter.clone().unwrap_or_else(|| Arc::new(NoMetering)),
+            engine,
+            linker,
+            config,
+            modules,
+            host_names,
+            verifiers: Mutex::default(),
+            verdicts: Mutex::new(LruCache::new(NonZeroUsize::new(VERDICT_CACHE_CAPACITY).unwrap_or(NonZeroUsize::MIN))),
+            ticker_stop,
+        };
+        Ok(Runtime { inner: Arc::new(inner) })
+    }
+
+    /// Counters of the module cache.
+    pub fn stats(&self) -> CacheStats {
+        self.inner.modules.stats()
+    }
+
+    /// Loads a `.spell` package through the whole verified-loading pipeline.
+    pub fn load(&self, package: &[u8], policy: &Policy) -> Result<Spell, Error> {
+        let package = Package::read(package, &policy.package)?;
+        let verification = self.verify(&package, policy)?;
+        let grant = policy.grant(&package.manifest)?;
+        let m = &package.manifest;
+        self.prepare(
+            SpellIdentity { digest: package.digest(), name: m.name.clone(), version: m.version.to_string() },
+            &package.module,
+            m.module.sha256,
+            &m.entrypoint,
+            grant,
+            Some(verification),
+        )
+    }
+
+    /// Loads a bare module without package, signature or SBOM checks. The caller vouches for
+    /// it and states its grant explicitly; the module size cap is the default package cap.
+    pub fn load_unverified(&self, wasm: &[u8], module: UnverifiedModule) -> Result<Spell, Error> {
+        let max = spell_core::PackageLimits::default().max_module_bytes;
+        if wasm.len() as u64 > max {
+            return Err(Error::ModuleTooLarge { size: wasm.len() as u64, max });
+        }
+        let digest = Sha256Digest::of(wasm);
+        let identity = SpellIdentity { digest, name: module.name, version: "0.0.0".into() };
+        self.prepare(identity, wasm, digest, &module.entrypoint, module.grant, None)
+    }
+
+    fn verify(&self, package: &Package, policy: &Policy) -> Result<Verification, Error> {
+        let policy_digest = policy.digest();
+        let key = (package.digest(), package.bundle.as_deref().map(Sha256Digest::of), policy_digest);
+        if let Some(v) = lock(&self.inner.verdicts).get(&key) {
+            return Ok(v.clone());
+        }
+        let existing = lock(&self.inner.verifiers).get(&policy_digest).cloned();
+        let verifier = match existing {
+            Some(v) => v,
+            None => {
+                let v = Arc::new(PolicyVerifier::new(policy)?);
+                lock(&self.inner.verifiers).insert(policy_digest, v.clone());
+                v
+            }
+        };
+        let verification = verifier.verify(package)?;
+        lock(&self.inner.verdicts).put(key, verification.clone());
+        Ok(verification)
+    }
+
+    fn prepare(
+        &self,
+        identity: SpellIdentity,
+        wasm: &[u8],
+        module_digest: Sha256Digest,
+        entrypoint: &str,
+        grant: Grant,
+        verification: Option<Verification>,
+    ) -> Result<Spell, Error> {
+        let inner = &self.inner;
+        let module = inner
+            .modules
+            .get(&inner.engine, module_digest, wasm)
+            .map_err(|e| Error::ModuleInvalid(format!("{e:#}")))?;
+        self.check_imports(&module, &grant)?;
+        check_entrypoint(&module, entrypoint)?;
+        let pre = inner
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| Error::ImportNotGranted(vec![format!("{e:#}")]))?;
+        Ok(Spell {
+            inner: Arc::new(SpellInner {
+                runtime: self.clone(),
+                digest: identity.digest,
+                name: identity.name,
+                version: identity.version,
+                entrypoint: entrypoint.to_string(),
+                grant,
+                verification,
+                pre,
+            }),
+        })
+    }
+
+    /// Every import must be WASI (checked by the linker) or a registered, granted host function.
+    fn check_imports(&self, module: &Module, grant: &Grant) -> Result<(), Error> {
+        let mut refused = Vec::new();
+        for import in module.imports() {
+            let name = format!("{}::{}", import.module(), import.name());
+            let ok = match import.ty() {
+                ExternType::Func(_) if import.module() == "wasi_snapshot_preview1" => true,
+                ExternType::Func(_) => {
+                    self.inner.host_names.contains(&name) && grant.host_functions.iter().any(|p| name_matches(p, &name))
+                }
+                _ => false,
+            };
+            if !ok {
+                refused.push(name);
+            }
+        }
+        if refused.is_empty() { Ok(()) } else { Err(Error::ImportNotGranted(refused)) }
+    }
+}
+
+struct SpellIdentity {
+    digest: Sha256Digest,
+    name: String,
+    version: String,
+}
+
+fn check_entrypoint(module: &Module, name: &str) -> Result<(), Error> {
+    let err = |reason| Err(Error::Entrypoint { name: name.to_string(), reason });
+    match module.get_export(name) {
+        Some(ExternType::Func(f)) if f.params().len() == 0 => Ok(()),
+        Some(ExternType::Func(_)) => err("takes parameters"),
+        Some(_) => err("is not a function"),
+        None => err("is not exported"),
+    }
+}
+
+fn engine_config(b: &RuntimeBuilder) -> Config {
+    let mut c = Config::new();
+    c.consume_fuel(b.metering == Metering::Fuel);
+    c.epoch_interruption(true);
+    if b.pooling {
+        let n = u32::try_from(b.max_concurrent_casts).unwrap_or(u32::MAX);
+        let mut p = PoolingAllocationConfig::default();
+        p.total_core_instances(n)
+            .total_memories(n)
+            .total_tables(n)
+            .total_stacks(n)
+            .max_memory_size(usize::try_from(b.max_memory_bytes).unwrap_or(usize::MAX));
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+    }
+    c
+}
+
+/// One thread per runtime advances the engine's epoch every tick until the runtime is dropped.
+fn start_epoch_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new().name("spell-epoch".into()).spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(tick);
+            engine.increment_epoch();
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!("could not start the epoch ticker: {e}");
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

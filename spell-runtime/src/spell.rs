@@ -1,0 +1,89 @@
+//! A loaded [`Spell`]: verified, granted, compiled and pre-instantiated, ready to cast.
+
+use crate::cast::{CastOutcome, CastRequest, CastState};
+use crate::error::Error;
+use crate::runtime::Runtime;
+use spell_core::{Grant, Sha256Digest};
+use spell_verify::Verification;
+use std::sync::Arc;
+use wasmtime::InstancePre;
+
+/// A spell ready to cast. Cheap to clone; cast from many threads at once.
+#[derive(Clone)]
+pub struct Spell {
+    pub(crate) inner: Arc<SpellInner>,
+}
+
+pub(crate) struct SpellInner {
+    pub(crate) runtime: Runtime,
+    pub(crate) digest: Sha256Digest,
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) entrypoint: String,
+    pub(crate) grant: Grant,
+    pub(crate) verification: Option<Verification>,
+    pub(crate) pre: InstancePre<CastState>,
+}
+
+impl std::fmt::Debug for Spell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Spell({} {} sha256:{})", self.inner.name, self.inner.version, self.inner.digest)
+    }
+}
+
+impl Spell {
+    /// sha256 of the spell's `spell.json` (of the module, for unverified modules).
+    pub fn digest(&self) -> Sha256Digest {
+        self.inner.digest
+    }
+
+    /// The spell's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The spell's version.
+    pub fn version(&self) -> &str {
+        &self.inner.version
+    }
+
+    /// The export a cast calls unless the request names another.
+    pub fn entrypoint(&self) -> &str {
+        &self.inner.entrypoint
+    }
+
+    /// What the spell may use.
+    pub fn grant(&self) -> &Grant {
+        &self.inner.grant
+    }
+
+    /// What verification established (`None` for unverified modules).
+    pub fn verification(&self) -> Option<&Verification> {
+        self.inner.verification.as_ref()
+    }
+
+    /// Casts the spell and waits for the outcome.
+    ///
+    /// `Err` only when the cast could not start (request beyond the grant, `busy`, setup);
+    /// once started, every end (including traps, limits and cancellation) is an `Ok` outcome
+    /// with its usage record, already passed to the metering hook.
+    ///
+    /// Blocks the calling thread; from async code use [`Spell::cast_async`]. Called inside a
+    /// tokio runtime, it runs the cast on a scoped helper thread rather than panic.
+    pub fn cast(&self, request: CastRequest) -> Result<CastOutcome, Error> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return std::thread::scope(|s| {
+                s.spawn(|| crate::cast::block_on(self.cast_async(request)))
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::Setup("the cast thread panicked".into())))
+            });
+        }
+        crate::cast::block_on(self.cast_async(request))
+    }
+
+    /// Casts the spell without blocking an async executor: the guest yields to the executor
+    /// every epoch tick, and a guest blocked in a host call is still stopped at its deadline.
+    pub async fn cast_async(&self, request: CastRequest) -> Result<CastOutcome, Error> {
+        crate::cast::run(&self.inner, request).await
+    }
+}
