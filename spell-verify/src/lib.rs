@@ -1,60 +1,76 @@
 //! # spell-verify
 //!
-//! Verification of a package against a policy's trust and SBOM rules, before anything runs.
-//! (Interim: only the unsigned-spell rule; signature and SBOM checks are being built.)
+//! Verification of a package against a policy's trust and SBOM rules, offline, before anything
+//! runs: Sigstore bundles (with `sigstore-verify`), signer identity rules, CycloneDX SBOMs, SPDX
+//! license rules and an offline OSV database. Also offline key-based signing ([`SigningKey`]) and
+//! SBOM generation ([`SbomBuilder`]).
+//!
+//! ```
+//! use spell_core::{Package, PackageLimits, Policy};
+//! use spell_verify::{PolicyVerifier, SigningKey};
+//! use std::time::SystemTime;
+//!
+//! // A maker's key, and what a host needs to verify it offline.
+//! let dir = tempfile::tempdir()?;
+//! let key = SigningKey::generate()?;
+//! let now = SystemTime::now();
+//! std::fs::write(dir.path().join("trusted_root.json"), key.trusted_root_json(now)?)?;
+//! std::fs::write(dir.path().join("maker.pub"), key.public_key_pem()?)?;
+//! let mut policy = Policy::from_toml(r#"
+//!     [trust]
+//!     trusted_roots = ["trusted_root.json"]
+//!     signers = [{ name = "maker", public_key = "maker.pub" }]
+//! "#)?;
+//! policy.base_dir = Some(dir.path().to_path_buf());
+//!
+//! let manifest = br#"{"name":"demo","version":"0.1.0","license":"MIT"}"#;
+//! let limits = PackageLimits::default();
+//! let unsigned = Package::read(&Package::pack(manifest, b"\0asm\x01\0\0\0", None, None)?, &limits)?;
+//! let signed = Package::read(&key.sign_package(&unsigned, now)?, &limits)?;
+//!
+//! let verifier = PolicyVerifier::new(&policy)?; // once per policy
+//! let verification = verifier.verify(&signed)?;
+//! assert_eq!(verification.signer.map(|s| s.rule).as_deref(), Some("maker"));
+//! assert!(verifier.verify(&unsigned).is_err()); // unsigned, and allow_unsigned is false
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(clippy::unwrap_used, clippy::panic)]
 
-use serde::Serialize;
-use spell_core::{ErrorCode, HasCode, Package, Policy};
+mod bundle;
+pub mod error;
+mod generate;
+mod identity;
+mod keys;
+mod license;
+mod osv;
+mod purl;
+mod sbom;
+mod severity;
+mod verifier;
 
-/// Checks packages against one policy. Build once per policy and reuse.
-#[derive(Debug)]
-pub struct PolicyVerifier {
-    allow_unsigned: bool,
-}
+pub use bundle::{SignatureVerifier, Signer, SignerKind, TrustRoot};
+pub use error::{
+    BundleError, GenerateError, IdentityError, LicenseError, SbomError, SignatureError, SigningError, TrustError,
+    VerifyError, VulnerabilityError,
+};
+pub use generate::SbomBuilder;
+pub use keys::SigningKey;
+pub use license::{LicenseFinding, LicensePolicy, LicenseVerdict};
+pub use osv::{Finding, OsvDatabase};
+pub use sbom::{Component, Sbom};
+pub use severity::{Severity, cvss3_base_score};
+pub use verifier::{PolicyVerifier, SbomReport, Verification};
 
-/// What verification established about a package.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Verification {
-    /// Who signed it, if it is signed.
-    pub signer: Option<String>,
-    /// Findings that did not refuse the load.
-    pub warnings: Vec<String>,
-}
+#[cfg(test)]
+mod tests {
+    fn assert_send_sync<T: Send + Sync>() {}
 
-/// Why a package was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
-    /// Unsigned and the policy requires a signature.
-    #[error("the spell is unsigned and the policy requires a signature")]
-    SignatureMissing,
-    /// Signature verification is not available yet.
-    #[error("signature verification is not available in this build")]
-    Unsupported,
-}
-
-impl HasCode for VerifyError {
-    fn code(&self) -> ErrorCode {
-        match self {
-            VerifyError::SignatureMissing => ErrorCode::SignatureMissing,
-            VerifyError::Unsupported => ErrorCode::SignatureInvalid,
-        }
-    }
-}
-
-impl PolicyVerifier {
-    /// Prepares a verifier for `policy`.
-    pub fn new(policy: &Policy) -> Result<Self, VerifyError> {
-        Ok(PolicyVerifier { allow_unsigned: policy.allow_unsigned })
-    }
-
-    /// Verifies `package`.
-    pub fn verify(&self, package: &Package) -> Result<Verification, VerifyError> {
-        match (&package.bundle, self.allow_unsigned) {
-            (None, true) => Ok(Verification::default()),
-            (None, false) => Err(VerifyError::SignatureMissing),
-            (Some(_), _) => Err(VerifyError::Unsupported),
-        }
+    #[test]
+    fn verifiers_are_send_and_sync() {
+        assert_send_sync::<super::PolicyVerifier>();
+        assert_send_sync::<super::Verification>();
     }
 }
