@@ -15,7 +15,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use sigstore_verify::trust_root::{SIGSTORE_PRODUCTION_TRUSTED_ROOT, TrustedRoot};
 use sigstore_verify::types::bundle::VerificationMaterialContent;
-use sigstore_verify::types::{Bundle, DerPublicKey};
+use sigstore_verify::types::{Artifact, ArtifactDigest, Bundle, DerPublicKey, HashAlgorithm};
 use sigstore_verify::{
     CertificateError, Error as SigstoreError, PublicKeyVerificationPolicy, TransparencyLogError, VerificationPolicy,
     VerificationResult, Verifier,
@@ -110,16 +110,37 @@ impl SignatureVerifier {
     /// Verifies `bundle` (Sigstore bundle JSON) over the exact `artifact` bytes and matches the
     /// signer against the rules.
     pub fn verify(&self, artifact: &[u8], bundle: &[u8]) -> Result<Signer, VerifyError> {
+        self.verify_artifact(Artifact::from_blob(artifact), bundle)
+    }
+
+    /// Like [`SignatureVerifier::verify`] for an artifact known only by its digest,
+    /// `sha256:<hex>`, `sha384:<hex>` or `sha512:<hex>` (e.g. an npm tarball's sha512).
+    /// Ed25519 message signatures need the bytes and fail here.
+    pub fn verify_digest(&self, digest: &str, bundle: &[u8]) -> Result<Signer, VerifyError> {
+        let invalid = || SignatureError::DigestInvalid { digest: digest.to_string() };
+        let (algorithm, hex_value) = digest.split_once(':').ok_or_else(invalid)?;
+        let algorithm = match algorithm {
+            "sha256" => HashAlgorithm::Sha2256,
+            "sha384" => HashAlgorithm::Sha2384,
+            "sha512" => HashAlgorithm::Sha2512,
+            _ => return Err(invalid().into()),
+        };
+        let bytes = hex::decode(hex_value).map_err(|_| invalid())?;
+        let digest = ArtifactDigest::new(algorithm, bytes).map_err(|_| invalid())?;
+        self.verify_artifact(Artifact::Digest(digest), bundle)
+    }
+
+    fn verify_artifact(&self, artifact: Artifact<'_>, bundle: &[u8]) -> Result<Signer, VerifyError> {
         let malformed = |reason: String| BundleError::Malformed { reason };
         let text = std::str::from_utf8(bundle).map_err(|e| malformed(e.to_string()))?;
         let bundle = Bundle::from_json(text).map_err(|e| malformed(e.to_string()))?;
         match &bundle.verification_material.content {
-            VerificationMaterialContent::PublicKey(id) => self.verify_key_based(artifact, &bundle, &id.hint),
-            _ => self.verify_keyless(artifact, &bundle),
+            VerificationMaterialContent::PublicKey(id) => self.verify_key_based(&artifact, &bundle, &id.hint),
+            _ => self.verify_keyless(&artifact, &bundle),
         }
     }
 
-    fn verify_keyless(&self, artifact: &[u8], bundle: &Bundle) -> Result<Signer, VerifyError> {
+    fn verify_keyless(&self, artifact: &Artifact<'_>, bundle: &Bundle) -> Result<Signer, VerifyError> {
         let mut errors = Vec::new();
         for (label, verifier, has_ct) in &self.roots {
             let mut policy = VerificationPolicy::any_identity();
@@ -127,7 +148,7 @@ impl SignatureVerifier {
                 // A private root without CT logs cannot check SCTs; the chain is still verified.
                 policy = policy.skip_sct();
             }
-            match verifier.verify(artifact, bundle, &policy) {
+            match verifier.verify(artifact.clone(), bundle, &policy) {
                 Ok(result) => {
                     let identity = result.identity().map(|i| i.as_str().to_string()).unwrap_or_default();
                     let issuer = result.issuer().map(str::to_string);
@@ -150,12 +171,12 @@ impl SignatureVerifier {
         Err(most_relevant(errors))
     }
 
-    fn verify_key_based(&self, artifact: &[u8], bundle: &Bundle, hint: &str) -> Result<Signer, VerifyError> {
+    fn verify_key_based(&self, artifact: &Artifact<'_>, bundle: &Bundle, hint: &str) -> Result<Signer, VerifyError> {
         let mut errors = Vec::new();
         for rule in self.rules.keys() {
             for (label, verifier, _) in &self.roots {
                 let policy = PublicKeyVerificationPolicy::new(rule.key.clone());
-                match verifier.verify(artifact, bundle, &policy) {
+                match verifier.verify(artifact.clone(), bundle, &policy) {
                     Ok(result) => {
                         return Ok(Signer {
                             identity: rule.fingerprint.clone(),

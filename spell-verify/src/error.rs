@@ -126,6 +126,12 @@ pub enum SignatureError {
         #[source]
         source: Box<sigstore_verify::Error>,
     },
+    /// A digest given instead of the artifact is not `sha256:`, `sha384:` or `sha512:` hex.
+    #[error("artifact digest {digest:?} must be sha256:, sha384: or sha512: followed by the hex digest")]
+    DigestInvalid {
+        /// The digest as given.
+        digest: String,
+    },
 }
 
 /// The signature verified, but the signer is not trusted by the policy.
@@ -207,6 +213,7 @@ impl HasCode for VerifyError {
             VerifyError::Bundle(BundleError::Malformed { .. }) => ErrorCode::BundleInvalid,
             VerifyError::Signature(SignatureError::Invalid { .. }) => ErrorCode::SignatureInvalid,
             VerifyError::Signature(SignatureError::ArtifactMismatch { .. }) => ErrorCode::SignatureArtifactMismatch,
+            VerifyError::Signature(SignatureError::DigestInvalid { .. }) => ErrorCode::InvalidArgument,
             VerifyError::Identity(_) => ErrorCode::SignerNotTrusted,
             VerifyError::Sbom(SbomError::Missing) => ErrorCode::SbomMissing,
             VerifyError::Sbom(SbomError::Parse { .. } | SbomError::Invalid { .. }) => ErrorCode::SbomInvalid,
