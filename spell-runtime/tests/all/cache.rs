@@ -1,0 +1,53 @@
+//! The module cache: memory hits skip compilation; AOT artifacts are authenticated.
+
+use crate::guests::{package, wasm_spell};
+use spell_core::Policy;
+use spell_runtime::{CastRequest, Outcome, Runtime};
+
+const WAT: &str = r#"(module (func (export "run") (result i32) i32.const 7))"#;
+
+#[test]
+fn a_second_load_of_the_same_module_does_not_compile() {
+    let rt = Runtime::new().expect("runtime");
+    let wasm = wat::parse_str(WAT).expect("wat");
+    wasm_spell(&rt, &wasm, r#""entrypoint":"run""#);
+    let again = wasm_spell(&rt, &wasm, r#""entrypoint":"run","description":"other manifest, same module""#);
+    let s = rt.stats();
+    assert_eq!((s.compiled, s.memory_hits), (1, 1));
+    assert_eq!(again.cast(CastRequest::new()).expect("cast").outcome, Outcome::Ok);
+}
+
+#[test]
+fn aot_artifacts_are_reused_and_corrupt_ones_recompiled() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let wasm = wat::parse_str(WAT).expect("wat");
+    let bytes = package(&wasm, r#""entrypoint":"run""#);
+    let policy = Policy::from_toml("allow_unsigned = true").expect("policy");
+    let fresh = || Runtime::builder().cache_dir(dir.path()).build().expect("runtime");
+
+    fresh().load(&bytes, &policy).expect("load");
+    let rt = fresh();
+    rt.load(&bytes, &policy).expect("load from disk");
+    assert_eq!((rt.stats().compiled, rt.stats().disk_hits), (0, 1));
+
+    let artifact = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("artifact written");
+    let mut b = std::fs::read(&artifact).expect("read");
+    let mid = b.len() / 2;
+    b[mid] ^= 0x01;
+    std::fs::write(&artifact, &b).expect("corrupt");
+
+    let rt = fresh();
+    let spell = rt.load(&bytes, &policy).expect("recompiled");
+    let s = rt.stats();
+    assert_eq!((s.compiled, s.disk_hits, s.disk_rejected), (1, 0, 1));
+    assert_eq!(spell.cast(CastRequest::new()).expect("cast").returned, vec![spell_runtime::Val::I32(7)]);
+    // The rewritten artifact is good again.
+    let rt = fresh();
+    rt.load(&bytes, &policy).expect("load");
+    assert_eq!(rt.stats().disk_hits, 1);
+}

@@ -1,0 +1,11 @@
+//! Integration tests of spell-runtime with real guests: WAT for each limit and outcome, a C
+//! guest built by Debian's clang for WASI behaviour, and the real micropython-wasi.wasm.
+
+mod cache;
+mod concurrency;
+mod guests;
+mod hooks;
+mod host_functions;
+mod limits;
+mod micropython;
+mod wasi;
