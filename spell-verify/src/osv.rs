@@ -282,9 +282,7 @@ fn in_semver_range(events: &[Event], version: &str) -> bool {
     for (at, event) in sorted {
         if event.introduced.is_some() && v >= at {
             affected = true;
-        } else if event.fixed.is_some() && v >= at {
-            affected = false;
-        } else if event.last_affected.is_some() && v > at {
+        } else if (event.fixed.is_some() && v >= at) || (event.last_affected.is_some() && v > at) {
             affected = false;
         }
     }

@@ -182,15 +182,15 @@ fn check_component(path: &str, c: &Value, errors: &mut Vec<String>) {
         }
     }
     for (i, l) in c.get("licenses").and_then(Value::as_array).into_iter().flatten().enumerate() {
-        if let Some(id) = l.pointer("/license/id").and_then(Value::as_str) {
-            if spdx::license_id(id).is_none() {
-                errors.push(format!("{path}.licenses[{i}].license.id: {id:?} is not an SPDX license id"));
-            }
+        if let Some(id) = l.pointer("/license/id").and_then(Value::as_str)
+            && spdx::license_id(id).is_none()
+        {
+            errors.push(format!("{path}.licenses[{i}].license.id: {id:?} is not an SPDX license id"));
         }
-        if let Some(expr) = l.get("expression").and_then(Value::as_str) {
-            if let Err(e) = spdx::Expression::parse(expr) {
-                errors.push(format!("{path}.licenses[{i}].expression: not an SPDX expression: {e}"));
-            }
+        if let Some(expr) = l.get("expression").and_then(Value::as_str)
+            && let Err(e) = spdx::Expression::parse(expr)
+        {
+            errors.push(format!("{path}.licenses[{i}].expression: not an SPDX expression: {e}"));
         }
     }
 }
