@@ -118,19 +118,17 @@ impl DiskCache {
     fn open(engine: &Engine, dir: &Path) -> std::io::Result<DiskCache> {
         std::fs::create_dir_all(dir)?;
         let key_path = dir.join(KEY_FILE);
-        let key = match std::fs::read(&key_path) {
-            Ok(k) if k.len() == 32 => k,
-            _ => {
+        let key = match std::fs::read(&key_path).ok().and_then(|k| <[u8; 32]>::try_from(k).ok()) {
+            Some(k) => k,
+            None => {
                 let k: [u8; 32] = rand::random();
                 write_atomically(&key_path, &k)?;
-                k.to_vec()
+                k
             }
         };
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
-        let mut out = [0; 32];
-        out.copy_from_slice(&key);
-        Ok(DiskCache { dir: dir.to_path_buf(), key: out, engine_tag: format!("{:016x}", h.finish()) })
+        Ok(DiskCache { dir: dir.to_path_buf(), key, engine_tag: format!("{:016x}", h.finish()) })
     }
 
     fn path(&self, digest: Sha256Digest) -> PathBuf {

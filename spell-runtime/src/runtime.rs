@@ -112,7 +112,8 @@ impl Runtime {
         let modules = ModuleCache::new(&engine, config.module_cache_capacity, config.cache_dir.as_deref())
             .map_err(|e| Error::Config(format!("cache folder: {e}")))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
-        start_epoch_ticker(engine.clone(), config.epoch_tick, ticker_stop.clone());
+        start_epoch_ticker(engine.clone(), config.epoch_tick, ticker_stop.clone())
+            .map_err(|e| Error::Config(format!("could not start the epoch ticker: {e}")))?;
         let inner = RuntimeInner {
             slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_casts)),
             default_meter: config.meter.clone().unwrap_or_else(|| Arc::new(NoMetering)),
@@ -269,16 +270,14 @@ fn engine_config(b: &RuntimeBuilder) -> Config {
 }
 
 /// One thread per runtime advances the engine's epoch every tick until the runtime is dropped.
-fn start_epoch_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>) {
-    let spawned = std::thread::Builder::new().name("spell-epoch".into()).spawn(move || {
+fn start_epoch_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>) -> std::io::Result<()> {
+    std::thread::Builder::new().name("spell-epoch".into()).spawn(move || {
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(tick);
             engine.increment_epoch();
         }
-    });
-    if let Err(e) = spawned {
-        tracing::error!("could not start the epoch ticker: {e}");
-    }
+    })?;
+    Ok(())
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
