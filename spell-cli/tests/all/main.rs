@@ -1,0 +1,3 @@
+//! Integration tests of the `spell` binary, one module per area.
+
+mod verify;
