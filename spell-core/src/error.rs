@@ -146,6 +146,8 @@ catalog! {
     CastSetup = 705, "E-RUN-005", "cast_setup", "the cast could not be set up";
     /// An input is invalid (bad argument to an API call or a binding).
     InvalidArgument = 706, "E-RUN-006", "invalid_argument", "an argument is invalid";
+    /// A bug in Spell: a panic was caught at a binding boundary instead of unwinding into the host.
+    Internal = 707, "E-RUN-007", "internal", "Spell hit an internal error (a bug); please report it with the message";
 
     /// The requested URL's host, scheme or port is not granted.
     NetNotGranted = 801, "E-NET-001", "net_not_granted", "the URL is not granted to this spell";
