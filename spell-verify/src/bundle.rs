@@ -17,8 +17,8 @@ use sigstore_verify::trust_root::{SIGSTORE_PRODUCTION_TRUSTED_ROOT, TrustedRoot}
 use sigstore_verify::types::bundle::VerificationMaterialContent;
 use sigstore_verify::types::{Artifact, ArtifactDigest, Bundle, DerPublicKey, HashAlgorithm};
 use sigstore_verify::{
-    CertificateError, Error as SigstoreError, PublicKeyVerificationPolicy, TransparencyLogError, VerificationPolicy,
-    VerificationResult, Verifier,
+    CertificateError, Error as SigstoreError, PublicKeyVerificationPolicy, TransparencyLogError,
+    VerificationPolicy, VerificationResult, Verifier,
 };
 use spell_core::SignerRule;
 use std::path::{Path, PathBuf};
@@ -32,21 +32,33 @@ pub struct TrustRoot {
 impl TrustRoot {
     /// Reads a `trusted_root.json` file. No TUF, no network.
     pub fn from_file(path: &Path) -> Result<TrustRoot, TrustError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| TrustError::RootUnreadable { path: path.to_path_buf(), source })?;
-        let root = TrustedRoot::from_json(&text)
-            .map_err(|e| TrustError::RootInvalid { path: path.to_path_buf(), reason: e.to_string() })?;
-        Ok(TrustRoot { label: path.display().to_string(), root })
+        let text = std::fs::read_to_string(path).map_err(|source| TrustError::RootUnreadable {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let root = TrustedRoot::from_json(&text).map_err(|e| TrustError::RootInvalid {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Ok(TrustRoot {
+            label: path.display().to_string(),
+            root,
+        })
     }
 
     /// The Sigstore public-good production root embedded in `sigstore-trust-root` 0.15.1 (a
     /// snapshot: keys rotate, so deployments should ship their own file).
     pub fn production() -> Result<TrustRoot, TrustError> {
-        let root = TrustedRoot::from_json(SIGSTORE_PRODUCTION_TRUSTED_ROOT).map_err(|e| TrustError::RootInvalid {
-            path: PathBuf::from("<embedded production root>"),
-            reason: e.to_string(),
+        let root = TrustedRoot::from_json(SIGSTORE_PRODUCTION_TRUSTED_ROOT).map_err(|e| {
+            TrustError::RootInvalid {
+                path: PathBuf::from("<embedded production root>"),
+                reason: e.to_string(),
+            }
         })?;
-        Ok(TrustRoot { label: "sigstore production (embedded)".into(), root })
+        Ok(TrustRoot {
+            label: "sigstore production (embedded)".into(),
+            root,
+        })
     }
 }
 
@@ -86,25 +98,37 @@ pub struct SignatureVerifier {
 impl std::fmt::Debug for SignatureVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let roots: Vec<&str> = self.roots.iter().map(|r| r.0.as_str()).collect();
-        f.debug_struct("SignatureVerifier").field("roots", &roots).field("rules", &self.rules).finish()
+        f.debug_struct("SignatureVerifier")
+            .field("roots", &roots)
+            .field("rules", &self.rules)
+            .finish()
     }
 }
 
 impl SignatureVerifier {
     /// Prepares verifiers for `roots` and compiles `rules` (key paths go through `resolve`).
-    pub fn new(roots: Vec<TrustRoot>, rules: &[SignerRule], resolve: impl Fn(&Path) -> PathBuf) -> Result<Self, TrustError> {
+    pub fn new(
+        roots: Vec<TrustRoot>,
+        rules: &[SignerRule],
+        resolve: impl Fn(&Path) -> PathBuf,
+    ) -> Result<Self, TrustError> {
         if roots.is_empty() {
             return Err(TrustError::NoTrustedRoot);
         }
         let roots = roots
             .into_iter()
             .map(|r| {
-                let verifier = Verifier::new(&r.root)
-                    .map_err(|e| TrustError::RootInvalid { path: PathBuf::from(&r.label), reason: e.to_string() })?;
+                let verifier = Verifier::new(&r.root).map_err(|e| TrustError::RootInvalid {
+                    path: PathBuf::from(&r.label),
+                    reason: e.to_string(),
+                })?;
                 Ok((r.label, verifier, !r.root.ctlogs.is_empty()))
             })
             .collect::<Result<_, TrustError>>()?;
-        Ok(SignatureVerifier { roots, rules: SignerRules::new(rules, resolve)? })
+        Ok(SignatureVerifier {
+            roots,
+            rules: SignerRules::new(rules, resolve)?,
+        })
     }
 
     /// Verifies `bundle` (Sigstore bundle JSON) over the exact `artifact` bytes and matches the
@@ -117,7 +141,9 @@ impl SignatureVerifier {
     /// `sha256:<hex>`, `sha384:<hex>` or `sha512:<hex>` (e.g. an npm tarball's sha512).
     /// Ed25519 message signatures need the bytes and fail here.
     pub fn verify_digest(&self, digest: &str, bundle: &[u8]) -> Result<Signer, VerifyError> {
-        let invalid = || SignatureError::DigestInvalid { digest: digest.to_string() };
+        let invalid = || SignatureError::DigestInvalid {
+            digest: digest.to_string(),
+        };
         let (algorithm, hex_value) = digest.split_once(':').ok_or_else(invalid)?;
         let algorithm = match algorithm {
             "sha256" => HashAlgorithm::Sha2256,
@@ -130,17 +156,27 @@ impl SignatureVerifier {
         self.verify_artifact(Artifact::Digest(digest), bundle)
     }
 
-    fn verify_artifact(&self, artifact: Artifact<'_>, bundle: &[u8]) -> Result<Signer, VerifyError> {
+    fn verify_artifact(
+        &self,
+        artifact: Artifact<'_>,
+        bundle: &[u8],
+    ) -> Result<Signer, VerifyError> {
         let malformed = |reason: String| BundleError::Malformed { reason };
         let text = std::str::from_utf8(bundle).map_err(|e| malformed(e.to_string()))?;
         let bundle = Bundle::from_json(text).map_err(|e| malformed(e.to_string()))?;
         match &bundle.verification_material.content {
-            VerificationMaterialContent::PublicKey(id) => self.verify_key_based(&artifact, &bundle, &id.hint),
+            VerificationMaterialContent::PublicKey(id) => {
+                self.verify_key_based(&artifact, &bundle, &id.hint)
+            }
             _ => self.verify_keyless(&artifact, &bundle),
         }
     }
 
-    fn verify_keyless(&self, artifact: &Artifact<'_>, bundle: &Bundle) -> Result<Signer, VerifyError> {
+    fn verify_keyless(
+        &self,
+        artifact: &Artifact<'_>,
+        bundle: &Bundle,
+    ) -> Result<Signer, VerifyError> {
         let mut errors = Vec::new();
         for (label, verifier, has_ct) in &self.roots {
             let mut policy = VerificationPolicy::any_identity();
@@ -150,11 +186,21 @@ impl SignatureVerifier {
             }
             match verifier.verify(artifact.clone(), bundle, &policy) {
                 Ok(result) => {
-                    let identity = result.identity().map(|i| i.as_str().to_string()).unwrap_or_default();
+                    let identity = result
+                        .identity()
+                        .map(|i| i.as_str().to_string())
+                        .unwrap_or_default();
                     let issuer = result.issuer().map(str::to_string);
                     let Some(rule) = self.rules.match_keyless(&identity, issuer.as_deref()) else {
-                        let signer = format!("{identity} (issuer {})", issuer.as_deref().unwrap_or("none"));
-                        return Err(IdentityError::NotTrusted { signer, rules: self.rules.len() }.into());
+                        let signer = format!(
+                            "{identity} (issuer {})",
+                            issuer.as_deref().unwrap_or("none")
+                        );
+                        return Err(IdentityError::NotTrusted {
+                            signer,
+                            rules: self.rules.len(),
+                        }
+                        .into());
                     };
                     return Ok(Signer {
                         rule: rule.to_string(),
@@ -171,7 +217,12 @@ impl SignatureVerifier {
         Err(most_relevant(errors))
     }
 
-    fn verify_key_based(&self, artifact: &Artifact<'_>, bundle: &Bundle, hint: &str) -> Result<Signer, VerifyError> {
+    fn verify_key_based(
+        &self,
+        artifact: &Artifact<'_>,
+        bundle: &Bundle,
+        hint: &str,
+    ) -> Result<Signer, VerifyError> {
         let mut errors = Vec::new();
         for rule in self.rules.keys() {
             for (label, verifier, _) in &self.roots {
@@ -193,9 +244,15 @@ impl SignatureVerifier {
         }
         // The log entry names the signing key; it is unauthenticated, so it only picks the message.
         let claimed = claimed_key(bundle).map(|k| key_fingerprint(&k));
-        let trusted_key = claimed.as_deref().is_some_and(|c| self.rules.keys().iter().any(|r| r.fingerprint == c));
+        let trusted_key = claimed
+            .as_deref()
+            .is_some_and(|c| self.rules.keys().iter().any(|r| r.fingerprint == c));
         if trusted_key {
-            let errors = errors.into_iter().filter(|(fp, _)| Some(*fp) == claimed.as_deref()).map(|(_, e)| e).collect();
+            let errors = errors
+                .into_iter()
+                .filter(|(fp, _)| Some(*fp) == claimed.as_deref())
+                .map(|(_, e)| e)
+                .collect();
             return Err(most_relevant(errors));
         }
         let wrong_key = |e: &SigstoreError| matches!(e, SigstoreError::SignatureInvalid(_));
@@ -204,7 +261,11 @@ impl SignatureVerifier {
                 Some(fp) => format!("public key {fp}"),
                 None => format!("public key with hint {hint:?}"),
             };
-            return Err(IdentityError::NotTrusted { signer, rules: self.rules.len() }.into());
+            return Err(IdentityError::NotTrusted {
+                signer,
+                rules: self.rules.len(),
+            }
+            .into());
         }
         Err(most_relevant(errors.into_iter().map(|(_, e)| e).collect()))
     }
@@ -212,15 +273,23 @@ impl SignatureVerifier {
 
 /// The verified signing time: Rekor's integrated time, else the first verified timestamp.
 fn signing_time(result: &VerificationResult) -> Option<String> {
-    result.integrated_time().or_else(|| result.verified_timestamps().first().copied()).map(|t| t.to_string())
+    result
+        .integrated_time()
+        .or_else(|| result.verified_timestamps().first().copied())
+        .map(|t| t.to_string())
 }
 
 /// The public key a `hashedrekord` log entry names (v0.0.1 PEM key content), if any.
 fn claimed_key(bundle: &Bundle) -> Option<DerPublicKey> {
     let entry = bundle.verification_material.tlog_entries.first()?;
-    let body: serde_json::Value = serde_json::from_slice(entry.canonicalized_body.as_bytes()).ok()?;
-    let content = body.pointer("/spec/signature/publicKey/content")?.as_str()?;
-    let pem = base64::engine::general_purpose::STANDARD.decode(content).ok()?;
+    let body: serde_json::Value =
+        serde_json::from_slice(entry.canonicalized_body.as_bytes()).ok()?;
+    let content = body
+        .pointer("/spec/signature/publicKey/content")?
+        .as_str()?;
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(content)
+        .ok()?;
     DerPublicKey::from_pem(std::str::from_utf8(&pem).ok()?).ok()
 }
 
@@ -229,22 +298,42 @@ fn claimed_key(bundle: &Bundle) -> Option<DerPublicKey> {
 fn most_relevant(errors: Vec<SigstoreError>) -> VerifyError {
     let wrong_root = |e: &SigstoreError| match e {
         SigstoreError::TransparencyLog(TransparencyLogError::UnknownLog { .. }) => true,
-        SigstoreError::TransparencyLog(TransparencyLogError::Checkpoint(m)) => m.contains("No matching"),
-        SigstoreError::TransparencyLog(TransparencyLogError::InclusionPromise(m)) => m.contains("No log key"),
-        SigstoreError::Certificate(CertificateError::ChainInvalid(_) | CertificateError::NoValidAuthority { .. }) => true,
+        SigstoreError::TransparencyLog(TransparencyLogError::Checkpoint(m)) => {
+            m.contains("No matching")
+        }
+        SigstoreError::TransparencyLog(TransparencyLogError::InclusionPromise(m)) => {
+            m.contains("No log key")
+        }
+        SigstoreError::Certificate(
+            CertificateError::ChainInvalid(_) | CertificateError::NoValidAuthority { .. },
+        ) => true,
         _ => false,
     };
     let mut errors = errors;
     let index = errors.iter().position(|e| !wrong_root(e)).unwrap_or(0);
     if errors.is_empty() {
-        return IdentityError::NotTrusted { signer: "unknown".into(), rules: 0 }.into();
+        return IdentityError::NotTrusted {
+            signer: "unknown".into(),
+            rules: 0,
+        }
+        .into();
     }
     let error = errors.swap_remove(index);
     match error {
-        SigstoreError::Bundle(_) | SigstoreError::InvalidBundle(_) | SigstoreError::UnsupportedBundle(_) | SigstoreError::Types(_) => {
-            BundleError::Malformed { reason: error.to_string() }.into()
+        SigstoreError::Bundle(_)
+        | SigstoreError::InvalidBundle(_)
+        | SigstoreError::UnsupportedBundle(_)
+        | SigstoreError::Types(_) => BundleError::Malformed {
+            reason: error.to_string(),
         }
-        SigstoreError::ArtifactMismatch(_) => SignatureError::ArtifactMismatch { source: Box::new(error) }.into(),
-        _ => SignatureError::Invalid { source: Box::new(error) }.into(),
+        .into(),
+        SigstoreError::ArtifactMismatch(_) => SignatureError::ArtifactMismatch {
+            source: Box::new(error),
+        }
+        .into(),
+        _ => SignatureError::Invalid {
+            source: Box::new(error),
+        }
+        .into(),
     }
 }

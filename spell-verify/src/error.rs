@@ -58,7 +58,9 @@ pub enum TrustError {
         reason: String,
     },
     /// Signer rules are configured but no trusted root to verify signatures against.
-    #[error("trust.signers needs at least one trust.trusted_roots entry to verify signatures against")]
+    #[error(
+        "trust.signers needs at least one trust.trusted_roots entry to verify signatures against"
+    )]
     NoTrustedRoot,
     /// A signer rule's public key could not be read or parsed.
     #[error("signer rule {rule}: public key {path} must be a PEM public key: {reason}")]
@@ -127,7 +129,9 @@ pub enum SignatureError {
         source: Box<sigstore_verify::Error>,
     },
     /// A digest given instead of the artifact is not `sha256:`, `sha384:` or `sha512:` hex.
-    #[error("artifact digest {digest:?} must be sha256:, sha384: or sha512: followed by the hex digest")]
+    #[error(
+        "artifact digest {digest:?} must be sha256:, sha384: or sha512: followed by the hex digest"
+    )]
     DigestInvalid {
         /// The digest as given.
         digest: String,
@@ -181,7 +185,10 @@ pub enum SbomError {
 #[derive(Debug, thiserror::Error)]
 pub enum LicenseError {
     /// At least one license refuses the load.
-    #[error("licenses must satisfy sbom.license_allow / sbom.license_deny: {}", list(findings))]
+    #[error(
+        "licenses must satisfy sbom.license_allow / sbom.license_deny: {}",
+        list(findings)
+    )]
     Denied {
         /// Every refused license.
         findings: Vec<LicenseFinding>,
@@ -192,7 +199,10 @@ pub enum LicenseError {
 #[derive(Debug, thiserror::Error)]
 pub enum VulnerabilityError {
     /// At least one vulnerability refuses the load.
-    #[error("components must have no known vulnerability at sbom.refuse_vulnerabilities = {threshold:?}: {}", list(findings))]
+    #[error(
+        "components must have no known vulnerability at sbom.refuse_vulnerabilities = {threshold:?}: {}",
+        list(findings)
+    )]
     Found {
         /// The policy's threshold.
         threshold: VulnerabilityThreshold,
@@ -202,7 +212,11 @@ pub enum VulnerabilityError {
 }
 
 fn list<T: fmt::Display>(items: &[T]) -> String {
-    items.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl HasCode for VerifyError {
@@ -212,11 +226,17 @@ impl HasCode for VerifyError {
             VerifyError::Bundle(BundleError::Missing) => ErrorCode::SignatureMissing,
             VerifyError::Bundle(BundleError::Malformed { .. }) => ErrorCode::BundleInvalid,
             VerifyError::Signature(SignatureError::Invalid { .. }) => ErrorCode::SignatureInvalid,
-            VerifyError::Signature(SignatureError::ArtifactMismatch { .. }) => ErrorCode::SignatureArtifactMismatch,
-            VerifyError::Signature(SignatureError::DigestInvalid { .. }) => ErrorCode::InvalidArgument,
+            VerifyError::Signature(SignatureError::ArtifactMismatch { .. }) => {
+                ErrorCode::SignatureArtifactMismatch
+            }
+            VerifyError::Signature(SignatureError::DigestInvalid { .. }) => {
+                ErrorCode::InvalidArgument
+            }
             VerifyError::Identity(_) => ErrorCode::SignerNotTrusted,
             VerifyError::Sbom(SbomError::Missing) => ErrorCode::SbomMissing,
-            VerifyError::Sbom(SbomError::Parse { .. } | SbomError::Invalid { .. }) => ErrorCode::SbomInvalid,
+            VerifyError::Sbom(SbomError::Parse { .. } | SbomError::Invalid { .. }) => {
+                ErrorCode::SbomInvalid
+            }
             VerifyError::Sbom(SbomError::ModuleMismatch { .. }) => ErrorCode::SbomModuleMismatch,
             VerifyError::License(_) => ErrorCode::LicenseDenied,
             VerifyError::Vulnerability(_) => ErrorCode::VulnerabilityFound,
@@ -227,10 +247,12 @@ impl HasCode for VerifyError {
 impl HasCode for TrustError {
     fn code(&self) -> ErrorCode {
         match self {
-            TrustError::RootUnreadable { .. } | TrustError::RootInvalid { .. } | TrustError::KeyInvalid { .. } => {
-                ErrorCode::TrustRootInvalid
-            }
-            TrustError::NoTrustedRoot | TrustError::SubjectRegex { .. } | TrustError::RuleIncomplete { .. } => ErrorCode::PolicyInvalid,
+            TrustError::RootUnreadable { .. }
+            | TrustError::RootInvalid { .. }
+            | TrustError::KeyInvalid { .. } => ErrorCode::TrustRootInvalid,
+            TrustError::NoTrustedRoot
+            | TrustError::SubjectRegex { .. }
+            | TrustError::RuleIncomplete { .. } => ErrorCode::PolicyInvalid,
             TrustError::OsvDatabase { .. } => ErrorCode::OsvDatabaseInvalid,
         }
     }
@@ -240,7 +262,9 @@ impl HasCode for TrustError {
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
     /// The key file is not a Spell signing key.
-    #[error("signing key must hold two PEM PKCS#8 ECDSA P-256 private keys (signer, then log): {reason}")]
+    #[error(
+        "signing key must hold two PEM PKCS#8 ECDSA P-256 private keys (signer, then log): {reason}"
+    )]
     KeyInvalid {
         /// What is wrong.
         reason: String,

@@ -41,11 +41,19 @@ impl SbomBuilder {
 
     /// Adds every registry package of a `Cargo.lock`.
     pub fn cargo_lock(mut self, text: &str) -> Result<SbomBuilder, GenerateError> {
-        let lock: toml::Value = toml::from_str(text).map_err(|e| GenerateError::CargoLock { reason: e.to_string() })?;
-        let packages = lock.get("package").and_then(toml::Value::as_array).cloned().unwrap_or_default();
+        let lock: toml::Value = toml::from_str(text).map_err(|e| GenerateError::CargoLock {
+            reason: e.to_string(),
+        })?;
+        let packages = lock
+            .get("package")
+            .and_then(toml::Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         for p in packages {
             let field = |k: &str| p.get(k).and_then(toml::Value::as_str);
-            let (Some(name), Some(version), Some(source)) = (field("name"), field("version"), field("source")) else {
+            let (Some(name), Some(version), Some(source)) =
+                (field("name"), field("version"), field("source"))
+            else {
                 continue;
             };
             if !source.starts_with("registry+") && !source.starts_with("sparse+") {
@@ -64,15 +72,21 @@ impl SbomBuilder {
     /// Adds a component named by a package URL with a version.
     pub fn purl(mut self, purl: &str) -> Result<SbomBuilder, GenerateError> {
         let parsed = Purl::parse(purl).ok_or_else(|| GenerateError::Purl { purl: purl.into() })?;
-        let version = parsed.version.clone().ok_or_else(|| GenerateError::Purl { purl: purl.into() })?;
-        self.components.push(component(purl, &parsed.name, &version));
+        let version = parsed
+            .version
+            .clone()
+            .ok_or_else(|| GenerateError::Purl { purl: purl.into() })?;
+        self.components
+            .push(component(purl, &parsed.name, &version));
         Ok(self)
     }
 
     /// The SBOM as pretty JSON with a final newline.
     pub fn build(mut self) -> Vec<u8> {
-        self.components.sort_by(|a, b| a["bom-ref"].as_str().cmp(&b["bom-ref"].as_str()));
-        self.components.dedup_by(|a, b| a["bom-ref"] == b["bom-ref"]);
+        self.components
+            .sort_by(|a, b| a["bom-ref"].as_str().cmp(&b["bom-ref"].as_str()));
+        self.components
+            .dedup_by(|a, b| a["bom-ref"] == b["bom-ref"]);
         let mut subject = json!({
             "type": "application",
             "bom-ref": format!("spell:{}@{}", self.name, self.version),
@@ -107,7 +121,14 @@ fn serial_number(doc: &Value) -> String {
     h[6] = (h[6] & 0x0f) | 0x50;
     h[8] = (h[8] & 0x3f) | 0x80;
     let x = hex::encode(&h[..16]);
-    format!("urn:uuid:{}-{}-{}-{}-{}", &x[..8], &x[8..12], &x[12..16], &x[16..20], &x[20..32])
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &x[..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
 }
 
 #[cfg(test)]
@@ -141,18 +162,36 @@ source = "git+https://example.invalid/x#abc"
             .build();
         let sbom = Sbom::parse(&bytes).expect("valid CycloneDX 1.5");
         assert_eq!(sbom.spec_version, "1.5");
-        assert_eq!(sbom.subject_sha256.as_deref(), Some(hex::encode(Sha256::digest(b"\0asm")).as_str()));
-        let purls: Vec<_> = sbom.components.iter().filter_map(|c| c.purl.as_deref()).collect();
+        assert_eq!(
+            sbom.subject_sha256.as_deref(),
+            Some(hex::encode(Sha256::digest(b"\0asm")).as_str())
+        );
+        let purls: Vec<_> = sbom
+            .components
+            .iter()
+            .filter_map(|c| c.purl.as_deref())
+            .collect();
         assert_eq!(purls, ["pkg:cargo/time@0.1.45", "pkg:npm/left-pad@1.3.0"]);
-        let again = SbomBuilder::new("demo", "0.1.0", b"\0asm").license("MIT").cargo_lock(LOCK).expect("lock");
+        let again = SbomBuilder::new("demo", "0.1.0", b"\0asm")
+            .license("MIT")
+            .cargo_lock(LOCK)
+            .expect("lock");
         let again = again.purl("pkg:npm/left-pad@1.3.0").expect("purl").build();
         assert_eq!(again, bytes, "deterministic");
     }
 
     #[test]
     fn purls_need_a_version_and_locks_must_parse() {
-        assert!(SbomBuilder::new("d", "1.0.0", b"").purl("pkg:cargo/serde").is_err());
+        assert!(
+            SbomBuilder::new("d", "1.0.0", b"")
+                .purl("pkg:cargo/serde")
+                .is_err()
+        );
         assert!(SbomBuilder::new("d", "1.0.0", b"").purl("serde@1").is_err());
-        assert!(SbomBuilder::new("d", "1.0.0", b"").cargo_lock("[[package").is_err());
+        assert!(
+            SbomBuilder::new("d", "1.0.0", b"")
+                .cargo_lock("[[package")
+                .is_err()
+        );
     }
 }

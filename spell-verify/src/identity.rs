@@ -40,30 +40,52 @@ pub(crate) struct KeyRule {
 
 impl SignerRules {
     /// Compiles `rules`; key paths go through `resolve` (the policy's folder).
-    pub(crate) fn new(rules: &[SignerRule], resolve: impl Fn(&Path) -> PathBuf) -> Result<SignerRules, TrustError> {
-        let mut out = SignerRules { keyless: Vec::new(), keys: Vec::new() };
+    pub(crate) fn new(
+        rules: &[SignerRule],
+        resolve: impl Fn(&Path) -> PathBuf,
+    ) -> Result<SignerRules, TrustError> {
+        let mut out = SignerRules {
+            keyless: Vec::new(),
+            keys: Vec::new(),
+        };
         for (i, rule) in rules.iter().enumerate() {
             let label = rule.name.clone().unwrap_or_else(|| format!("signers[{i}]"));
             if let Some(path) = &rule.public_key {
                 let path = resolve(path);
-                let invalid = |reason: String| TrustError::KeyInvalid { rule: label.clone(), path: path.clone(), reason };
+                let invalid = |reason: String| TrustError::KeyInvalid {
+                    rule: label.clone(),
+                    path: path.clone(),
+                    reason,
+                };
                 let pem = std::fs::read_to_string(&path).map_err(|e| invalid(e.to_string()))?;
                 let key = DerPublicKey::from_pem(&pem).map_err(|e| invalid(e.to_string()))?;
-                out.keys.push(KeyRule { fingerprint: key_fingerprint(&key), key, label });
+                out.keys.push(KeyRule {
+                    fingerprint: key_fingerprint(&key),
+                    key,
+                    label,
+                });
                 continue;
             }
             let subject = match (&rule.subject, &rule.subject_regex) {
                 (Some(exact), _) => Subject::Exact(exact.clone()),
-                (None, Some(pattern)) => Subject::Regex(
-                    Regex::new(&format!("^(?:{pattern})$"))
-                        .map_err(|e| TrustError::SubjectRegex { rule: label.clone(), source: Box::new(e) })?,
-                ),
+                (None, Some(pattern)) => {
+                    Subject::Regex(Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+                        TrustError::SubjectRegex {
+                            rule: label.clone(),
+                            source: Box::new(e),
+                        }
+                    })?)
+                }
                 (None, None) => return Err(TrustError::RuleIncomplete { rule: label }),
             };
             let Some(issuer) = rule.issuer.clone() else {
                 return Err(TrustError::RuleIncomplete { rule: label });
             };
-            out.keyless.push(KeylessRule { label, issuer, subject });
+            out.keyless.push(KeylessRule {
+                label,
+                issuer,
+                subject,
+            });
         }
         Ok(out)
     }
@@ -110,24 +132,43 @@ mod tests {
     #[test]
     fn keyless_rules_match_issuer_and_whole_subject() {
         let rules = SignerRules::new(
-            &[keyless(Some("exact"), Some("a@x.dev"), None), keyless(None, None, Some("https://github.com/acme/.*"))],
+            &[
+                keyless(Some("exact"), Some("a@x.dev"), None),
+                keyless(None, None, Some("https://github.com/acme/.*")),
+            ],
             Path::to_path_buf,
         )
         .expect("compile");
-        assert_eq!(rules.match_keyless("a@x.dev", Some("https://issuer")), Some("exact"));
+        assert_eq!(
+            rules.match_keyless("a@x.dev", Some("https://issuer")),
+            Some("exact")
+        );
         assert_eq!(rules.match_keyless("a@x.dev", Some("https://other")), None);
-        assert_eq!(rules.match_keyless("https://github.com/acme/r/.github/w.yml@refs/tags/v1", Some("https://issuer")), Some("signers[1]"));
+        assert_eq!(
+            rules.match_keyless(
+                "https://github.com/acme/r/.github/w.yml@refs/tags/v1",
+                Some("https://issuer")
+            ),
+            Some("signers[1]")
+        );
         // The regex is anchored: a prefix elsewhere in the subject does not match.
-        assert_eq!(rules.match_keyless("evil https://github.com/acme/r", Some("https://issuer")), None);
+        assert_eq!(
+            rules.match_keyless("evil https://github.com/acme/r", Some("https://issuer")),
+            None
+        );
         assert_eq!(rules.match_keyless("a@x.dev", None), None);
     }
 
     #[test]
     fn bad_regex_and_missing_key_are_policy_errors() {
         use spell_core::{ErrorCode, HasCode};
-        let err = SignerRules::new(&[keyless(None, None, Some("("))], Path::to_path_buf).expect_err("regex");
+        let err = SignerRules::new(&[keyless(None, None, Some("("))], Path::to_path_buf)
+            .expect_err("regex");
         assert_eq!(err.code(), ErrorCode::PolicyInvalid);
-        let rule = SignerRule { public_key: Some("/nonexistent.pub".into()), ..Default::default() };
+        let rule = SignerRule {
+            public_key: Some("/nonexistent.pub".into()),
+            ..Default::default()
+        };
         let err = SignerRules::new(&[rule], Path::to_path_buf).expect_err("key");
         assert_eq!(err.code(), ErrorCode::TrustRootInvalid);
     }

@@ -35,7 +35,9 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("fingerprint", &self.fingerprint()).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("fingerprint", &self.fingerprint())
+            .finish_non_exhaustive()
     }
 }
 
@@ -46,7 +48,9 @@ impl SigningKey {
         let pkcs8 = || {
             EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
                 .map(|doc| doc.as_ref().to_vec())
-                .map_err(|e| SigningError::Crypto { reason: e.to_string() })
+                .map_err(|e| SigningError::Crypto {
+                    reason: e.to_string(),
+                })
         };
         let (signer, log) = (pkcs8()?, pkcs8()?);
         SigningKey::from_pkcs8(signer, log)
@@ -55,15 +59,27 @@ impl SigningKey {
     /// Reads a key file written by [`SigningKey::to_pem`].
     pub fn from_pem(text: &str) -> Result<SigningKey, SigningError> {
         let blocks = pem_blocks(text, "PRIVATE KEY")?;
-        let [signer, log]: [Vec<u8>; 2] = blocks
-            .try_into()
-            .map_err(|b: Vec<_>| SigningError::KeyInvalid { reason: format!("found {} PRIVATE KEY blocks", b.len()) })?;
+        let [signer, log]: [Vec<u8>; 2] =
+            blocks
+                .try_into()
+                .map_err(|b: Vec<_>| SigningError::KeyInvalid {
+                    reason: format!("found {} PRIVATE KEY blocks", b.len()),
+                })?;
         SigningKey::from_pkcs8(signer, log)
     }
 
     fn from_pkcs8(signer_pkcs8: Vec<u8>, log_pkcs8: Vec<u8>) -> Result<SigningKey, SigningError> {
-        let load = |der: &[u8]| KeyPair::from_pkcs8_der(der).map_err(|e| SigningError::KeyInvalid { reason: e.to_string() });
-        Ok(SigningKey { signer: load(&signer_pkcs8)?, log: load(&log_pkcs8)?, signer_pkcs8, log_pkcs8 })
+        let load = |der: &[u8]| {
+            KeyPair::from_pkcs8_der(der).map_err(|e| SigningError::KeyInvalid {
+                reason: e.to_string(),
+            })
+        };
+        Ok(SigningKey {
+            signer: load(&signer_pkcs8)?,
+            log: load(&log_pkcs8)?,
+            signer_pkcs8,
+            log_pkcs8,
+        })
     }
 
     /// The key file: the signer key, then the log key, as PEM PKCS#8 blocks with comments.
@@ -88,7 +104,9 @@ impl SigningKey {
 
     /// `sha256:<hex>` of the signer's public key (DER), as reported by verification.
     pub fn fingerprint(&self) -> String {
-        self.public_key().map(|k| key_fingerprint(&k)).unwrap_or_default()
+        self.public_key()
+            .map(|k| key_fingerprint(&k))
+            .unwrap_or_default()
     }
 
     /// A Sigstore `trusted_root.json` whose only transparency log is this key's log, valid from
@@ -112,7 +130,9 @@ impl SigningKey {
             "ctlogs": [],
             "timestampAuthorities": []
         });
-        serde_json::to_string_pretty(&root).map_err(|e| SigningError::Crypto { reason: e.to_string() })
+        serde_json::to_string_pretty(&root).map_err(|e| SigningError::Crypto {
+            reason: e.to_string(),
+        })
     }
 
     /// Signs a package's exact `spell.json` bytes and returns the package with the bundle
@@ -138,10 +158,17 @@ impl SigningKey {
                 }
             }
         }))
-        .map_err(|e| SigningError::Crypto { reason: e.to_string() })?;
+        .map_err(|e| SigningError::Crypto {
+            reason: e.to_string(),
+        })?;
         let log_key = self.log.public_key_der().map_err(crypto)?;
         let log_id = Sha256::digest(log_key.as_bytes());
-        let time = at.duration_since(UNIX_EPOCH).map_err(|e| SigningError::Crypto { reason: e.to_string() })?.as_secs();
+        let time = at
+            .duration_since(UNIX_EPOCH)
+            .map_err(|e| SigningError::Crypto {
+                reason: e.to_string(),
+            })?
+            .as_secs();
         // Signed entry timestamp: the log's signature over the canonical (sorted, compact) entry.
         let set_payload = format!(
             r#"{{"body":"{}","integratedTime":{time},"logID":"{}","logIndex":0}}"#,
@@ -150,7 +177,10 @@ impl SigningKey {
         );
         let set = self.log.sign(set_payload.as_bytes()).map_err(crypto)?;
         // A one-leaf Merkle tree: the root is the leaf hash (RFC 6962).
-        let root_hash = Sha256::new().chain_update([0u8]).chain_update(&body).finalize();
+        let root_hash = Sha256::new()
+            .chain_update([0u8])
+            .chain_update(&body)
+            .finalize();
         let origin = format!("{LOG_KEY_NAME} - {}", hex::encode(&log_id[..8]));
         let note = format!("{origin}\n1\n{}\n", B64.encode(root_hash));
         let note_sig = self.log.sign(note.as_bytes()).map_err(crypto)?;
@@ -182,7 +212,9 @@ impl SigningKey {
                 "signature": B64.encode(signature.as_bytes())
             }
         });
-        serde_json::to_vec_pretty(&bundle).map_err(|e| SigningError::Crypto { reason: e.to_string() })
+        serde_json::to_vec_pretty(&bundle).map_err(|e| SigningError::Crypto {
+            reason: e.to_string(),
+        })
     }
 }
 
@@ -192,30 +224,51 @@ pub(crate) fn key_fingerprint(key: &DerPublicKey) -> String {
 }
 
 fn crypto(e: impl std::fmt::Display) -> SigningError {
-    SigningError::Crypto { reason: e.to_string() }
+    SigningError::Crypto {
+        reason: e.to_string(),
+    }
 }
 
 /// Whole seconds, like the log's integrated times, so a root made at `t` covers a signature at `t`.
 fn rfc3339(t: SystemTime) -> Result<String, SigningError> {
     let secs = t.duration_since(UNIX_EPOCH).map_err(crypto)?.as_secs();
-    Ok(jiff::Timestamp::from_second(secs as i64).map_err(crypto)?.to_string())
+    Ok(jiff::Timestamp::from_second(secs as i64)
+        .map_err(crypto)?
+        .to_string())
 }
 
 fn pem(label: &str, der: &[u8]) -> String {
     let b64 = B64.encode(der);
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap_or_default()).collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }
 
 fn pem_blocks(text: &str, label: &str) -> Result<Vec<Vec<u8>>, SigningError> {
-    let (begin, end) = (format!("-----BEGIN {label}-----"), format!("-----END {label}-----"));
+    let (begin, end) = (
+        format!("-----BEGIN {label}-----"),
+        format!("-----END {label}-----"),
+    );
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find(&begin) {
         let after = &rest[start + begin.len()..];
-        let stop = after.find(&end).ok_or_else(|| SigningError::KeyInvalid { reason: format!("unterminated {label} block") })?;
-        let body: String = after[..stop].chars().filter(|c| !c.is_whitespace()).collect();
-        out.push(B64.decode(body).map_err(|e| SigningError::KeyInvalid { reason: e.to_string() })?);
+        let stop = after.find(&end).ok_or_else(|| SigningError::KeyInvalid {
+            reason: format!("unterminated {label} block"),
+        })?;
+        let body: String = after[..stop]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        out.push(B64.decode(body).map_err(|e| SigningError::KeyInvalid {
+            reason: e.to_string(),
+        })?);
         rest = &after[stop + end.len()..];
     }
     Ok(out)
@@ -238,6 +291,9 @@ mod tests {
         let key = SigningKey::generate().expect("generate");
         let one = pem("PRIVATE KEY", &key.signer_pkcs8);
         assert!(SigningKey::from_pem(&one).is_err());
-        assert!(SigningKey::from_pem("-----BEGIN PRIVATE KEY-----\n!!\n-----END PRIVATE KEY-----\n").is_err());
+        assert!(
+            SigningKey::from_pem("-----BEGIN PRIVATE KEY-----\n!!\n-----END PRIVATE KEY-----\n")
+                .is_err()
+        );
     }
 }

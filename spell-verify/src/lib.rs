@@ -53,8 +53,8 @@ mod verifier;
 
 pub use bundle::{SignatureVerifier, Signer, SignerKind, TrustRoot};
 pub use error::{
-    BundleError, GenerateError, IdentityError, LicenseError, SbomError, SignatureError, SigningError, TrustError,
-    VerifyError, VulnerabilityError,
+    BundleError, GenerateError, IdentityError, LicenseError, SbomError, SignatureError,
+    SigningError, TrustError, VerifyError, VulnerabilityError,
 };
 pub use generate::SbomBuilder;
 pub use keys::SigningKey;

@@ -52,7 +52,10 @@ pub enum LicenseVerdict {
 impl LicensePolicy {
     /// A policy from SPDX ids (already validated by `spell_core::Policy`).
     pub fn new(allow: &[String], deny: &[String]) -> LicensePolicy {
-        LicensePolicy { allow: allow.to_vec(), deny: deny.to_vec() }
+        LicensePolicy {
+            allow: allow.to_vec(),
+            deny: deny.to_vec(),
+        }
     }
 
     /// Whether there are no rules (every license passes).
@@ -63,14 +66,22 @@ impl LicensePolicy {
     /// Checks `license` (an SPDX expression, id or free text) carried by `subject`.
     pub fn check(&self, subject: &str, license: &str) -> LicenseVerdict {
         let refuse = |reason: String| {
-            LicenseVerdict::Refused(LicenseFinding { subject: subject.into(), license: license.into(), reason })
+            LicenseVerdict::Refused(LicenseFinding {
+                subject: subject.into(),
+                license: license.into(),
+                reason,
+            })
         };
         let expr = match Expression::parse_mode(license, ParseMode::LAX) {
             Ok(expr) => expr,
             Err(_) if self.allow.is_empty() => {
-                return LicenseVerdict::Warning(format!("{subject}: license {license:?} is not an SPDX expression, not checked"));
+                return LicenseVerdict::Warning(format!(
+                    "{subject}: license {license:?} is not an SPDX expression, not checked"
+                ));
             }
-            Err(_) => return refuse("not an SPDX expression, so not provably in license_allow".into()),
+            Err(_) => {
+                return refuse("not an SPDX expression, so not provably in license_allow".into());
+            }
         };
         match expr.evaluate_with_failures(|req| self.accepts(req)) {
             Ok(()) => LicenseVerdict::Accepted,
@@ -88,7 +99,11 @@ impl LicensePolicy {
 
     fn why(&self, req: &ExpressionReq) -> String {
         let id = id_of(&req.req);
-        if self.deny.contains(&id) { format!("{id} is in license_deny") } else { format!("{id} is not in license_allow") }
+        if self.deny.contains(&id) {
+            format!("{id} is in license_deny")
+        } else {
+            format!("{id} is not in license_allow")
+        }
     }
 }
 
@@ -127,7 +142,11 @@ mod tests {
         #[case] passes: bool,
     ) {
         let verdict = policy(allow, deny).check("spell demo", license);
-        assert_eq!(!matches!(verdict, LicenseVerdict::Refused(_)), passes, "{verdict:?}");
+        assert_eq!(
+            !matches!(verdict, LicenseVerdict::Refused(_)),
+            passes,
+            "{verdict:?}"
+        );
     }
 
     #[test]
@@ -138,7 +157,9 @@ mod tests {
 
     #[test]
     fn refusal_names_the_rule() {
-        let LicenseVerdict::Refused(f) = policy(&[], &["GPL-3.0-only"]).check("spell demo", "GPL-3.0-only") else {
+        let LicenseVerdict::Refused(f) =
+            policy(&[], &["GPL-3.0-only"]).check("spell demo", "GPL-3.0-only")
+        else {
             panic!("expected a refusal");
         };
         assert_eq!(f.reason, "GPL-3.0-only is in license_deny");

@@ -146,18 +146,25 @@ struct Event {
 impl OsvDatabase {
     /// Loads a folder of OSV records or an osv.dev zip.
     pub fn load(path: &Path) -> Result<OsvDatabase, TrustError> {
-        let fail = |reason: String| TrustError::OsvDatabase { path: path.to_path_buf(), reason };
+        let fail = |reason: String| TrustError::OsvDatabase {
+            path: path.to_path_buf(),
+            reason,
+        };
         let mut db = OsvDatabase::default();
         if path.is_dir() {
             db.load_dir(path).map_err(|e| fail(e.to_string()))?;
         } else {
             let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
-            let mut zip = zip::ZipArchive::new(file).map_err(|e| fail(format!("not a folder or a zip: {e}")))?;
+            let mut zip = zip::ZipArchive::new(file)
+                .map_err(|e| fail(format!("not a folder or a zip: {e}")))?;
             for i in 0..zip.len() {
                 let entry = zip.by_index(i).map_err(|e| fail(e.to_string()))?;
                 if entry.is_file() && entry.name().ends_with(".json") {
                     let mut bytes = Vec::new();
-                    entry.take(MAX_RECORD_BYTES).read_to_end(&mut bytes).map_err(|e| fail(e.to_string()))?;
+                    entry
+                        .take(MAX_RECORD_BYTES)
+                        .read_to_end(&mut bytes)
+                        .map_err(|e| fail(e.to_string()))?;
                     db.add(&bytes);
                 }
             }
@@ -189,11 +196,24 @@ impl OsvDatabase {
         if record.withdrawn.is_some() {
             return;
         }
-        let score = record.severity.iter().find(|s| s.kind == "CVSS_V3").and_then(|s| cvss3_base_score(&s.score));
-        let label = record.database_specific.as_ref().and_then(|d| d.get("severity")?.as_str()).and_then(Severity::from_label);
-        let severity = score.map(Severity::from_score).or(label).unwrap_or(Severity::Unknown);
+        let score = record
+            .severity
+            .iter()
+            .find(|s| s.kind == "CVSS_V3")
+            .and_then(|s| cvss3_base_score(&s.score));
+        let label = record
+            .database_specific
+            .as_ref()
+            .and_then(|d| d.get("severity")?.as_str())
+            .and_then(Severity::from_label);
+        let severity = score
+            .map(Severity::from_score)
+            .or(label)
+            .unwrap_or(Severity::Unknown);
         for affected in record.affected {
-            let Some(package) = affected.package else { continue };
+            let Some(package) = affected.package else {
+                continue;
+            };
             let informational = affected
                 .database_specific
                 .as_ref()
@@ -208,7 +228,10 @@ impl OsvDatabase {
                 ranges: affected.ranges,
                 versions: affected.versions,
             };
-            self.index.entry((package.ecosystem, package.name)).or_default().push(advisory);
+            self.index
+                .entry((package.ecosystem, package.name))
+                .or_default()
+                .push(advisory);
         }
     }
 
@@ -220,18 +243,24 @@ impl OsvDatabase {
     /// Every advisory affecting the package a purl names at its version. Purls without a version,
     /// or of types OSV does not key by name alone, match nothing.
     pub fn findings(&self, purl: &str) -> Vec<Finding> {
-        let Some(parsed) = Purl::parse(purl) else { return Vec::new() };
-        let (Some(version), Some((ecosystem, name))) = (&parsed.version, parsed.osv_package()) else {
+        let Some(parsed) = Purl::parse(purl) else {
             return Vec::new();
         };
-        let Some(advisories) = self.index.get(&(ecosystem.to_string(), name)) else { return Vec::new() };
+        let (Some(version), Some((ecosystem, name))) = (&parsed.version, parsed.osv_package())
+        else {
+            return Vec::new();
+        };
+        let Some(advisories) = self.index.get(&(ecosystem.to_string(), name)) else {
+            return Vec::new();
+        };
         let semver_ecosystem = matches!(ecosystem, "crates.io" | "npm" | "Go" | "Hex" | "Pub");
         advisories
             .iter()
             .filter(|a| {
                 a.versions.iter().any(|v| v == version)
                     || a.ranges.iter().any(|r| {
-                        (r.kind == "SEMVER" || (r.kind == "ECOSYSTEM" && semver_ecosystem)) && in_semver_range(&r.events, version)
+                        (r.kind == "SEMVER" || (r.kind == "ECOSYSTEM" && semver_ecosystem))
+                            && in_semver_range(&r.events, version)
                     })
             })
             .map(|a| Finding {
@@ -269,11 +298,17 @@ fn lenient(v: &str) -> Option<semver::Version> {
 
 /// The OSV range evaluation over events sorted by version.
 fn in_semver_range(events: &[Event], version: &str) -> bool {
-    let Some(v) = lenient(version) else { return false };
+    let Some(v) = lenient(version) else {
+        return false;
+    };
     let mut sorted: Vec<(semver::Version, &Event)> = events
         .iter()
         .filter_map(|e| {
-            let at = e.introduced.as_deref().or(e.fixed.as_deref()).or(e.last_affected.as_deref())?;
+            let at = e
+                .introduced
+                .as_deref()
+                .or(e.fixed.as_deref())
+                .or(e.last_affected.as_deref())?;
             Some((lenient(at)?, e))
         })
         .collect();
@@ -298,9 +333,21 @@ mod tests {
             .map(|(kind, v)| {
                 let s = Some(v.to_string());
                 match *kind {
-                    "introduced" => Event { introduced: s, fixed: None, last_affected: None },
-                    "fixed" => Event { introduced: None, fixed: s, last_affected: None },
-                    _ => Event { introduced: None, fixed: None, last_affected: s },
+                    "introduced" => Event {
+                        introduced: s,
+                        fixed: None,
+                        last_affected: None,
+                    },
+                    "fixed" => Event {
+                        introduced: None,
+                        fixed: s,
+                        last_affected: None,
+                    },
+                    _ => Event {
+                        introduced: None,
+                        fixed: None,
+                        last_affected: s,
+                    },
                 }
             })
             .collect()
@@ -314,7 +361,12 @@ mod tests {
     #[case::before_introduced("0.1.13", false)]
     #[case::prerelease_of_fix("1.13.1-alpha", true)]
     fn semver_ranges_follow_osv_event_semantics(#[case] version: &str, #[case] hit: bool) {
-        let tokio = events(&[("introduced", "0.1.14"), ("fixed", "1.8.4"), ("introduced", "1.9.0"), ("fixed", "1.13.1")]);
+        let tokio = events(&[
+            ("introduced", "0.1.14"),
+            ("fixed", "1.8.4"),
+            ("introduced", "1.9.0"),
+            ("fixed", "1.13.1"),
+        ]);
         assert_eq!(in_semver_range(&tokio, version), hit);
     }
 

@@ -12,11 +12,16 @@ pub(crate) struct Purl {
 impl Purl {
     /// Parses a purl; `None` if it is not one.
     pub(crate) fn parse(s: &str) -> Option<Purl> {
-        let rest = s.strip_prefix("pkg:").or_else(|| s.strip_prefix("PKG:"))?.trim_start_matches('/');
+        let rest = s
+            .strip_prefix("pkg:")
+            .or_else(|| s.strip_prefix("PKG:"))?
+            .trim_start_matches('/');
         let rest = rest.split('#').next()?.split('?').next()?;
         let (ty, rest) = rest.split_once('/')?;
         let (path, version) = match rest.rfind('@') {
-            Some(at) if at > rest.rfind('/').unwrap_or(0) && at > 0 => (&rest[..at], Some(decode(&rest[at + 1..]))),
+            Some(at) if at > rest.rfind('/').unwrap_or(0) && at > 0 => {
+                (&rest[..at], Some(decode(&rest[at + 1..])))
+            }
             _ => (rest, None),
         };
         let path = path.trim_end_matches('/');
@@ -24,7 +29,12 @@ impl Purl {
             Some((ns, name)) => (Some(decode(ns)), decode(name)),
             None => (None, decode(path)),
         };
-        (!name.is_empty() && !ty.is_empty()).then(|| Purl { ty: ty.to_ascii_lowercase(), namespace, name, version })
+        (!name.is_empty() && !ty.is_empty()).then(|| Purl {
+            ty: ty.to_ascii_lowercase(),
+            namespace,
+            name,
+            version,
+        })
     }
 
     /// The OSV ecosystem and package name this purl denotes, for the types OSV covers without a
@@ -56,7 +66,9 @@ fn decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
         match (bytes[i], hex) {
             (b'%', Some(b)) => {
                 out.push(b);
@@ -77,13 +89,38 @@ mod tests {
 
     #[rstest::rstest]
     #[case::cargo("pkg:cargo/time@0.1.45", "crates.io", "time", Some("0.1.45"))]
-    #[case::npm_scoped("pkg:npm/%40sigstore/sign@2.0.0", "npm", "@sigstore/sign", Some("2.0.0"))]
+    #[case::npm_scoped(
+        "pkg:npm/%40sigstore/sign@2.0.0",
+        "npm",
+        "@sigstore/sign",
+        Some("2.0.0")
+    )]
     #[case::pypi("pkg:pypi/Django_Rest@3.0?x=1#sub", "PyPI", "django-rest", Some("3.0"))]
-    #[case::maven("pkg:maven/org.apache/log4j-core@2.14.1", "Maven", "org.apache:log4j-core", Some("2.14.1"))]
-    #[case::golang("pkg:golang/github.com/gin-gonic/gin@v1.9.0", "Go", "github.com/gin-gonic/gin", Some("v1.9.0"))]
-    #[case::composer("pkg:composer/laravel/framework@v7.12.0", "Packagist", "laravel/framework", Some("v7.12.0"))]
+    #[case::maven(
+        "pkg:maven/org.apache/log4j-core@2.14.1",
+        "Maven",
+        "org.apache:log4j-core",
+        Some("2.14.1")
+    )]
+    #[case::golang(
+        "pkg:golang/github.com/gin-gonic/gin@v1.9.0",
+        "Go",
+        "github.com/gin-gonic/gin",
+        Some("v1.9.0")
+    )]
+    #[case::composer(
+        "pkg:composer/laravel/framework@v7.12.0",
+        "Packagist",
+        "laravel/framework",
+        Some("v7.12.0")
+    )]
     #[case::no_version("pkg:cargo/serde", "crates.io", "serde", None)]
-    fn purls_map_to_osv_packages(#[case] purl: &str, #[case] eco: &str, #[case] name: &str, #[case] version: Option<&str>) {
+    fn purls_map_to_osv_packages(
+        #[case] purl: &str,
+        #[case] eco: &str,
+        #[case] name: &str,
+        #[case] version: Option<&str>,
+    ) {
         let p = Purl::parse(purl).expect("parse");
         assert_eq!(p.osv_package(), Some((eco, name.to_string())));
         assert_eq!(p.version.as_deref(), version);
@@ -92,6 +129,9 @@ mod tests {
     #[test]
     fn non_purls_and_distro_types_do_not_map() {
         assert_eq!(Purl::parse("cargo/time@1"), None);
-        assert_eq!(Purl::parse("pkg:apk/alpine/musl@1.2.2-r0?distro=3.13.1").and_then(|p| p.osv_package()), None);
+        assert_eq!(
+            Purl::parse("pkg:apk/alpine/musl@1.2.2-r0?distro=3.13.1").and_then(|p| p.osv_package()),
+            None
+        );
     }
 }

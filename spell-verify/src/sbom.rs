@@ -57,19 +57,31 @@ impl Sbom {
         if doc.get("bomFormat").and_then(Value::as_str) != Some("CycloneDX") {
             return Err(parse("bomFormat must be \"CycloneDX\"".into()));
         }
-        let spec_version = doc.get("specVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+        let spec_version = doc
+            .get("specVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let mut errors = Vec::new();
         match spec_version.as_str() {
             "1.3" | "1.4" | "1.5" => {
-                let version = SpecVersion::from_str(&spec_version).map_err(|e| parse(e.to_string()))?;
+                let version =
+                    SpecVersion::from_str(&spec_version).map_err(|e| parse(e.to_string()))?;
                 let bom = Bom::parse_json_value(doc.clone()).map_err(|e| parse(e.to_string()))?;
                 flatten("", bom.validate_version(version), &mut errors);
             }
             "1.6" => structural_check(&doc, &mut errors),
-            other => return Err(parse(format!("specVersion {other:?} is not supported (1.3 to 1.6)"))),
+            other => {
+                return Err(parse(format!(
+                    "specVersion {other:?} is not supported (1.3 to 1.6)"
+                )));
+            }
         }
         if !errors.is_empty() {
-            return Err(SbomError::Invalid { spec_version, errors });
+            return Err(SbomError::Invalid {
+                spec_version,
+                errors,
+            });
         }
         let metadata_component = doc.pointer("/metadata/component");
         let subject_sha256 = metadata_component.and_then(sha256_of);
@@ -77,7 +89,11 @@ impl Sbom {
         if let Some(list) = doc.get("components").and_then(Value::as_array) {
             collect(list, &mut components);
         }
-        Ok(Sbom { spec_version, subject_sha256, components })
+        Ok(Sbom {
+            spec_version,
+            subject_sha256,
+            components,
+        })
     }
 }
 
@@ -98,7 +114,11 @@ fn collect(list: &[Value], out: &mut Vec<Component>) {
             name: text("name").unwrap_or_default(),
             version: text("version"),
             purl: text("purl"),
-            licenses: c.get("licenses").and_then(Value::as_array).map(|l| l.iter().filter_map(license_of).collect()).unwrap_or_default(),
+            licenses: c
+                .get("licenses")
+                .and_then(Value::as_array)
+                .map(|l| l.iter().filter_map(license_of).collect())
+                .unwrap_or_default(),
         });
         if let Some(nested) = c.get("components").and_then(Value::as_array) {
             collect(nested, out);
@@ -169,7 +189,13 @@ fn check_component(path: &str, c: &Value, errors: &mut Vec<String>) {
             errors.push(format!("{path}.{key}: must be a string"));
         }
     }
-    for (i, h) in c.get("hashes").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, h) in c
+        .get("hashes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let content = h.get("content").and_then(Value::as_str).unwrap_or_default();
         let hex_len = match h.get("alg").and_then(Value::as_str) {
             Some("SHA-256") => Some(64),
@@ -177,20 +203,34 @@ fn check_component(path: &str, c: &Value, errors: &mut Vec<String>) {
             Some("SHA-512") => Some(128),
             _ => None,
         };
-        if hex_len.is_some_and(|n| content.len() != n || !content.bytes().all(|b| b.is_ascii_hexdigit())) {
-            errors.push(format!("{path}.hashes[{i}].content: not a valid hash for its alg"));
+        if hex_len
+            .is_some_and(|n| content.len() != n || !content.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            errors.push(format!(
+                "{path}.hashes[{i}].content: not a valid hash for its alg"
+            ));
         }
     }
-    for (i, l) in c.get("licenses").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, l) in c
+        .get("licenses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         if let Some(id) = l.pointer("/license/id").and_then(Value::as_str)
             && spdx::license_id(id).is_none()
         {
-            errors.push(format!("{path}.licenses[{i}].license.id: {id:?} is not an SPDX license id"));
+            errors.push(format!(
+                "{path}.licenses[{i}].license.id: {id:?} is not an SPDX license id"
+            ));
         }
         if let Some(expr) = l.get("expression").and_then(Value::as_str)
             && let Err(e) = spdx::Expression::parse(expr)
         {
-            errors.push(format!("{path}.licenses[{i}].expression: not an SPDX expression: {e}"));
+            errors.push(format!(
+                "{path}.licenses[{i}].expression: not an SPDX expression: {e}"
+            ));
         }
     }
 }

@@ -65,14 +65,28 @@ pub fn cvss3_base_score(vector: &str) -> Option<f64> {
     if !matches!(parts.next(), Some("CVSS:3.0" | "CVSS:3.1")) {
         return None;
     }
-    let metric = |name: &str| vector.split('/').find_map(|p| p.strip_prefix(name)?.strip_prefix(':'));
+    let metric = |name: &str| {
+        vector
+            .split('/')
+            .find_map(|p| p.strip_prefix(name)?.strip_prefix(':'))
+    };
     let changed = match metric("S")? {
         "U" => false,
         "C" => true,
         _ => return None,
     };
-    let av = match metric("AV")? { "N" => 0.85, "A" => 0.62, "L" => 0.55, "P" => 0.2, _ => return None };
-    let ac = match metric("AC")? { "L" => 0.77, "H" => 0.44, _ => return None };
+    let av = match metric("AV")? {
+        "N" => 0.85,
+        "A" => 0.62,
+        "L" => 0.55,
+        "P" => 0.2,
+        _ => return None,
+    };
+    let ac = match metric("AC")? {
+        "L" => 0.77,
+        "H" => 0.44,
+        _ => return None,
+    };
     let pr = match (metric("PR")?, changed) {
         ("N", _) => 0.85,
         ("L", false) => 0.62,
@@ -81,22 +95,43 @@ pub fn cvss3_base_score(vector: &str) -> Option<f64> {
         ("H", true) => 0.5,
         _ => return None,
     };
-    let ui = match metric("UI")? { "N" => 0.85, "R" => 0.62, _ => return None };
-    let cia = |m: &str| match metric(m)? { "H" => Some(0.56), "L" => Some(0.22), "N" => Some(0.0), _ => None };
+    let ui = match metric("UI")? {
+        "N" => 0.85,
+        "R" => 0.62,
+        _ => return None,
+    };
+    let cia = |m: &str| match metric(m)? {
+        "H" => Some(0.56),
+        "L" => Some(0.22),
+        "N" => Some(0.0),
+        _ => None,
+    };
     let iss = 1.0 - (1.0 - cia("C")?) * (1.0 - cia("I")?) * (1.0 - cia("A")?);
-    let impact = if changed { 7.52 * (iss - 0.029) - 3.25 * (iss - 0.02_f64).powi(15) } else { 6.42 * iss };
+    let impact = if changed {
+        7.52 * (iss - 0.029) - 3.25 * (iss - 0.02_f64).powi(15)
+    } else {
+        6.42 * iss
+    };
     let exploitability = 8.22 * av * ac * pr * ui;
     if impact <= 0.0 {
         return Some(0.0);
     }
-    let raw = if changed { 1.08 * (impact + exploitability) } else { impact + exploitability };
+    let raw = if changed {
+        1.08 * (impact + exploitability)
+    } else {
+        impact + exploitability
+    };
     Some(round_up(raw.min(10.0)))
 }
 
 /// CVSS v3.1 `Roundup`: the smallest one-decimal number not below `x`, robust to float noise.
 fn round_up(x: f64) -> f64 {
     let int = (x * 100_000.0).round() as i64;
-    if int % 10_000 == 0 { int as f64 / 100_000.0 } else { ((int / 10_000) + 1) as f64 / 10.0 }
+    if int % 10_000 == 0 {
+        int as f64 / 100_000.0
+    } else {
+        ((int / 10_000) + 1) as f64 / 10.0
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,10 @@
 //!    `sbom.refuse_vulnerabilities` refuse, others and informational advisories are warnings.
 
 use crate::bundle::{SignatureVerifier, Signer, TrustRoot};
-use crate::error::{BundleError, IdentityError, LicenseError, SbomError, TrustError, VerifyError, VulnerabilityError};
+use crate::error::{
+    BundleError, IdentityError, LicenseError, SbomError, TrustError, VerifyError,
+    VulnerabilityError,
+};
 use crate::license::{LicensePolicy, LicenseVerdict};
 use crate::osv::{Finding, OsvDatabase};
 use crate::sbom::Sbom;
@@ -65,9 +68,16 @@ impl PolicyVerifier {
                 .iter()
                 .map(|p| TrustRoot::from_file(&policy.resolve(p)))
                 .collect::<Result<Vec<_>, TrustError>>()?;
-            Some(SignatureVerifier::new(roots, &trust.signers, |p| policy.resolve(p))?)
+            Some(SignatureVerifier::new(roots, &trust.signers, |p| {
+                policy.resolve(p)
+            })?)
         };
-        let osv = policy.sbom.osv_database.as_ref().map(|p| OsvDatabase::load(&policy.resolve(p))).transpose()?;
+        let osv = policy
+            .sbom
+            .osv_database
+            .as_ref()
+            .map(|p| OsvDatabase::load(&policy.resolve(p)))
+            .transpose()?;
         Ok(PolicyVerifier {
             allow_unsigned: policy.allow_unsigned,
             signatures,
@@ -82,14 +92,23 @@ impl PolicyVerifier {
     pub fn verify(&self, package: &Package) -> Result<Verification, VerifyError> {
         let mut out = Verification::default();
         match (&package.bundle, &self.signatures) {
-            (Some(bundle), Some(signatures)) => out.signer = Some(signatures.verify(&package.manifest_bytes, bundle)?),
-            (None, _) if self.allow_unsigned => out.warnings.push("the spell is unsigned (allowed by allow_unsigned)".into()),
+            (Some(bundle), Some(signatures)) => {
+                out.signer = Some(signatures.verify(&package.manifest_bytes, bundle)?)
+            }
+            (None, _) if self.allow_unsigned => out
+                .warnings
+                .push("the spell is unsigned (allowed by allow_unsigned)".into()),
             (None, _) => return Err(BundleError::Missing.into()),
             (Some(_), None) if self.allow_unsigned => {
-                out.warnings.push("the signature was not checked: the policy has no trust.signers".into());
+                out.warnings
+                    .push("the signature was not checked: the policy has no trust.signers".into());
             }
             (Some(_), None) => {
-                return Err(IdentityError::NotTrusted { signer: "unknown (not checked)".into(), rules: 0 }.into());
+                return Err(IdentityError::NotTrusted {
+                    signer: "unknown (not checked)".into(),
+                    rules: 0,
+                }
+                .into());
             }
         }
         let sbom = match &package.sbom {
@@ -108,12 +127,20 @@ impl PolicyVerifier {
         let sbom = Sbom::parse(bytes)?;
         let expected = package.manifest.module.sha256.to_hex();
         if sbom.subject_sha256.as_deref() != Some(expected.as_str()) {
-            return Err(SbomError::ModuleMismatch { expected, found: sbom.subject_sha256 });
+            return Err(SbomError::ModuleMismatch {
+                expected,
+                found: sbom.subject_sha256,
+            });
         }
         Ok(sbom)
     }
 
-    fn check_licenses(&self, package: &Package, sbom: Option<&Sbom>, warnings: &mut Vec<String>) -> Result<(), LicenseError> {
+    fn check_licenses(
+        &self,
+        package: &Package,
+        sbom: Option<&Sbom>,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), LicenseError> {
         if self.licenses.is_empty() {
             return Ok(());
         }
@@ -130,27 +157,58 @@ impl PolicyVerifier {
                 LicenseVerdict::Refused(f) => findings.push(f),
             }
         }
-        if findings.is_empty() { Ok(()) } else { Err(LicenseError::Denied { findings }) }
+        if findings.is_empty() {
+            Ok(())
+        } else {
+            Err(LicenseError::Denied { findings })
+        }
     }
 
-    fn check_vulnerabilities(&self, sbom: &Sbom, warnings: &mut Vec<String>) -> Result<SbomReport, VulnerabilityError> {
-        let mut report = SbomReport { spec_version: sbom.spec_version.clone(), components: sbom.components.len(), ..Default::default() };
-        let Some(db) = &self.osv else { return Ok(report) };
+    fn check_vulnerabilities(
+        &self,
+        sbom: &Sbom,
+        warnings: &mut Vec<String>,
+    ) -> Result<SbomReport, VulnerabilityError> {
+        let mut report = SbomReport {
+            spec_version: sbom.spec_version.clone(),
+            components: sbom.components.len(),
+            ..Default::default()
+        };
+        let Some(db) = &self.osv else {
+            return Ok(report);
+        };
         if db.counts().1 > 0 {
-            warnings.push(format!("osv database: {} files were not OSV records and were skipped", db.counts().1));
+            warnings.push(format!(
+                "osv database: {} files were not OSV records and were skipped",
+                db.counts().1
+            ));
         }
         let mut refusing = Vec::new();
-        for finding in sbom.components.iter().filter_map(|c| c.purl.as_deref()).flat_map(|p| db.findings(p)) {
+        for finding in sbom
+            .components
+            .iter()
+            .filter_map(|c| c.purl.as_deref())
+            .flat_map(|p| db.findings(p))
+        {
             if finding.informational.is_some() {
                 warnings.push(format!("advisory: {finding}"));
                 report.informational.push(finding);
             } else if finding.severity.refuses(self.threshold) {
                 refusing.push(finding);
             } else {
-                warnings.push(format!("vulnerability below the refusal threshold: {finding}"));
+                warnings.push(format!(
+                    "vulnerability below the refusal threshold: {finding}"
+                ));
                 report.vulnerabilities.push(finding);
             }
         }
-        if refusing.is_empty() { Ok(report) } else { Err(VulnerabilityError::Found { threshold: self.threshold, findings: refusing }) }
+        if refusing.is_empty() {
+            Ok(report)
+        } else {
+            Err(VulnerabilityError::Found {
+                threshold: self.threshold,
+                findings: refusing,
+            })
+        }
     }
 }

@@ -27,8 +27,15 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let n = &args.name;
     let files = [
         (format!("{n}.key"), key.to_pem()),
-        (format!("{n}.pub"), key.public_key_pem().map_err(Coded::from)?),
-        (format!("{n}.trusted_root.json"), key.trusted_root_json(SystemTime::now()).map_err(Coded::from)?),
+        (
+            format!("{n}.pub"),
+            key.public_key_pem().map_err(Coded::from)?,
+        ),
+        (
+            format!("{n}.trusted_root.json"),
+            key.trusted_root_json(SystemTime::now())
+                .map_err(Coded::from)?,
+        ),
         (
             format!("{n}.policy.toml"),
             format!(
@@ -38,16 +45,28 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             ),
         ),
     ];
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     for (name, _) in &files {
         let path = args.out.join(name);
-        anyhow::ensure!(args.force || !path.exists(), "{} exists; pass --force to overwrite", path.display());
+        anyhow::ensure!(
+            args.force || !path.exists(),
+            "{} exists; pass --force to overwrite",
+            path.display()
+        );
     }
     for (name, text) in &files {
         write(&args.out.join(name), text, name.ends_with(".key"))?;
     }
-    println!("key {} ({})", args.out.join(format!("{n}.key")).display(), key.fingerprint());
-    println!("hosts trust it with {}.trusted_root.json, {n}.pub and the rule in {n}.policy.toml", n);
+    println!(
+        "key {} ({})",
+        args.out.join(format!("{n}.key")).display(),
+        key.fingerprint()
+    );
+    println!(
+        "hosts trust it with {}.trusted_root.json, {n}.pub and the rule in {n}.policy.toml",
+        n
+    );
     Ok(0)
 }
 

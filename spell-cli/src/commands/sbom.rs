@@ -40,13 +40,15 @@ pub struct GenerateArgs {
 
 pub fn run(command: Command) -> anyhow::Result<i32> {
     let Command::Generate(args) = command;
-    let module = std::fs::read(&args.module).with_context(|| format!("reading {}", args.module.display()))?;
+    let module = std::fs::read(&args.module)
+        .with_context(|| format!("reading {}", args.module.display()))?;
     let mut builder = SbomBuilder::new(&args.name, &args.version, &module);
     if let Some(license) = &args.license {
         builder = builder.license(license);
     }
     if let Some(lock) = &args.cargo_lock {
-        let text = std::fs::read_to_string(lock).with_context(|| format!("reading {}", lock.display()))?;
+        let text =
+            std::fs::read_to_string(lock).with_context(|| format!("reading {}", lock.display()))?;
         builder = builder.cargo_lock(&text).map_err(Coded::from)?;
     }
     for purl in &args.purl {
@@ -54,7 +56,9 @@ pub fn run(command: Command) -> anyhow::Result<i32> {
     }
     let sbom = builder.build();
     match &args.output {
-        Some(path) => std::fs::write(path, &sbom).with_context(|| format!("writing {}", path.display()))?,
+        Some(path) => {
+            std::fs::write(path, &sbom).with_context(|| format!("writing {}", path.display()))?
+        }
         None => {
             use std::io::Write;
             std::io::stdout().write_all(&sbom)?;

@@ -22,12 +22,21 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    let text = std::fs::read_to_string(&args.key).with_context(|| format!("reading {}", args.key.display()))?;
+    let text = std::fs::read_to_string(&args.key)
+        .with_context(|| format!("reading {}", args.key.display()))?;
     let key = SigningKey::from_pem(&text).map_err(Coded::from)?;
     let pkg = Package::read_file(&args.package, &PackageLimits::default()).map_err(Coded::from)?;
-    let signed = key.sign_package(&pkg, SystemTime::now()).map_err(Coded::from)?;
+    let signed = key
+        .sign_package(&pkg, SystemTime::now())
+        .map_err(Coded::from)?;
     let out = args.output.as_ref().unwrap_or(&args.package);
     std::fs::write(out, &signed).with_context(|| format!("writing {}", out.display()))?;
-    println!("signed {} {} -> {} (key {})", pkg.manifest.name, pkg.manifest.version, out.display(), key.fingerprint());
+    println!(
+        "signed {} {} -> {} (key {})",
+        pkg.manifest.name,
+        pkg.manifest.version,
+        out.display(),
+        key.fingerprint()
+    );
     Ok(0)
 }

@@ -22,7 +22,9 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let policy = Policy::from_file(&args.policy).map_err(Coded::from)?;
     let pkg = Package::read_file(&args.package, &policy.package).map_err(Coded::from)?;
-    let verification = PolicyVerifier::new(&policy).and_then(|v| v.verify(&pkg)).map_err(Coded::from)?;
+    let verification = PolicyVerifier::new(&policy)
+        .and_then(|v| v.verify(&pkg))
+        .map_err(Coded::from)?;
     let grant = policy.grant(&pkg.manifest).map_err(Coded::from)?;
     let m = &pkg.manifest;
     if args.json {
@@ -36,20 +38,35 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(0);
     }
-    println!("verified    {} {}  (sha256:{})", m.name, m.version, pkg.digest());
+    println!(
+        "verified    {} {}  (sha256:{})",
+        m.name,
+        m.version,
+        pkg.digest()
+    );
     match &verification.signer {
         Some(s) => {
-            let issuer = s.issuer.as_deref().map(|i| format!(" via {i}")).unwrap_or_default();
+            let issuer = s
+                .issuer
+                .as_deref()
+                .map(|i| format!(" via {i}"))
+                .unwrap_or_default();
             println!("signer      {}{issuer}", s.identity);
             println!("rule        {}  (trusted root {})", s.rule, s.trusted_root);
-            println!("signed at   {}", s.signed_at.as_deref().unwrap_or("unknown"));
+            println!(
+                "signed at   {}",
+                s.signed_at.as_deref().unwrap_or("unknown")
+            );
         }
         None => println!("signer      none"),
     }
     match &verification.sbom {
         Some(s) => {
             let found = s.vulnerabilities.len() + s.informational.len();
-            println!("sbom        CycloneDX {}, {} components, {found} advisories below the refusal threshold", s.spec_version, s.components);
+            println!(
+                "sbom        CycloneDX {}, {} components, {found} advisories below the refusal threshold",
+                s.spec_version, s.components
+            );
         }
         None => println!("sbom        none"),
     }

@@ -43,12 +43,23 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         subject_regex: None,
         public_key: args.key.clone(),
     };
-    let verifier = SignatureVerifier::new(vec![root], &[rule], Path::to_path_buf).map_err(Coded::from)?;
-    let artifact = std::fs::read(&args.artifact).with_context(|| format!("reading {}", args.artifact.display()))?;
-    let bundle = std::fs::read(&args.bundle).with_context(|| format!("reading {}", args.bundle.display()))?;
+    let verifier =
+        SignatureVerifier::new(vec![root], &[rule], Path::to_path_buf).map_err(Coded::from)?;
+    let artifact = std::fs::read(&args.artifact)
+        .with_context(|| format!("reading {}", args.artifact.display()))?;
+    let bundle = std::fs::read(&args.bundle)
+        .with_context(|| format!("reading {}", args.bundle.display()))?;
     let signer = verifier.verify(&artifact, &bundle).map_err(Coded::from)?;
-    let issuer = signer.issuer.as_deref().map(|i| format!(" via {i}")).unwrap_or_default();
+    let issuer = signer
+        .issuer
+        .as_deref()
+        .map(|i| format!(" via {i}"))
+        .unwrap_or_default();
     let at = signer.signed_at.as_deref().unwrap_or("unknown time");
-    println!("Verified OK: {} signed by {}{issuer} at {at}", args.artifact.display(), signer.identity);
+    println!(
+        "Verified OK: {} signed by {}{issuer} at {at}",
+        args.artifact.display(),
+        signer.identity
+    );
     Ok(0)
 }

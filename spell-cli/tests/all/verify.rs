@@ -4,12 +4,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn spell(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spell")).args(args).output().expect("run spell")
+    Command::new(env!("CARGO_BIN_EXE_spell"))
+        .args(args)
+        .output()
+        .expect("run spell")
 }
 
 fn ok(args: &[&str]) -> String {
     let out = spell(args);
-    assert!(out.status.success(), "spell {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "spell {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -18,7 +25,10 @@ fn refused(args: &[&str], code: &str) {
     let out = spell(args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "spell {args:?}: {stderr}");
-    assert!(stderr.contains(&format!("error[{code}]")), "spell {args:?}: {stderr}");
+    assert!(
+        stderr.contains(&format!("error[{code}]")),
+        "spell {args:?}: {stderr}"
+    );
 }
 
 fn s(p: &Path) -> &str {
@@ -32,11 +42,27 @@ fn maker() -> (tempfile::TempDir, PathBuf) {
     ok(&["keygen", "--out", s(d), "--name", "maker"]);
     let src = d.join("src");
     std::fs::create_dir(&src).expect("mkdir");
-    std::fs::write(src.join("spell.json"), r#"{"name":"demo","version":"0.1.0","license":"MIT"}"#).expect("write");
+    std::fs::write(
+        src.join("spell.json"),
+        r#"{"name":"demo","version":"0.1.0","license":"MIT"}"#,
+    )
+    .expect("write");
     std::fs::write(src.join("module.wasm"), b"\0asm\x01\0\0\0").expect("write");
     let sbom = src.join("sbom.cdx.json");
     let module = src.join("module.wasm");
-    ok(&["sbom", "generate", s(&module), "--name", "demo", "--version", "0.1.0", "--purl", "pkg:cargo/serde@1.0.200", "-o", s(&sbom)]);
+    ok(&[
+        "sbom",
+        "generate",
+        s(&module),
+        "--name",
+        "demo",
+        "--version",
+        "0.1.0",
+        "--purl",
+        "pkg:cargo/serde@1.0.200",
+        "-o",
+        s(&sbom),
+    ]);
     let pkg = d.join("demo.spell");
     ok(&["pack", s(&src), "-o", s(&pkg)]);
     (dir, pkg)
@@ -50,7 +76,9 @@ fn keygen_sign_verify_round_trip() {
     ok(&["sign", s(&pkg), "--key", s(&dir.path().join("maker.key"))]);
     let text = ok(&["verify", s(&pkg), "--policy", s(&policy)]);
     assert!(text.contains("rule        maker"), "{text}");
-    let json: serde_json::Value = serde_json::from_str(&ok(&["verify", s(&pkg), "--policy", s(&policy), "--json"])).expect("json");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["verify", s(&pkg), "--policy", s(&policy), "--json"]))
+            .expect("json");
     assert_eq!(json["verification"]["signer"]["rule"], "maker");
     assert_eq!(json["verification"]["signer"]["kind"], "public_key");
     assert_eq!(json["verification"]["sbom"]["components"], 1);
@@ -63,9 +91,21 @@ fn another_makers_policy_refuses_with_the_signer_named() {
     ok(&["sign", s(&pkg), "--key", s(&dir.path().join("maker.key"))]);
     let other = tempfile::tempdir().expect("tempdir");
     ok(&["keygen", "--out", s(other.path()), "--name", "other"]);
-    refused(&["verify", s(&pkg), "--policy", s(&other.path().join("other.policy.toml"))], "E-SIG-004");
+    refused(
+        &[
+            "verify",
+            s(&pkg),
+            "--policy",
+            s(&other.path().join("other.policy.toml")),
+        ],
+        "E-SIG-004",
+    );
     let out = spell(&["keygen", "--out", s(other.path()), "--name", "other"]);
-    assert_eq!(out.status.code(), Some(2), "keygen does not overwrite keys without --force");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "keygen does not overwrite keys without --force"
+    );
 }
 
 #[test]
@@ -73,13 +113,25 @@ fn verify_blob_checks_key_based_bundles() {
     let (dir, pkg) = maker();
     ok(&["sign", s(&pkg), "--key", s(&dir.path().join("maker.key"))]);
     let package = spell_core::Package::read_file(&pkg, &Default::default()).expect("read");
-    let (artifact, bundle) = (dir.path().join("spell.json"), dir.path().join("spell.sigstore.json"));
+    let (artifact, bundle) = (
+        dir.path().join("spell.json"),
+        dir.path().join("spell.sigstore.json"),
+    );
     std::fs::write(&artifact, &package.manifest_bytes).expect("write");
     std::fs::write(&bundle, package.bundle.as_deref().expect("signed")).expect("write");
     let d = |n: &str| dir.path().join(n);
     let args = |a: &Path| {
-        ["verify-blob", "--bundle", s(&bundle), "--key", s(&d("maker.pub")), "--trusted-root", s(&d("maker.trusted_root.json")), s(a)]
-            .map(str::to_string)
+        [
+            "verify-blob",
+            "--bundle",
+            s(&bundle),
+            "--key",
+            s(&d("maker.pub")),
+            "--trusted-root",
+            s(&d("maker.trusted_root.json")),
+            s(a),
+        ]
+        .map(str::to_string)
     };
     let run = |a: &Path| spell(&args(a).iter().map(String::as_str).collect::<Vec<_>>());
     assert!(run(&artifact).status.success());
@@ -91,29 +143,73 @@ fn verify_blob_checks_key_based_bundles() {
 
 #[test]
 fn verify_blob_checks_public_sigstore_bundles() {
-    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/sigstore"));
+    let root = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/testdata/sigstore"
+    ));
     if !root.is_dir() {
-        eprintln!("skipping: {} is absent (shared test vectors not checked out)", root.display());
+        eprintln!(
+            "skipping: {} is absent (shared test vectors not checked out)",
+            root.display()
+        );
         return;
     }
-    let (blob, bundle) = (root.join("sigstore-rust/cosign-v3-blob.txt"), root.join("sigstore-rust/cosign-v3-blob.sigstore.json"));
+    let (blob, bundle) = (
+        root.join("sigstore-rust/cosign-v3-blob.txt"),
+        root.join("sigstore-rust/cosign-v3-blob.sigstore.json"),
+    );
     let issuer = "https://github.com/login/oauth";
-    let base = ["verify-blob", "--bundle", s(&bundle), "--certificate-oidc-issuer", issuer];
+    let base = [
+        "verify-blob",
+        "--bundle",
+        s(&bundle),
+        "--certificate-oidc-issuer",
+        issuer,
+    ];
     // Default root: the embedded public-good production root.
-    let out = ok(&[&base[..], &["--certificate-identity", "w.vollprecht@gmail.com", s(&blob)]].concat());
+    let out = ok(&[
+        &base[..],
+        &["--certificate-identity", "w.vollprecht@gmail.com", s(&blob)],
+    ]
+    .concat());
     assert!(out.starts_with("Verified OK"), "{out}");
-    refused(&[&base[..], &["--certificate-identity", "someone@else.dev", s(&blob)]].concat(), "E-SIG-004");
+    refused(
+        &[
+            &base[..],
+            &["--certificate-identity", "someone@else.dev", s(&blob)],
+        ]
+        .concat(),
+        "E-SIG-004",
+    );
     let staging = root.join("trusted_roots/staging.trusted_root.json");
-    let with_staging = [&base[..], &["--certificate-identity", "w.vollprecht@gmail.com", "--trusted-root", s(&staging), s(&blob)]].concat();
+    let with_staging = [
+        &base[..],
+        &[
+            "--certificate-identity",
+            "w.vollprecht@gmail.com",
+            "--trusted-root",
+            s(&staging),
+            s(&blob),
+        ],
+    ]
+    .concat();
     refused(&with_staging, "E-SIG-003");
 }
 
 #[test]
 fn the_hello_example_verifies_under_the_example_policy() {
     let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-    let text = ok(&["verify", s(&root.join("examples/hello/hello.spell")), "--policy", s(&root.join("examples/policy.toml"))]);
+    let text = ok(&[
+        "verify",
+        s(&root.join("examples/hello/hello.spell")),
+        "--policy",
+        s(&root.join("examples/policy.toml")),
+    ]);
     assert!(text.contains("rule        spell-examples"), "{text}");
-    assert!(text.contains("sbom        CycloneDX 1.5, 1 components"), "{text}");
+    assert!(
+        text.contains("sbom        CycloneDX 1.5, 1 components"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -121,5 +217,18 @@ fn sbom_generate_refuses_purls_without_version() {
     let dir = tempfile::tempdir().expect("tempdir");
     let module = dir.path().join("m.wasm");
     std::fs::write(&module, b"\0asm\x01\0\0\0").expect("write");
-    refused(&["sbom", "generate", s(&module), "--name", "d", "--version", "1.0.0", "--purl", "pkg:cargo/serde"], "E-RUN-006");
+    refused(
+        &[
+            "sbom",
+            "generate",
+            s(&module),
+            "--name",
+            "d",
+            "--version",
+            "1.0.0",
+            "--purl",
+            "pkg:cargo/serde",
+        ],
+        "E-RUN-006",
+    );
 }

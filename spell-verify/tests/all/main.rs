@@ -4,16 +4,22 @@
 
 mod osv;
 mod sbom;
-mod sigstore;
 mod signing;
+mod sigstore;
 
 use std::path::PathBuf;
 
 /// A file under `shared/testdata`, or `None` (with a message) when the folder is absent.
 pub fn testdata(rel: &str) -> Option<PathBuf> {
-    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata"));
+    let root = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/testdata"
+    ));
     if !root.is_dir() {
-        eprintln!("skipping: {} is absent (shared test vectors not checked out)", root.display());
+        eprintln!(
+            "skipping: {} is absent (shared test vectors not checked out)",
+            root.display()
+        );
         return None;
     }
     Some(root.join(rel))

@@ -18,7 +18,9 @@ use spell_verify::{LicenseError, Sbom, SbomError, VerifyError};
 #[case::synthetic("synthetic-cargo-1.5.cdx.json", Some(8))]
 #[case::cbom_1_6_fallback("cbom-algorithm.bom.1.6.json", None)]
 fn valid_sboms_are_read(#[case] file: &str, #[case] components: Option<usize>) {
-    let Some(path) = testdata(&format!("sbom/{file}")) else { return };
+    let Some(path) = testdata(&format!("sbom/{file}")) else {
+        return;
+    };
     let sbom = Sbom::parse(&read(&path)).unwrap_or_else(|e| panic!("{file}: {e}"));
     if let Some(n) = components {
         assert_eq!(sbom.components.len(), n, "{file}");
@@ -31,26 +33,44 @@ fn valid_sboms_are_read(#[case] file: &str, #[case] components: Option<usize>) {
 #[case::bad_serial("invalid-serialnumber-1.5.json", "serial_number")]
 #[case::bad_component_type("invalid-component-type-1.5.json", "component_type")]
 fn invalid_sboms_are_refused_with_their_validation_errors(#[case] file: &str, #[case] field: &str) {
-    let Some(path) = testdata(&format!("sbom/{file}")) else { return };
+    let Some(path) = testdata(&format!("sbom/{file}")) else {
+        return;
+    };
     let err = Sbom::parse(&read(&path)).expect_err(file);
-    let SbomError::Invalid { errors, .. } = &err else { panic!("{file}: expected validation errors, got {err}") };
-    assert!(errors.iter().any(|e| e.contains(field)), "{file}: {errors:?}");
+    let SbomError::Invalid { errors, .. } = &err else {
+        panic!("{file}: expected validation errors, got {err}")
+    };
+    assert!(
+        errors.iter().any(|e| e.contains(field)),
+        "{file}: {errors:?}"
+    );
     assert_eq!(VerifyError::from(err).code(), ErrorCode::SbomInvalid);
 }
 
 #[test]
 fn bad_bom_format_is_a_parse_error() {
-    let Some(path) = testdata("sbom/invalid-bomformat-1.5.json") else { return };
-    assert!(matches!(Sbom::parse(&read(&path)), Err(SbomError::Parse { .. })));
+    let Some(path) = testdata("sbom/invalid-bomformat-1.5.json") else {
+        return;
+    };
+    assert!(matches!(
+        Sbom::parse(&read(&path)),
+        Err(SbomError::Parse { .. })
+    ));
 }
 
 #[rstest::rstest]
-#[case::bad_license_id(r#"{"type":"library","name":"x","licenses":[{"license":{"id":"Not-A-License"}}]}"#)]
+#[case::bad_license_id(
+    r#"{"type":"library","name":"x","licenses":[{"license":{"id":"Not-A-License"}}]}"#
+)]
 #[case::bad_hash(r#"{"type":"library","name":"x","hashes":[{"alg":"SHA-256","content":"abc"}]}"#)]
 #[case::no_name(r#"{"type":"library"}"#)]
 fn invalid_1_6_components_are_refused_by_the_fallback(#[case] component: &str) {
-    let doc = format!(r#"{{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{component}]}}"#);
-    assert!(matches!(Sbom::parse(doc.as_bytes()), Err(SbomError::Invalid { .. })), "{component}");
+    let doc =
+        format!(r#"{{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{component}]}}"#);
+    assert!(
+        matches!(Sbom::parse(doc.as_bytes()), Err(SbomError::Invalid { .. })),
+        "{component}"
+    );
 }
 
 #[test]
@@ -69,31 +89,68 @@ fn sbom_rules_refuse_through_the_policy_verifier() {
         p
     };
     let required = allow_unsigned(required);
-    let none = package(br#"{"name":"demo","version":"0.1.0","license":"MIT"}"#, module, None);
-    assert_eq!(f.verify(&required, &none).expect_err("missing").code(), ErrorCode::SbomMissing);
-    let other = package(br#"{"name":"demo","version":"0.1.0","license":"MIT"}"#, module, Some(&sbom_for(b"other module")));
+    let none = package(
+        br#"{"name":"demo","version":"0.1.0","license":"MIT"}"#,
+        module,
+        None,
+    );
+    assert_eq!(
+        f.verify(&required, &none).expect_err("missing").code(),
+        ErrorCode::SbomMissing
+    );
+    let other = package(
+        br#"{"name":"demo","version":"0.1.0","license":"MIT"}"#,
+        module,
+        Some(&sbom_for(b"other module")),
+    );
     let err = f.verify(&required, &other).expect_err("mismatch");
     assert_eq!(err.code(), ErrorCode::SbomModuleMismatch, "{err}");
-    let Some(path) = testdata("sbom/invalid-license-id-1.5.json") else { return };
-    let invalid = package(br#"{"name":"demo","version":"0.1.0","license":"MIT"}"#, module, Some(&read(&path)));
-    assert_eq!(f.verify(&required, &invalid).expect_err("invalid").code(), ErrorCode::SbomInvalid);
+    let Some(path) = testdata("sbom/invalid-license-id-1.5.json") else {
+        return;
+    };
+    let invalid = package(
+        br#"{"name":"demo","version":"0.1.0","license":"MIT"}"#,
+        module,
+        Some(&read(&path)),
+    );
+    assert_eq!(
+        f.verify(&required, &invalid).expect_err("invalid").code(),
+        ErrorCode::SbomInvalid
+    );
 }
 
 #[test]
 fn license_refusals_list_every_denied_license() {
     let f = fixture();
     let module = b"\0asm\x01\0\0\0";
-    let Some(path) = testdata("sbom/synthetic-cargo-1.5.cdx.json") else { return };
+    let Some(path) = testdata("sbom/synthetic-cargo-1.5.cdx.json") else {
+        return;
+    };
     let mut sbom: Value = serde_json::from_slice(&read(&path)).expect("json");
     sbom["metadata"]["component"]["hashes"] = serde_json::json!([{"alg": "SHA-256", "content": spell_core::Sha256Digest::of(module).to_hex()}]);
     let sbom = serde_json::to_vec(&sbom).expect("json");
-    let pkg = package(br#"{"name":"demo","version":"0.1.0","license":"MIT"}"#, module, Some(&sbom));
+    let pkg = package(
+        br#"{"name":"demo","version":"0.1.0","license":"MIT"}"#,
+        module,
+        Some(&sbom),
+    );
     let mut policy = f.policy("[sbom]\nlicense_allow = [\"Apache-2.0\"]");
     policy.allow_unsigned = true;
     let err = f.verify(&policy, &pkg).expect_err("licenses");
     assert_eq!(err.code(), ErrorCode::LicenseDenied);
-    let VerifyError::License(LicenseError::Denied { findings }) = &err else { panic!("{err:?}") };
+    let VerifyError::License(LicenseError::Denied { findings }) = &err else {
+        panic!("{err:?}")
+    };
     let subjects: Vec<_> = findings.iter().map(|f| f.subject.as_str()).collect();
     // The spell's MIT, tokio's MIT twice (two versions), and serde's MIT; "MIT OR Apache-2.0" and Apache-2.0 pass.
-    assert_eq!(subjects, ["spell demo", "pkg:cargo/tokio@1.12.0", "pkg:cargo/tokio@1.13.1", "pkg:cargo/serde@1.0.200"], "{err}");
+    assert_eq!(
+        subjects,
+        [
+            "spell demo",
+            "pkg:cargo/tokio@1.12.0",
+            "pkg:cargo/tokio@1.13.1",
+            "pkg:cargo/serde@1.0.200"
+        ],
+        "{err}"
+    );
 }

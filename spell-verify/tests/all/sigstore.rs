@@ -8,7 +8,8 @@ use std::path::Path;
 const GH_OAUTH: &str = "https://github.com/login/oauth";
 const GH_ACTIONS: &str = "https://token.actions.githubusercontent.com";
 const BEACON: &str = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
-const SIGSTORE_JS: &str = "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main";
+const SIGSTORE_JS: &str =
+    "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main";
 
 fn rule(name: &str, issuer: &str, subject: Option<&str>, regex: Option<&str>) -> SignerRule {
     SignerRule {
@@ -26,13 +27,58 @@ fn verifier(root: &str, rules: &[SignerRule]) -> Option<SignatureVerifier> {
     Some(SignatureVerifier::new(vec![root], rules, Path::to_path_buf).expect("verifier"))
 }
 
+/// An artifact and its bundle, both under `shared/testdata/sigstore`.
+fn pair(artifact: &str, bundle: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (a, b) = (
+        testdata(&format!("sigstore/{artifact}"))?,
+        testdata(&format!("sigstore/{bundle}"))?,
+    );
+    Some((read(&a), read(&b)))
+}
+
 #[rstest::rstest]
-#[case::bundle_v3("sigstore-python/bundle_v3.txt", "sigstore-python/bundle_v3.txt.sigstore", "staging", "william@yossarian.net", GH_OAUTH)]
-#[case::bundle_v3_alt("sigstore-python/bundle_v3_alt.txt", "sigstore-python/bundle_v3_alt.txt.sigstore", "staging", "william@yossarian.net", GH_OAUTH)]
-#[case::bundle_v01("sigstore-python/bundle.txt", "sigstore-python/bundle.txt.sigstore", "staging", "a@tny.town", GH_OAUTH)]
-#[case::rekor_v2_tsa("sigstore-python/staging-rekor-v2.txt", "sigstore-python/staging-rekor-v2.txt.sigstore.json", "staging", "jku@goto.fi", GH_OAUTH)]
-#[case::dsse_rekor_v2("a.txt", "sigstore-python/a.dsse.staging-rekor-v2.txt.sigstore.json", "staging", BEACON, GH_ACTIONS)]
-#[case::cosign_v3("sigstore-rust/cosign-v3-blob.txt", "sigstore-rust/cosign-v3-blob.sigstore.json", "production", "w.vollprecht@gmail.com", GH_OAUTH)]
+#[case::bundle_v3(
+    "sigstore-python/bundle_v3.txt",
+    "sigstore-python/bundle_v3.txt.sigstore",
+    "staging",
+    "william@yossarian.net",
+    GH_OAUTH
+)]
+#[case::bundle_v3_alt(
+    "sigstore-python/bundle_v3_alt.txt",
+    "sigstore-python/bundle_v3_alt.txt.sigstore",
+    "staging",
+    "william@yossarian.net",
+    GH_OAUTH
+)]
+#[case::bundle_v01(
+    "sigstore-python/bundle.txt",
+    "sigstore-python/bundle.txt.sigstore",
+    "staging",
+    "a@tny.town",
+    GH_OAUTH
+)]
+#[case::rekor_v2_tsa(
+    "sigstore-python/staging-rekor-v2.txt",
+    "sigstore-python/staging-rekor-v2.txt.sigstore.json",
+    "staging",
+    "jku@goto.fi",
+    GH_OAUTH
+)]
+#[case::dsse_rekor_v2(
+    "a.txt",
+    "sigstore-python/a.dsse.staging-rekor-v2.txt.sigstore.json",
+    "staging",
+    BEACON,
+    GH_ACTIONS
+)]
+#[case::cosign_v3(
+    "sigstore-rust/cosign-v3-blob.txt",
+    "sigstore-rust/cosign-v3-blob.sigstore.json",
+    "production",
+    "w.vollprecht@gmail.com",
+    GH_OAUTH
+)]
 fn vector_passes_with_its_root_and_fails_with_the_other(
     #[case] artifact: &str,
     #[case] bundle: &str,
@@ -40,96 +86,194 @@ fn vector_passes_with_its_root_and_fails_with_the_other(
     #[case] subject: &str,
     #[case] issuer: &str,
 ) {
-    let (Some(artifact), Some(bundle)) = (testdata(&format!("sigstore/{artifact}")), testdata(&format!("sigstore/{bundle}"))) else { return };
-    let (artifact, bundle) = (read(&artifact), read(&bundle));
+    let Some((artifact, bundle)) = pair(artifact, bundle) else {
+        return;
+    };
     let rules = [rule("maker", issuer, Some(subject), None)];
-    let Some(good) = verifier(root, &rules) else { return };
-    let signer = good.verify(&artifact, &bundle).expect("passes with its own root");
-    assert_eq!((signer.identity.as_str(), signer.issuer.as_deref(), signer.rule.as_str()), (subject, Some(issuer), "maker"));
+    let Some(good) = verifier(root, &rules) else {
+        return;
+    };
+    let signer = good
+        .verify(&artifact, &bundle)
+        .expect("passes with its own root");
+    assert_eq!(
+        (
+            signer.identity.as_str(),
+            signer.issuer.as_deref(),
+            signer.rule.as_str()
+        ),
+        (subject, Some(issuer), "maker")
+    );
     assert_eq!(signer.kind, SignerKind::Keyless);
     assert!(signer.signed_at.is_some(), "a verified signing time");
 
-    let other = if root == "staging" { "production" } else { "staging" };
-    let Some(wrong_root) = verifier(other, &rules) else { return };
-    let err = wrong_root.verify(&artifact, &bundle).expect_err("fails with the other root");
+    let other = if root == "staging" {
+        "production"
+    } else {
+        "staging"
+    };
+    let Some(wrong_root) = verifier(other, &rules) else {
+        return;
+    };
+    let err = wrong_root
+        .verify(&artifact, &bundle)
+        .expect_err("fails with the other root");
     assert_eq!(err.code(), ErrorCode::SignatureInvalid, "{err}");
 
     let mut tampered = artifact.clone();
     tampered.push(b'!');
-    let err = good.verify(&tampered, &bundle).expect_err("tampered artifact");
+    let err = good
+        .verify(&tampered, &bundle)
+        .expect_err("tampered artifact");
     assert_eq!(err.code(), ErrorCode::SignatureArtifactMismatch, "{err}");
 
-    for rules in [[rule("x", issuer, Some("someone@else.dev"), None)], [rule("x", "https://accounts.google.com", Some(subject), None)]] {
-        let Some(v) = verifier(root, &rules) else { return };
-        let err = v.verify(&artifact, &bundle).expect_err("wrong identity or issuer");
+    for rules in [
+        [rule("x", issuer, Some("someone@else.dev"), None)],
+        [rule(
+            "x",
+            "https://accounts.google.com",
+            Some(subject),
+            None,
+        )],
+    ] {
+        let Some(v) = verifier(root, &rules) else {
+            return;
+        };
+        let err = v
+            .verify(&artifact, &bundle)
+            .expect_err("wrong identity or issuer");
         assert_eq!(err.code(), ErrorCode::SignerNotTrusted, "{err}");
-        assert!(err.to_string().contains(subject), "the refusal names the signer: {err}");
+        assert!(
+            err.to_string().contains(subject),
+            "the refusal names the signer: {err}"
+        );
     }
 }
 
 #[test]
 fn cve_2022_36056_entry_mismatch_is_refused() {
-    let (Some(a), Some(b)) = (
-        testdata("sigstore/sigstore-python/bundle_cve_2022_36056.txt"),
-        testdata("sigstore/sigstore-python/bundle_cve_2022_36056.txt.sigstore"),
+    let Some((a, b)) = pair(
+        "sigstore-python/bundle_cve_2022_36056.txt",
+        "sigstore-python/bundle_cve_2022_36056.txt.sigstore",
     ) else {
         return;
     };
-    let Some(v) = verifier("staging", &[rule("any", GH_OAUTH, None, Some(".*"))]) else { return };
-    let err = v.verify(&read(&a), &read(&b)).expect_err("entry mismatch");
+    let Some(v) = verifier("staging", &[rule("any", GH_OAUTH, None, Some(".*"))]) else {
+        return;
+    };
+    let err = v.verify(&a, &b).expect_err("entry mismatch");
     assert_eq!(err.code(), ErrorCode::SignatureInvalid, "{err}");
-    let VerifyError::Signature(SignatureError::Invalid { source }) = &err else { panic!("{err:?}") };
+    let VerifyError::Signature(SignatureError::Invalid { source }) = &err else {
+        panic!("{err:?}")
+    };
     assert!(
-        matches!(**source, sigstore_verify::Error::TransparencyLog(sigstore_verify::TransparencyLogError::EntryMismatch(_))),
+        matches!(
+            **source,
+            sigstore_verify::Error::TransparencyLog(
+                sigstore_verify::TransparencyLogError::EntryMismatch(_)
+            )
+        ),
         "{source:?}"
     );
 }
 
 #[test]
 fn dsse_companion_text_is_not_the_signed_subject() {
-    let (Some(a), Some(b)) = (
-        testdata("sigstore/sigstore-python/a.dsse.staging-rekor-v2.txt"),
-        testdata("sigstore/sigstore-python/a.dsse.staging-rekor-v2.txt.sigstore.json"),
+    let Some((a, b)) = pair(
+        "sigstore-python/a.dsse.staging-rekor-v2.txt",
+        "sigstore-python/a.dsse.staging-rekor-v2.txt.sigstore.json",
     ) else {
         return;
     };
-    let Some(v) = verifier("staging", &[rule("beacon", GH_ACTIONS, Some(BEACON), None)]) else { return };
-    let err = v.verify(&read(&a), &read(&b)).expect_err("artifact mismatch");
+    let Some(v) = verifier("staging", &[rule("beacon", GH_ACTIONS, Some(BEACON), None)]) else {
+        return;
+    };
+    let err = v.verify(&a, &b).expect_err("artifact mismatch");
     assert_eq!(err.code(), ErrorCode::SignatureArtifactMismatch, "{err}");
 }
 
 #[test]
 fn npm_provenance_verifies_by_its_sha512_subject() {
-    let Some(b) = testdata("sigstore/sigstore-rust/sigstore.js@2.0.0-provenance.sigstore.json") else { return };
-    let digest = "sha512:46d4e2f74c4877316640000a6fdf8a8b59f1e0847667973e9859f774dd31b8f1e0937813b777fb66a2ac67d50540fe34640966eee9fc2ccca387082b4c85cd3c";
-    let Some(v) = verifier("production", &[rule("sigstore-js", GH_ACTIONS, None, Some("https://github.com/sigstore/sigstore-js/.*"))]) else {
+    let Some(b) = testdata("sigstore/sigstore-rust/sigstore.js@2.0.0-provenance.sigstore.json")
+    else {
         return;
     };
-    let signer = v.verify_digest(digest, &read(&b)).expect("provenance verifies");
-    assert_eq!((signer.identity.as_str(), signer.rule.as_str()), (SIGSTORE_JS, "sigstore-js"));
+    let digest = "sha512:46d4e2f74c4877316640000a6fdf8a8b59f1e0847667973e9859f774dd31b8f1e0937813b777fb66a2ac67d50540fe34640966eee9fc2ccca387082b4c85cd3c";
+    let Some(v) = verifier(
+        "production",
+        &[rule(
+            "sigstore-js",
+            GH_ACTIONS,
+            None,
+            Some("https://github.com/sigstore/sigstore-js/.*"),
+        )],
+    ) else {
+        return;
+    };
+    let signer = v
+        .verify_digest(digest, &read(&b))
+        .expect("provenance verifies");
+    assert_eq!(
+        (signer.identity.as_str(), signer.rule.as_str()),
+        (SIGSTORE_JS, "sigstore-js")
+    );
     let wrong = digest.replace("46d4", "46d5");
-    assert_eq!(v.verify_digest(&wrong, &read(&b)).expect_err("other digest").code(), ErrorCode::SignatureArtifactMismatch);
-    assert_eq!(v.verify_digest("md5:00", &read(&b)).expect_err("bad digest").code(), ErrorCode::InvalidArgument);
+    assert_eq!(
+        v.verify_digest(&wrong, &read(&b))
+            .expect_err("other digest")
+            .code(),
+        ErrorCode::SignatureArtifactMismatch
+    );
+    assert_eq!(
+        v.verify_digest("md5:00", &read(&b))
+            .expect_err("bad digest")
+            .code(),
+        ErrorCode::InvalidArgument
+    );
 }
 
 #[test]
 fn subject_regex_rules_match_the_whole_subject_and_report_the_rule() {
-    let (Some(a), Some(b)) = (testdata("sigstore/sigstore-rust/cosign-v3-blob.txt"), testdata("sigstore/sigstore-rust/cosign-v3-blob.sigstore.json")) else {
+    let Some((a, b)) = pair(
+        "sigstore-rust/cosign-v3-blob.txt",
+        "sigstore-rust/cosign-v3-blob.sigstore.json",
+    ) else {
         return;
     };
-    let rules = [rule("other", GH_OAUTH, Some("x@y.z"), None), rule("gmail", GH_OAUTH, None, Some(r".*@gmail\.com"))];
-    let Some(v) = verifier("production", &rules) else { return };
-    assert_eq!(v.verify(&read(&a), &read(&b)).expect("regex rule").rule, "gmail");
-    let Some(v) = verifier("production", &[rule("partial", GH_OAUTH, None, Some("gmail"))]) else { return };
-    assert_eq!(v.verify(&read(&a), &read(&b)).expect_err("unanchored part").code(), ErrorCode::SignerNotTrusted);
+    let rules = [
+        rule("other", GH_OAUTH, Some("x@y.z"), None),
+        rule("gmail", GH_OAUTH, None, Some(r".*@gmail\.com")),
+    ];
+    let Some(v) = verifier("production", &rules) else {
+        return;
+    };
+    assert_eq!(v.verify(&a, &b).expect("regex rule").rule, "gmail");
+    let Some(v) = verifier(
+        "production",
+        &[rule("partial", GH_OAUTH, None, Some("gmail"))],
+    ) else {
+        return;
+    };
+    assert_eq!(
+        v.verify(&a, &b).expect_err("unanchored part").code(),
+        ErrorCode::SignerNotTrusted
+    );
 }
 
 #[test]
 fn the_embedded_production_root_verifies_production_bundles() {
-    let (Some(a), Some(b)) = (testdata("sigstore/sigstore-rust/cosign-v3-blob.txt"), testdata("sigstore/sigstore-rust/cosign-v3-blob.sigstore.json")) else {
+    let Some((a, b)) = pair(
+        "sigstore-rust/cosign-v3-blob.txt",
+        "sigstore-rust/cosign-v3-blob.sigstore.json",
+    ) else {
         return;
     };
     let root = TrustRoot::production().expect("embedded root");
-    let v = SignatureVerifier::new(vec![root], &[rule("w", GH_OAUTH, Some("w.vollprecht@gmail.com"), None)], Path::to_path_buf).expect("verifier");
-    assert!(v.verify(&read(&a), &read(&b)).is_ok());
+    let v = SignatureVerifier::new(
+        vec![root],
+        &[rule("w", GH_OAUTH, Some("w.vollprecht@gmail.com"), None)],
+        Path::to_path_buf,
+    )
+    .expect("verifier");
+    assert!(v.verify(&a, &b).is_ok());
 }
