@@ -29,3 +29,11 @@ pub fn testdata(rel: &str) -> Option<PathBuf> {
 pub fn read(path: &std::path::Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// Changes the base64 character at `at` of a JSON string to another valid one.
+pub fn flip_b64_at(v: &mut serde_json::Value, at: usize) {
+    let mut s = v.as_str().expect("string").to_string();
+    let c = if s.as_bytes()[at] == b'A' { "B" } else { "A" };
+    s.replace_range(at..at + 1, c);
+    *v = serde_json::Value::String(s);
+}

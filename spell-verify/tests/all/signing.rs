@@ -167,9 +167,7 @@ fn member_swapped_without_repinning_is_refused_by_the_package_reader() {
 }
 
 fn flip_b64(v: &mut Value) {
-    let s = v.as_str().expect("string").to_string();
-    let c = if s.starts_with('A') { "B" } else { "A" };
-    *v = Value::String(format!("{c}{}", &s[1..]));
+    crate::flip_b64_at(v, 0);
 }
 
 #[rstest]

@@ -1,6 +1,7 @@
 //! Every vector in `shared/testdata/sigstore` behaves as its PROVENANCE.md says.
 
-use crate::{read, testdata};
+use crate::{flip_b64_at, read, testdata};
+use serde_json::Value;
 use spell_core::{ErrorCode, HasCode, SignerRule};
 use spell_verify::{SignatureError, SignatureVerifier, SignerKind, TrustRoot, VerifyError};
 use std::path::Path;
@@ -276,4 +277,41 @@ fn the_embedded_production_root_verifies_production_bundles() {
     )
     .expect("verifier");
     assert!(v.verify(&a, &b).is_ok());
+}
+
+/// One field of a real production bundle changed per case.
+#[rstest::rstest]
+#[case::certificate(|b: &mut Value| flip_b64_at(&mut b["verificationMaterial"]["certificate"]["rawBytes"], 400), ErrorCode::SignatureInvalid)]
+#[case::signature(|b: &mut Value| flip_b64_at(&mut b["messageSignature"]["signature"], 20), ErrorCode::SignatureInvalid)]
+#[case::message_digest(|b: &mut Value| flip_b64_at(&mut b["messageSignature"]["messageDigest"]["digest"], 5), ErrorCode::SignatureArtifactMismatch)]
+#[case::integrated_time(|b: &mut Value| b["verificationMaterial"]["tlogEntries"][0]["integratedTime"] = "1764787004".into(), ErrorCode::SignatureInvalid)]
+#[case::signed_entry_timestamp(|b: &mut Value| flip_b64_at(&mut b["verificationMaterial"]["tlogEntries"][0]["inclusionPromise"]["signedEntryTimestamp"], 20), ErrorCode::SignatureInvalid)]
+#[case::proof_hash(|b: &mut Value| flip_b64_at(&mut b["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["hashes"][3], 5), ErrorCode::SignatureInvalid)]
+#[case::body(|b: &mut Value| flip_b64_at(&mut b["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"], 40), ErrorCode::SignatureInvalid)]
+#[case::log_id(|b: &mut Value| flip_b64_at(&mut b["verificationMaterial"]["tlogEntries"][0]["logId"]["keyId"], 5), ErrorCode::SignatureInvalid)]
+#[case::tsa_timestamp(|b: &mut Value| flip_b64_at(&mut b["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"][0]["signedTimestamp"], 900), ErrorCode::SignatureInvalid)]
+#[case::no_certificate(|b: &mut Value| b["verificationMaterial"]["certificate"] = Value::Null, ErrorCode::BundleInvalid)]
+#[case::no_tlog_entries(|b: &mut Value| b["verificationMaterial"]["tlogEntries"] = Value::Array(vec![]), ErrorCode::BundleInvalid)]
+fn mutated_production_bundle_is_refused_with_its_code(
+    #[case] mutate: fn(&mut Value),
+    #[case] code: ErrorCode,
+) {
+    let Some((a, b)) = pair(
+        "sigstore-rust/cosign-v3-blob.txt",
+        "sigstore-rust/cosign-v3-blob.sigstore.json",
+    ) else {
+        return;
+    };
+    let Some(v) = verifier(
+        "production",
+        &[rule("w", GH_OAUTH, Some("w.vollprecht@gmail.com"), None)],
+    ) else {
+        return;
+    };
+    let mut bundle: Value = serde_json::from_slice(&b).expect("json");
+    mutate(&mut bundle);
+    let err = v
+        .verify(&a, &serde_json::to_vec(&bundle).expect("json"))
+        .expect_err("refused");
+    assert_eq!(err.code(), code, "{err}");
 }
