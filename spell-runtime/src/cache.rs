@@ -78,15 +78,15 @@ impl ModuleCache {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(m.clone());
         }
-        let module = match self.disk.as_ref().and_then(|d| self.from_disk(engine, d, digest)) {
+        let module = match self.disk.as_ref().and_then(|d| self.load_from_disk(engine, d, digest)) {
             Some(m) => m,
             None => {
                 let m = Module::new(engine, wasm)?;
                 self.compiled.fetch_add(1, Ordering::Relaxed);
-                if let Some(d) = &self.disk {
-                    if let Err(e) = d.store(digest, &m) {
-                        tracing::warn!("could not write AOT artifact: {e}");
-                    }
+                if let Some(d) = &self.disk
+                    && let Err(e) = d.store(digest, &m)
+                {
+                    tracing::warn!("could not write AOT artifact: {e}");
                 }
                 m
             }
@@ -95,7 +95,7 @@ impl ModuleCache {
         Ok(module)
     }
 
-    fn from_disk(&self, engine: &Engine, disk: &DiskCache, digest: Sha256Digest) -> Option<Module> {
+    fn load_from_disk(&self, engine: &Engine, disk: &DiskCache, digest: Sha256Digest) -> Option<Module> {
         let bytes = std::fs::read(disk.path(digest)).ok()?;
         match disk.load(engine, &bytes) {
             Some(m) => {
