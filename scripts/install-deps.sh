@@ -6,7 +6,7 @@ set -euo pipefail
 need_apt=()
 command -v clang-14 >/dev/null || need_apt+=(clang-14)
 command -v wasm-ld-14 >/dev/null || need_apt+=(lld-14)
-[ -d /usr/lib/wasm32-wasi ] || [ -d /usr/share/wasi-sysroot ] || need_apt+=(wasi-libc)
+[ -d /usr/include/wasm32-wasi ] || need_apt+=(wasi-libc)
 ls /usr/lib/llvm-14/lib/clang/14*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || need_apt+=(libclang-rt-14-dev-wasm32)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
