@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::panic)]
 
+pub mod address;
 pub mod capability;
 pub mod digest;
 pub mod error;
@@ -26,6 +27,7 @@ pub mod manifest;
 pub mod package;
 pub mod policy;
 
+pub use address::{AddressRange, AddressRangeError, NetworkPolicy};
 pub use capability::{Access, Capabilities, HostPattern, Mount, Port};
 pub use digest::Sha256Digest;
 pub use error::{ErrorCode, HasCode};

@@ -20,6 +20,7 @@
 //! assert_eq!(policy.limits.max.memory_bytes, Some(128 << 20));
 //! ```
 
+use crate::address::NetworkPolicy;
 use crate::capability::Capabilities;
 use crate::digest::Sha256Digest;
 use crate::error::{ErrorCode, HasCode};
@@ -60,6 +61,9 @@ pub struct Policy {
     /// Limit defaults and ceilings.
     #[serde(default)]
     pub limits: LimitPolicy,
+    /// Network settings beyond the capability patterns: SSRF guard exceptions.
+    #[serde(default)]
+    pub network: NetworkPolicy,
     /// Where relative paths in the policy are resolved from (the policy file's folder).
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -360,6 +364,8 @@ mod tests {
             ("[[trust.signers]]\npublic_key = \"k.pem\"\nissuer = \"https://x\"", ErrorCode::PolicyInvalid),
             ("[sbom]\nlicense_deny = [\"NotALicense\"]", ErrorCode::PolicyInvalid),
             ("[sbom]\nrefuse_vulnerabilities = \"some\"", ErrorCode::PolicyParse),
+            ("[network]\nallow_addresses = [\"localhost\"]", ErrorCode::PolicyParse),
+            ("[network]\nallow_addresses = [\"127.0.0.1/8\"]", ErrorCode::PolicyParse),
         ];
         for (text, code) in cases {
             let err = Policy::from_toml(text).expect_err(text);

@@ -4,6 +4,7 @@ use crate::error::Error;
 use crate::host::{HostFault, Val};
 use crate::limits::{MemoryLimiter, Stop, Tripwire};
 use crate::metering::{CastContext, HookError, MeteringHook, Outcome, UsageRecord};
+use crate::net::NetScope;
 use crate::output::{OutputBudget, OutputCallback, OutputSink, Stream};
 use crate::spell::SpellInner;
 use spell_core::{Access, EffectiveLimits, Grant, Limits};
@@ -180,6 +181,8 @@ pub(crate) struct CastState {
     pub(crate) cast_id: String,
     pub(crate) tripwire: Arc<Tripwire>,
     pub(crate) net: NetUsage,
+    /// What the `spell::http_request` import may reach and spend in this cast.
+    pub(crate) net_scope: NetScope,
     limiter: MemoryLimiter,
 }
 
@@ -259,11 +262,13 @@ pub(crate) async fn run(spell: &SpellInner, req: CastRequest) -> Result<CastOutc
         Ok(allowance) => {
             let fuel_metered = rt.config.metering == crate::Metering::Fuel;
             let fuel = allowance.max_fuel.map_or(limits.fuel, |a| a.min(limits.fuel));
+            let deadline = started + Duration::from_millis(limits.wall_time_ms);
             let state = CastState {
                 wasi,
                 cast_id,
                 tripwire: tripwire.clone(),
                 net: NetUsage::default(),
+                net_scope: NetScope::new(spell.net.clone(), &limits, deadline),
                 limiter: MemoryLimiter::new(limits.memory_bytes, tripwire.clone()),
             };
             let mut store = Store::new(&rt.engine, state);
@@ -273,7 +278,6 @@ pub(crate) async fn run(spell: &SpellInner, req: CastRequest) -> Result<CastOutc
                 let _ = store.set_fuel(fuel);
             }
             let cancel = req.cancel.clone().unwrap_or_default();
-            let deadline = started + Duration::from_millis(limits.wall_time_ms);
             arm_epoch(&mut store, &tripwire, &cancel, deadline, limits.wall_time_ms);
             let grace = rt.config.epoch_tick * 2;
             let mut cpu = Duration::ZERO;

@@ -196,6 +196,26 @@ pub struct HostCall<'a> {
     caller: Caller<'a, CastState>,
 }
 
+impl<'a> HostCall<'a> {
+    /// Spell's own async host functions (`net`) use the same bounds-checked access.
+    pub(crate) fn new(caller: Caller<'a, CastState>) -> HostCall<'a> {
+        HostCall { caller }
+    }
+
+    pub(crate) fn state(&mut self) -> &mut CastState {
+        self.caller.data_mut()
+    }
+
+    /// Checks that `ptr..ptr+len` lies inside guest memory, without touching it.
+    pub(crate) fn check_range(&mut self, ptr: u32, len: u32) -> Result<(), HostError> {
+        let size = self.memory()?.data_size(&self.caller) as u64;
+        if u64::from(ptr) + u64::from(len) > size {
+            return Err(HostError::new(format!("guest memory range {ptr}+{len} is out of bounds")));
+        }
+        Ok(())
+    }
+}
+
 impl HostCall<'_> {
     fn memory(&mut self) -> Result<wasmtime::Memory, HostError> {
         match self.caller.get_export("memory") {
@@ -206,6 +226,8 @@ impl HostCall<'_> {
 
     /// Copies `len` bytes of guest memory starting at `ptr`.
     pub fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, HostError> {
+        // Checked before allocating, so a hostile length cannot make the host allocate 4 GiB.
+        self.check_range(ptr, len)?;
         let memory = self.memory()?;
         let mut buf = vec![0; len as usize];
         memory

@@ -35,6 +35,7 @@ mod error;
 pub mod host;
 mod limits;
 pub mod metering;
+mod net;
 mod output;
 mod runtime;
 mod spell;

@@ -12,10 +12,11 @@ use crate::config::{Metering, RuntimeBuilder};
 use crate::error::Error;
 use crate::host::RESERVED_MODULES;
 use crate::metering::{MeteringHook, NoMetering};
+use crate::net::{self, NetGrant};
 use crate::spell::{Spell, SpellInner};
 use lru::LruCache;
 use spell_core::capability::name_matches;
-use spell_core::{Grant, Package, Policy, Sha256Digest};
+use spell_core::{AddressRange, Grant, Package, Policy, Sha256Digest};
 use spell_verify::{PolicyVerifier, Verification};
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
@@ -26,6 +27,9 @@ use wasmtime::{Config, Engine, ExternType, InstanceAllocationStrategy, Linker, M
 
 /// Verdicts kept per runtime (package, policy) pair.
 const VERDICT_CACHE_CAPACITY: usize = 1024;
+
+/// A verdict holds for one manifest, one signature bundle and one policy.
+type VerdictKey = (Sha256Digest, Option<Sha256Digest>, Sha256Digest);
 
 /// A Spell runtime. Cheap to clone and share across threads; casts from many threads at once.
 ///
@@ -57,7 +61,7 @@ pub(crate) struct RuntimeInner {
     modules: ModuleCache,
     host_names: HashSet<String>,
     verifiers: Mutex<HashMap<Sha256Digest, Arc<PolicyVerifier>>>,
-    verdicts: Mutex<LruCache<(Sha256Digest, Option<Sha256Digest>, Sha256Digest), Verification>>,
+    verdicts: Mutex<LruCache<VerdictKey, Verification>>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -94,6 +98,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut CastState| &mut s.wasi)
             .map_err(|e| Error::Config(format!("{e:#}")))?;
+        net::add_to_linker(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
         let mut host_names = HashSet::new();
         for f in &config.host_functions {
             let name = f.qualified_name();
@@ -146,6 +151,7 @@ impl Runtime {
             m.module.sha256,
             &m.entrypoint,
             grant,
+            policy.network.allow_addresses.clone(),
             Some(verification),
         )
     }
@@ -159,7 +165,7 @@ impl Runtime {
         }
         let digest = Sha256Digest::of(wasm);
         let identity = SpellIdentity { digest, name: module.name, version: "0.0.0".into() };
-        self.prepare(identity, wasm, digest, &module.entrypoint, module.grant, None)
+        self.prepare(identity, wasm, digest, &module.entrypoint, module.grant, Vec::new(), None)
     }
 
     fn verify(&self, package: &Package, policy: &Policy) -> Result<Verification, Error> {
@@ -182,6 +188,7 @@ impl Runtime {
         Ok(verification)
     }
 
+    #[expect(clippy::too_many_arguments, reason = "private; its two callers pass what they verified")]
     fn prepare(
         &self,
         identity: SpellIdentity,
@@ -189,6 +196,7 @@ impl Runtime {
         module_digest: Sha256Digest,
         entrypoint: &str,
         grant: Grant,
+        allow_addresses: Vec<AddressRange>,
         verification: Option<Verification>,
     ) -> Result<Spell, Error> {
         let inner = &self.inner;
@@ -209,6 +217,7 @@ impl Runtime {
                 name: identity.name,
                 version: identity.version,
                 entrypoint: entrypoint.to_string(),
+                net: Arc::new(NetGrant { patterns: grant.network.clone(), allow_addresses }),
                 grant,
                 verification,
                 pre,
@@ -223,6 +232,9 @@ impl Runtime {
             let name = format!("{}::{}", import.module(), import.name());
             let ok = match import.ty() {
                 ExternType::Func(_) if import.module() == "wasi_snapshot_preview1" => true,
+                ExternType::Func(_) if import.module() == net::MODULE => {
+                    !grant.network.is_empty() && net::IMPORTS.contains(&import.name())
+                }
                 ExternType::Func(_) => {
                     self.inner.host_names.contains(&name) && grant.host_functions.iter().any(|p| name_matches(p, &name))
                 }

@@ -2,6 +2,7 @@
 
 use crate::cast::{CastOutcome, CastRequest, CastState};
 use crate::error::Error;
+use crate::net::NetGrant;
 use crate::runtime::Runtime;
 use spell_core::{Grant, Sha256Digest};
 use spell_verify::Verification;
@@ -21,6 +22,7 @@ pub(crate) struct SpellInner {
     pub(crate) version: String,
     pub(crate) entrypoint: String,
     pub(crate) grant: Grant,
+    pub(crate) net: Arc<NetGrant>,
     pub(crate) verification: Option<Verification>,
     pub(crate) pre: InstancePre<CastState>,
 }

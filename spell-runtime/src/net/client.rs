@@ -1,0 +1,232 @@
+//! One HTTP/1.1 exchange on a fresh connection to addresses the guard checked.
+//!
+//! hyper's low-level client (`client::conn::http1`) speaks HTTP over a stream we build: TCP to
+//! a checked address, rustls for `https` (Mozilla's roots from `webpki-roots`, SNI and
+//! certificate checks on the URL's host), and a [`Metered`] layer between TLS and HTTP that
+//! counts every plaintext byte (request and response heads and bodies, as the server's HTTP layer
+//! sees them; TLS handshakes and record overhead are not counted) and refuses to move a byte past
+//! the cast's budget. No pooling: each request pays a connection, and nothing outlives the call.
+
+use super::NetError;
+use super::target::Target;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, ready};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, pki_types::ServerName};
+
+/// A response as read, with the body cut at the guest's buffer size.
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) body: Vec<u8>,
+    /// The body did not fit; reading stopped there and the connection was dropped.
+    pub(crate) truncated: bool,
+}
+
+/// Bytes moved by one request, and its share of the cast's byte budget.
+#[derive(Debug)]
+pub(crate) struct WireMeter {
+    budget: u64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    exceeded: AtomicBool,
+}
+
+impl WireMeter {
+    /// A meter that lets `budget` bytes through, in and out together.
+    pub(crate) fn new(budget: u64) -> Arc<WireMeter> {
+        Arc::new(WireMeter { budget, bytes_in: AtomicU64::new(0), bytes_out: AtomicU64::new(0), exceeded: AtomicBool::new(false) })
+    }
+
+    pub(crate) fn bytes_in(&self) -> u64 {
+        self.bytes_in.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn bytes_out(&self) -> u64 {
+        self.bytes_out.load(Ordering::Relaxed)
+    }
+
+    /// Whether the exchange needed more bytes than the budget allowed.
+    pub(crate) fn exceeded(&self) -> bool {
+        self.exceeded.load(Ordering::Relaxed)
+    }
+
+    fn remaining(&self) -> usize {
+        let left = self.budget.saturating_sub(self.bytes_in() + self.bytes_out());
+        usize::try_from(left).unwrap_or(usize::MAX)
+    }
+
+    fn refuse(&self) -> std::io::Error {
+        self.exceeded.store(true, Ordering::Relaxed);
+        std::io::Error::other("the cast's network byte limit is reached")
+    }
+}
+
+trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+
+/// Counts and caps the plaintext bytes of a connection.
+struct Metered {
+    inner: Box<dyn Stream>,
+    meter: Arc<WireMeter>,
+}
+
+impl AsyncRead for Metered {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let allowed = this.meter.remaining().min(buf.remaining());
+        if allowed == 0 && buf.remaining() > 0 {
+            return Poll::Ready(Err(this.meter.refuse()));
+        }
+        let mut limited = ReadBuf::new(buf.initialize_unfilled_to(allowed));
+        ready!(Pin::new(&mut this.inner).poll_read(cx, &mut limited))?;
+        let n = limited.filled().len();
+        buf.advance(n);
+        this.meter.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Metered {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let allowed = this.meter.remaining().min(buf.len());
+        if allowed == 0 && !buf.is_empty() {
+            return Poll::Ready(Err(this.meter.refuse()));
+        }
+        let n = ready!(Pin::new(&mut this.inner).poll_write(cx, &buf[..allowed]))?;
+        this.meter.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// The bytes hyper writes for `request`'s head and body: the request line, each header as
+/// `name: value\r\n`, the blank line, the body. Used to refuse a request that cannot fit the
+/// budget before connecting; [`Metered`] enforces the budget whatever hyper writes.
+pub(crate) fn request_size(request: &http::Request<Full<Bytes>>, body_len: usize) -> u64 {
+    let line = request.method().as_str().len() + 1 + request.uri().to_string().len() + " HTTP/1.1\r\n".len();
+    let headers: usize = request.headers().iter().map(|(n, v)| n.as_str().len() + 2 + v.len() + 2).sum();
+    (line + headers + 2 + body_len) as u64
+}
+
+/// Sends `request` to the first of `addrs` that accepts a connection and reads the response,
+/// keeping at most `body_cap` body bytes.
+pub(crate) async fn exchange(
+    target: &Target,
+    addrs: &[SocketAddr],
+    request: http::Request<Full<Bytes>>,
+    body_cap: usize,
+    meter: Arc<WireMeter>,
+) -> Result<Response, NetError> {
+    let tcp = connect(addrs).await?;
+    let stream: Box<dyn Stream> = if target.is_https() {
+        let name = match target.ip() {
+            Some(ip) => ServerName::IpAddress(ip.into()),
+            None => ServerName::try_from(target.host().to_string()).map_err(|e| NetError::Transport(format!("TLS server name: {e}")))?,
+        };
+        Box::new(tls()?.connect(name, tcp).await.map_err(|e| NetError::Transport(format!("TLS: {e}")))?)
+    } else {
+        Box::new(tcp)
+    };
+    let io = TokioIo::new(Metered { inner: stream, meter });
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(transport)?;
+    let response = async {
+        let response = sender.send_request(request).await?;
+        let (parts, mut body) = response.into_parts();
+        let mut kept = Vec::new();
+        let mut truncated = false;
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame?.into_data() else { continue };
+            let room = body_cap - kept.len();
+            if data.len() > room {
+                kept.extend_from_slice(&data[..room]);
+                truncated = true;
+                break;
+            }
+            kept.extend_from_slice(&data);
+        }
+        Ok(Response { status: parts.status.as_u16(), headers: parts.headers, body: kept, truncated })
+    };
+    drive(conn, response).await.map_err(transport)
+}
+
+/// Polls the connection (which moves the bytes) alongside the exchange (which consumes them) in
+/// this task, so dropping the call drops the connection: nothing is spawned.
+async fn drive<T>(conn: impl Future<Output = hyper::Result<()>>, exchange: impl Future<Output = hyper::Result<T>>) -> hyper::Result<T> {
+    let mut conn = pin!(conn);
+    let mut exchange = pin!(exchange);
+    let mut conn_done = false;
+    std::future::poll_fn(|cx| {
+        // A connection error also fails the pending exchange, which reports it.
+        if !conn_done && conn.as_mut().poll(cx).is_ready() {
+            conn_done = true;
+        }
+        exchange.as_mut().poll(cx)
+    })
+    .await
+}
+
+async fn connect(addrs: &[SocketAddr]) -> Result<TcpStream, NetError> {
+    let mut failures = Vec::new();
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(s) => {
+                // Small requests go out in one segment instead of waiting for an ACK.
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
+            Err(e) => failures.push(format!("{addr}: {e}")),
+        }
+    }
+    Err(NetError::Transport(format!("connect: {}", failures.join("; "))))
+}
+
+/// One TLS configuration for the process: aws-lc-rs (the provider spell-verify already builds)
+/// chosen explicitly, so another crate enabling `ring` cannot make rustls' default ambiguous.
+fn tls() -> Result<TlsConnector, NetError> {
+    static CONFIG: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
+    let config = CONFIG.get_or_init(|| {
+        let roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        let mut config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    });
+    match config {
+        Ok(c) => Ok(TlsConnector::from(c.clone())),
+        Err(e) => Err(NetError::Transport(format!("TLS configuration: {e}"))),
+    }
+}
+
+/// hyper's error with its causes, e.g. `connection closed before message completed`.
+fn transport(e: hyper::Error) -> NetError {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    NetError::Transport(message)
+}
