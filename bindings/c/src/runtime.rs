@@ -1,0 +1,154 @@
+//! `spell_runtime_t` (`spell_runtime::Runtime`) and `spell_t`, a loaded spell
+//! (`spell_runtime::Spell`): verified, granted, compiled and ready to cast.
+
+#![expect(unsafe_code, reason = "C ABI functions dereference caller pointers")]
+
+use crate::config::spell_config_t;
+use crate::error::{guard, shield, spell_error_t};
+use crate::handle::{borrow, delete, into_handle, out_param};
+use crate::policy::spell_policy_t;
+use crate::view::{bytes_in, spell_str_t, write_view};
+use spell_runtime::{Runtime, RuntimeBuilder, Spell};
+
+/// A runtime: one engine, its caches and host functions. Thread-safe; one per process is
+/// typical. Free it with `spell_runtime_delete` (spells loaded from it stay usable).
+pub struct spell_runtime_t {
+    runtime: Runtime,
+}
+
+/// A loaded spell. Thread-safe: cast it from many threads at once. Free it with `spell_delete`.
+pub struct spell_t {
+    pub(crate) spell: Spell,
+    digest: String,
+}
+
+/// Builds a runtime from `config` (consumed, even on error; NULL for the defaults).
+///
+/// # Safety
+/// `config` is NULL or a live config, not used afterwards; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_runtime_new(
+    config: *mut spell_config_t,
+    out: *mut *mut spell_runtime_t,
+) -> *mut spell_error_t {
+    guard(|| {
+        // SAFETY: the caller's contract above: the config is ours from here on.
+        let builder = (!config.is_null()).then(|| unsafe { Box::from_raw(config) }.builder);
+        let out = unsafe { out_param(out, "out") }?;
+        let runtime = builder.unwrap_or_else(RuntimeBuilder::new).build()?;
+        *out = into_handle(spell_runtime_t { runtime });
+        Ok(())
+    })
+}
+
+/// Frees a runtime. NULL does nothing.
+///
+/// # Safety
+/// `runtime` is NULL or a live runtime, not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_runtime_delete(runtime: *mut spell_runtime_t) {
+    // SAFETY: the caller's contract above.
+    shield((), || unsafe { delete(runtime) })
+}
+
+/// Loads a `.spell` package through the whole verified-loading pipeline (package rules,
+/// signature and SBOM per `policy`, grant, compile, imports, entrypoint).
+///
+/// # Safety
+/// `runtime` and `policy` are live; `package` points to `len` bytes; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_load(
+    runtime: *const spell_runtime_t,
+    package: *const u8,
+    len: usize,
+    policy: *const spell_policy_t,
+    out: *mut *mut spell_t,
+) -> *mut spell_error_t {
+    guard(|| {
+        // SAFETY: the caller's contract above.
+        let out = unsafe { out_param(out, "out") }?;
+        let runtime = unsafe { borrow(runtime, "runtime") }?;
+        let policy = unsafe { borrow(policy, "policy") }?;
+        let spell = runtime
+            .runtime
+            .load(unsafe { bytes_in(package, len) }?, &policy.policy)?;
+        *out = into_handle(spell_t {
+            digest: spell.digest().to_hex(),
+            spell,
+        });
+        Ok(())
+    })
+}
+
+/// Frees a spell. NULL does nothing.
+///
+/// # Safety
+/// `spell` is NULL or a live spell, not used afterwards (no cast may be running on it).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_delete(spell: *mut spell_t) {
+    // SAFETY: the caller's contract above.
+    shield((), || unsafe { delete(spell) })
+}
+
+/// Writes a view of one of the spell's strings to `out`; false when either is NULL.
+///
+/// # Safety
+/// `spell` is NULL or live; `out` is NULL or writable.
+unsafe fn spell_str(
+    spell: *const spell_t,
+    out: *mut spell_str_t,
+    field: impl FnOnce(&spell_t) -> &str,
+) -> bool {
+    shield(false, || {
+        // SAFETY: the caller's contract above.
+        unsafe { spell.as_ref() }.is_some_and(|s| unsafe { write_view(out, field(s)) })
+    })
+}
+
+/// Writes the spell's name (valid while the spell lives) to `out`.
+///
+/// # Safety
+/// `spell` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_name(spell: *const spell_t, out: *mut spell_str_t) -> bool {
+    // SAFETY: the caller's contract above.
+    unsafe { spell_str(spell, out, |s| s.spell.name()) }
+}
+
+/// Writes the spell's version to `out`.
+///
+/// # Safety
+/// `spell` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_version(spell: *const spell_t, out: *mut spell_str_t) -> bool {
+    // SAFETY: the caller's contract above.
+    unsafe { spell_str(spell, out, |s| s.spell.version()) }
+}
+
+/// Writes the spell's identity, the sha256 of its `spell.json` in hex, to `out`.
+///
+/// # Safety
+/// `spell` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_digest(spell: *const spell_t, out: *mut spell_str_t) -> bool {
+    // SAFETY: the caller's contract above.
+    unsafe { spell_str(spell, out, |s| &s.digest) }
+}
+
+/// Writes the export a cast calls unless the request names another to `out`.
+///
+/// # Safety
+/// `spell` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_entrypoint(spell: *const spell_t, out: *mut spell_str_t) -> bool {
+    // SAFETY: the caller's contract above.
+    unsafe { spell_str(spell, out, |s| s.spell.entrypoint()) }
+}
+
+/// A handle must be `Send + Sync` for the thread rules of spell.h to hold.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<spell_runtime_t>();
+    assert_send_sync::<spell_t>();
+    assert_send_sync::<spell_policy_t>();
+};
