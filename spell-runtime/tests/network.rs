@@ -347,7 +347,7 @@ fn redirects_are_not_followed_and_the_next_hop_is_checked_again() {
 
 #[test]
 fn response_larger_than_the_buffer_is_cut_and_the_cast_goes_on() {
-    let server = Server::start(Reply::Big(8 << 20));
+    let server = Server::start(Reply::Big(64 << 20));
     let spell = fetch(&[server.pattern()], "");
     let (outcome, log) = cast(&spell, &["-c", "1024", &server.url("/big")]);
     let got = fetched(&outcome.stdout);
@@ -355,7 +355,7 @@ fn response_larger_than_the_buffer_is_cut_and_the_cast_goes_on() {
     assert_eq!((outcome.outcome, outcome.exit_code), (Outcome::Exit, Some(1)), "fetch exits 1 on any error code");
     let usage = &log.records()[0];
     assert!(usage.net_bytes_in < 1 << 20, "reading stopped early: {} bytes in", usage.net_bytes_in);
-    assert!(server.next().bytes_written < 8 << 20, "the server could not send it all");
+    assert!(server.next().bytes_written < 64 << 20, "the server could not send it all");
 }
 
 #[test]
@@ -369,6 +369,19 @@ fn byte_limit_ends_the_cast_exactly_at_the_cap() {
     assert_eq!(usage.net_bytes_in + usage.net_bytes_out, 65536);
     assert_eq!(usage.outcome, Outcome::NetworkLimit);
     assert!(log.events().iter().any(|e| matches!(e.kind, EventKind::LimitHit { outcome: Outcome::NetworkLimit, .. })));
+}
+
+#[test]
+fn byte_limit_is_obeyed_at_exactly_the_cap_and_violated_one_below() {
+    let server = Server::start(Reply::Body("hello"));
+    let url = server.url("/");
+    let (_, log) = cast(&fetch(&[server.pattern()], ""), &[&url]);
+    let used = log.records()[0].net_bytes_in + log.records()[0].net_bytes_out;
+    let with_cap = |cap: u64| cast(&fetch(&[server.pattern()], &format!(r#""net_bytes": {cap}"#)), &[&url]).0;
+    let at_cap = with_cap(used);
+    assert_eq!((at_cap.outcome, at_cap.usage.net_bytes_in + at_cap.usage.net_bytes_out), (Outcome::Ok, used), "{at_cap:?}");
+    let below = with_cap(used - 1);
+    assert_eq!((below.outcome, below.usage.net_bytes_in + below.usage.net_bytes_out), (Outcome::NetworkLimit, used - 1));
 }
 
 #[test]
@@ -498,10 +511,10 @@ fn out_of_bounds_structs_are_malformed_requests() {
 #[test]
 #[ignore = "a measurement, not a check"]
 fn overhead_per_request() {
-    const N: usize = 200;
+    const N: usize = 64; // the built-in request limit
     let server = Server::start(Reply::Body("hello"));
     let url = server.url("/");
-    let spell = fetch(&[server.pattern()], r#""net_requests": 1000"#);
+    let spell = fetch(&[server.pattern()], "");
     let args: Vec<&str> = std::iter::repeat_n(url.as_str(), N).collect();
     cast(&spell, &args[..1]);
     let t = Instant::now();

@@ -230,3 +230,58 @@ fn transport(e: hyper::Error) -> NetError {
     }
     NetError::Transport(message)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    /// Accepts one connection, reads a request head plus `body_len` bytes, answers 204, and
+    /// returns how many bytes the client sent in all.
+    fn one_request_server(body_len: usize) -> (SocketAddr, std::thread::JoinHandle<usize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            conn.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+            let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
+            let complete = |got: &[u8]| got.windows(4).position(|w| w == b"\r\n\r\n").is_some_and(|i| got.len() >= i + 4 + body_len);
+            while !complete(&got) {
+                let n = conn.read(&mut buf).expect("read");
+                assert!(n > 0, "the client closed early");
+                got.extend_from_slice(&buf[..n]);
+            }
+            conn.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").expect("write");
+            conn.shutdown(std::net::Shutdown::Write).expect("shutdown");
+            while let Ok(n @ 1..) = conn.read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+            got.len()
+        });
+        (addr, server)
+    }
+
+    #[test]
+    fn request_size_is_exactly_what_goes_out() {
+        let body = Bytes::from_static(b"{\"a\":1}");
+        let (addr, server) = one_request_server(body.len());
+        let target = Target::parse(&format!("http://127.0.0.1:{}/p/q?x=1&y=%20", addr.port())).expect("url");
+        let mut request = http::Request::new(Full::new(body.clone()));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = target.origin_form().parse().expect("uri");
+        let headers = request.headers_mut();
+        headers.insert(http::header::HOST, target.authority().parse().expect("host"));
+        headers.insert("x-multi", http::HeaderValue::from_static("1"));
+        headers.append("x-multi", http::HeaderValue::from_static("22"));
+        headers.insert(http::header::CONTENT_LENGTH, body.len().into());
+        let expected = request_size(&request, body.len());
+        let meter = WireMeter::new(u64::MAX);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
+        let response = rt.block_on(exchange(&target, &[addr], request, 16, meter.clone())).expect("exchange");
+        assert_eq!(response.status, 204);
+        assert_eq!(meter.bytes_out(), expected);
+        assert_eq!(server.join().expect("server") as u64, expected);
+        assert_eq!(meter.bytes_in(), "HTTP/1.1 204 No Content\r\n\r\n".len() as u64);
+    }
+}
