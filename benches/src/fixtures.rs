@@ -1,0 +1,34 @@
+//! Guest fixtures: `fixtures/*.wat`, `fixtures/*.c` (built with Debian's clang-14 for
+//! wasm32-wasi, see `scripts/install-deps.sh`) and the bundled example spell.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// The module built from `fixtures/<name>.wat`.
+pub fn wat(name: &str) -> Vec<u8> {
+    wat::parse_file(dir().join(format!("{name}.wat"))).unwrap_or_else(|e| panic!("fixture {name}.wat: {e}"))
+}
+
+/// The WASI command built from `fixtures/<name>.c` with `clang-14 -O2`.
+pub fn c_guest(name: &str) -> Vec<u8> {
+    let src = dir().join(format!("{name}.c"));
+    let out = std::env::temp_dir().join(format!("spell-benches-{name}.wasm"));
+    let status = Command::new("clang-14")
+        .args(["--target=wasm32-wasi", "-O2", "-Wl,--strip-all", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .unwrap_or_else(|e| panic!("clang-14 ({e}): run scripts/install-deps.sh"));
+    assert!(status.success(), "clang-14 failed on {}", src.display());
+    std::fs::read(&out).unwrap_or_else(|e| panic!("{}: {e}", out.display()))
+}
+
+/// The bytes of `examples/hello/hello.spell`: a real C module (33 KB package).
+pub fn hello_spell() -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/hello.spell");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}

@@ -1,0 +1,113 @@
+//! The baselines: the same guests run with the `wasmtime` and `wasmtime-wasi` crates directly,
+//! the way an embedder without Spell would (one `InstancePre` per module, a fresh `Store` per
+//! call).
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig, Store};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p1::{self, WasiP1Ctx};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+/// The engine settings a baseline runs with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Settings {
+    /// wasmtime's pooling allocator with its default slots.
+    pub pooling: bool,
+    /// Fuel metering (`Config::consume_fuel`).
+    pub fuel: bool,
+    /// Epoch interruption checks (`Config::epoch_interruption`), deadline never reached.
+    pub epoch: bool,
+    /// Calls through `call_async` on a fiber (as Spell does, so deadlines reach host calls).
+    pub fibers: bool,
+}
+
+impl Settings {
+    /// Pooling, no metering: the fastest plain embedding.
+    pub const POOLING: Settings = Settings { pooling: true, fuel: false, epoch: false, fibers: false };
+    /// What Spell's engine uses by default: pooling, fuel, epochs and async calls on fibers.
+    pub const LIKE_SPELL: Settings = Settings { pooling: true, fuel: true, epoch: true, fibers: true };
+
+    /// An engine with these settings.
+    pub fn engine(self) -> Engine {
+        let mut c = Config::new();
+        c.consume_fuel(self.fuel).epoch_interruption(self.epoch);
+        if self.pooling {
+            c.allocation_strategy(InstanceAllocationStrategy::Pooling(PoolingAllocationConfig::default()));
+        }
+        Engine::new(&c).expect("engine")
+    }
+}
+
+/// A module pre-instantiated for plain calls or for WASI preview 1 commands.
+pub struct Raw {
+    settings: Settings,
+    engine: Engine,
+    pre: InstancePre<WasiP1Ctx>,
+    executor: tokio::runtime::Runtime,
+}
+
+impl Raw {
+    /// Compiles `wasm` and links it against WASI preview 1, once.
+    pub fn new(settings: Settings, wasm: &[u8]) -> Raw {
+        let engine = settings.engine();
+        let module = Module::new(&engine, wasm).expect("compile");
+        let pre = wasi_linker(&engine, settings.fibers).instantiate_pre(&module).expect("link");
+        let executor = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
+        Raw { settings, engine, pre, executor }
+    }
+
+    /// Fresh store, instantiate, call `export` (no parameters); returns its last result.
+    pub fn call(&self, export: &str) -> Option<wasmtime::Val> {
+        self.run(WasiCtxBuilder::new().build_p1(), export).expect("call").pop()
+    }
+
+    /// Runs `_start` as a WASI command with stdout captured in a `MemoryOutputPipe`; returns it.
+    pub fn command(&self) -> Vec<u8> {
+        let out = MemoryOutputPipe::new(1 << 20);
+        if let Err(e) = self.run(WasiCtxBuilder::new().stdout(out.clone()).build_p1(), "_start") {
+            // `proc_exit(0)`, as C's `main` returning, unwinds with an exit code.
+            let code = e.downcast_ref::<wasmtime_wasi::I32Exit>().map(|e| e.0);
+            assert_eq!(code, Some(0), "_start failed: {e:#}");
+        }
+        out.contents().to_vec()
+    }
+
+    fn run(&self, wasi: WasiP1Ctx, export: &str) -> wasmtime::Result<Vec<wasmtime::Val>> {
+        let mut store = Store::new(&self.engine, wasi);
+        if self.settings.fuel {
+            store.set_fuel(u64::MAX)?;
+        }
+        if self.settings.epoch {
+            store.set_epoch_deadline(u64::MAX);
+        }
+        if self.settings.fibers {
+            return self.executor.block_on(async {
+                let instance = self.pre.instantiate_async(&mut store).await?;
+                let func = instance.get_func(&mut store, export).expect("export");
+                let mut results = vec![wasmtime::Val::I32(0); func.ty(&store).results().len()];
+                func.call_async(&mut store, &[], &mut results).await?;
+                Ok(results)
+            });
+        }
+        let instance = self.pre.instantiate(&mut store)?;
+        let func = instance.get_func(&mut store, export).expect("export");
+        let mut results = vec![wasmtime::Val::I32(0); func.ty(&store).results().len()];
+        func.call(&mut store, &[], &mut results)?;
+        Ok(results)
+    }
+
+    /// The engine, for baselines that compile or deserialize themselves.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+/// A linker with WASI preview 1, sync or async: build once, not per call (about 100 µs).
+pub fn wasi_linker(engine: &Engine, fibers: bool) -> Linker<WasiP1Ctx> {
+    let mut linker = Linker::new(engine);
+    if fibers {
+        p1::add_to_linker_async(&mut linker, |cx| cx).expect("wasi");
+    } else {
+        p1::add_to_linker_sync(&mut linker, |cx| cx).expect("wasi");
+    }
+    linker
+}

@@ -1,0 +1,25 @@
+//! # spell-fuzz
+//!
+//! Fuzz targets for Spell: each module's `run` takes arbitrary bytes, feeds them to one parser or
+//! to the sandbox, and panics when an oracle finds a broken invariant. The libFuzzer binaries in
+//! `fuzz_targets/` (feature `libfuzzer`, nightly) only call these functions, and the stable
+//! corpus replay test (`tests/corpus_replay.rs`) runs every file of `corpus/<target>/` through
+//! the same functions, so a crash found once stays fixed.
+
+pub mod bundle_verify;
+mod fixtures;
+pub mod manifest_parse;
+pub mod package_unpack;
+pub mod policy_parse;
+pub mod sandbox;
+pub mod sbom_parse;
+
+/// Every target by name (the name of its `fuzz_targets/` binary and `corpus/` folder).
+pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+    ("package_unpack", package_unpack::run),
+    ("manifest_parse", manifest_parse::run),
+    ("policy_parse", policy_parse::run),
+    ("sbom_parse", sbom_parse::run),
+    ("bundle_verify", bundle_verify::run),
+    ("sandbox", sandbox::run),
+];
