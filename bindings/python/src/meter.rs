@@ -1,0 +1,403 @@
+//! Metering hooks from Python, and what they raise.
+//!
+//! A meter is a `spell.UsageLog` (the Rust one, no Python in the loop), an object with any of
+//! `authorize(ctx)`, `record(usage)` and `observe(event)`, or a plain callable used as `record`.
+//! Each cast gets its own [`CastMeter`], so an exception raised by a hook, an `on_output`
+//! callback or a host function lands in that cast's [`CastErrors`] and is reported as the
+//! outcome's `hook_error`: never a crash, never a lost usage record. An `authorize` hook that
+//! raises anything but `spell.Denied` fails closed: the cast is denied.
+
+use crate::errors::{Denied as PyDenied, describe};
+use crate::lock;
+use crate::outcome::PyUsage;
+use crate::request::{PyLimits, type_name};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use spell_runtime::{
+    Allowance, CastContext, Denied, Event, EventKind, HookError, MeteringHook, UsageLog,
+    UsageRecord,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// A Python exception raised during a cast, and which hook raised it.
+pub(crate) struct Raised {
+    pub(crate) hook: String,
+    pub(crate) message: String,
+    pub(crate) err: PyErr,
+}
+
+/// The Python exceptions of one cast; the first one is the outcome's `hook_error`.
+#[derive(Default)]
+pub(crate) struct CastErrors(Mutex<Option<Raised>>);
+
+impl CastErrors {
+    /// Keeps `err` unless an earlier one is kept.
+    pub(crate) fn keep(&self, hook: &str, message: String, err: PyErr) {
+        lock(&self.0).get_or_insert(Raised {
+            hook: hook.to_string(),
+            message,
+            err,
+        });
+    }
+
+    pub(crate) fn take(&self) -> Option<Raised> {
+        lock(&self.0).take()
+    }
+}
+
+/// The casts of a runtime that are between `authorize` and `record`, by cast id, so that a host
+/// function (which knows only the cast id) reports what it raised to its own cast.
+#[derive(Default)]
+pub(crate) struct InFlight(Mutex<HashMap<String, Arc<CastErrors>>>);
+
+impl InFlight {
+    pub(crate) fn errors_of(&self, cast_id: &str) -> Option<Arc<CastErrors>> {
+        lock(&self.0).get(cast_id).cloned()
+    }
+}
+
+/// A meter as Python gave it.
+enum Hook {
+    /// No meter: allow everything, record nothing.
+    None,
+    /// A Rust hook (`spell.UsageLog`).
+    Native(Arc<UsageLog>),
+    /// Python callables for the hooks the object has.
+    Python {
+        authorize: Option<Py<PyAny>>,
+        record: Option<Py<PyAny>>,
+        observe: Option<Py<PyAny>>,
+    },
+}
+
+impl Hook {
+    /// A `UsageLog`, an object with `authorize`/`record`/`observe` methods, or a callable (`record`).
+    fn from_python(obj: &Bound<'_, PyAny>) -> PyResult<Hook> {
+        if obj.is_none() {
+            return Ok(Hook::None);
+        }
+        if let Ok(log) = obj.cast::<PyUsageLog>() {
+            return Ok(Hook::Native(log.get().inner.clone()));
+        }
+        let method = |name: &str| -> PyResult<Option<Py<PyAny>>> {
+            Ok(obj
+                .getattr_opt(name)?
+                .filter(|m| m.is_callable())
+                .map(Bound::unbind))
+        };
+        let (authorize, mut record, observe) =
+            (method("authorize")?, method("record")?, method("observe")?);
+        if authorize.is_none() && record.is_none() && observe.is_none() {
+            if !obj.is_callable() {
+                return Err(PyTypeError::new_err(format!(
+                    "meter must be a UsageLog, a callable, or have authorize/record/observe methods; got {}",
+                    type_name(obj)
+                )));
+            }
+            record = Some(obj.clone().unbind());
+        }
+        Ok(Hook::Python {
+            authorize,
+            record,
+            observe,
+        })
+    }
+
+    fn clone_ref(&self, py: Python<'_>) -> Hook {
+        let c = |f: &Option<Py<PyAny>>| f.as_ref().map(|f| f.clone_ref(py));
+        match self {
+            Hook::None => Hook::None,
+            Hook::Native(h) => Hook::Native(h.clone()),
+            Hook::Python {
+                authorize,
+                record,
+                observe,
+            } => Hook::Python {
+                authorize: c(authorize),
+                record: c(record),
+                observe: c(observe),
+            },
+        }
+    }
+}
+
+/// What a runtime's casts share: its default meter, and its casts in flight when it has host
+/// functions.
+pub(crate) struct RuntimeHooks {
+    meter: Hook,
+    in_flight: Option<Arc<InFlight>>,
+}
+
+impl RuntimeHooks {
+    /// `meter` as given to `Runtime(meter=...)`.
+    pub(crate) fn new(
+        meter: Option<&Bound<'_, PyAny>>,
+        in_flight: Option<Arc<InFlight>>,
+    ) -> PyResult<RuntimeHooks> {
+        let meter = match meter {
+            Some(m) => Hook::from_python(m)?,
+            None => Hook::None,
+        };
+        Ok(RuntimeHooks { meter, in_flight })
+    }
+
+    /// The meter of one cast: `meter` if given, else the runtime's.
+    pub(crate) fn cast_meter(
+        &self,
+        py: Python<'_>,
+        meter: Option<&Bound<'_, PyAny>>,
+        errors: Arc<CastErrors>,
+    ) -> PyResult<CastMeter> {
+        let hook = match meter {
+            Some(m) if !m.is_none() => Hook::from_python(m)?,
+            _ => self.meter.clone_ref(py),
+        };
+        Ok(CastMeter {
+            hook,
+            errors,
+            in_flight: self.in_flight.clone(),
+        })
+    }
+}
+
+/// The metering hook of one cast.
+pub(crate) struct CastMeter {
+    hook: Hook,
+    errors: Arc<CastErrors>,
+    /// Set when the runtime has host functions.
+    in_flight: Option<Arc<InFlight>>,
+}
+
+impl MeteringHook for CastMeter {
+    fn authorize(&self, ctx: &CastContext) -> Result<Allowance, Denied> {
+        if let Some(f) = &self.in_flight {
+            lock(&f.0).insert(ctx.cast_id.clone(), self.errors.clone());
+        }
+        match &self.hook {
+            Hook::Native(h) => h.authorize(ctx),
+            Hook::Python {
+                authorize: Some(f), ..
+            } => Python::attach(|py| self.ask(py, f, ctx)),
+            _ => Ok(Allowance::default()),
+        }
+    }
+
+    fn record(&self, usage: &UsageRecord) -> Result<(), HookError> {
+        if let Some(f) = &self.in_flight {
+            lock(&f.0).remove(&usage.cast_id);
+        }
+        match &self.hook {
+            Hook::Native(h) => h.record(usage),
+            Hook::Python {
+                record: Some(f), ..
+            } => Python::attach(|py| {
+                let called =
+                    Py::new(py, PyUsage::new(usage.clone())).and_then(|u| f.call1(py, (u,)));
+                called.map(drop).map_err(|e| {
+                    let message = format!("record hook raised {}", describe(py, &e));
+                    self.errors.keep("record", message.clone(), e);
+                    HookError {
+                        hook: "record".into(),
+                        message,
+                    }
+                })
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn observe(&self, event: &Event) {
+        match &self.hook {
+            Hook::Native(h) => h.observe(event),
+            Hook::Python {
+                observe: Some(f), ..
+            } => Python::attach(|py| {
+                let called = Py::new(py, PyEvent::new(event)).and_then(|e| f.call1(py, (e,)));
+                if let Err(e) = called {
+                    let message = format!("observe hook raised {}", describe(py, &e));
+                    self.errors.keep("observe", message, e);
+                }
+            }),
+            _ => {}
+        }
+    }
+}
+
+impl CastMeter {
+    /// Calls the Python `authorize`: `None` allows, an int or `Allowance` caps fuel, `Denied`
+    /// refuses; anything else it raises or returns denies the cast and is kept.
+    fn ask(&self, py: Python<'_>, f: &Py<PyAny>, ctx: &CastContext) -> Result<Allowance, Denied> {
+        let answer = Py::new(py, PyCastContext::new(ctx)).and_then(|c| f.call1(py, (c,)));
+        let err = match answer.map(|a| allowance(a.bind(py))) {
+            Ok(Ok(allowance)) => return Ok(allowance),
+            Ok(Err(e)) | Err(e) => e,
+        };
+        if err.is_instance_of::<PyDenied>(py) {
+            let reason = err
+                .value(py)
+                .str()
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            return Err(Denied::new(if reason.is_empty() {
+                "denied by the authorize hook".into()
+            } else {
+                reason
+            }));
+        }
+        let message = format!("authorize hook raised {}", describe(py, &err));
+        self.errors.keep("authorize", message.clone(), err);
+        Err(Denied::new(message))
+    }
+}
+
+fn allowance(answer: &Bound<'_, PyAny>) -> PyResult<Allowance> {
+    if answer.is_none() {
+        return Ok(Allowance::default());
+    }
+    if let Ok(a) = answer.cast::<PyAllowance>() {
+        return Ok(Allowance {
+            max_fuel: a.get().max_fuel,
+        });
+    }
+    match answer.extract::<u64>() {
+        Ok(fuel) => Ok(Allowance {
+            max_fuel: Some(fuel),
+        }),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "authorize must return None, an int (max fuel) or spell.Allowance, not {}",
+            type_name(answer)
+        ))),
+    }
+}
+
+/// What an `authorize` hook grants a cast: at most `max_fuel` (e.g. the caller's remaining
+/// budget). Running out ends the cast `out_of_fuel`. Returning an int means `Allowance(max_fuel=n)`.
+#[pyclass(name = "Allowance", module = "spell", frozen, eq, get_all)]
+#[derive(PartialEq, Eq)]
+pub(crate) struct PyAllowance {
+    max_fuel: Option<u64>,
+}
+
+#[pymethods]
+impl PyAllowance {
+    #[new]
+    #[pyo3(signature = (*, max_fuel=None))]
+    fn new(max_fuel: Option<u64>) -> PyAllowance {
+        PyAllowance { max_fuel }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Allowance(max_fuel={})",
+            self.max_fuel.map_or("None".into(), |f| f.to_string())
+        )
+    }
+}
+
+/// What an `authorize` hook sees: the cast, the spell, and the limits it will run under.
+#[pyclass(name = "CastContext", module = "spell", frozen, get_all)]
+pub(crate) struct PyCastContext {
+    cast_id: String,
+    spell_digest: String,
+    spell_name: String,
+    spell_version: String,
+    limits: PyLimits,
+}
+
+impl PyCastContext {
+    fn new(c: &CastContext) -> PyCastContext {
+        PyCastContext {
+            cast_id: c.cast_id.clone(),
+            spell_digest: c.spell_digest.clone(),
+            spell_name: c.spell_name.clone(),
+            spell_version: c.spell_version.clone(),
+            limits: PyLimits::effective(&c.limits),
+        }
+    }
+}
+
+#[pymethods]
+impl PyCastContext {
+    fn __repr__(&self) -> String {
+        format!(
+            "CastContext(cast_id={:?}, spell_name={:?})",
+            self.cast_id, self.spell_name
+        )
+    }
+}
+
+/// Something an `observe` hook sees during a cast: `kind` is `limit_hit` (with the `outcome` it
+/// causes) or `policy_violation` (with the `capability` involved).
+#[pyclass(name = "Event", module = "spell", frozen, get_all)]
+pub(crate) struct PyEvent {
+    cast_id: String,
+    kind: &'static str,
+    outcome: Option<&'static str>,
+    capability: Option<String>,
+    detail: String,
+}
+
+impl PyEvent {
+    pub(crate) fn new(e: &Event) -> PyEvent {
+        let (kind, outcome, capability, detail) = match &e.kind {
+            EventKind::LimitHit { outcome, detail } => {
+                ("limit_hit", Some(outcome.as_str()), None, detail.clone())
+            }
+            EventKind::PolicyViolation { capability, detail } => (
+                "policy_violation",
+                None,
+                Some(capability.clone()),
+                detail.clone(),
+            ),
+        };
+        PyEvent {
+            cast_id: e.cast_id.clone(),
+            kind,
+            outcome,
+            capability,
+            detail,
+        }
+    }
+}
+
+#[pymethods]
+impl PyEvent {
+    fn __repr__(&self) -> String {
+        format!("Event(kind={:?}, detail={:?})", self.kind, self.detail)
+    }
+}
+
+/// The ready-made meter: keeps every usage record and event in memory (in Rust, so casts run
+/// without Python in the loop). With `fuel_budget`, all its casts together may spend at most
+/// that much fuel: each is allowed what remains, and casts are denied once it is spent.
+#[pyclass(name = "UsageLog", module = "spell", frozen)]
+pub(crate) struct PyUsageLog {
+    inner: Arc<UsageLog>,
+}
+
+#[pymethods]
+impl PyUsageLog {
+    #[new]
+    #[pyo3(signature = (*, fuel_budget=None))]
+    fn new(fuel_budget: Option<u64>) -> PyUsageLog {
+        let log = fuel_budget.map_or_else(UsageLog::new, UsageLog::with_fuel_budget);
+        PyUsageLog {
+            inner: Arc::new(log),
+        }
+    }
+
+    /// The usage records so far, in order.
+    fn records(&self) -> Vec<PyUsage> {
+        self.inner.records().into_iter().map(PyUsage::new).collect()
+    }
+
+    /// The events so far, in order.
+    fn events(&self) -> Vec<PyEvent> {
+        self.inner.events().iter().map(PyEvent::new).collect()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.records().len()
+    }
+}

@@ -1,0 +1,293 @@
+//! How a cast ended: [`PyCastOutcome`] and its usage record [`PyUsage`].
+
+use crate::errors::{hook_error, spell_error};
+use crate::meter::CastErrors;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+use spell_core::ErrorCode;
+use spell_runtime::{CastOutcome, UsageRecord, Val};
+
+/// Everything one cast consumed, with the fields (and names) of the Rust `UsageRecord`.
+#[pyclass(name = "Usage", module = "spell", frozen)]
+pub(crate) struct PyUsage {
+    record: UsageRecord,
+}
+
+impl PyUsage {
+    pub(crate) fn new(record: UsageRecord) -> PyUsage {
+        PyUsage { record }
+    }
+}
+
+#[pymethods]
+impl PyUsage {
+    /// Unique id of the cast (32 hex digits).
+    #[getter]
+    fn cast_id(&self) -> &str {
+        &self.record.cast_id
+    }
+
+    /// sha256 of the spell's `spell.json`, hex.
+    #[getter]
+    fn spell_digest(&self) -> &str {
+        &self.record.spell_digest
+    }
+
+    /// The spell's name.
+    #[getter]
+    fn spell_name(&self) -> &str {
+        &self.record.spell_name
+    }
+
+    /// How the cast ended (`ok`, `exit`, `trap`, `timeout`, `out_of_fuel`, ...).
+    #[getter]
+    fn outcome(&self) -> &'static str {
+        self.record.outcome.as_str()
+    }
+
+    /// The guest's exit code, when it exited.
+    #[getter]
+    fn exit_code(&self) -> Option<i32> {
+        self.record.exit_code
+    }
+
+    /// Fuel consumed (`None` when the runtime meters time instead).
+    #[getter]
+    fn fuel(&self) -> Option<u64> {
+        self.record.fuel
+    }
+
+    /// Wall-clock time, nanoseconds.
+    #[getter]
+    fn wall_ns(&self) -> u64 {
+        self.record.wall_ns
+    }
+
+    /// CPU time of the thread running the guest, nanoseconds.
+    #[getter]
+    fn cpu_ns(&self) -> u64 {
+        self.record.cpu_ns
+    }
+
+    /// Peak of linear memories plus tables, bytes.
+    #[getter]
+    fn memory_peak_bytes(&self) -> u64 {
+        self.record.memory_peak_bytes
+    }
+
+    /// Bytes captured from stdout.
+    #[getter]
+    fn stdout_bytes(&self) -> u64 {
+        self.record.stdout_bytes
+    }
+
+    /// Bytes captured from stderr.
+    #[getter]
+    fn stderr_bytes(&self) -> u64 {
+        self.record.stderr_bytes
+    }
+
+    /// Outbound requests made.
+    #[getter]
+    fn net_requests(&self) -> u64 {
+        self.record.net_requests
+    }
+
+    /// Network bytes received.
+    #[getter]
+    fn net_bytes_in(&self) -> u64 {
+        self.record.net_bytes_in
+    }
+
+    /// Network bytes sent.
+    #[getter]
+    fn net_bytes_out(&self) -> u64 {
+        self.record.net_bytes_out
+    }
+
+    /// When the cast started, milliseconds since the Unix epoch.
+    #[getter]
+    fn started_at_ms(&self) -> u64 {
+        self.record.started_at_ms
+    }
+
+    /// The record as a dict, serialized exactly as the Rust record is (the `usage` object of
+    /// `spell cast --json`).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let value = serde_json::to_value(&self.record)
+            .map_err(|e| spell_error(py, ErrorCode::InvalidArgument, e))?;
+        json_to_python(py, &value)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Usage(outcome={:?}, fuel={:?}, wall_ns={}, memory_peak_bytes={})",
+            self.outcome(),
+            self.record.fuel,
+            self.record.wall_ns,
+            self.record.memory_peak_bytes
+        )
+    }
+}
+
+/// How a cast ended, what it printed, and what it used.
+#[pyclass(name = "CastOutcome", module = "spell", frozen)]
+pub(crate) struct PyCastOutcome {
+    outcome: &'static str,
+    /// The exit code, when the guest exited (`_start` returning counts as 0).
+    #[pyo3(get)]
+    exit_code: Option<i32>,
+    /// The trap kind of `trap` outcomes, e.g. `unreachable_code_reached`, `host_error`.
+    #[pyo3(get)]
+    trap: Option<String>,
+    /// Why, for every outcome but `ok` and `exit`.
+    #[pyo3(get)]
+    detail: Option<String>,
+    returned: Vec<Val>,
+    /// Captured stdout.
+    #[pyo3(get)]
+    stdout: Py<PyBytes>,
+    /// Captured stderr.
+    #[pyo3(get)]
+    stderr: Py<PyBytes>,
+    /// The usage record the metering hook got.
+    #[pyo3(get)]
+    usage: Py<PyUsage>,
+    /// The first exception a hook, `on_output` or a host function raised during the cast, as a
+    /// `spell.HookError` whose `__cause__` is the original; `None` if none raised.
+    #[pyo3(get)]
+    hook_error: Option<Py<PyAny>>,
+}
+
+impl PyCastOutcome {
+    pub(crate) fn new(
+        py: Python<'_>,
+        o: CastOutcome,
+        errors: &CastErrors,
+    ) -> PyResult<PyCastOutcome> {
+        let hook_error = match (errors.take(), o.hook_error) {
+            (Some(r), _) => Some(hook_error(py, &r.hook, r.message, Some(r.err))),
+            (None, Some(h)) => Some(hook_error(py, &h.hook, &h, None)),
+            (None, None) => None,
+        };
+        Ok(PyCastOutcome {
+            outcome: o.outcome.as_str(),
+            exit_code: o.exit_code,
+            trap: o.trap,
+            detail: o.detail,
+            returned: o.returned,
+            stdout: PyBytes::new(py, &o.stdout).unbind(),
+            stderr: PyBytes::new(py, &o.stderr).unbind(),
+            usage: Py::new(py, PyUsage::new(o.usage))?,
+            hook_error: hook_error.map(|e| e.into_value(py).into_any()),
+        })
+    }
+}
+
+#[pymethods]
+impl PyCastOutcome {
+    /// How it ended: `ok`, `exit`, `trap`, `timeout`, `out_of_fuel`, `memory_limit`,
+    /// `output_limit`, `network_limit`, `cancelled` or `denied`.
+    #[getter]
+    fn outcome(&self) -> &'static str {
+        self.outcome
+    }
+
+    /// Whether it ended `ok`.
+    #[getter]
+    fn ok(&self) -> bool {
+        self.outcome == "ok"
+    }
+
+    /// What a named export returned (ints and floats).
+    #[getter]
+    fn returned<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let values: Vec<Bound<'py, PyAny>> = self
+            .returned
+            .iter()
+            .map(|v| val_to_python(py, *v))
+            .collect::<PyResult<_>>()?;
+        PyList::new(py, values)
+    }
+
+    /// The outcome as a dict: `outcome`, `exit_code`, `trap`, `detail`, `returned`, `stdout`,
+    /// `stderr` (bytes), `usage` (a dict) and `hook_error` (`None` or a dict with `code`,
+    /// `name`, `hook`, `message`).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("outcome", self.outcome)?;
+        d.set_item("exit_code", self.exit_code)?;
+        d.set_item("trap", &self.trap)?;
+        d.set_item("detail", &self.detail)?;
+        d.set_item("returned", self.returned(py)?)?;
+        d.set_item("stdout", &self.stdout)?;
+        d.set_item("stderr", &self.stderr)?;
+        d.set_item("usage", self.usage.bind(py).get().to_dict(py)?)?;
+        let hook_error = match &self.hook_error {
+            None => None,
+            Some(e) => {
+                let e = e.bind(py);
+                let h = PyDict::new(py);
+                for attr in ["code", "name", "hook"] {
+                    h.set_item(attr, e.getattr(attr)?)?;
+                }
+                h.set_item("message", e.str()?)?;
+                Some(h)
+            }
+        };
+        d.set_item("hook_error", hook_error)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let (out, err) = (
+            self.stdout.bind(py).as_bytes().len(),
+            self.stderr.bind(py).as_bytes().len(),
+        );
+        format!(
+            "CastOutcome(outcome={:?}, exit_code={:?}, stdout={out} bytes, stderr={err} bytes)",
+            self.outcome, self.exit_code
+        )
+    }
+}
+
+pub(crate) fn val_to_python(py: Python<'_>, v: Val) -> PyResult<Bound<'_, PyAny>> {
+    Ok(match v {
+        Val::I32(x) => x.into_pyobject(py)?.into_any(),
+        Val::I64(x) => x.into_pyobject(py)?.into_any(),
+        Val::F32(x) => x.into_pyobject(py)?.into_any(),
+        Val::F64(x) => x.into_pyobject(py)?.into_any(),
+    })
+}
+
+/// A JSON value as the Python value `json.loads` would give.
+pub(crate) fn json_to_python<'py>(
+    py: Python<'py>,
+    v: &serde_json::Value,
+) -> PyResult<Bound<'py, PyAny>> {
+    use serde_json::Value;
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => u.into_pyobject(py)?.into_any(),
+            (None, Some(i)) => i.into_pyobject(py)?.into_any(),
+            (None, None) => n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any(),
+        },
+        Value::String(s) => s.into_pyobject(py)?.into_any(),
+        Value::Array(items) => {
+            let items: Vec<Bound<'py, PyAny>> = items
+                .iter()
+                .map(|x| json_to_python(py, x))
+                .collect::<PyResult<_>>()?;
+            PyList::new(py, items)?.into_any()
+        }
+        Value::Object(map) => {
+            let d = PyDict::new(py);
+            for (k, x) in map {
+                d.set_item(k, json_to_python(py, x)?)?;
+            }
+            d.into_any()
+        }
+    })
+}

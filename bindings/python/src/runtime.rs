@@ -1,0 +1,124 @@
+//! [`PyRuntime`]: one wasmtime engine, its caches and host functions; loads spells.
+
+use crate::errors::{OrRaise, invalid_argument};
+use crate::host::PyHostFunction;
+use crate::meter::{InFlight, RuntimeHooks};
+use crate::package::package_bytes;
+use crate::policy::PyPolicy;
+use crate::spell::PySpell;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use spell_runtime::{Metering, Runtime};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A Spell runtime. Make one per process and share it between threads; every argument left
+/// `None` keeps the Rust default (see the stub file or the README).
+#[pyclass(name = "Runtime", module = "spell", frozen)]
+pub(crate) struct PyRuntime {
+    inner: Runtime,
+    hooks: Arc<RuntimeHooks>,
+}
+
+#[pymethods]
+impl PyRuntime {
+    #[new]
+    #[pyo3(signature = (*, cache_dir=None, pooling=None, max_concurrent_casts=None, queue_timeout=None, module_cache_capacity=None, epoch_tick=None, max_memory_bytes=None, metering=None, host_functions=None, meter=None))]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the keyword arguments of the Python constructor"
+    )]
+    fn new(
+        py: Python<'_>,
+        cache_dir: Option<PathBuf>,
+        pooling: Option<bool>,
+        max_concurrent_casts: Option<usize>,
+        queue_timeout: Option<f64>,
+        module_cache_capacity: Option<usize>,
+        epoch_tick: Option<f64>,
+        max_memory_bytes: Option<u64>,
+        metering: Option<String>,
+        host_functions: Option<Vec<Bound<'_, PyHostFunction>>>,
+        meter: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<PyRuntime> {
+        let mut b = Runtime::builder();
+        if let Some(dir) = cache_dir {
+            b = b.cache_dir(dir);
+        }
+        if let Some(on) = pooling {
+            b = b.pooling(on);
+        }
+        if let Some(n) = max_concurrent_casts {
+            b = b.max_concurrent_casts(n);
+        }
+        if let Some(t) = queue_timeout {
+            b = b.queue_timeout(seconds(py, "queue_timeout", t)?);
+        }
+        if let Some(n) = module_cache_capacity {
+            b = b.module_cache_capacity(n);
+        }
+        if let Some(t) = epoch_tick {
+            b = b.epoch_tick(seconds(py, "epoch_tick", t)?);
+        }
+        if let Some(bytes) = max_memory_bytes {
+            b = b.max_memory_bytes(bytes);
+        }
+        match metering.as_deref() {
+            None | Some("fuel") => {}
+            Some("time") => b = b.metering(Metering::Time),
+            Some(other) => {
+                return Err(invalid_argument(
+                    py,
+                    format!("metering must be \"fuel\" or \"time\", not {other:?}"),
+                ));
+            }
+        }
+        let host_functions = host_functions.unwrap_or_default();
+        let in_flight = (!host_functions.is_empty()).then(|| Arc::new(InFlight::default()));
+        if let Some(in_flight) = &in_flight {
+            for f in &host_functions {
+                b = b.host_function(f.get().to_rust(py, in_flight.clone()));
+            }
+        }
+        let hooks = Arc::new(RuntimeHooks::new(meter.as_ref(), in_flight)?);
+        let inner = py.detach(|| b.build()).or_raise(py)?;
+        Ok(PyRuntime { inner, hooks })
+    }
+
+    /// Loads a `.spell` package (bytes, or a path to read) through the whole verified-loading
+    /// pipeline under `policy`: package checks, signature and SBOM rules, the grant, compiling
+    /// (cached), import checks. Runs with the GIL released.
+    fn load(
+        &self,
+        py: Python<'_>,
+        package: &Bound<'_, PyAny>,
+        policy: &Bound<'_, PyPolicy>,
+    ) -> PyResult<PySpell> {
+        let bytes = package_bytes(package)?;
+        let (runtime, policy) = (&self.inner, &policy.get().inner);
+        let spell = py.detach(|| runtime.load(&bytes, policy)).or_raise(py)?;
+        Ok(PySpell::new(spell, self.hooks.clone()))
+    }
+
+    /// Module cache counters: `compiled`, `memory_hits`, `disk_hits`, `disk_rejected`.
+    #[getter]
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.stats();
+        let d = PyDict::new(py);
+        d.set_item("compiled", s.compiled)?;
+        d.set_item("memory_hits", s.memory_hits)?;
+        d.set_item("disk_hits", s.disk_hits)?;
+        d.set_item("disk_rejected", s.disk_rejected)?;
+        Ok(d)
+    }
+}
+
+fn seconds(py: Python<'_>, name: &str, s: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(s).map_err(|_| {
+        invalid_argument(
+            py,
+            format!("{name} must be a non-negative number of seconds, not {s}"),
+        )
+    })
+}

@@ -1,0 +1,247 @@
+//! [`PySpell`]: a loaded spell, cast from Python threads (GIL released) or from asyncio.
+
+use crate::errors::{OrRaise, spell_error};
+use crate::meter::{CastErrors, RuntimeHooks};
+use crate::outcome::{PyCastOutcome, json_to_python};
+use crate::request::{CastArgs, PyCancelHandle};
+use pyo3::prelude::*;
+use spell_core::ErrorCode;
+use spell_runtime::{CancelHandle, CastOutcome, Error, Spell};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// A spell ready to cast: verified, granted, compiled and pre-instantiated. Cast it from many
+/// threads at once; each cast runs with the GIL released.
+#[pyclass(name = "Spell", module = "spell", frozen)]
+pub(crate) struct PySpell {
+    pub(crate) inner: Spell,
+    hooks: Arc<RuntimeHooks>,
+}
+
+impl PySpell {
+    pub(crate) fn new(inner: Spell, hooks: Arc<RuntimeHooks>) -> PySpell {
+        PySpell { inner, hooks }
+    }
+}
+
+#[pymethods]
+impl PySpell {
+    /// The spell's name.
+    #[getter]
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    /// The spell's version.
+    #[getter]
+    fn version(&self) -> &str {
+        self.inner.version()
+    }
+
+    /// sha256 of the spell's `spell.json`, hex: its identity.
+    #[getter]
+    fn digest(&self) -> String {
+        self.inner.digest().to_hex()
+    }
+
+    /// The export a cast calls unless it names another.
+    #[getter]
+    fn entrypoint(&self) -> &str {
+        self.inner.entrypoint()
+    }
+
+    /// What the spell may use (env, mounts, network, host_functions, limits), as a dict.
+    #[getter]
+    fn grant<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let value = serde_json::to_value(self.inner.grant())
+            .map_err(|e| spell_error(py, ErrorCode::InvalidArgument, e))?;
+        json_to_python(py, &value)
+    }
+
+    /// Casts the spell and waits for the outcome, with the GIL released.
+    ///
+    /// Raises only when the cast cannot start (`PolicyError` `cast_request_denied` for a
+    /// request beyond the grant, `RunError` `busy` or `cast_setup`). Once started, every end
+    /// (traps, limits, cancellation, a denying `authorize`) is a returned `CastOutcome` whose
+    /// usage record was passed to `record` exactly once.
+    #[pyo3(signature = (args=None, *, env=None, stdin=None, mounts=None, limits=None, meter=None, cancel=None, export=None, on_output=None))]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the keyword arguments of the Python method"
+    )]
+    fn cast<'py>(
+        &self,
+        py: Python<'py>,
+        args: Option<Vec<String>>,
+        env: Option<BTreeMap<String, String>>,
+        stdin: Option<Bound<'py, PyAny>>,
+        mounts: Option<Vec<Bound<'py, PyAny>>>,
+        limits: Option<Bound<'py, PyAny>>,
+        meter: Option<Bound<'py, PyAny>>,
+        cancel: Option<Bound<'py, PyCancelHandle>>,
+        export: Option<String>,
+        on_output: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<PyCastOutcome> {
+        let cancel = cancel.map(|c| c.get().inner.clone());
+        let request = CastArgs {
+            args,
+            env,
+            stdin,
+            mounts,
+            limits,
+            meter,
+            cancel,
+            export,
+            on_output,
+        };
+        let (request, errors, _) = request.into_request(py, &self.hooks)?;
+        let spell = &self.inner;
+        let result = py.detach(|| spell.cast(request));
+        outcome(py, result, &errors)
+    }
+
+    /// `cast` for asyncio: returns an awaitable `CastOutcome`. The cast runs on a thread of its
+    /// own (reused between casts), so casts awaited together run in parallel and the event loop
+    /// is never blocked.
+    /// Cancelling the awaiting task cancels the cast (through `cancel`, if given).
+    #[pyo3(signature = (args=None, *, env=None, stdin=None, mounts=None, limits=None, meter=None, cancel=None, export=None, on_output=None))]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the keyword arguments of the Python method"
+    )]
+    fn cast_async<'py>(
+        &self,
+        py: Python<'py>,
+        args: Option<Vec<String>>,
+        env: Option<BTreeMap<String, String>>,
+        stdin: Option<Bound<'py, PyAny>>,
+        mounts: Option<Vec<Bound<'py, PyAny>>>,
+        limits: Option<Bound<'py, PyAny>>,
+        meter: Option<Bound<'py, PyAny>>,
+        cancel: Option<Bound<'py, PyCancelHandle>>,
+        export: Option<String>,
+        on_output: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cancel = cancel.map(|c| c.get().inner.clone());
+        let request = CastArgs {
+            args,
+            env,
+            stdin,
+            mounts,
+            limits,
+            meter,
+            cancel,
+            export,
+            on_output,
+        };
+        let (request, errors, cancel) = request.into_request(py, &self.hooks)?;
+        let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
+        let future = event_loop.call_method0("create_future")?;
+        future.call_method1("add_done_callback", (CancelIfCancelled { cancel },))?;
+        let (future_ref, loop_ref, spell) = (
+            future.clone().unbind(),
+            event_loop.unbind(),
+            self.inner.clone(),
+        );
+        crate::threads::spawn(move || {
+            let result = spell.cast(request);
+            Python::attach(|py| deliver(py, &future_ref, &loop_ref, outcome(py, result, &errors)));
+        })
+        .map_err(|e| {
+            spell_error(
+                py,
+                ErrorCode::CastSetup,
+                format!("could not start a cast thread: {e}"),
+            )
+        })?;
+        Ok(future)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Spell(name={:?}, version={:?}, digest={:?})",
+            self.name(),
+            self.version(),
+            self.digest()
+        )
+    }
+}
+
+fn outcome(
+    py: Python<'_>,
+    result: Result<CastOutcome, Error>,
+    errors: &CastErrors,
+) -> PyResult<PyCastOutcome> {
+    PyCastOutcome::new(py, result.or_raise(py)?, errors)
+}
+
+/// Hands a finished cast to its future on the event loop's thread, unless nobody waits for it
+/// any more (the future was cancelled).
+fn deliver(
+    py: Python<'_>,
+    future: &Py<PyAny>,
+    event_loop: &Py<PyAny>,
+    result: PyResult<PyCastOutcome>,
+) {
+    let future = future.bind(py);
+    if future
+        .call_method0("done")
+        .and_then(|d| d.is_truthy())
+        .unwrap_or(true)
+    {
+        return;
+    }
+    let settle = result
+        .and_then(|o| Py::new(py, o))
+        .map(|o| Settle {
+            future: future.clone().unbind(),
+            result: Mutex::new(Some(Ok(o.into_any()))),
+        })
+        .unwrap_or_else(|e| Settle {
+            future: future.clone().unbind(),
+            result: Mutex::new(Some(Err(e))),
+        });
+    if let Err(e) = event_loop.call_method1(py, "call_soon_threadsafe", (settle,)) {
+        // The loop is closed while the future still waits: say so rather than lose it silently.
+        e.write_unraisable(py, Some(future));
+    }
+}
+
+/// Runs on the event loop: sets the future's result or exception if it is still pending.
+#[pyclass(frozen)]
+struct Settle {
+    future: Py<PyAny>,
+    result: Mutex<Option<PyResult<Py<PyAny>>>>,
+}
+
+#[pymethods]
+impl Settle {
+    fn __call__(&self, py: Python<'_>) -> PyResult<()> {
+        let future = self.future.bind(py);
+        let result = crate::lock(&self.result).take();
+        match result {
+            Some(_) if future.call_method0("done")?.is_truthy()? => Ok(()),
+            Some(Ok(value)) => future.call_method1("set_result", (value,)).map(drop),
+            Some(Err(e)) => future
+                .call_method1("set_exception", (e.into_value(py),))
+                .map(drop),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A done-callback of the future: cancelling the awaiting task cancels the cast.
+#[pyclass(frozen)]
+struct CancelIfCancelled {
+    cancel: CancelHandle,
+}
+
+#[pymethods]
+impl CancelIfCancelled {
+    fn __call__(&self, future: &Bound<'_, PyAny>) -> PyResult<()> {
+        if future.call_method0("cancelled")?.is_truthy()? {
+            self.cancel.cancel();
+        }
+        Ok(())
+    }
+}

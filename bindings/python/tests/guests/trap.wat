@@ -1,0 +1,3 @@
+;; Traps at once.
+(module
+  (func (export "_start") unreachable))

@@ -1,0 +1,127 @@
+"""Threads and asyncio: casts release the GIL and overlap, cast_async serves asyncio, and casts
+are cancelled from another thread or by cancelling the awaiting task.
+
+The overlap tests compare elapsed time with the casts' own wall times (measured in the same run,
+so a loaded machine slows both sides alike): casts that overlap finish in clearly less than
+the sum of their wall times; serialized casts would need all of it."""
+
+import asyncio
+import threading
+import time
+from typing import Callable
+
+import pytest
+
+import spell
+
+
+@pytest.fixture(scope="module")
+def count(guest: Callable[..., spell.Spell]) -> spell.Spell:
+    return guest("count")
+
+
+def test_threads_cast_in_parallel(count: spell.Spell) -> None:
+    single = time.perf_counter()
+    count.cast()
+    single = time.perf_counter() - single
+    outcomes: list[spell.CastOutcome] = []
+    threads = [threading.Thread(target=lambda: outcomes.append(count.cast())) for _ in range(2)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    walls = sum(o.usage.wall_ns for o in outcomes) / 1e9
+    print(f"\none CPU-bound cast {single:.3f} s; two on two threads {elapsed:.3f} s (their wall times sum to {walls:.3f} s)")
+    assert [o.outcome for o in outcomes] == ["ok", "ok"]
+    assert elapsed < 0.75 * walls
+
+
+def test_cast_async_runs_casts_in_parallel(count: spell.Spell) -> None:
+    async def main() -> tuple[float, list[spell.CastOutcome]]:
+        start = time.perf_counter()
+        outcomes = await asyncio.gather(count.cast_async(), count.cast_async())
+        return time.perf_counter() - start, list(outcomes)
+
+    elapsed, outcomes = asyncio.run(main())
+    walls = sum(o.usage.wall_ns for o in outcomes) / 1e9
+    print(f"\ntwo cast_async awaited together {elapsed:.3f} s (their wall times sum to {walls:.3f} s)")
+    assert [o.outcome for o in outcomes] == ["ok", "ok"]
+    assert elapsed < 0.75 * walls
+
+
+def test_cast_async_raises_what_cast_raises(hello: spell.Spell) -> None:
+    async def main() -> None:
+        await hello.cast_async(env={"NOT_GRANTED": "x"})
+
+    with pytest.raises(spell.PolicyError, match="not granted"):
+        asyncio.run(main())
+
+
+def test_many_threads_record_every_cast_once(hello: spell.Spell) -> None:
+    log = spell.UsageLog()
+    threads = [threading.Thread(target=lambda: [hello.cast(["t"], meter=log) for _ in range(5)]) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    records = log.records()
+    assert len(records) == 40 and len({r.cast_id for r in records}) == 40
+    assert {r.outcome for r in records} == {"ok"}
+
+
+def test_cancel_from_another_thread(guest: Callable[..., spell.Spell]) -> None:
+    handle = spell.CancelHandle()
+    threading.Timer(0.05, handle.cancel).start()
+    outcome = guest("spin").cast(cancel=handle)
+    assert outcome.outcome == "cancelled" and handle.cancelled
+
+
+def test_cancelled_handle_ends_the_cast_at_once(guest: Callable[..., spell.Spell]) -> None:
+    handle = spell.CancelHandle()
+    handle.cancel()
+    outcome = guest("spin").cast(cancel=handle)
+    assert outcome.outcome == "cancelled" and outcome.usage.fuel == 0
+
+
+def test_cancelling_the_task_cancels_the_cast(guest: Callable[..., spell.Spell]) -> None:
+    log = spell.UsageLog()
+    spin = guest("spin")
+
+    async def main() -> None:
+        task = asyncio.ensure_future(spin.cast_async(meter=log))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    for _ in range(500):  # the cast thread records within about one epoch tick; allow 5 s
+        if len(log):
+            break
+        time.sleep(0.01)
+    assert [r.outcome for r in log.records()] == ["cancelled"]
+
+
+def test_busy_when_every_slot_is_taken(test_policy: spell.Policy) -> None:
+    from conftest import guest_package
+
+    runtime = spell.Runtime(max_concurrent_casts=1, queue_timeout=0.05, pooling=False)
+    spin = runtime.load(guest_package("spin"), test_policy)
+    started, handle = threading.Event(), spell.CancelHandle()
+
+    class Signal:
+        def authorize(self, ctx: spell.CastContext) -> None:
+            started.set()
+
+    first = threading.Thread(target=lambda: spin.cast(meter=Signal(), cancel=handle))
+    first.start()
+    assert started.wait(10)
+    try:
+        with pytest.raises(spell.RunError) as e:
+            spin.cast()
+        assert (e.value.code, e.value.name) == ("E-RUN-001", "busy")
+    finally:
+        handle.cancel()
+        first.join()
