@@ -1,0 +1,224 @@
+//! From JS cast options to a Rust `CastRequest`, and from its outcome to a `CastResult`.
+
+use crate::convert::{bytes, whole_opt};
+use crate::errors::Failure;
+use crate::meter::{CastMeter, JsMeter};
+use crate::outcome::{CastResult, to_js_value};
+use napi::bindgen_prelude::{
+    Either, FnArgs, Function, FunctionRef, JsObjectValue, Object, ObjectRef, Uint8Array, Unknown,
+};
+use napi::{Env, JsValue};
+use napi_derive::napi;
+use spell_core::Access;
+use spell_runtime::{CancelHandle, CastOutcome, CastRequest};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What to cast with. By default: no arguments beyond `argv[0]` (the spell's name), no
+/// environment, empty stdin, no mounts, the grant's limits, the runtime's meter.
+#[napi(object, object_to_js = false)]
+pub struct CastOptions<'env> {
+    /// Arguments after `argv[0]`.
+    pub args: Option<Vec<String>>,
+    /// Environment variables; every name must be granted.
+    pub env: Option<HashMap<String, String>>,
+    /// The guest's stdin (a string is sent as UTF-8).
+    pub stdin: Option<Either<String, Uint8Array>>,
+    /// Host directories shown at granted guest paths.
+    pub mounts: Option<Vec<Mount>>,
+    /// Lower limits for this cast (asking above the grant is refused).
+    pub limits: Option<Limits>,
+    /// Metering hooks for this cast, instead of the runtime's.
+    #[napi(ts_type = "Meter")]
+    pub meter: Option<Object<'env>>,
+    /// Aborting it cancels the cast, which then ends `cancelled` (at once if it is already
+    /// aborted), with its usage recorded as always.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<Object<'env>>,
+    /// Call this export (a function without parameters) instead of the entrypoint.
+    pub export: Option<String>,
+}
+
+/// A host directory shown to the guest.
+#[napi(object, object_to_js = false)]
+pub struct Mount {
+    /// The host directory.
+    pub host: String,
+    /// The guest path; must be granted.
+    pub guest: String,
+    /// `ro` (the default) or `rw` (only where granted read-write).
+    #[napi(ts_type = "'ro' | 'rw'")]
+    pub access: Option<String>,
+}
+
+/// Per-cast limits; each may only lower the spell's grant.
+#[napi(object, object_to_js = false)]
+pub struct Limits {
+    /// Linear memories plus tables, bytes.
+    pub memory_bytes: Option<f64>,
+    /// Fuel units.
+    pub fuel: Option<f64>,
+    /// Wall-clock milliseconds.
+    pub wall_time_ms: Option<f64>,
+    /// stdout plus stderr bytes.
+    pub output_bytes: Option<f64>,
+    /// Outbound requests.
+    pub net_requests: Option<f64>,
+    /// Network bytes, in plus out.
+    pub net_bytes: Option<f64>,
+}
+
+/// A request ready to cast, with what the JS side must release when it ends.
+pub(crate) struct Prepared {
+    pub(crate) request: CastRequest,
+    pub(crate) meter: Option<Arc<CastMeter>>,
+    pub(crate) abort: Option<AbortLink>,
+}
+
+/// Builds the request on the JS thread. The signal is wired last, so a refusal leaves no listener.
+pub(crate) fn prepare(
+    env: &Env,
+    options: Option<CastOptions<'_>>,
+    runtime_meter: Option<Arc<JsMeter>>,
+) -> Result<Prepared, Failure> {
+    let mut request = CastRequest::new();
+    let Some(o) = options else {
+        let meter = runtime_meter.map(|m| Arc::new(CastMeter::new(m)));
+        if let Some(m) = &meter {
+            request = request.meter(m.clone());
+        }
+        return Ok(Prepared {
+            request,
+            meter,
+            abort: None,
+        });
+    };
+    request = request.args(o.args.unwrap_or_default());
+    let mut vars: Vec<(String, String)> = o.env.unwrap_or_default().into_iter().collect();
+    vars.sort();
+    for (k, v) in vars {
+        request = request.env(k, v);
+    }
+    if let Some(stdin) = o.stdin {
+        request = request.stdin(bytes(stdin));
+    }
+    for m in o.mounts.unwrap_or_default() {
+        let access = match m.access.as_deref() {
+            None | Some("ro") => Access::Ro,
+            Some("rw") => Access::Rw,
+            Some(other) => {
+                return Err(Failure::invalid(format!(
+                    "mount {}: access must be 'ro' or 'rw', got '{other}'",
+                    m.guest
+                )));
+            }
+        };
+        request = request.mount(m.host, m.guest, access);
+    }
+    if let Some(l) = o.limits {
+        request = request.limits(spell_core::Limits {
+            memory_bytes: whole_opt(l.memory_bytes, "limits.memoryBytes")?,
+            fuel: whole_opt(l.fuel, "limits.fuel")?,
+            wall_time_ms: whole_opt(l.wall_time_ms, "limits.wallTimeMs")?,
+            output_bytes: whole_opt(l.output_bytes, "limits.outputBytes")?,
+            net_requests: whole_opt(l.net_requests, "limits.netRequests")?,
+            net_bytes: whole_opt(l.net_bytes, "limits.netBytes")?,
+        });
+    }
+    if let Some(export) = o.export {
+        request = request.export(export);
+    }
+    let own_meter = o
+        .meter
+        .map(|m| JsMeter::from_js(&m).map(Arc::new))
+        .transpose()
+        .map_err(Failure::invalid)?;
+    let meter = own_meter
+        .or(runtime_meter)
+        .map(|m| Arc::new(CastMeter::new(m)));
+    if let Some(m) = &meter {
+        request = request.meter(m.clone());
+    }
+    let cancel = CancelHandle::new();
+    request = request.cancel(cancel.clone());
+    let abort = match o.signal {
+        Some(signal) => AbortLink::attach(env, &signal, cancel)
+            .map_err(|e| Failure::invalid(format!("signal: {}", e.reason)))?,
+        None => None,
+    };
+    Ok(Prepared {
+        request,
+        meter,
+        abort,
+    })
+}
+
+/// On the JS thread, once the cast ended or failed to start: detaches the signal and builds the
+/// result, with the first hook failure (`authorize` or `observe` before `record`) as `hookError`.
+pub(crate) fn finish(
+    env: &Env,
+    outcome: Result<CastOutcome, Failure>,
+    meter: Option<Arc<CastMeter>>,
+    abort: Option<AbortLink>,
+) -> Result<CastResult, Failure> {
+    if let Some(abort) = abort {
+        // The cast is over either way: a signal that cannot be detached only keeps a no-op listener.
+        let _ = abort.detach(env);
+    }
+    let o = outcome?;
+    let failure = meter.and_then(|m| m.take_failure()).or(o.hook_error);
+    Ok(CastResult {
+        outcome: o.outcome.into(),
+        exit_code: o.exit_code,
+        trap: o.trap,
+        detail: o.detail,
+        returned: o.returned.iter().map(to_js_value).collect(),
+        stdout: o.stdout.into(),
+        stderr: o.stderr.into(),
+        usage: (&o.usage).into(),
+        hook_error: failure.map(|h| Failure::hook(&h).into_js(env)),
+    })
+}
+
+type Listener = FunctionRef<(), ()>;
+type EventTargetMethod<'env> = Function<'env, FnArgs<(&'static str, Unknown<'env>)>, Unknown<'env>>;
+
+/// An `abort` listener on the cast's signal that cancels it.
+pub(crate) struct AbortLink {
+    signal: ObjectRef<false>,
+    listener: Listener,
+}
+
+impl AbortLink {
+    /// Cancels at once if `signal` is already aborted; otherwise listens for `abort`.
+    fn attach(
+        env: &Env,
+        signal: &Object<'_>,
+        cancel: CancelHandle,
+    ) -> napi::Result<Option<AbortLink>> {
+        if signal.get_named_property::<bool>("aborted")? {
+            cancel.cancel();
+            return Ok(None);
+        }
+        let listener =
+            env.create_function_from_closure::<(), (), _>("cancelSpellCast", move |_| {
+                cancel.cancel();
+                Ok(())
+            })?;
+        let add: EventTargetMethod<'_> = signal.get_named_property("addEventListener")?;
+        add.apply(signal, FnArgs::from(("abort", listener.to_unknown())))?;
+        Ok(Some(AbortLink {
+            signal: signal.create_ref()?,
+            listener: listener.create_ref()?,
+        }))
+    }
+
+    fn detach(self, env: &Env) -> napi::Result<()> {
+        let signal = self.signal.get_value(env)?;
+        let listener = self.listener.borrow_back(env)?;
+        let remove: EventTargetMethod<'_> = signal.get_named_property("removeEventListener")?;
+        let removed = remove.apply(signal, FnArgs::from(("abort", listener.to_unknown())));
+        self.signal.unref(env)?;
+        removed.map(|_| ())
+    }
+}

@@ -1,0 +1,60 @@
+//! # spell-node
+//!
+//! The Node binding of Spell (napi-rs): `Runtime`, `Policy`, `Spell` and `SpellError` for
+//! JavaScript and TypeScript, over `spell-runtime`. The package entry is `index.js`; the types
+//! are `index.d.ts`, generated from this crate. `examples/node/hello.mjs` is a runnable example:
+//!
+//! ```js
+//! const { Runtime, Policy } = require('@spell/runtime')
+//! const runtime = new Runtime()
+//! const spell = await runtime.load('examples/hello/hello.spell', Policy.fromToml('allow_unsigned = true'))
+//! const { outcome, stdout, usage } = await spell.cast({ args: ['node'] })
+//! ```
+//!
+//! How the pieces fit: casts and loads run on threads of their own (`pool`) and settle
+//! promises on the JS thread; hooks and host functions are JS functions that cast threads call
+//! through threadsafe functions and wait for (`js_call`, where the deadlock rules are); every
+//! refusal is a `SpellError` with the catalog's code (`errors`).
+
+mod cast;
+mod convert;
+mod errors;
+mod host_function;
+mod js_call;
+mod meter;
+mod outcome;
+mod policy;
+mod pool;
+mod runtime;
+mod spell;
+
+use convert::{bytes, from_js};
+use errors::Failure;
+use napi::Env;
+use napi::bindgen_prelude::{Buffer, Either, Uint8Array, Unknown};
+use napi_derive::napi;
+use spell_core::{ErrorCode, Package};
+
+/// Packs a manifest (`spell.json` text) and a module (WebAssembly binary or WAT text) into an
+/// unsigned `.spell` package without SBOM, filling in the module's pins, as `spell pack` does.
+///
+/// Throws a `SpellError`: `E-MOD-002` for WAT that does not parse, the package codes otherwise.
+#[napi(ts_args_type = "manifest: string | Uint8Array, module: string | Uint8Array")]
+pub fn pack(env: Env, manifest: Unknown, module: Unknown) -> napi::Result<Buffer> {
+    pack_package(manifest, module)
+        .map(Buffer::from)
+        .map_err(|f| f.throw(&env))
+}
+
+fn pack_package(manifest: Unknown, module: Unknown) -> Result<Vec<u8>, Failure> {
+    let manifest = bytes(from_js::<Either<String, Uint8Array>>(manifest, "manifest")?);
+    let module = bytes(from_js::<Either<String, Uint8Array>>(module, "module")?);
+    let wasm = if module.starts_with(b"\0asm") {
+        module
+    } else {
+        wat::parse_bytes(&module)
+            .map_err(|e| Failure::new(ErrorCode::ModuleInvalid, format!("module text: {e}")))?
+            .into_owned()
+    };
+    Package::pack(&manifest, &wasm, None, None).map_err(|e| Failure::of(&e))
+}

@@ -1,0 +1,238 @@
+//! Metering hooks written in JS, and the records and events they see.
+//!
+//! A `Meter` is any object with optional `authorize`, `record` and `observe` methods, called
+//! with the object as `this`; each may return a promise. Failures are never lost and never crash:
+//! - `authorize` throwing (or answering nonsense) denies the cast (fail closed),
+//! - `record` throwing keeps the outcome,
+//! - `observe` throwing is remembered,
+//!
+//! and the first failure comes back as the cast's `hookError`, a `SpellError` with code
+//! `hook_failed`. `record` is called exactly once per started cast either way.
+
+use crate::convert::whole_opt;
+use crate::js_call::{JsFunction, call_and_wait, threadsafe};
+use crate::outcome::{Outcome, Usage};
+use napi::bindgen_prelude::{Function, JsObjectValue, Object, Unknown};
+use napi::{Env, ValueType};
+use napi_derive::napi;
+use spell_runtime::{
+    Allowance, CastContext, Denied, Event, EventKind, HookError, MeteringHook, UsageRecord,
+};
+use std::sync::{Arc, Mutex};
+
+/// What `authorize` sees: the cast about to start.
+#[napi(object, object_from_js = false, js_name = "CastContext")]
+pub struct JsCastContext {
+    /// Unique id of this cast (32 hex digits).
+    pub cast_id: String,
+    /// sha256 of the spell's `spell.json`.
+    pub spell_digest: String,
+    /// The spell's name.
+    pub spell_name: String,
+    /// The spell's version.
+    pub spell_version: String,
+    /// The limits this cast will run under, before any allowance.
+    pub limits: EffectiveLimits,
+}
+
+/// Concrete limits of one cast.
+#[napi(object, object_from_js = false)]
+pub struct EffectiveLimits {
+    /// Linear memories plus tables, bytes.
+    pub memory_bytes: f64,
+    /// Fuel units.
+    pub fuel: f64,
+    /// Wall-clock milliseconds.
+    pub wall_time_ms: f64,
+    /// stdout plus stderr bytes.
+    pub output_bytes: f64,
+    /// Outbound requests.
+    pub net_requests: f64,
+    /// Network bytes, in plus out.
+    pub net_bytes: f64,
+}
+
+/// What `authorize` may answer (answering nothing allows the cast as it is).
+#[napi(object, object_to_js = false, js_name = "Allowance")]
+pub struct JsAllowance {
+    /// At most this much fuel for this cast (e.g. the caller's remaining budget).
+    pub max_fuel: Option<f64>,
+    /// Refuse the cast with this reason: it ends `denied` and nothing runs.
+    pub deny: Option<String>,
+}
+
+/// Something that happened during a cast: a limit ended it, or the guest tried something its
+/// grant does not allow.
+#[napi(object, object_from_js = false, js_name = "SpellEvent")]
+pub struct JsEvent {
+    /// The cast it happened in.
+    pub cast_id: String,
+    /// What happened.
+    #[napi(js_name = "type", ts_type = "'limit_hit' | 'policy_violation'")]
+    pub kind: String,
+    /// For `limit_hit`: the outcome the limit caused.
+    pub outcome: Option<Outcome>,
+    /// For `policy_violation`: the capability involved (`network`, ...).
+    pub capability: Option<String>,
+    /// Which limit and its value, or what was attempted and why it was refused.
+    pub detail: String,
+}
+
+impl From<&CastContext> for JsCastContext {
+    fn from(c: &CastContext) -> Self {
+        let l = &c.limits;
+        JsCastContext {
+            cast_id: c.cast_id.clone(),
+            spell_digest: c.spell_digest.clone(),
+            spell_name: c.spell_name.clone(),
+            spell_version: c.spell_version.clone(),
+            limits: EffectiveLimits {
+                memory_bytes: l.memory_bytes as f64,
+                fuel: l.fuel as f64,
+                wall_time_ms: l.wall_time_ms as f64,
+                output_bytes: l.output_bytes as f64,
+                net_requests: l.net_requests as f64,
+                net_bytes: l.net_bytes as f64,
+            },
+        }
+    }
+}
+
+impl From<&Event> for JsEvent {
+    fn from(e: &Event) -> Self {
+        let cast_id = e.cast_id.clone();
+        match &e.kind {
+            EventKind::LimitHit { outcome, detail } => JsEvent {
+                cast_id,
+                kind: "limit_hit".into(),
+                outcome: Some((*outcome).into()),
+                capability: None,
+                detail: detail.clone(),
+            },
+            EventKind::PolicyViolation { capability, detail } => JsEvent {
+                cast_id,
+                kind: "policy_violation".into(),
+                outcome: None,
+                capability: Some(capability.clone()),
+                detail: detail.clone(),
+            },
+        }
+    }
+}
+
+/// A meter object's hooks, callable from cast threads.
+pub(crate) struct JsMeter {
+    authorize: Option<JsFunction<JsCastContext>>,
+    record: Option<JsFunction<Usage>>,
+    observe: Option<JsFunction<JsEvent>>,
+}
+
+impl JsMeter {
+    /// Reads the hooks of a meter object (on the JS thread), bound to it.
+    pub(crate) fn from_js(meter: &Object<'_>) -> Result<JsMeter, String> {
+        Ok(JsMeter {
+            authorize: method(meter, "authorize")?,
+            record: method(meter, "record")?,
+            observe: method(meter, "observe")?,
+        })
+    }
+}
+
+/// `meter[name].bind(meter)` as a threadsafe function, if the method is there.
+fn method<A: napi::bindgen_prelude::ToNapiValue + 'static>(
+    meter: &Object<'_>,
+    name: &str,
+) -> Result<Option<JsFunction<A>>, String> {
+    let bad = |e: napi::Error| format!("meter.{name}: {}", e.reason);
+    let value: Unknown<'_> = meter.get_named_property(name).map_err(bad)?;
+    match value.get_type().map_err(bad)? {
+        ValueType::Undefined | ValueType::Null => Ok(None),
+        ValueType::Function => {
+            let f: Function<'_, A, Unknown<'static>> =
+                meter.get_named_property(name).map_err(bad)?;
+            let bound = f.bind(meter).map_err(bad)?;
+            threadsafe(&bound).map(Some).map_err(bad)
+        }
+        other => Err(format!("meter.{name} must be a function, got {other:?}")),
+    }
+}
+
+/// One cast's view of a JS meter: remembers the first hook failure so the cast can report it.
+pub(crate) struct CastMeter {
+    meter: Arc<JsMeter>,
+    failure: Mutex<Option<HookError>>,
+}
+
+impl CastMeter {
+    pub(crate) fn new(meter: Arc<JsMeter>) -> CastMeter {
+        CastMeter {
+            meter,
+            failure: Mutex::new(None),
+        }
+    }
+
+    /// The first failure of `authorize` or `observe`, if any.
+    pub(crate) fn take_failure(&self) -> Option<HookError> {
+        self.lock().take()
+    }
+
+    fn fail(&self, hook: &str, message: String) -> HookError {
+        let error = HookError {
+            hook: hook.into(),
+            message,
+        };
+        self.lock().get_or_insert_with(|| error.clone());
+        error
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<HookError>> {
+        self.failure.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl MeteringHook for CastMeter {
+    fn authorize(&self, ctx: &CastContext) -> Result<Allowance, Denied> {
+        let Some(f) = &self.meter.authorize else {
+            return Ok(Allowance::default());
+        };
+        let answer = call_and_wait(f, JsCastContext::from(ctx), read_allowance).and_then(|a| {
+            let max_fuel = whole_opt(a.max_fuel, "allowance maxFuel").map_err(|e| e.message)?;
+            Ok((a.deny, Allowance { max_fuel }))
+        });
+        match answer {
+            Ok((Some(reason), _)) => Err(Denied::new(reason)),
+            Ok((None, allowance)) => Ok(allowance),
+            Err(message) => Err(Denied::new(self.fail("authorize", message).to_string())),
+        }
+    }
+
+    fn record(&self, usage: &UsageRecord) -> Result<(), HookError> {
+        let Some(f) = &self.meter.record else {
+            return Ok(());
+        };
+        call_and_wait(f, Usage::from(usage), |_, _| Ok(())).map_err(|message| HookError {
+            hook: "record".into(),
+            message,
+        })
+    }
+
+    fn observe(&self, event: &Event) {
+        if let Some(f) = &self.meter.observe
+            && let Err(message) = call_and_wait(f, JsEvent::from(event), |_, _| Ok(()))
+        {
+            self.fail("observe", message);
+        }
+    }
+}
+
+/// `undefined` allows; otherwise an `Allowance` object.
+fn read_allowance(_: &Env, value: Unknown<'static>) -> napi::Result<JsAllowance> {
+    match value.get_type()? {
+        ValueType::Undefined | ValueType::Null => Ok(JsAllowance {
+            max_fuel: None,
+            deny: None,
+        }),
+        _ => crate::convert::from_js(value, "authorize's answer")
+            .map_err(|f| napi::Error::from_reason(f.message)),
+    }
+}

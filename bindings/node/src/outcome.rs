@@ -1,0 +1,145 @@
+//! What a cast gives back to JS: its outcome, output, returned values and usage record.
+
+use napi::JsError;
+use napi::bindgen_prelude::{BigInt, Buffer, Either};
+use napi_derive::napi;
+use spell_runtime::{UsageRecord, Val};
+
+/// How a cast ended.
+#[napi(string_enum = "snake_case")]
+pub enum Outcome {
+    /// The guest exited with code 0 or its entrypoint returned.
+    Ok,
+    /// The guest exited with a non-zero code.
+    Exit,
+    /// The guest trapped (`trap` names the kind).
+    Trap,
+    /// The wall-time limit ended the cast.
+    Timeout,
+    /// The fuel limit (or the authorize hook's allowance) ended the cast.
+    OutOfFuel,
+    /// The memory limit ended the cast.
+    MemoryLimit,
+    /// The stdout plus stderr byte limit ended the cast.
+    OutputLimit,
+    /// A network byte limit ended the cast.
+    NetworkLimit,
+    /// The cast was cancelled (its `AbortSignal` aborted).
+    Cancelled,
+    /// The authorize hook refused the cast; nothing ran.
+    Denied,
+}
+
+impl From<spell_runtime::Outcome> for Outcome {
+    fn from(o: spell_runtime::Outcome) -> Self {
+        use spell_runtime::Outcome as O;
+        match o {
+            O::Ok => Outcome::Ok,
+            O::Exit => Outcome::Exit,
+            O::Trap => Outcome::Trap,
+            O::Timeout => Outcome::Timeout,
+            O::OutOfFuel => Outcome::OutOfFuel,
+            O::MemoryLimit => Outcome::MemoryLimit,
+            O::OutputLimit => Outcome::OutputLimit,
+            O::NetworkLimit => Outcome::NetworkLimit,
+            O::Cancelled => Outcome::Cancelled,
+            O::Denied => Outcome::Denied,
+        }
+    }
+}
+
+/// Everything one cast consumed: what billing is computed from. Field names are those of
+/// `spell cast --json`, in camelCase.
+#[napi(object, object_from_js = false)]
+pub struct Usage {
+    /// Unique id of the cast.
+    pub cast_id: String,
+    /// sha256 of the spell's `spell.json`.
+    pub spell_digest: String,
+    /// The spell's name.
+    pub spell_name: String,
+    /// How the cast ended.
+    pub outcome: Outcome,
+    /// The guest's exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// Fuel consumed (absent when the runtime meters by time).
+    pub fuel: Option<f64>,
+    /// Wall-clock time of the cast, nanoseconds.
+    pub wall_ns: f64,
+    /// CPU time of the thread running the guest, nanoseconds.
+    pub cpu_ns: f64,
+    /// Peak of linear memories plus tables, bytes.
+    pub memory_peak_bytes: f64,
+    /// Bytes the guest wrote to stdout (captured, up to the cap).
+    pub stdout_bytes: f64,
+    /// Bytes the guest wrote to stderr (captured, up to the cap).
+    pub stderr_bytes: f64,
+    /// Outbound requests made.
+    pub net_requests: f64,
+    /// Network bytes received.
+    pub net_bytes_in: f64,
+    /// Network bytes sent.
+    pub net_bytes_out: f64,
+    /// When the cast started, milliseconds since the Unix epoch.
+    pub started_at_ms: f64,
+}
+
+impl From<&UsageRecord> for Usage {
+    fn from(u: &UsageRecord) -> Self {
+        Usage {
+            cast_id: u.cast_id.clone(),
+            spell_digest: u.spell_digest.clone(),
+            spell_name: u.spell_name.clone(),
+            outcome: u.outcome.into(),
+            exit_code: u.exit_code,
+            fuel: u.fuel.map(|f| f as f64),
+            wall_ns: u.wall_ns as f64,
+            cpu_ns: u.cpu_ns as f64,
+            memory_peak_bytes: u.memory_peak_bytes as f64,
+            stdout_bytes: u.stdout_bytes as f64,
+            stderr_bytes: u.stderr_bytes as f64,
+            net_requests: u.net_requests as f64,
+            net_bytes_in: u.net_bytes_in as f64,
+            net_bytes_out: u.net_bytes_out as f64,
+            started_at_ms: u.started_at_ms as f64,
+        }
+    }
+}
+
+/// How a cast ended, what it printed, and what it used.
+#[napi(object, object_from_js = false)]
+pub struct CastResult {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The exit code, when the guest exited (`_start` returning counts as 0).
+    pub exit_code: Option<i32>,
+    /// The trap kind for `trap` outcomes: `unreachable_code_reached`, `host_error`, ...
+    pub trap: Option<String>,
+    /// Why, for every outcome but `ok` and `exit`.
+    pub detail: Option<String>,
+    /// What a named export returned: i64 as bigint, the other types as number.
+    #[napi(ts_type = "Array<number | bigint>")]
+    pub returned: Vec<WasmValue>,
+    /// Captured stdout.
+    pub stdout: Buffer,
+    /// Captured stderr.
+    pub stderr: Buffer,
+    /// The usage record, as passed to the meter's `record`.
+    pub usage: Usage,
+    /// The first hook that failed during the cast (`code` `E-RUN-004`, `hook` names it).
+    #[napi(ts_type = "SpellError")]
+    pub hook_error: Option<JsError>,
+}
+
+/// A WebAssembly value in JS: i64 as bigint, i32, f32 and f64 as number.
+pub(crate) type WasmValue = Either<f64, BigInt>;
+
+/// A Rust value as JS sees it.
+pub(crate) fn to_js_value(v: &Val) -> WasmValue {
+    match *v {
+        Val::I32(i) => Either::A(f64::from(i)),
+        Val::I64(i) => Either::B(BigInt::from(i)),
+        Val::F32(f) => Either::A(f64::from(f)),
+        Val::F64(f) => Either::A(f),
+    }
+}

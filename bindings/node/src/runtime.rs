@@ -1,0 +1,191 @@
+//! `Runtime`: the engine, its caches, host functions and default meter; loads spells.
+
+use crate::convert::{from_js, whole_opt};
+use crate::errors::Failure;
+use crate::host_function::HostFunctionSpec;
+use crate::meter::JsMeter;
+use crate::policy::Policy;
+use crate::pool::{promise, rejected};
+use crate::spell::Spell;
+use napi::Env;
+use napi::bindgen_prelude::{ClassInstance, Either, Object, PromiseRaw, Uint8Array, Unknown};
+use napi_derive::napi;
+use spell_core::ErrorCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How CPU use is measured and capped.
+#[napi(string_enum = "lowercase", js_name = "Metering")]
+pub enum JsMetering {
+    /// Deterministic fuel (the default): what billing wants.
+    Fuel,
+    /// Wall and CPU time only: cheaper on CPU-bound guests; `fuel` limits are not enforced.
+    Time,
+}
+
+/// How to build a runtime. Every field is optional; the defaults are the Rust builder's:
+/// 256 casts at once, 1 s queue timeout, 64 cached modules, no disk cache, 1 ms epoch tick,
+/// fuel metering, the pooling allocator, no host functions, no meter.
+#[napi(object, object_to_js = false)]
+pub struct RuntimeOptions<'env> {
+    /// At most this many casts run at once; further casts wait up to `queueTimeoutMs`, then
+    /// fail with `busy` (`E-RUN-001`).
+    pub max_concurrent_casts: Option<f64>,
+    /// How long a cast waits for a free slot, milliseconds.
+    pub queue_timeout_ms: Option<f64>,
+    /// Compiled modules kept in memory.
+    pub module_cache_capacity: Option<f64>,
+    /// Keep authenticated AOT artifacts in this folder.
+    pub cache_dir: Option<String>,
+    /// The epoch tick in milliseconds (fractions allowed, at least 0.1): bounds how late a
+    /// timeout or cancellation takes effect.
+    pub epoch_tick_ms: Option<f64>,
+    /// The largest linear memory any spell may have, bytes.
+    pub max_memory_bytes: Option<f64>,
+    /// How CPU is metered.
+    pub metering: Option<JsMetering>,
+    /// Use wasmtime's pooling allocator (faster warm casts, memory reserved up front).
+    pub pooling: Option<bool>,
+    /// Functions offered to spells whose policy grants them.
+    pub host_functions: Option<Vec<HostFunctionSpec<'env>>>,
+    /// The meter of casts that name none.
+    #[napi(ts_type = "Meter")]
+    pub meter: Option<Object<'env>>,
+}
+
+/// Counters of the module cache.
+#[napi(object, object_from_js = false)]
+pub struct CacheStats {
+    /// Modules compiled from WebAssembly.
+    pub compiled: f64,
+    /// Loads served from memory.
+    pub memory_hits: f64,
+    /// Loads served from an on-disk artifact.
+    pub disk_hits: f64,
+    /// On-disk artifacts refused (bad MAC, corrupt, incompatible) and recompiled.
+    pub disk_rejected: f64,
+}
+
+/// A Spell runtime: create one per process and load spells with it.
+#[napi]
+pub struct Runtime {
+    inner: spell_runtime::Runtime,
+    meter: Option<Arc<JsMeter>>,
+}
+
+#[napi]
+impl Runtime {
+    /// Builds a runtime. Throws a `SpellError` for invalid options (`E-RUN-006`), host
+    /// functions (`E-RUN-003`) or engine configuration (`E-RUN-002`).
+    #[napi(constructor, ts_args_type = "options?: RuntimeOptions")]
+    pub fn new(env: Env, options: Unknown) -> napi::Result<Runtime> {
+        build(options).map_err(|f| f.throw(&env))
+    }
+
+    /// Loads a `.spell` package (a path, or its bytes) through the verified-loading pipeline:
+    /// package rules, signature and SBOM, grant, compilation (off the event loop).
+    ///
+    /// Rejects with a `SpellError` whose `code` says which step refused it.
+    #[napi(ts_args_type = "spell: string | Uint8Array, policy: Policy")]
+    pub fn load<'env>(
+        &self,
+        env: &'env Env,
+        spell: Unknown,
+        policy: Unknown,
+    ) -> napi::Result<PromiseRaw<'env, Spell>> {
+        let args = from_js::<Either<String, Uint8Array>>(spell, "spell").and_then(|spell| {
+            let policy = from_js::<ClassInstance<Policy>>(policy, "policy")?
+                .inner
+                .clone();
+            // Copy a buffer now: the JS side may change it while the load runs.
+            let spell = match spell {
+                Either::A(path) => Either::A(path),
+                Either::B(package) => Either::B(package.to_vec()),
+            };
+            Ok((spell, policy))
+        });
+        let (spell, policy) = match args {
+            Ok(args) => args,
+            Err(f) => return rejected(env, f),
+        };
+        let (runtime, meter) = (self.inner.clone(), self.meter.clone());
+        promise(
+            env,
+            move || {
+                let package = match spell {
+                    Either::A(path) => std::fs::read(&path)
+                        .map_err(|e| Failure::new(ErrorCode::PackageIo, format!("{path}: {e}")))?,
+                    Either::B(package) => package,
+                };
+                runtime.load(&package, &policy).map_err(|e| Failure::of(&e))
+            },
+            move |_, loaded| loaded.map(|spell| Spell::new(spell, meter)),
+        )
+    }
+
+    /// Counters of the module cache.
+    #[napi]
+    pub fn stats(&self) -> CacheStats {
+        let s = self.inner.stats();
+        CacheStats {
+            compiled: s.compiled as f64,
+            memory_hits: s.memory_hits as f64,
+            disk_hits: s.disk_hits as f64,
+            disk_rejected: s.disk_rejected as f64,
+        }
+    }
+}
+
+fn build(options: Unknown) -> Result<Runtime, Failure> {
+    let mut builder = spell_runtime::Runtime::builder();
+    let mut meter = None;
+    if let Some(o) = from_js::<Option<RuntimeOptions>>(options, "runtime options")? {
+        let count = |v: Option<f64>, what| {
+            whole_opt(v, what).map(|n| n.map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
+        };
+        if let Some(n) = count(o.max_concurrent_casts, "maxConcurrentCasts")? {
+            builder = builder.max_concurrent_casts(n);
+        }
+        if let Some(ms) = whole_opt(o.queue_timeout_ms, "queueTimeoutMs")? {
+            builder = builder.queue_timeout(Duration::from_millis(ms));
+        }
+        if let Some(n) = count(o.module_cache_capacity, "moduleCacheCapacity")? {
+            builder = builder.module_cache_capacity(n);
+        }
+        if let Some(dir) = o.cache_dir {
+            builder = builder.cache_dir(dir);
+        }
+        if let Some(ms) = o.epoch_tick_ms {
+            if !(ms.is_finite() && ms > 0.0) {
+                return Err(Failure::invalid(format!(
+                    "epochTickMs must be a positive number, got {ms}"
+                )));
+            }
+            builder = builder.epoch_tick(Duration::from_secs_f64(ms / 1000.0));
+        }
+        if let Some(bytes) = whole_opt(o.max_memory_bytes, "maxMemoryBytes")? {
+            builder = builder.max_memory_bytes(bytes);
+        }
+        if let Some(m) = o.metering {
+            builder = builder.metering(match m {
+                JsMetering::Fuel => spell_runtime::Metering::Fuel,
+                JsMetering::Time => spell_runtime::Metering::Time,
+            });
+        }
+        if let Some(on) = o.pooling {
+            builder = builder.pooling(on);
+        }
+        for spec in o.host_functions.unwrap_or_default() {
+            let name = format!("{}::{}", spec.module, spec.name);
+            let f = spec
+                .into_host_function()
+                .map_err(|e| Failure::invalid(format!("host function {name}: {}", e.reason)))?;
+            builder = builder.host_function(f);
+        }
+        if let Some(m) = o.meter {
+            meter = Some(Arc::new(JsMeter::from_js(&m).map_err(Failure::invalid)?));
+        }
+    }
+    let inner = builder.build().map_err(|e| Failure::of(&e))?;
+    Ok(Runtime { inner, meter })
+}
