@@ -85,6 +85,8 @@ impl Spell {
 
     /// Casts the spell without blocking an async executor: the guest yields to the executor
     /// every epoch tick, and a guest blocked in a host call is still stopped at its deadline.
+    /// Needs a tokio runtime with its time and IO drivers (`enable_all`): deadlines use its
+    /// timer, and the guest's network requests its reactor.
     pub async fn cast_async(&self, request: CastRequest) -> Result<CastOutcome, Error> {
         crate::cast::run(&self.inner, request).await
     }

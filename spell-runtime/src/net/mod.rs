@@ -262,3 +262,28 @@ fn code_of(e: &NetError) -> i32 {
 fn fault(e: HostError) -> wasmtime::Error {
     wasmtime::Error::new(HostFault { function: format!("{MODULE}::http_request"), message: e.0 })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `guest/include/spell_guest.h` names every `E-NET` code with the catalog's number, and the
+    /// struct sizes it asserts are the ones the host reads.
+    #[test]
+    fn guest_header_matches_the_catalog_and_the_layouts() {
+        let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest/include/spell_guest.h")).expect("header");
+        let mut named = Vec::new();
+        for line in header.lines() {
+            let Some(rest) = line.strip_prefix("#define SPELL_E_") else { continue };
+            let (name, value) = rest.split_once(' ').expect("#define NAME VALUE");
+            let code = ErrorCode::parse(&name.to_ascii_lowercase()).unwrap_or_else(|| panic!("{name} is not in the catalog"));
+            assert_eq!(value.trim().parse::<u16>().ok(), Some(code.as_u16()), "{name}");
+            named.push(code);
+        }
+        let net: Vec<ErrorCode> = ErrorCode::ALL.iter().copied().filter(|c| c.name().starts_with("net_")).collect();
+        assert_eq!(named, net, "every E-NET code, in catalog order");
+        assert!(header.contains(&format!("sizeof(spell_http_request_t) == {}", abi::REQUEST_SIZE)));
+        assert!(header.contains(&format!("sizeof(spell_http_response_t) == {}", abi::RESPONSE_SIZE)));
+        assert!(header.contains("#define SPELL_NET_OK 0"));
+    }
+}
