@@ -235,7 +235,7 @@ pub(crate) async fn run(spell: &SpellInner, req: CastRequest) -> Result<CastOutc
     let started = Instant::now();
     let mut usage = UsageRecord {
         cast_id: cast_id.clone(),
-        spell_digest: spell.digest.to_hex(),
+        spell_digest: spell.digest_hex.clone(),
         spell_name: spell.name.clone(),
         outcome: Outcome::Ok,
         exit_code: None,

@@ -214,6 +214,7 @@ impl Runtime {
             inner: Arc::new(SpellInner {
                 runtime: self.clone(),
                 digest: identity.digest,
+                digest_hex: identity.digest.to_hex(),
                 name: identity.name,
                 version: identity.version,
                 entrypoint: entrypoint.to_string(),

@@ -18,6 +18,8 @@ pub struct Spell {
 pub(crate) struct SpellInner {
     pub(crate) runtime: Runtime,
     pub(crate) digest: Sha256Digest,
+    /// `digest` in hex, for usage records: encoded once per spell, not per cast.
+    pub(crate) digest_hex: String,
     pub(crate) name: String,
     pub(crate) version: String,
     pub(crate) entrypoint: String,
@@ -75,12 +77,14 @@ impl Spell {
     pub fn cast(&self, request: CastRequest) -> Result<CastOutcome, Error> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return std::thread::scope(|s| {
-                s.spawn(|| crate::cast::block_on(self.cast_async(request)))
+                s.spawn(|| crate::cast::block_on(Box::pin(self.cast_async(request))))
                     .join()
                     .unwrap_or_else(|_| Err(Error::Setup("the cast thread panicked".into())))
             });
         }
-        crate::cast::block_on(self.cast_async(request))
+        // Boxed: the cast future is about 4 KB, and moving it into the executor cost more
+        // than the allocation.
+        crate::cast::block_on(Box::pin(self.cast_async(request)))
     }
 
     /// Casts the spell without blocking an async executor: the guest yields to the executor
