@@ -145,15 +145,15 @@ impl Runtime {
         let verification = self.verify(&package, policy)?;
         let grant = policy.grant(&package.manifest)?;
         let m = &package.manifest;
-        self.prepare(
-            SpellIdentity { digest: package.digest(), name: m.name.clone(), version: m.version.to_string() },
-            &package.module,
-            m.module.sha256,
-            &m.entrypoint,
-            grant,
-            policy.network.allow_addresses.clone(),
-            Some(verification),
-        )
+        let source = ModuleSource {
+            digest: package.digest(),
+            name: m.name.clone(),
+            version: m.version.to_string(),
+            wasm: &package.module,
+            module_digest: m.module.sha256,
+            entrypoint: &m.entrypoint,
+        };
+        self.prepare(source, grant, policy.network.allow_addresses.clone(), Some(verification))
     }
 
     /// Loads a bare module without package, signature or SBOM checks. The caller vouches for
@@ -164,8 +164,15 @@ impl Runtime {
             return Err(Error::ModuleTooLarge { size: wasm.len() as u64, max });
         }
         let digest = Sha256Digest::of(wasm);
-        let identity = SpellIdentity { digest, name: module.name, version: "0.0.0".into() };
-        self.prepare(identity, wasm, digest, &module.entrypoint, module.grant, Vec::new(), None)
+        let source = ModuleSource {
+            digest,
+            name: module.name,
+            version: "0.0.0".into(),
+            wasm,
+            module_digest: digest,
+            entrypoint: &module.entrypoint,
+        };
+        self.prepare(source, module.grant, Vec::new(), None)
     }
 
     fn verify(&self, package: &Package, policy: &Policy) -> Result<Verification, Error> {
@@ -188,13 +195,9 @@ impl Runtime {
         Ok(verification)
     }
 
-    #[expect(clippy::too_many_arguments, reason = "private; its two callers pass what they verified")]
     fn prepare(
         &self,
-        identity: SpellIdentity,
-        wasm: &[u8],
-        module_digest: Sha256Digest,
-        entrypoint: &str,
+        source: ModuleSource<'_>,
         grant: Grant,
         allow_addresses: Vec<AddressRange>,
         verification: Option<Verification>,
@@ -202,10 +205,10 @@ impl Runtime {
         let inner = &self.inner;
         let module = inner
             .modules
-            .get(&inner.engine, module_digest, wasm)
+            .get(&inner.engine, source.module_digest, source.wasm)
             .map_err(|e| Error::ModuleInvalid(format!("{e:#}")))?;
         self.check_imports(&module, &grant)?;
-        check_entrypoint(&module, entrypoint)?;
+        check_entrypoint(&module, source.entrypoint)?;
         let pre = inner
             .linker
             .instantiate_pre(&module)
@@ -213,11 +216,11 @@ impl Runtime {
         Ok(Spell {
             inner: Arc::new(SpellInner {
                 runtime: self.clone(),
-                digest: identity.digest,
-                digest_hex: identity.digest.to_hex(),
-                name: identity.name,
-                version: identity.version,
-                entrypoint: entrypoint.to_string(),
+                digest: source.digest,
+                digest_hex: source.digest.to_hex(),
+                name: source.name,
+                version: source.version,
+                entrypoint: source.entrypoint.to_string(),
                 net: Arc::new(NetGrant { patterns: grant.network.clone(), allow_addresses }),
                 grant,
                 verification,
@@ -249,10 +252,14 @@ impl Runtime {
     }
 }
 
-struct SpellIdentity {
+/// What a spell is made from: its identity and its module.
+struct ModuleSource<'a> {
     digest: Sha256Digest,
     name: String,
     version: String,
+    wasm: &'a [u8],
+    module_digest: Sha256Digest,
+    entrypoint: &'a str,
 }
 
 fn check_entrypoint(module: &Module, name: &str) -> Result<(), Error> {
