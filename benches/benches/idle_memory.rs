@@ -1,7 +1,8 @@
 //! Memory per concurrent idle cast: N casts of `sleep.wat` (prints, then sleeps in
 //! `poll_oneoff`) in flight at once on a 2-worker tokio runtime; resident memory and page-table
 //! growth divided by N, for Spell (pooling on and off) and for wasmtime-wasi async stores
-//! (on-demand allocator). Not a criterion bench: it prints one line per set-up.
+//! (on-demand allocator). Not a criterion bench: it prints one line per set-up, each measured in
+//! a fresh process.
 //!
 //! `SPELL_BENCH_IDLE=N` sets N (default 10,000).
 
@@ -114,10 +115,23 @@ fn raw(executor: &tokio::runtime::Runtime, n: usize) {
     report("wasmtime async, on-demand", n, before, during, started);
 }
 
+/// Each set-up runs in a process of its own (this program again, naming it), so memory one
+/// frees and the allocator keeps does not flatter the next.
 fn main() {
+    let setups = ["raw", "spell-on-demand", "spell-pooling"];
+    let Some(setup) = std::env::args().find(|a| setups.contains(&a.as_str())) else {
+        for setup in setups {
+            let exe = std::env::current_exe().expect("own path");
+            let status = std::process::Command::new(exe).arg(setup).status().expect("run a set-up");
+            assert!(status.success(), "{setup} failed");
+        }
+        return;
+    };
     let n = std::env::var("SPELL_BENCH_IDLE").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let executor = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
-    raw(&executor, n);
-    spell("spell, on-demand", &executor, n, false);
-    spell("spell, pooling", &executor, n, true);
+    match setup.as_str() {
+        "raw" => raw(&executor, n),
+        "spell-on-demand" => spell("spell, on-demand", &executor, n, false),
+        _ => spell("spell, pooling", &executor, n, true),
+    }
 }

@@ -11,9 +11,10 @@ pub fn package(wasm: &[u8], entrypoint: &str) -> Vec<u8> {
     Package::pack(manifest.as_bytes(), wasm, None, None).expect("pack")
 }
 
-/// Unsigned spells allowed, the built-in limits (256 MiB, 10^10 fuel, 30 s, 16 MiB output).
+/// Unsigned spells allowed, the example's `HELLO_NAME`, the built-in limits (256 MiB, 10^10
+/// fuel, 30 s, 16 MiB output).
 pub fn unsigned_policy() -> Policy {
-    Policy::from_toml("allow_unsigned = true").expect("policy")
+    Policy::from_toml("allow_unsigned = true\n[capabilities]\nenv = [\"HELLO_NAME\"]").expect("policy")
 }
 
 /// Loads `wasm` as an unsigned spell.
@@ -22,7 +23,7 @@ pub fn load(runtime: &Runtime, wasm: &[u8], entrypoint: &str) -> Spell {
 }
 
 /// A signed package with a CycloneDX SBOM, and a policy that requires both: a key-based signer,
-/// a required SBOM and a license allow-list.
+/// a required SBOM and a license allow-list (and grants the example's `HELLO_NAME`).
 pub struct Signed {
     /// Holds the trusted root and public key the policy names.
     _dir: tempfile::TempDir,
@@ -49,6 +50,8 @@ impl Signed {
             [sbom]
             required = true
             license_allow = ["MIT", "Apache-2.0"]
+            [capabilities]
+            env = ["HELLO_NAME"]
             "#,
         )
         .expect("policy");
