@@ -12,7 +12,7 @@
 //! ```
 //!
 //! Modules, one per Python concept: [`runtime`] (`Runtime`), [`policy`] (`Policy`), [`spell`]
-//! (`Spell`, `cast`, `cast_async` on [`threads`]), [`request`] (`Limits`, `CancelHandle`, cast arguments),
+//! (`Spell`, `cast` through [`interrupt`], `cast_async` on [`threads`]), [`request`] (`Limits`, `CancelHandle`, cast arguments),
 //! [`outcome`] (`CastOutcome`, `Usage`), [`meter`] (metering hooks, `UsageLog`), [`host`]
 //! (`HostFunction`, `HostCall`), [`package`] (`pack`), [`errors`] (the exception hierarchy) and
 //! [`bench`] (the Rust baseline of `bench.py`). The binding wraps the Rust API and keeps no
@@ -21,6 +21,7 @@
 mod bench;
 mod errors;
 mod host;
+mod interrupt;
 mod meter;
 mod outcome;
 mod package;

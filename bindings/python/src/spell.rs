@@ -58,7 +58,8 @@ impl PySpell {
         json_to_python(py, &value)
     }
 
-    /// Casts the spell and waits for the outcome, with the GIL released.
+    /// Casts the spell and waits for the outcome, with the GIL released. Ctrl-C (any signal
+    /// handler that raises) cancels the cast and raises once its usage is recorded.
     ///
     /// Raises only when the cast cannot start (`PolicyError` `cast_request_denied` for a
     /// request beyond the grant, `RunError` `busy` or `cast_setup`). Once started, every end
@@ -94,10 +95,14 @@ impl PySpell {
             export,
             on_output,
         };
-        let (request, errors, _) = request.into_request(py, &self.hooks)?;
+        let (request, errors, cancel) = request.into_request(py, &self.hooks)?;
         let spell = &self.inner;
-        let result = py.detach(|| spell.cast(request));
-        outcome(py, result, &errors)
+        let (result, interrupted) = py.detach(|| crate::interrupt::cast(spell, request, &cancel));
+        let outcome = outcome(py, result, &errors)?;
+        match interrupted {
+            Some(e) => Err(e),
+            None => Ok(outcome),
+        }
     }
 
     /// `cast` for asyncio: returns an awaitable `CastOutcome`. The cast runs on a thread of its

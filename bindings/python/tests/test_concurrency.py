@@ -5,6 +5,7 @@ The overlap tests compare elapsed time with the casts' own wall times (measured 
 so a loaded machine slows both sides alike): casts that overlap finish in clearly less than
 the sum of their wall times; serialized casts would need all of it."""
 
+import _thread
 import asyncio
 import threading
 import time
@@ -125,3 +126,11 @@ def test_busy_when_every_slot_is_taken(test_policy: spell.Policy) -> None:
     finally:
         handle.cancel()
         first.join()
+
+
+def test_ctrl_c_cancels_a_blocking_cast_and_keeps_its_record(guest: Callable[..., spell.Spell]) -> None:
+    log = spell.UsageLog()
+    threading.Timer(0.1, _thread.interrupt_main).start()  # as Ctrl-C does, on the main thread
+    with pytest.raises(KeyboardInterrupt):
+        guest("spin").cast(meter=log)
+    assert [r.outcome for r in log.records()] == ["cancelled"]

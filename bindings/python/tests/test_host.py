@@ -1,7 +1,7 @@
 """Host functions written in Python: values both ways, guest memory through HostCall, and
 failures that trap the guest and are reported as `hook_error`."""
 
-from typing import Optional
+from typing import Callable, Optional
 
 import pytest
 
@@ -107,3 +107,20 @@ def test_reserved_module_is_refused() -> None:
     with pytest.raises(spell.RunError) as e:
         spell.Runtime(host_functions=[spell.HostFunction("spell", "f", print)], pooling=False)
     assert (e.value.code, e.value.name) == ("E-RUN-003", "host_function_invalid")
+
+
+def test_a_host_function_may_cast_another_spell(test_policy: spell.Policy, guest: Callable[..., spell.Spell]) -> None:
+    inner = guest("count")
+
+    def add(call: spell.HostCall, a: int, b: int) -> int:
+        returned = inner.cast(export="answer").returned
+        return int(returned[0])
+
+    funcs = [
+        spell.HostFunction("host", "add", add, params=["i32", "i32"], results=["i32"]),
+        spell.HostFunction("host", "upper", lambda call, ptr, length: None, params=["i32", "i32"]),
+        spell.HostFunction("host", "fail", lambda call: None),
+    ]
+    runtime = spell.Runtime(host_functions=funcs, pooling=False)
+    outer = runtime.load(guest_package("host", "run", **MANIFEST), test_policy)
+    assert outer.cast().returned == [42, ord("h")]
