@@ -166,7 +166,7 @@ export interface CastResult {
   /** Why, for every outcome but `ok` and `exit`. */
   detail?: string
   /** What a named export returned: i64 as bigint, the other types as number. */
-  returned: Array<WasmValue>
+  returned: Array<number | bigint>
   /** Captured stdout. */
   stdout: Buffer
   /** Captured stderr. */
