@@ -1,0 +1,145 @@
+package spell
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestContextCancelStopsARunningCast(t *testing.T) {
+	s := watSpell(t, shared, spin, `"entrypoint":"run","limits":{"fuel":10000000000}`)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	o, err := s.Cast(ctx, nil)
+	if err != nil || o.Kind != OutcomeCancelled || o.Detail == "" {
+		t.Fatalf("%v %v", o, err)
+	}
+	if took := time.Since(start); took < 50*time.Millisecond || took > 5*time.Second {
+		t.Fatalf("cancelled after %v", took)
+	}
+}
+
+func TestContextDeadlineStopsARunningCast(t *testing.T) {
+	s := watSpell(t, shared, spin, `"entrypoint":"run","limits":{"fuel":10000000000}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	o, err := s.Cast(ctx, nil)
+	if err != nil || o.Kind != OutcomeCancelled || o.Usage.Wall < 40*time.Millisecond {
+		t.Fatalf("%v %v", o, err)
+	}
+}
+
+func TestContextAlreadyDoneCancelsBeforeTheGuestRuns(t *testing.T) {
+	s := watSpell(t, shared, spin, `"entrypoint":"run","limits":{"fuel":10000000000}`)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	log := &countingMeter{}
+	o, err := s.Cast(ctx, &Request{Meter: log})
+	if err != nil || o.Kind != OutcomeCancelled || o.Usage.Fuel != 0 {
+		t.Fatalf("%v %v", o, err)
+	}
+	if log.records.Load() != 1 {
+		t.Fatalf("%d records", log.records.Load())
+	}
+}
+
+func TestManyGoroutinesCastAtOnce(t *testing.T) {
+	s := watSpell(t, shared, `(module (func (export "run") (result i32) i32.const 42))`, `"entrypoint":"run"`)
+	const goroutines, casts = 16, 25
+	meter := &countingMeter{}
+	var wg sync.WaitGroup
+	var ok atomic.Int64
+	ids := sync.Map{}
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < casts; i++ {
+				o, err := s.Cast(context.Background(), &Request{Meter: meter})
+				if err == nil && o.Kind == OutcomeOK && o.Returned[0].I32() == 42 {
+					ok.Add(1)
+					ids.Store(o.Usage.CastID, true)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	unique := 0
+	ids.Range(func(any, any) bool { unique++; return true })
+	if ok.Load() != goroutines*casts || unique != goroutines*casts {
+		t.Fatalf("%d ok casts, %d unique ids", ok.Load(), unique)
+	}
+	if meter.authorized.Load() != goroutines*casts || meter.records.Load() != goroutines*casts {
+		t.Fatalf("authorized %d, recorded %d", meter.authorized.Load(), meter.records.Load())
+	}
+}
+
+func TestCloseWaitsForCastsThenRefuses(t *testing.T) {
+	s := watSpell(t, shared, spin, `"entrypoint":"run","limits":{"fuel":10000000000}`)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan *Outcome, 1)
+	started := &startSignal{started: make(chan struct{})}
+	go func() {
+		o, _ := s.Cast(ctx, &Request{Meter: started})
+		done <- o
+	}()
+	<-started.started
+	s.Close() // waits for the cast above, which the deadline ends
+	if took := time.Since(start); took < 90*time.Millisecond {
+		t.Fatalf("Close returned after %v, while the cast was running", took)
+	}
+	if o := <-done; o == nil || o.Kind != OutcomeCancelled {
+		t.Fatalf("the cast in flight ended as %v", o)
+	}
+	_, err := s.Cast(context.Background(), nil)
+	if !errors.Is(err, CodeInvalidArgument) {
+		t.Fatalf("cast after close: %v", err)
+	}
+	s.Close()
+}
+
+// startSignal closes started when its (only) cast is authorized, that is, running.
+type startSignal struct {
+	NoMetering
+	started chan struct{}
+}
+
+func (s *startSignal) Authorize(*CastContext) (Allowance, error) {
+	close(s.started)
+	return Allowance{}, nil
+}
+
+// A meter whose Go value is only reachable through Spell's handle: once the runtime holding it
+// is garbage-collected, finalizers free the runtime, Spell lets go of the handle, and the meter
+// itself becomes garbage.
+func TestFinalizersReleaseUnclosedRuntimesAndTheirHooks(t *testing.T) {
+	var freed atomic.Bool
+	func() {
+		meter := &countingMeter{}
+		runtime.SetFinalizer(meter, func(*countingMeter) { freed.Store(true) })
+		rt, err := NewRuntime(&Options{Meter: meter, MaxConcurrentCasts: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := watSpell(t, rt, `(module (func (export "run")))`, `"entrypoint":"run"`)
+		mustCast(t, s, nil)
+		s.Close()
+		if meter.records.Load() != 1 {
+			t.Fatal("the runtime's meter did not record the cast")
+		}
+	}()
+	for i := 0; i < 100 && !freed.Load(); i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !freed.Load() {
+		t.Fatal("the runtime's meter was never released")
+	}
+}

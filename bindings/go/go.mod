@@ -1,0 +1,3 @@
+module spell.dev/spell/bindings/go
+
+go 1.22

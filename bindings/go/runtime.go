@@ -1,0 +1,144 @@
+package spell
+
+// #include "spell_go.h"
+import "C"
+
+import (
+	"runtime"
+	"time"
+)
+
+// Metering is how CPU use is measured and capped.
+type Metering uint8
+
+const (
+	// MeteringFuel is deterministic fuel, what billing wants (the default).
+	MeteringFuel Metering = C.SPELL_METERING_FUEL
+	// MeteringTime measures wall and CPU time only: cheaper on CPU-bound guests; fuel limits
+	// are not enforced and usage carries no fuel.
+	MeteringTime Metering = C.SPELL_METERING_TIME
+)
+
+// Options configures a Runtime. The zero value (or nil) is the secure default: no host
+// functions, no disk cache, fuel metering, the pooling allocator, 256 casts at once.
+type Options struct {
+	// MaxConcurrentCasts caps casts running at once (0: 256); further casts wait up to
+	// QueueTimeout, then fail with CodeBusy.
+	MaxConcurrentCasts int
+	// QueueTimeout is how long a cast waits for a slot (0: 1s).
+	QueueTimeout time.Duration
+	// ModuleCacheCapacity is how many compiled modules stay in memory (0: 64).
+	ModuleCacheCapacity int
+	// CacheDir keeps authenticated compiled modules on disk ("": none).
+	CacheDir string
+	// EpochTick bounds how late a timeout or cancellation takes effect (0: 1ms).
+	EpochTick time.Duration
+	// MaxMemoryBytes is the largest linear memory any spell may have (0: 4 GiB).
+	MaxMemoryBytes uint64
+	// DisablePooling turns off the pooling allocator, to run very many casts with little
+	// memory each.
+	DisablePooling bool
+	// Metering is how CPU is metered (default MeteringFuel).
+	Metering Metering
+	// HostFunctions are offered to spells whose policy grants them. With any, every cast runs
+	// on the C pool (see the package doc).
+	HostFunctions []HostFunction
+	// Meter sees casts whose Request names no meter (nil: none). If it is an Observer, every
+	// cast runs on the C pool (see the package doc).
+	Meter MeteringHook
+}
+
+// Runtime loads and casts spells: one engine with its caches and host functions. Safe for
+// concurrent use; one per process is typical. Close it when done (a finalizer closes it
+// otherwise); spells loaded from it stay usable after.
+type Runtime struct {
+	h cHandle[*C.spell_runtime_t]
+	// fiberCallbacks: Go host functions or an Observer, which run on wasmtime's fiber stack, so
+	// its spells cast on the C pool (see the package doc).
+	fiberCallbacks bool
+}
+
+// NewRuntime builds a runtime; opts may be nil.
+func NewRuntime(opts *Options) (*Runtime, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	config := C.spell_config_new()
+	if err := opts.apply(config); err != nil {
+		C.spell_config_delete(config)
+		return nil, err
+	}
+	var ptr *C.spell_runtime_t
+	if err := takeError(C.spell_runtime_new(config, &ptr)); err != nil {
+		return nil, err
+	}
+	rt := &Runtime{
+		h:              cHandle[*C.spell_runtime_t]{ptr: ptr, free: func(p *C.spell_runtime_t) { C.spell_runtime_delete(p) }, what: "runtime"},
+		fiberCallbacks: len(opts.HostFunctions) > 0 || observes(opts.Meter),
+	}
+	runtime.SetFinalizer(rt, (*Runtime).Close)
+	return rt, nil
+}
+
+func (o *Options) apply(c *C.spell_config_t) error {
+	if o.MaxConcurrentCasts > 0 {
+		C.spell_config_max_concurrent_casts(c, C.size_t(o.MaxConcurrentCasts))
+	}
+	if o.QueueTimeout > 0 {
+		C.spell_config_queue_timeout_ms(c, C.uint64_t(o.QueueTimeout.Milliseconds()))
+	}
+	if o.ModuleCacheCapacity > 0 {
+		C.spell_config_module_cache_capacity(c, C.size_t(o.ModuleCacheCapacity))
+	}
+	if o.EpochTick > 0 {
+		C.spell_config_epoch_tick_us(c, C.uint64_t(o.EpochTick.Microseconds()))
+	}
+	if o.MaxMemoryBytes > 0 {
+		C.spell_config_max_memory_bytes(c, C.uint64_t(o.MaxMemoryBytes))
+	}
+	C.spell_config_pooling(c, C.bool(!o.DisablePooling))
+	if err := takeError(C.spell_config_metering(c, C.spell_metering_t(o.Metering))); err != nil {
+		return err
+	}
+	if o.CacheDir != "" {
+		p, n := cStr(o.CacheDir)
+		if err := takeError(C.spell_config_cache_dir(c, p, n)); err != nil {
+			return err
+		}
+	}
+	for _, f := range o.HostFunctions {
+		if err := f.register(c); err != nil {
+			return err
+		}
+	}
+	if o.Meter != nil {
+		return takeError(C.spell_go_config_meter(c, newHandle(o.Meter), C.bool(observes(o.Meter))))
+	}
+	return nil
+}
+
+// Load loads a .spell package through the whole verified-loading pipeline: package rules,
+// signature and SBOM per policy, grant, compile, imports, entrypoint.
+func (rt *Runtime) Load(pkg []byte, policy *Policy) (*Spell, error) {
+	if policy == nil {
+		return nil, &Error{code: CodeInvalidArgument, msg: "policy is nil"}
+	}
+	var ptr *C.spell_t
+	err := rt.h.use(func(r *C.spell_runtime_t) error {
+		return policy.h.use(func(p *C.spell_policy_t) error {
+			data, n := cBytes(pkg)
+			return takeError(C.spell_load(r, data, n, p, &ptr))
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newSpell(ptr, rt.fiberCallbacks), nil
+}
+
+// Close frees the runtime. Safe to call more than once; waits for a Load in flight.
+func (rt *Runtime) Close() error {
+	rt.h.close()
+	runtime.SetFinalizer(rt, nil)
+	return nil
+}
