@@ -6,6 +6,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
-npm ci --no-audit --no-fund --loglevel=error
+# `npm install` rather than `npm ci`: it installs exactly the locked versions too, but `npm ci`
+# refuses this lock, which holds only this platform's optional native packages of
+# @napi-rs/cli's dependencies.
+npm install --no-audit --no-fund --loglevel=error
 npm run build
 npm test
