@@ -10,12 +10,13 @@
 //! settings and Spell's own per-cast work.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use spell_benches::measure::{self, ThreadTime};
 use spell_benches::fixtures;
 use spell_benches::raw::{Raw, Settings};
 use spell_benches::spells;
 use spell_runtime::{CastRequest, Outcome, Runtime};
 
-fn noop(c: &mut Criterion) {
+fn noop(c: &mut Criterion<ThreadTime>) {
     let wasm = fixtures::wat("noop");
     let runtime = Runtime::new().expect("runtime");
     let spell = spells::load(&runtime, &wasm, "run");
@@ -29,7 +30,7 @@ fn noop(c: &mut Criterion) {
     g.finish();
 }
 
-fn hello(c: &mut Criterion) {
+fn hello(c: &mut Criterion<ThreadTime>) {
     let wasm = fixtures::wat("hello");
     let runtime = Runtime::new().expect("runtime");
     let spell = spells::load(&runtime, &wasm, "_start");
@@ -44,5 +45,9 @@ fn hello(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, noop, hello);
+criterion_group! {
+    name = benches;
+    config = measure::criterion();
+    targets = noop, hello
+}
 criterion_main!(benches);

@@ -5,7 +5,7 @@
 //! whose `cache_dir` holds the artifact) against `Module::deserialize_file`.
 //!
 //! Each iteration gets a fresh runtime (built outside the timing), so nothing is cached in
-//! memory.
+//! memory. Wall-clock time: compilation runs on several threads.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use spell_benches::raw::{Settings, wasi_linker};

@@ -6,6 +6,7 @@
 //! (real compiled C: qsort, a sieve, hashing; a WASI command).
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use spell_benches::measure::{self, ThreadTime};
 use spell_benches::fixtures;
 use spell_benches::raw::{Raw, Settings};
 use spell_benches::spells;
@@ -18,7 +19,7 @@ const RAW: [(&str, Settings); 4] = [
     ("raw_fuel_epoch", Settings { pooling: true, fuel: true, epoch: true, fibers: false }),
 ];
 
-fn guest(c: &mut Criterion, name: &str, wasm: &[u8], export: &str) {
+fn guest(c: &mut Criterion<ThreadTime>, name: &str, wasm: &[u8], export: &str) {
     let mut g = c.benchmark_group(format!("metering/{name}"));
     g.sample_size(20);
     for (label, settings) in RAW {
@@ -38,11 +39,15 @@ fn guest(c: &mut Criterion, name: &str, wasm: &[u8], export: &str) {
     g.finish();
 }
 
-fn metering(c: &mut Criterion) {
+fn metering(c: &mut Criterion<ThreadTime>) {
     guest(c, "loop", &fixtures::wat("loop"), "run");
     guest(c, "fib", &fixtures::wat("fib"), "run");
     guest(c, "c_cpu", &fixtures::c_guest("cpu"), "_start");
 }
 
-criterion_group!(benches, metering);
+criterion_group! {
+    name = benches;
+    config = measure::criterion();
+    targets = metering
+}
 criterion_main!(benches);

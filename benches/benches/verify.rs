@@ -8,6 +8,7 @@
 //!   pre-instantiate. The baseline is wasmtime's `instantiate_pre` of a compiled module.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use spell_benches::measure::{self, ThreadTime};
 use spell_benches::fixtures;
 use spell_benches::raw::{Settings, wasi_linker};
 use spell_benches::spells::Signed;
@@ -16,7 +17,7 @@ use spell_runtime::Runtime;
 use spell_verify::PolicyVerifier;
 use wasmtime::Module;
 
-fn verify(c: &mut Criterion) {
+fn verify(c: &mut Criterion<ThreadTime>) {
     let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).expect("Cargo.lock");
     let signed = Signed::new(&fixtures::hello_spell(), &lock);
     let package = Package::read(&signed.package, &PackageLimits::default()).expect("read");
@@ -37,5 +38,9 @@ fn verify(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, verify);
+criterion_group! {
+    name = benches;
+    config = measure::criterion();
+    targets = verify
+}
 criterion_main!(benches);

@@ -2,5 +2,6 @@
 //! baselines every Spell figure is measured against in the same run.
 
 pub mod fixtures;
+pub mod measure;
 pub mod raw;
 pub mod spells;
