@@ -21,6 +21,13 @@ thread_local! {
 }
 
 /// Registers the `SpellError` class; `index.js` calls it once when it loads the addon.
+#[cfg_attr(
+    test,
+    allow(
+        dead_code,
+        reason = "napi-derive registers exports only outside cfg(test)"
+    )
+)]
 #[napi(skip_typescript)]
 pub fn register_spell_error(
     class: Function<FnArgs<(String, &'static str, &'static str)>, Unknown<'static>>,
