@@ -98,10 +98,10 @@ impl PySpell {
         let (request, errors, cancel) = request.into_request(py, &self.hooks)?;
         let spell = &self.inner;
         let (result, interrupted) = py.detach(|| crate::interrupt::cast(spell, request, &cancel));
-        let outcome = outcome(py, result, &errors)?;
+        let outcome = outcome(py, result, &errors);
         match interrupted {
             Some(e) => Err(e),
-            None => Ok(outcome),
+            None => outcome,
         }
     }
 
