@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The C and Go bindings' tests: builds libspell (build.sh), runs the C API test program, then
-# go vet and go test under GODEBUG=cgocheck=1 and again with the race detector, and prints the
-# per-cast latency benchmarks.
+# go vet, go test under GODEBUG=cgocheck=1 with GOGC=1 (a collection at every turn, for
+# finalizers and handles), go test with the race detector, and the per-cast latency benchmarks.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 "$here/build.sh"
 "$here/../c/tests/run.sh"
 cd "$here"
 go vet ./...
-GODEBUG=cgocheck=1 go test -count=1 ./...
+GOGC=1 GODEBUG=cgocheck=1 go test -count=1 ./...
 go test -race -count=1 ./...
 go test -count=1 -run '^$' -bench . -benchtime 2000x ./...
