@@ -92,7 +92,7 @@ impl Failure {
     }
 
     fn instantiate<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
-        let object = SPELL_ERROR.with(|slot| -> napi::Result<Object<'env>> {
+        let mut object = SPELL_ERROR.with(|slot| -> napi::Result<Object<'env>> {
             let slot = slot.borrow();
             let class = slot
                 .as_ref()
@@ -105,9 +105,7 @@ impl Failure {
             Ok(Object::from_raw(env.raw(), instance.raw()))
         })?;
         if let Some(hook) = &self.hook {
-            let mut object = object;
             object.set_named_property("hook", hook.as_str())?;
-            return Ok(object);
         }
         Ok(object)
     }
