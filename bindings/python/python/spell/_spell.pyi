@@ -2,7 +2,7 @@
 
 import asyncio
 import os
-from typing import Any, Callable, Literal, Mapping, Optional, Protocol, Sequence, Tuple, Union, final
+from typing import Any, Callable, Literal, Optional, Protocol, Sequence, Tuple, Union, final
 
 __version__: str
 __all__ = [
@@ -298,10 +298,10 @@ class Spell:
         self,
         args: Optional[Sequence[str]] = None,
         *,
-        env: Optional[Mapping[str, str]] = None,
+        env: Optional[dict[str, str]] = None,
         stdin: Union[bytes, bytearray, str, None] = None,
         mounts: Optional[Sequence[_Mount]] = None,
-        limits: Union[Limits, Mapping[str, int], None] = None,
+        limits: Union[Limits, dict[str, int], None] = None,
         meter: Optional[_Meter] = None,
         cancel: Optional[CancelHandle] = None,
         export: Optional[str] = None,
@@ -311,10 +311,10 @@ class Spell:
         self,
         args: Optional[Sequence[str]] = None,
         *,
-        env: Optional[Mapping[str, str]] = None,
+        env: Optional[dict[str, str]] = None,
         stdin: Union[bytes, bytearray, str, None] = None,
         mounts: Optional[Sequence[_Mount]] = None,
-        limits: Union[Limits, Mapping[str, int], None] = None,
+        limits: Union[Limits, dict[str, int], None] = None,
         meter: Optional[_Meter] = None,
         cancel: Optional[CancelHandle] = None,
         export: Optional[str] = None,
@@ -348,7 +348,7 @@ class Runtime:
     def stats(self) -> dict[str, int]: ...
 
 def pack(
-    manifest: Union[Mapping[str, Any], str, bytes],
+    manifest: Union[dict[str, Any], str, bytes],
     module: Union[bytes, str],
     *,
     sbom: Union[str, bytes, None] = None,
