@@ -14,6 +14,22 @@ pub struct spell_policy_t {
     pub(crate) policy: Policy,
 }
 
+/// Writes the policy `make` gives to `out`, checking `out` first.
+///
+/// # Safety
+/// `out` is NULL or writable.
+unsafe fn policy_out(
+    out: *mut *mut spell_policy_t,
+    make: impl FnOnce() -> Result<Policy, spell_error_t>,
+) -> *mut spell_error_t {
+    guard(|| {
+        // SAFETY: the caller's contract above.
+        let out = unsafe { out_param(out, "out") }?;
+        *out = into_handle(spell_policy_t { policy: make()? });
+        Ok(())
+    })
+}
+
 /// Parses a policy from TOML text.
 ///
 /// # Safety
@@ -24,13 +40,8 @@ pub unsafe extern "C" fn spell_policy_from_toml(
     len: usize,
     out: *mut *mut spell_policy_t,
 ) -> *mut spell_error_t {
-    guard(|| {
-        // SAFETY: the caller's contract above.
-        let out = unsafe { out_param(out, "out") }?;
-        let policy = Policy::from_toml(unsafe { str_in(toml, len, "policy") }?)?;
-        *out = into_handle(spell_policy_t { policy });
-        Ok(())
-    })
+    // SAFETY: the caller's contract above.
+    unsafe { policy_out(out, || Ok(Policy::from_toml(str_in(toml, len, "policy")?)?)) }
 }
 
 /// Reads a policy file; relative paths in it start at its folder.
@@ -43,13 +54,12 @@ pub unsafe extern "C" fn spell_policy_from_file(
     len: usize,
     out: *mut *mut spell_policy_t,
 ) -> *mut spell_error_t {
-    guard(|| {
-        // SAFETY: the caller's contract above.
-        let out = unsafe { out_param(out, "out") }?;
-        let policy = Policy::from_file(unsafe { str_in(path, len, "path") }?.as_ref())?;
-        *out = into_handle(spell_policy_t { policy });
-        Ok(())
-    })
+    // SAFETY: the caller's contract above.
+    unsafe {
+        policy_out(out, || {
+            Ok(Policy::from_file(str_in(path, len, "path")?.as_ref())?)
+        })
+    }
 }
 
 /// The policy that trusts a package the way `wasmtime run` trusts a module (as `spell cast`
@@ -64,18 +74,13 @@ pub unsafe extern "C" fn spell_policy_trusting(
     len: usize,
     out: *mut *mut spell_policy_t,
 ) -> *mut spell_error_t {
-    guard(|| {
-        // SAFETY: the caller's contract above.
-        let out = unsafe { out_param(out, "out") }?;
-        let package = Package::read(
-            unsafe { bytes_in(package, len) }?,
-            &PackageLimits::default(),
-        )?;
-        *out = into_handle(spell_policy_t {
-            policy: Policy::trusting(&package.manifest),
-        });
-        Ok(())
-    })
+    // SAFETY: the caller's contract above.
+    unsafe {
+        policy_out(out, || {
+            let package = Package::read(bytes_in(package, len)?, &PackageLimits::default())?;
+            Ok(Policy::trusting(&package.manifest))
+        })
+    }
 }
 
 /// Frees a policy. NULL does nothing.
