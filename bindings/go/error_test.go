@@ -93,6 +93,8 @@ func TestInvalidRuntimeOptionsReturnTheirCodes(t *testing.T) {
 	wantCode(t, err, CodeHostFunctionInvalid)
 	_, err = NewRuntime(&Options{HostFunctions: []HostFunction{{Module: "math", Name: "x", Params: []ValType{9}, Func: nop}}})
 	wantCode(t, err, CodeInvalidArgument)
+	_, err = NewRuntime(&Options{HostFunctions: []HostFunction{{Module: "math", Name: "x"}}})
+	wantCode(t, err, CodeInvalidArgument)
 	_, err = NewRuntime(&Options{Metering: 9})
 	wantCode(t, err, CodeInvalidArgument)
 }

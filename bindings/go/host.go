@@ -23,6 +23,9 @@ type HostFunction struct {
 
 // register offers a copy of f, so later changes to the caller's value do not reach casts.
 func (f HostFunction) register(c *C.spell_config_t) error {
+	if f.Func == nil {
+		return &Error{code: CodeInvalidArgument, msg: "host function " + f.Module + "::" + f.Name + " has no Func"}
+	}
 	mp, mn := cStr(f.Module)
 	np, nn := cStr(f.Name)
 	pp, pn := valTypes(f.Params)

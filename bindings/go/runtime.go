@@ -25,7 +25,7 @@ type Options struct {
 	// MaxConcurrentCasts caps casts running at once (0: 256); further casts wait up to
 	// QueueTimeout, then fail with CodeBusy.
 	MaxConcurrentCasts int
-	// QueueTimeout is how long a cast waits for a slot (0: 1s).
+	// QueueTimeout is how long a cast waits for a slot, in whole milliseconds (0: 1s).
 	QueueTimeout time.Duration
 	// ModuleCacheCapacity is how many compiled modules stay in memory (0: 64).
 	ModuleCacheCapacity int
@@ -85,7 +85,8 @@ func (o *Options) apply(c *C.spell_config_t) error {
 		C.spell_config_max_concurrent_casts(c, C.size_t(o.MaxConcurrentCasts))
 	}
 	if o.QueueTimeout > 0 {
-		C.spell_config_queue_timeout_ms(c, C.uint64_t(o.QueueTimeout.Milliseconds()))
+		ms := (o.QueueTimeout + time.Millisecond - 1) / time.Millisecond // rounded up
+		C.spell_config_queue_timeout_ms(c, C.uint64_t(ms))
 	}
 	if o.ModuleCacheCapacity > 0 {
 		C.spell_config_module_cache_capacity(c, C.size_t(o.ModuleCacheCapacity))
