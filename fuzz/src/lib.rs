@@ -14,8 +14,11 @@ pub mod policy_parse;
 pub mod sandbox;
 pub mod sbom_parse;
 
-/// Every target by name (the name of its `fuzz_targets/` binary and `corpus/` folder).
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+/// A target: its name (of its `fuzz_targets/` binary and `corpus/` folder) and its function.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target.
+pub const TARGETS: [Target; 6] = [
     ("package_unpack", package_unpack::run),
     ("manifest_parse", manifest_parse::run),
     ("policy_parse", policy_parse::run),

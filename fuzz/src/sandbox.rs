@@ -95,7 +95,7 @@ pub fn run(data: &[u8]) {
     let out = spell.cast(CastRequest::new().meter(log.clone())).expect("a loaded spell's cast starts");
     let limits = spell.grant().limits;
     let u = &out.usage;
-    assert_eq!(log.records(), [u.clone()], "exactly one usage record, the outcome's");
+    assert_eq!(log.records(), std::slice::from_ref(u), "exactly one usage record, the outcome's");
     assert!(u.memory_peak_bytes <= limits.memory_bytes, "memory peak {} over {}", u.memory_peak_bytes, limits.memory_bytes);
     let fuel = u.fuel.expect("fuel is metered");
     assert!(fuel <= limits.fuel, "fuel {fuel} over {}", limits.fuel);
