@@ -5,9 +5,9 @@
 //! - `cast/hello`: a WASI `_start` printing a line, captured (Spell's output sink against
 //!   wasmtime-wasi's `MemoryOutputPipe`).
 //!
-//! `raw` is the plain embedding (no metering, sync calls); `raw_like_spell` adds what Spell's
-//! engine turns on (fuel, epochs, async calls on fibers), so the gap splits into wasmtime
-//! settings and Spell's own per-cast work.
+//! `raw` is the plain embedding (default pooling, no metering, sync calls); `raw_like_spell`
+//! uses what Spell's engine does (pooled slots kept resident, fuel, epochs, async calls on
+//! fibers), so the gap splits into wasmtime settings and Spell's own per-cast work.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use spell_benches::measure::{self, ThreadTime};

@@ -13,10 +13,10 @@ use spell_benches::spells;
 use spell_runtime::{CastRequest, Metering, Outcome, Runtime};
 
 const RAW: [(&str, Settings); 4] = [
-    ("raw_none", Settings { pooling: true, fuel: false, epoch: false, fibers: false }),
-    ("raw_epoch", Settings { pooling: true, fuel: false, epoch: true, fibers: false }),
-    ("raw_fuel", Settings { pooling: true, fuel: true, epoch: false, fibers: false }),
-    ("raw_fuel_epoch", Settings { pooling: true, fuel: true, epoch: true, fibers: false }),
+    ("raw_none", Settings { pooling: true, fuel: false, epoch: false, fibers: false, keep_resident: false }),
+    ("raw_epoch", Settings { pooling: true, fuel: false, epoch: true, fibers: false, keep_resident: false }),
+    ("raw_fuel", Settings { pooling: true, fuel: true, epoch: false, fibers: false, keep_resident: false }),
+    ("raw_fuel_epoch", Settings { pooling: true, fuel: true, epoch: true, fibers: false, keep_resident: false }),
 ];
 
 fn guest(c: &mut Criterion<ThreadTime>, name: &str, wasm: &[u8], export: &str) {

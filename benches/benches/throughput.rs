@@ -1,5 +1,6 @@
 //! Throughput: WASI hello casts per second from 1 and 2 threads sharing one runtime (Spell) or
-//! one engine and `InstancePre` (wasmtime, pooling allocator, sync WASI).
+//! one engine and `InstancePre` (wasmtime, pooling allocator, sync WASI; `raw_kept_resident`
+//! with Spell's pooling tuning).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use spell_benches::fixtures;
@@ -26,6 +27,7 @@ fn throughput(c: &mut Criterion) {
     let runtime = Runtime::new().expect("runtime");
     let spell = spells::load(&runtime, &wasm, "_start");
     let raw = Raw::new(Settings::POOLING, &wasm);
+    let tuned = Raw::new(Settings { keep_resident: true, ..Settings::POOLING }, &wasm);
     let mut g = c.benchmark_group("throughput/hello");
     g.throughput(Throughput::Elements(1));
     for threads in [1, 2] {
@@ -33,6 +35,9 @@ fn throughput(c: &mut Criterion) {
             b.iter_custom(|n| spread(n, threads, || drop(spell.cast(CastRequest::new()).expect("cast"))))
         });
         g.bench_function(format!("raw/{threads}_threads"), |b| b.iter_custom(|n| spread(n, threads, || drop(raw.command()))));
+        g.bench_function(format!("raw_kept_resident/{threads}_threads"), |b| {
+            b.iter_custom(|n| spread(n, threads, || drop(tuned.command())))
+        });
     }
     g.finish();
 }

@@ -18,20 +18,28 @@ pub struct Settings {
     pub epoch: bool,
     /// Calls through `call_async` on a fiber (as Spell does, so deadlines reach host calls).
     pub fibers: bool,
+    /// Pooled slots reset their first 64 KiB of memory and table in place rather than with
+    /// `madvise` (Spell's pooling tuning).
+    pub keep_resident: bool,
 }
 
 impl Settings {
     /// Pooling, no metering: the fastest plain embedding.
-    pub const POOLING: Settings = Settings { pooling: true, fuel: false, epoch: false, fibers: false };
-    /// What Spell's engine uses by default: pooling, fuel, epochs and async calls on fibers.
-    pub const LIKE_SPELL: Settings = Settings { pooling: true, fuel: true, epoch: true, fibers: true };
+    pub const POOLING: Settings = Settings { pooling: true, fuel: false, epoch: false, fibers: false, keep_resident: false };
+    /// What Spell's engine uses by default: pooling kept resident, fuel, epochs and async calls
+    /// on fibers.
+    pub const LIKE_SPELL: Settings = Settings { pooling: true, fuel: true, epoch: true, fibers: true, keep_resident: true };
 
     /// An engine with these settings.
     pub fn engine(self) -> Engine {
         let mut c = Config::new();
         c.consume_fuel(self.fuel).epoch_interruption(self.epoch);
         if self.pooling {
-            c.allocation_strategy(InstanceAllocationStrategy::Pooling(PoolingAllocationConfig::default()));
+            let mut p = PoolingAllocationConfig::default();
+            if self.keep_resident {
+                p.linear_memory_keep_resident(64 << 10).table_keep_resident(64 << 10);
+            }
+            c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
         }
         Engine::new(&c).expect("engine")
     }
