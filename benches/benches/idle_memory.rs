@@ -34,7 +34,11 @@ fn memory_kib() -> (u64, u64) {
 fn wait_for(count: &AtomicUsize, n: usize) {
     let start = Instant::now();
     while count.load(Ordering::Relaxed) < n {
-        assert!(start.elapsed() < Duration::from_secs(60), "only {} of {n} casts started", count.load(Ordering::Relaxed));
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "only {} of {n} casts started",
+            count.load(Ordering::Relaxed)
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -51,11 +55,17 @@ fn report(label: &str, n: usize, before: (u64, u64), during: (u64, u64), started
 }
 
 fn spell(label: &str, executor: &tokio::runtime::Runtime, n: usize, pooling: bool) {
-    let runtime = Runtime::builder().pooling(pooling).max_concurrent_casts(n).build().expect("runtime");
+    let runtime = Runtime::builder()
+        .pooling(pooling)
+        .max_concurrent_casts(n)
+        .build()
+        .expect("runtime");
     let spell = spells::load(&runtime, &fixtures::wat("sleep"), "_start");
     let warm = CancelHandle::new();
     warm.cancel();
-    spell.cast(CastRequest::new().cancel(warm)).expect("warm-up cast");
+    spell
+        .cast(CastRequest::new().cancel(warm))
+        .expect("warm-up cast");
 
     let ready = Arc::new(AtomicUsize::new(0));
     let release = CancelHandle::new();
@@ -88,7 +98,9 @@ fn raw(executor: &tokio::runtime::Runtime, n: usize) {
     config.epoch_interruption(true).consume_fuel(true);
     let engine = Engine::new(&config).expect("engine");
     let module = Module::new(&engine, fixtures::wat("sleep")).expect("compile");
-    let pre = wasi_linker(&engine, true).instantiate_pre(&module).expect("link");
+    let pre = wasi_linker(&engine, true)
+        .instantiate_pre(&module)
+        .expect("link");
     let started_calls = Arc::new(AtomicUsize::new(0));
     let before = memory_kib();
     let start = Instant::now();
@@ -96,7 +108,9 @@ fn raw(executor: &tokio::runtime::Runtime, n: usize) {
         .map(|_| {
             let (engine, pre, started_calls) = (engine.clone(), pre.clone(), started_calls.clone());
             executor.spawn(async move {
-                let wasi = WasiCtxBuilder::new().stdout(MemoryOutputPipe::new(1024)).build_p1();
+                let wasi = WasiCtxBuilder::new()
+                    .stdout(MemoryOutputPipe::new(1024))
+                    .build_p1();
                 let mut store = Store::new(&engine, wasi);
                 store.set_fuel(u64::MAX)?;
                 store.set_epoch_deadline(u64::MAX);
@@ -122,13 +136,23 @@ fn main() {
     let Some(setup) = std::env::args().find(|a| setups.contains(&a.as_str())) else {
         for setup in setups {
             let exe = std::env::current_exe().expect("own path");
-            let status = std::process::Command::new(exe).arg(setup).status().expect("run a set-up");
+            let status = std::process::Command::new(exe)
+                .arg(setup)
+                .status()
+                .expect("run a set-up");
             assert!(status.success(), "{setup} failed");
         }
         return;
     };
-    let n = std::env::var("SPELL_BENCH_IDLE").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
-    let executor = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
+    let n = std::env::var("SPELL_BENCH_IDLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let executor = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
     match setup.as_str() {
         "raw" => raw(&executor, n),
         "spell-on-demand" => spell("spell, on-demand", &executor, n, false),

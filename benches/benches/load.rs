@@ -30,29 +30,59 @@ fn per_fresh_runtime(iters: u64, fresh: impl Fn() -> Runtime, load: impl Fn(&Run
 fn cold(c: &mut Criterion) {
     let package = fixtures::hello_spell();
     let policy = spells::unsigned_policy();
-    let wasm = Package::read(&package, &PackageLimits::default()).expect("read").module;
+    let wasm = Package::read(&package, &PackageLimits::default())
+        .expect("read")
+        .module;
     let engine = Settings::POOLING.engine();
     let linker = wasi_linker(&engine, false);
     let cache = tempfile::tempdir().expect("tempdir");
-    let with_cache = || Runtime::builder().cache_dir(cache.path()).build().expect("runtime");
-    with_cache().load(&package, &policy).expect("warm the AOT cache");
+    let with_cache = || {
+        Runtime::builder()
+            .cache_dir(cache.path())
+            .build()
+            .expect("runtime")
+    };
+    with_cache()
+        .load(&package, &policy)
+        .expect("warm the AOT cache");
     let raw_dir = tempfile::tempdir().expect("tempdir");
     let artifact = raw_dir.path().join("hello.cwasm");
-    std::fs::write(&artifact, Module::new(&engine, &wasm).expect("compile").serialize().expect("serialize")).expect("write");
+    std::fs::write(
+        &artifact,
+        Module::new(&engine, &wasm)
+            .expect("compile")
+            .serialize()
+            .expect("serialize"),
+    )
+    .expect("write");
 
     let mut g = c.benchmark_group("load");
     g.sample_size(20);
     g.bench_function("compile/spell", |b| {
-        b.iter_custom(|n| per_fresh_runtime(n, || Runtime::new().expect("runtime"), |rt| drop(rt.load(&package, &policy).expect("load"))))
+        b.iter_custom(|n| {
+            per_fresh_runtime(
+                n,
+                || Runtime::new().expect("runtime"),
+                |rt| drop(rt.load(&package, &policy).expect("load")),
+            )
+        })
     });
     g.bench_function("compile/raw", |b| {
-        b.iter(|| linker.instantiate_pre(&Module::new(&engine, &wasm).expect("compile")).expect("link"))
+        b.iter(|| {
+            linker
+                .instantiate_pre(&Module::new(&engine, &wasm).expect("compile"))
+                .expect("link")
+        })
     });
     // Fuel and epoch checks make more code to compile.
     let metered = Settings::LIKE_SPELL.engine();
     let metered_linker = wasi_linker(&metered, true);
     g.bench_function("compile/raw_like_spell", |b| {
-        b.iter(|| metered_linker.instantiate_pre(&Module::new(&metered, &wasm).expect("compile")).expect("link"))
+        b.iter(|| {
+            metered_linker
+                .instantiate_pre(&Module::new(&metered, &wasm).expect("compile"))
+                .expect("link")
+        })
     });
     g.bench_function("aot_cache/spell", |b| {
         b.iter_custom(|n| {
@@ -66,7 +96,8 @@ fn cold(c: &mut Criterion) {
         b.iter(|| {
             // SAFETY: the artifact was just serialized by this engine's configuration.
             #[expect(unsafe_code, reason = "deserializing an artifact this bench wrote")]
-            let module = unsafe { Module::deserialize_file(&engine, &artifact) }.expect("deserialize");
+            let module =
+                unsafe { Module::deserialize_file(&engine, &artifact) }.expect("deserialize");
             linker.instantiate_pre(&module).expect("link")
         })
     });

@@ -6,17 +6,53 @@
 //! (real compiled C: qsort, a sieve, hashing; a WASI command).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use spell_benches::measure::{self, ThreadTime};
 use spell_benches::fixtures;
+use spell_benches::measure::{self, ThreadTime};
 use spell_benches::raw::{Raw, Settings};
 use spell_benches::spells;
 use spell_runtime::{CastRequest, Metering, Outcome, Runtime};
 
 const RAW: [(&str, Settings); 4] = [
-    ("raw_none", Settings { pooling: true, fuel: false, epoch: false, fibers: false, keep_resident: false }),
-    ("raw_epoch", Settings { pooling: true, fuel: false, epoch: true, fibers: false, keep_resident: false }),
-    ("raw_fuel", Settings { pooling: true, fuel: true, epoch: false, fibers: false, keep_resident: false }),
-    ("raw_fuel_epoch", Settings { pooling: true, fuel: true, epoch: true, fibers: false, keep_resident: false }),
+    (
+        "raw_none",
+        Settings {
+            pooling: true,
+            fuel: false,
+            epoch: false,
+            fibers: false,
+            keep_resident: false,
+        },
+    ),
+    (
+        "raw_epoch",
+        Settings {
+            pooling: true,
+            fuel: false,
+            epoch: true,
+            fibers: false,
+            keep_resident: false,
+        },
+    ),
+    (
+        "raw_fuel",
+        Settings {
+            pooling: true,
+            fuel: true,
+            epoch: false,
+            fibers: false,
+            keep_resident: false,
+        },
+    ),
+    (
+        "raw_fuel_epoch",
+        Settings {
+            pooling: true,
+            fuel: true,
+            epoch: true,
+            fibers: false,
+            keep_resident: false,
+        },
+    ),
 ];
 
 fn guest(c: &mut Criterion<ThreadTime>, name: &str, wasm: &[u8], export: &str) {
@@ -30,11 +66,22 @@ fn guest(c: &mut Criterion<ThreadTime>, name: &str, wasm: &[u8], export: &str) {
             g.bench_function(label, |b| b.iter(|| raw.call(export)));
         }
     }
-    for (label, metering) in [("spell_time", Metering::Time), ("spell_fuel_default", Metering::Fuel)] {
-        let runtime = Runtime::builder().metering(metering).build().expect("runtime");
+    for (label, metering) in [
+        ("spell_time", Metering::Time),
+        ("spell_fuel_default", Metering::Fuel),
+    ] {
+        let runtime = Runtime::builder()
+            .metering(metering)
+            .build()
+            .expect("runtime");
         let spell = spells::load(&runtime, wasm, export);
-        assert_eq!(spell.cast(CastRequest::new()).expect("cast").outcome, Outcome::Ok);
-        g.bench_function(label, |b| b.iter(|| spell.cast(CastRequest::new()).expect("cast")));
+        assert_eq!(
+            spell.cast(CastRequest::new()).expect("cast").outcome,
+            Outcome::Ok
+        );
+        g.bench_function(label, |b| {
+            b.iter(|| spell.cast(CastRequest::new()).expect("cast"))
+        });
     }
     g.finish();
 }

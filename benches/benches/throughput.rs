@@ -27,14 +27,26 @@ fn throughput(c: &mut Criterion) {
     let runtime = Runtime::new().expect("runtime");
     let spell = spells::load(&runtime, &wasm, "_start");
     let raw = Raw::new(Settings::POOLING, &wasm);
-    let tuned = Raw::new(Settings { keep_resident: true, ..Settings::POOLING }, &wasm);
+    let tuned = Raw::new(
+        Settings {
+            keep_resident: true,
+            ..Settings::POOLING
+        },
+        &wasm,
+    );
     let mut g = c.benchmark_group("throughput/hello");
     g.throughput(Throughput::Elements(1));
     for threads in [1, 2] {
         g.bench_function(format!("spell/{threads}_threads"), |b| {
-            b.iter_custom(|n| spread(n, threads, || drop(spell.cast(CastRequest::new()).expect("cast"))))
+            b.iter_custom(|n| {
+                spread(n, threads, || {
+                    drop(spell.cast(CastRequest::new()).expect("cast"))
+                })
+            })
         });
-        g.bench_function(format!("raw/{threads}_threads"), |b| b.iter_custom(|n| spread(n, threads, || drop(raw.command()))));
+        g.bench_function(format!("raw/{threads}_threads"), |b| {
+            b.iter_custom(|n| spread(n, threads, || drop(raw.command())))
+        });
         g.bench_function(format!("raw_kept_resident/{threads}_threads"), |b| {
             b.iter_custom(|n| spread(n, threads, || drop(tuned.command())))
         });

@@ -8,8 +8,8 @@
 //!   pre-instantiate. The baseline is wasmtime's `instantiate_pre` of a compiled module.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use spell_benches::measure::{self, ThreadTime};
 use spell_benches::fixtures;
+use spell_benches::measure::{self, ThreadTime};
 use spell_benches::raw::{Settings, wasi_linker};
 use spell_benches::spells::Signed;
 use spell_core::{Package, PackageLimits};
@@ -18,7 +18,8 @@ use spell_verify::PolicyVerifier;
 use wasmtime::Module;
 
 fn verify(c: &mut Criterion<ThreadTime>) {
-    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).expect("Cargo.lock");
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
+        .expect("Cargo.lock");
     let signed = Signed::new(&fixtures::hello_spell(), &lock);
     let package = Package::read(&signed.package, &PackageLimits::default()).expect("read");
     let verifier = PolicyVerifier::new(&signed.policy).expect("verifier");
@@ -26,15 +27,23 @@ fn verify(c: &mut Criterion<ThreadTime>) {
     assert!(verification.signer.is_some() && verification.sbom.is_some());
 
     let runtime = Runtime::new().expect("runtime");
-    runtime.load(&signed.package, &signed.policy).expect("first load");
+    runtime
+        .load(&signed.package, &signed.policy)
+        .expect("first load");
     let engine = Settings::POOLING.engine();
     let linker = wasi_linker(&engine, false);
     let module = Module::new(&engine, &package.module).expect("compile");
 
     let mut g = c.benchmark_group("verify");
-    g.bench_function("signature_and_sbom", |b| b.iter(|| verifier.verify(&package).expect("verify")));
-    g.bench_function("load_cached/spell", |b| b.iter(|| runtime.load(&signed.package, &signed.policy).expect("load")));
-    g.bench_function("load_cached/raw", |b| b.iter(|| linker.instantiate_pre(&module).expect("link")));
+    g.bench_function("signature_and_sbom", |b| {
+        b.iter(|| verifier.verify(&package).expect("verify"))
+    });
+    g.bench_function("load_cached/spell", |b| {
+        b.iter(|| runtime.load(&signed.package, &signed.policy).expect("load"))
+    });
+    g.bench_function("load_cached/raw", |b| {
+        b.iter(|| linker.instantiate_pre(&module).expect("link"))
+    });
     g.finish();
 }
 

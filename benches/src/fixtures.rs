@@ -10,7 +10,8 @@ fn dir() -> PathBuf {
 
 /// The module built from `fixtures/<name>.wat`.
 pub fn wat(name: &str) -> Vec<u8> {
-    wat::parse_file(dir().join(format!("{name}.wat"))).unwrap_or_else(|e| panic!("fixture {name}.wat: {e}"))
+    wat::parse_file(dir().join(format!("{name}.wat")))
+        .unwrap_or_else(|e| panic!("fixture {name}.wat: {e}"))
 }
 
 /// The WASI command built from `fixtures/<name>.c` with `clang-14 -O2`.

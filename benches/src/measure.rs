@@ -27,12 +27,18 @@ pub enum Start {
 impl ThreadTime {
     /// Reads `SPELL_BENCH_WALL`.
     pub fn from_env() -> ThreadTime {
-        ThreadTime { wall: std::env::var_os("SPELL_BENCH_WALL").is_some_and(|v| v == "1") }
+        ThreadTime {
+            wall: std::env::var_os("SPELL_BENCH_WALL").is_some_and(|v| v == "1"),
+        }
     }
 
     /// Starts timing a piece of work by hand (for `iter_custom`).
     pub fn start_now(&self) -> Start {
-        if self.wall { Start::Wall(Instant::now()) } else { Start::Cpu(cpu_time::ThreadTime::now()) }
+        if self.wall {
+            Start::Wall(Instant::now())
+        } else {
+            Start::Cpu(cpu_time::ThreadTime::now())
+        }
     }
 }
 

@@ -2,7 +2,10 @@
 //! the way an embedder without Spell would (one `InstancePre` per module, a fresh `Store` per
 //! call).
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    PoolingAllocationConfig, Store,
+};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -25,10 +28,22 @@ pub struct Settings {
 
 impl Settings {
     /// Pooling, no metering: the fastest plain embedding.
-    pub const POOLING: Settings = Settings { pooling: true, fuel: false, epoch: false, fibers: false, keep_resident: false };
+    pub const POOLING: Settings = Settings {
+        pooling: true,
+        fuel: false,
+        epoch: false,
+        fibers: false,
+        keep_resident: false,
+    };
     /// What Spell's engine uses by default: pooling kept resident, fuel, epochs and async calls
     /// on fibers.
-    pub const LIKE_SPELL: Settings = Settings { pooling: true, fuel: true, epoch: true, fibers: true, keep_resident: true };
+    pub const LIKE_SPELL: Settings = Settings {
+        pooling: true,
+        fuel: true,
+        epoch: true,
+        fibers: true,
+        keep_resident: true,
+    };
 
     /// An engine with these settings.
     pub fn engine(self) -> Engine {
@@ -37,7 +52,8 @@ impl Settings {
         if self.pooling {
             let mut p = PoolingAllocationConfig::default();
             if self.keep_resident {
-                p.linear_memory_keep_resident(64 << 10).table_keep_resident(64 << 10);
+                p.linear_memory_keep_resident(64 << 10)
+                    .table_keep_resident(64 << 10);
             }
             c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
         }
@@ -58,20 +74,35 @@ impl Raw {
     pub fn new(settings: Settings, wasm: &[u8]) -> Raw {
         let engine = settings.engine();
         let module = Module::new(&engine, wasm).expect("compile");
-        let pre = wasi_linker(&engine, settings.fibers).instantiate_pre(&module).expect("link");
-        let executor = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
-        Raw { settings, engine, pre, executor }
+        let pre = wasi_linker(&engine, settings.fibers)
+            .instantiate_pre(&module)
+            .expect("link");
+        let executor = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio");
+        Raw {
+            settings,
+            engine,
+            pre,
+            executor,
+        }
     }
 
     /// Fresh store, instantiate, call `export` (no parameters); returns its last result.
     pub fn call(&self, export: &str) -> Option<wasmtime::Val> {
-        self.run(WasiCtxBuilder::new().build_p1(), export).expect("call").pop()
+        self.run(WasiCtxBuilder::new().build_p1(), export)
+            .expect("call")
+            .pop()
     }
 
     /// Runs `_start` as a WASI command with stdout captured in a `MemoryOutputPipe`; returns it.
     pub fn command(&self) -> Vec<u8> {
         let out = MemoryOutputPipe::new(1 << 20);
-        if let Err(e) = self.run(WasiCtxBuilder::new().stdout(out.clone()).build_p1(), "_start") {
+        if let Err(e) = self.run(
+            WasiCtxBuilder::new().stdout(out.clone()).build_p1(),
+            "_start",
+        ) {
             // `proc_exit(0)`, as C's `main` returning, unwinds with an exit code.
             let code = e.downcast_ref::<wasmtime_wasi::I32Exit>().map(|e| e.0);
             assert_eq!(code, Some(0), "_start failed: {e:#}");

@@ -7,19 +7,24 @@ use std::time::SystemTime;
 
 /// Packs `wasm` as an unsigned spell named `bench` whose entrypoint is `entrypoint`.
 pub fn package(wasm: &[u8], entrypoint: &str) -> Vec<u8> {
-    let manifest = format!(r#"{{"name":"bench","version":"1.0.0","license":"MIT","entrypoint":"{entrypoint}"}}"#);
+    let manifest = format!(
+        r#"{{"name":"bench","version":"1.0.0","license":"MIT","entrypoint":"{entrypoint}"}}"#
+    );
     Package::pack(manifest.as_bytes(), wasm, None, None).expect("pack")
 }
 
 /// Unsigned spells allowed, the example's `HELLO_NAME`, the built-in limits (256 MiB, 10^10
 /// fuel, 30 s, 16 MiB output).
 pub fn unsigned_policy() -> Policy {
-    Policy::from_toml("allow_unsigned = true\n[capabilities]\nenv = [\"HELLO_NAME\"]").expect("policy")
+    Policy::from_toml("allow_unsigned = true\n[capabilities]\nenv = [\"HELLO_NAME\"]")
+        .expect("policy")
 }
 
 /// Loads `wasm` as an unsigned spell.
 pub fn load(runtime: &Runtime, wasm: &[u8], entrypoint: &str) -> Spell {
-    runtime.load(&package(wasm, entrypoint), &unsigned_policy()).expect("load")
+    runtime
+        .load(&package(wasm, entrypoint), &unsigned_policy())
+        .expect("load")
 }
 
 /// A signed package with a CycloneDX SBOM, and a policy that requires both: a key-based signer,
@@ -40,8 +45,16 @@ impl Signed {
         let dir = tempfile::tempdir().expect("tempdir");
         let key = SigningKey::generate().expect("key");
         let now = SystemTime::now();
-        std::fs::write(dir.path().join("trusted_root.json"), key.trusted_root_json(now).expect("root")).expect("write");
-        std::fs::write(dir.path().join("maker.pub"), key.public_key_pem().expect("pem")).expect("write");
+        std::fs::write(
+            dir.path().join("trusted_root.json"),
+            key.trusted_root_json(now).expect("root"),
+        )
+        .expect("write");
+        std::fs::write(
+            dir.path().join("maker.pub"),
+            key.public_key_pem().expect("pem"),
+        )
+        .expect("write");
         let mut policy = Policy::from_toml(
             r#"
             [trust]
@@ -65,12 +78,25 @@ impl Signed {
             .cargo_lock(cargo_lock)
             .expect("cargo lock")
             .build();
-        let mut manifest: serde_json::Value = serde_json::from_slice(&unsigned.manifest_bytes).expect("json");
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&unsigned.manifest_bytes).expect("json");
         if let Some(o) = manifest.as_object_mut() {
             o.remove("sbom");
         }
-        let repacked = Package::pack(manifest.to_string().as_bytes(), &unsigned.module, Some(&sbom), None).expect("pack");
-        let package = key.sign_package(&Package::read(&repacked, &limits).expect("read"), now).expect("sign");
-        Signed { _dir: dir, policy, package }
+        let repacked = Package::pack(
+            manifest.to_string().as_bytes(),
+            &unsigned.module,
+            Some(&sbom),
+            None,
+        )
+        .expect("pack");
+        let package = key
+            .sign_package(&Package::read(&repacked, &limits).expect("read"), now)
+            .expect("sign");
+        Signed {
+            _dir: dir,
+            policy,
+            package,
+        }
     }
 }

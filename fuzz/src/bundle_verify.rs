@@ -16,20 +16,33 @@ fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let hello = crate::fixtures::hello_package();
-        let mut manifest: serde_json::Value = serde_json::from_slice(&hello.manifest_bytes).expect("manifest JSON");
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&hello.manifest_bytes).expect("manifest JSON");
         manifest["version"] = "0.1.1-unsigned".into();
-        let bytes = Package::assemble(manifest.to_string().as_bytes(), &hello.module, hello.sbom.as_deref(), None);
-        let package = Package::read(&bytes, &PackageLimits::default()).expect("the changed example reads");
+        let bytes = Package::assemble(
+            manifest.to_string().as_bytes(),
+            &hello.module,
+            hello.sbom.as_deref(),
+            None,
+        );
+        let package =
+            Package::read(&bytes, &PackageLimits::default()).expect("the changed example reads");
         let keys = crate::fixtures::crate_dir().join("../examples/keys/example.policy.toml");
         let policy = Policy::from_file(&keys).expect("the example key policy parses");
-        Fixture { package, verifier: PolicyVerifier::new(&policy).expect("the example verifier builds") }
+        Fixture {
+            package,
+            verifier: PolicyVerifier::new(&policy).expect("the example verifier builds"),
+        }
     })
 }
 
 /// Runs one input.
 pub fn run(data: &[u8]) {
     let f = fixture();
-    let package = Package { bundle: Some(data.to_vec()), ..f.package.clone() };
+    let package = Package {
+        bundle: Some(data.to_vec()),
+        ..f.package.clone()
+    };
     if let Ok(v) = f.verifier.verify(&package) {
         panic!("an arbitrary bundle verified: {v:?}");
     }

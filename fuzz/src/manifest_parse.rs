@@ -5,7 +5,9 @@ use spell_core::Manifest;
 
 /// Runs one input.
 pub fn run(data: &[u8]) {
-    let Ok(m) = Manifest::from_json(data) else { return };
+    let Ok(m) = Manifest::from_json(data) else {
+        return;
+    };
     let again = Manifest::from_json(&m.to_json()).expect("an accepted manifest's JSON parses");
     assert_eq!(again, m);
 }

@@ -19,17 +19,43 @@ pub fn run(data: &[u8]) {
         Some(i) => (&data[..i], Manifest::from_json(&data[i + 1..]).ok()),
         None => (data, None),
     };
-    let Ok(text) = std::str::from_utf8(policy) else { return };
-    let Ok(policy) = Policy::from_toml(text) else { return };
-    let manifest = manifest.unwrap_or_else(|| Manifest::from_json(MANIFEST.as_bytes()).expect("the built-in manifest parses"));
+    let Ok(text) = std::str::from_utf8(policy) else {
+        return;
+    };
+    let Ok(policy) = Policy::from_toml(text) else {
+        return;
+    };
+    let manifest = manifest.unwrap_or_else(|| {
+        Manifest::from_json(MANIFEST.as_bytes()).expect("the built-in manifest parses")
+    });
     policy.digest();
     match policy.grant(&manifest) {
         Ok(grant) => {
             let allow = &policy.capabilities;
-            assert!(grant.env.iter().all(|e| allow.env.iter().any(|p| name_matches(p, e))));
-            assert!(grant.host_functions.iter().all(|f| allow.host_functions.iter().any(|p| name_matches(p, f))));
-            assert!(grant.mounts.iter().all(|m| allow.mounts.iter().any(|a| a.guest == m.guest && a.access >= m.access)));
-            assert!(grant.network.iter().all(|n| allow.network.iter().any(|a| a.covers(n))));
+            assert!(
+                grant
+                    .env
+                    .iter()
+                    .all(|e| allow.env.iter().any(|p| name_matches(p, e)))
+            );
+            assert!(
+                grant
+                    .host_functions
+                    .iter()
+                    .all(|f| allow.host_functions.iter().any(|p| name_matches(p, f)))
+            );
+            assert!(grant.mounts.iter().all(|m| {
+                allow
+                    .mounts
+                    .iter()
+                    .any(|a| a.guest == m.guest && a.access >= m.access)
+            }));
+            assert!(
+                grant
+                    .network
+                    .iter()
+                    .all(|n| allow.network.iter().any(|a| a.covers(n)))
+            );
             let (_, max) = policy.limit_bounds();
             let (g, asked) = (grant.limits, manifest.limits);
             for (granted, ceiling, asked) in [
@@ -40,8 +66,14 @@ pub fn run(data: &[u8]) {
                 (g.net_requests, max.net_requests, asked.net_requests),
                 (g.net_bytes, max.net_bytes, asked.net_bytes),
             ] {
-                assert!(granted <= ceiling, "granted {granted} over the ceiling {ceiling}");
-                assert!(asked.is_none_or(|a| a == granted), "asked {asked:?}, granted {granted}");
+                assert!(
+                    granted <= ceiling,
+                    "granted {granted} over the ceiling {ceiling}"
+                );
+                assert!(
+                    asked.is_none_or(|a| a == granted),
+                    "asked {asked:?}, granted {granted}"
+                );
             }
         }
         Err(denied) => assert!(!denied.items.is_empty(), "a refusal without items"),

@@ -58,7 +58,9 @@ pub fn module(data: &[u8]) -> Option<Vec<u8>> {
         return Some(data.to_vec());
     }
     if data.starts_with(b"(module") || data.starts_with(b";;") {
-        return std::str::from_utf8(data).ok().and_then(|text| wat::parse_str(text).ok());
+        return std::str::from_utf8(data)
+            .ok()
+            .and_then(|text| wat::parse_str(text).ok());
     }
     let mut config = wasm_smith::Config {
         available_imports: Some(wat::parse_str(WASI_IMPORTS).expect("WASI imports")),
@@ -76,13 +78,17 @@ pub fn module(data: &[u8]) -> Option<Vec<u8>> {
     config.custom_page_sizes_enabled = false;
     config.wide_arithmetic_enabled = false;
     config.compact_imports_enabled = false;
-    wasm_smith::Module::new(config, &mut Unstructured::new(data)).ok().map(|m| m.to_bytes())
+    wasm_smith::Module::new(config, &mut Unstructured::new(data))
+        .ok()
+        .map(|m| m.to_bytes())
 }
 
 fn load(wasm: &[u8]) -> Option<Spell> {
     let policy = Policy::from_toml(POLICY).expect("the sandbox policy parses");
     ["run", "_start"].into_iter().find_map(|entrypoint| {
-        let manifest = format!(r#"{{"name":"fuzz","version":"1.0.0","license":"MIT","entrypoint":"{entrypoint}"}}"#);
+        let manifest = format!(
+            r#"{{"name":"fuzz","version":"1.0.0","license":"MIT","entrypoint":"{entrypoint}"}}"#
+        );
         let package = Package::pack(manifest.as_bytes(), wasm, None, None).ok()?;
         runtime().load(&package, &policy).ok()
     })
@@ -90,20 +96,43 @@ fn load(wasm: &[u8]) -> Option<Spell> {
 
 /// Runs one input.
 pub fn run(data: &[u8]) {
-    let Some(spell) = module(data).as_deref().and_then(load) else { return };
+    let Some(spell) = module(data).as_deref().and_then(load) else {
+        return;
+    };
     let log = Arc::new(UsageLog::new());
-    let out = spell.cast(CastRequest::new().meter(log.clone())).expect("a loaded spell's cast starts");
+    let out = spell
+        .cast(CastRequest::new().meter(log.clone()))
+        .expect("a loaded spell's cast starts");
     let limits = spell.grant().limits;
     let u = &out.usage;
-    assert_eq!(log.records(), std::slice::from_ref(u), "exactly one usage record, the outcome's");
-    assert!(u.memory_peak_bytes <= limits.memory_bytes, "memory peak {} over {}", u.memory_peak_bytes, limits.memory_bytes);
+    assert_eq!(
+        log.records(),
+        std::slice::from_ref(u),
+        "exactly one usage record, the outcome's"
+    );
+    assert!(
+        u.memory_peak_bytes <= limits.memory_bytes,
+        "memory peak {} over {}",
+        u.memory_peak_bytes,
+        limits.memory_bytes
+    );
     let fuel = u.fuel.expect("fuel is metered");
     assert!(fuel <= limits.fuel, "fuel {fuel} over {}", limits.fuel);
     let output = (out.stdout.len() + out.stderr.len()) as u64;
-    assert!(output <= limits.output_bytes, "output {output} over {}", limits.output_bytes);
-    assert_eq!((u.stdout_bytes, u.stderr_bytes), (out.stdout.len() as u64, out.stderr.len() as u64));
+    assert!(
+        output <= limits.output_bytes,
+        "output {output} over {}",
+        limits.output_bytes
+    );
+    assert_eq!(
+        (u.stdout_bytes, u.stderr_bytes),
+        (out.stdout.len() as u64, out.stderr.len() as u64)
+    );
     let wall_ms = u.wall_ns / 1_000_000;
-    assert!(wall_ms <= limits.wall_time_ms + WALL_GRACE_MS, "ran {wall_ms} ms");
+    assert!(
+        wall_ms <= limits.wall_time_ms + WALL_GRACE_MS,
+        "ran {wall_ms} ms"
+    );
     assert_eq!((u.outcome, u.exit_code), (out.outcome, out.exit_code));
     match out.outcome {
         Outcome::Ok => assert!(matches!(out.exit_code, None | Some(0)) && out.trap.is_none()),
@@ -124,7 +153,13 @@ mod tests {
     fn generated_modules_load_and_cast() {
         let mut loaded = 0;
         for seed in 0..20u8 {
-            let data: Vec<u8> = (0..4096u32).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed.wrapping_mul(97))).collect();
+            let data: Vec<u8> = (0..4096u32)
+                .map(|i| {
+                    (i as u8)
+                        .wrapping_mul(31)
+                        .wrapping_add(seed.wrapping_mul(97))
+                })
+                .collect();
             let wasm = module(&data).expect("wasm-smith makes a module from any bytes");
             loaded += usize::from(load(&wasm).is_some());
             run(&data);

@@ -31,9 +31,16 @@ fn verifier() -> &'static PolicyVerifier {
 /// Runs one input.
 pub fn run(data: &[u8]) {
     let Ok(sbom) = Sbom::parse(data) else { return };
-    let subject = sbom.subject_sha256.as_deref().map(|h| h.parse::<Sha256Digest>().expect("the module digest is SHA-256 hex"));
+    let subject = sbom.subject_sha256.as_deref().map(|h| {
+        h.parse::<Sha256Digest>()
+            .expect("the module digest is SHA-256 hex")
+    });
     if let Some(h) = &sbom.subject_sha256 {
-        assert!(h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "digest {h:?} is not lowercase hex");
+        assert!(
+            h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "digest {h:?} is not lowercase hex"
+        );
     }
     sbom.components.iter().for_each(|c| drop(c.label()));
     let mut package: Package = crate::fixtures::hello_package();
@@ -41,7 +48,9 @@ pub fn run(data: &[u8]) {
     package.sbom = Some(data.to_vec());
     package.bundle = None;
     if let Ok(v) = verifier().verify(&package) {
-        let report = v.sbom.expect("a verified package with an SBOM has a report");
+        let report = v
+            .sbom
+            .expect("a verified package with an SBOM has a report");
         assert_eq!(report.components, sbom.components.len());
     }
 }

@@ -10,7 +10,11 @@ mod report;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "spell", version, about = "Load verified WebAssembly spells and cast them in a metered sandbox")]
+#[command(
+    name = "spell",
+    version,
+    about = "Load verified WebAssembly spells and cast them in a metered sandbox"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -15,13 +15,18 @@ pub struct Coded {
 impl Coded {
     /// Wraps any coded library error.
     pub fn from<E: spell_core::HasCode + std::fmt::Display>(e: E) -> Coded {
-        Coded { code: e.code(), message: e.to_string() }
+        Coded {
+            code: e.code(),
+            message: e.to_string(),
+        }
     }
 }
 
 /// The code in an error chain, if any.
 pub fn code_of(err: &anyhow::Error) -> Option<ErrorCode> {
-    err.chain().find_map(|e| e.downcast_ref::<Coded>()).map(|c| c.code)
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Coded>())
+        .map(|c| c.code)
 }
 
 /// Prints the error with its code and returns the exit code (1 refused, 2 other).

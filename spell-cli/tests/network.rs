@@ -13,7 +13,10 @@ fn root() -> PathBuf {
 }
 
 fn spell(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spell")).args(args).output().expect("run spell")
+    Command::new(env!("CARGO_BIN_EXE_spell"))
+        .args(args)
+        .output()
+        .expect("run spell")
 }
 
 fn text(b: &[u8]) -> String {
@@ -33,7 +36,8 @@ fn serve() -> (u16, Receiver<Seen>) {
     let (tx, rx) = channel();
     std::thread::spawn(move || {
         for mut conn in listener.incoming().flatten() {
-            conn.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+            conn.set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
             let (mut data, mut buf) = (Vec::new(), [0u8; 4096]);
             while !data.windows(4).any(|w| w == b"\r\n\r\n") {
                 match conn.read(&mut buf) {
@@ -42,12 +46,19 @@ fn serve() -> (u16, Receiver<Seen>) {
                 }
             }
             let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
-            let written = if conn.write_all(reply).is_ok() { reply.len() as u64 } else { 0 };
+            let written = if conn.write_all(reply).is_ok() {
+                reply.len() as u64
+            } else {
+                0
+            };
             let _ = conn.shutdown(Shutdown::Write);
             while let Ok(n @ 1..) = conn.read(&mut buf) {
                 data.extend_from_slice(&buf[..n]);
             }
-            let _ = tx.send(Seen { read: data.len() as u64, written });
+            let _ = tx.send(Seen {
+                read: data.len() as u64,
+                written,
+            });
         }
     });
     (port, rx)
@@ -66,10 +77,17 @@ fn pack_fetch(dir: &Path, network: &str) -> PathBuf {
         .status()
         .expect("clang-14 not found: run scripts/install-deps.sh");
     assert!(status.success(), "clang-14 failed on fetch.c");
-    let manifest = format!(r#"{{"name":"fetch","version":"1.0.0","license":"MIT","capabilities":{{"network":["{network}"]}}}}"#);
+    let manifest = format!(
+        r#"{{"name":"fetch","version":"1.0.0","license":"MIT","capabilities":{{"network":["{network}"]}}}}"#
+    );
     std::fs::write(src.join("spell.json"), manifest).expect("manifest");
     let out = dir.join("fetch.spell");
-    let o = spell(&["pack", src.to_str().expect("utf8"), "-o", out.to_str().expect("utf8")]);
+    let o = spell(&[
+        "pack",
+        src.to_str().expect("utf8"),
+        "-o",
+        out.to_str().expect("utf8"),
+    ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     out
 }
@@ -81,19 +99,38 @@ fn c_guest_fetches_through_spell_cast_and_usage_matches_the_server() {
     let pattern = format!("http://127.0.0.1:{port}");
     let package = pack_fetch(dir.path(), &pattern);
     let policy = dir.path().join("policy.toml");
-    let with_address =
-        format!("allow_unsigned = true\n[capabilities]\nnetwork = [\"{pattern}\"]\n[network]\nallow_addresses = [\"127.0.0.1/32\"]\n");
+    let with_address = format!(
+        "allow_unsigned = true\n[capabilities]\nnetwork = [\"{pattern}\"]\n[network]\nallow_addresses = [\"127.0.0.1/32\"]\n"
+    );
     std::fs::write(&policy, with_address).expect("policy");
     let url = format!("{pattern}/greeting");
-    let (package, policy) = (package.to_str().expect("utf8"), policy.to_str().expect("utf8"));
+    let (package, policy) = (
+        package.to_str().expect("utf8"),
+        policy.to_str().expect("utf8"),
+    );
 
-    let o = spell(&["cast", package, "--policy", policy, "--json", "--", "-X", "POST", "-d", "hi", &url]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    let o = spell(&[
+        "cast", package, "--policy", policy, "--json", "--", "-X", "POST", "-d", "hi", &url,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["outcome"], "ok");
     let stdout = v["stdout"].as_str().expect("stdout");
-    assert!(stdout.starts_with(&format!("> POST {url}\n< rc=0 status=200 headers=18 body=5\ncontent-length: 5\nhello")), "{stdout}");
-    let s = seen.recv_timeout(Duration::from_secs(10)).expect("the server saw the request");
+    assert!(
+        stdout.starts_with(&format!(
+            "> POST {url}\n< rc=0 status=200 headers=18 body=5\ncontent-length: 5\nhello"
+        )),
+        "{stdout}"
+    );
+    let s = seen
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the server saw the request");
     assert_eq!(v["usage"]["net_requests"], 1);
     assert_eq!(v["usage"]["net_bytes_out"], s.read);
     assert_eq!(v["usage"]["net_bytes_in"], s.written);
@@ -106,15 +143,41 @@ fn loopback_needs_the_address_in_the_policy_even_when_the_pattern_is_granted() {
     let pattern = format!("http://127.0.0.1:{port}");
     let package = pack_fetch(dir.path(), &pattern);
     let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, format!("allow_unsigned = true\n[capabilities]\nnetwork = [\"{pattern}\"]\n")).expect("policy");
-    let (package, policy) = (package.to_str().expect("utf8"), policy.to_str().expect("utf8"));
+    std::fs::write(
+        &policy,
+        format!("allow_unsigned = true\n[capabilities]\nnetwork = [\"{pattern}\"]\n"),
+    )
+    .expect("policy");
+    let (package, policy) = (
+        package.to_str().expect("utf8"),
+        policy.to_str().expect("utf8"),
+    );
     let url = format!("{pattern}/");
     // With the pattern-only policy, and without a policy (the manifest is trusted, the guard is not lifted).
-    for args in [vec!["cast", package, "--policy", policy, "--", &url], vec!["cast", package, "--", &url]] {
+    for args in [
+        vec!["cast", package, "--policy", policy, "--", &url],
+        vec!["cast", package, "--", &url],
+    ] {
         let o = spell(&args);
-        assert_eq!(o.status.code(), Some(1), "fetch exits 1 on an error code: {}", text(&o.stderr));
-        assert!(text(&o.stdout).contains("< rc=802 status=0"), "{}", text(&o.stdout));
-        assert!(text(&o.stdout).contains("127.0.0.1 (loopback)"), "{}", text(&o.stdout));
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "fetch exits 1 on an error code: {}",
+            text(&o.stderr)
+        );
+        assert!(
+            text(&o.stdout).contains("< rc=802 status=0"),
+            "{}",
+            text(&o.stdout)
+        );
+        assert!(
+            text(&o.stdout).contains("127.0.0.1 (loopback)"),
+            "{}",
+            text(&o.stdout)
+        );
     }
-    assert!(seen.recv_timeout(Duration::from_millis(100)).is_err(), "the server was reached");
+    assert!(
+        seen.recv_timeout(Duration::from_millis(100)).is_err(),
+        "the server was reached"
+    );
 }

@@ -53,8 +53,12 @@ impl AddressRange {
     /// the IPv4 address it maps.
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, ip.to_canonical()) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => masked(u32::from(a).into(), 32, self.prefix) == u32::from(n).into(),
-            (IpAddr::V6(n), IpAddr::V6(a)) => masked(u128::from(a), 128, self.prefix) == u128::from(n),
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                masked(u32::from(a).into(), 32, self.prefix) == u32::from(n).into()
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                masked(u128::from(a), 128, self.prefix) == u128::from(n)
+            }
             _ => false,
         }
     }
@@ -63,22 +67,35 @@ impl AddressRange {
 /// `bits` of `value` with everything after the first `prefix` bits cleared.
 fn masked(value: u128, bits: u8, prefix: u8) -> u128 {
     let host_bits = u32::from(bits - prefix);
-    if host_bits >= 128 { 0 } else { value >> host_bits << host_bits }
+    if host_bits >= 128 {
+        0
+    } else {
+        value >> host_bits << host_bits
+    }
 }
 
 impl FromStr for AddressRange {
     type Err = AddressRangeError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason| AddressRangeError { range: s.to_string(), reason };
+        let err = |reason| AddressRangeError {
+            range: s.to_string(),
+            reason,
+        };
         let (addr, prefix) = match s.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let network: IpAddr = addr.parse().map_err(|_| err("expected an IPv4 or IPv6 address"))?;
+        let network: IpAddr = addr
+            .parse()
+            .map_err(|_| err("expected an IPv4 or IPv6 address"))?;
         let bits = if network.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => bits,
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= bits).ok_or_else(|| err("prefix out of range"))?,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= bits)
+                .ok_or_else(|| err("prefix out of range"))?,
         };
         let value = match network {
             IpAddr::V4(a) => u128::from(u32::from(a)),
@@ -105,7 +122,9 @@ impl Serialize for AddressRange {
 
 impl<'de> Deserialize<'de> for AddressRange {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -135,7 +154,17 @@ mod tests {
         assert_eq!(r("fd00::/8").to_string(), "fd00::/8");
         assert_eq!(r("0.0.0.0/0").prefix(), 0);
         assert_eq!(r("::/0").prefix(), 0);
-        for bad in ["", "localhost", "10.0.0.0/33", "::/129", "10.0.0.0/-1", "10.0.0.1/8", "fd00::1/8", "10.0.0.0/", "10.0.0/8"] {
+        for bad in [
+            "",
+            "localhost",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/-1",
+            "10.0.0.1/8",
+            "fd00::1/8",
+            "10.0.0.0/",
+            "10.0.0/8",
+        ] {
             assert!(bad.parse::<AddressRange>().is_err(), "{bad}");
         }
     }
@@ -151,12 +180,16 @@ mod tests {
         assert!(!r("0.0.0.0/0").contains(ip("::1")));
         assert!(r("fc00::/7").contains(ip("fd00:ec2::254")));
         assert!(r("::/0").contains(ip("2001:db8::1")));
-        assert!(r("127.0.0.1").contains(ip("::ffff:127.0.0.1")), "mapped addresses are their IPv4 address");
+        assert!(
+            r("127.0.0.1").contains(ip("::ffff:127.0.0.1")),
+            "mapped addresses are their IPv4 address"
+        );
     }
 
     #[test]
     fn policy_table_round_trips_through_toml() {
-        let p: NetworkPolicy = toml::from_str("allow_addresses = [\"127.0.0.1\", \"10.0.0.0/8\"]").expect("toml");
+        let p: NetworkPolicy =
+            toml::from_str("allow_addresses = [\"127.0.0.1\", \"10.0.0.0/8\"]").expect("toml");
         assert_eq!(p.allow_addresses, [r("127.0.0.1/32"), r("10.0.0.0/8")]);
         assert!(toml::from_str::<NetworkPolicy>("allow_addresses = [\"10.0.0.1/8\"]").is_err());
         assert!(toml::from_str::<NetworkPolicy>("allow_hosts = []").is_err());

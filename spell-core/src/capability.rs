@@ -41,7 +41,9 @@ pub struct Mount {
 }
 
 /// Access to a mounted directory.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Access {
     /// Read-only (the default).
@@ -137,8 +139,13 @@ fn host_covers(allowed: &str, requested: &str) -> bool {
 impl FromStr for HostPattern {
     type Err = HostPatternError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason| HostPatternError { pattern: s.to_string(), reason };
-        let (scheme, rest) = s.split_once("://").ok_or_else(|| err("expected scheme://host"))?;
+        let err = |reason| HostPatternError {
+            pattern: s.to_string(),
+            reason,
+        };
+        let (scheme, rest) = s
+            .split_once("://")
+            .ok_or_else(|| err("expected scheme://host"))?;
         let scheme = scheme.to_ascii_lowercase();
         if default_port(&scheme).is_none() {
             return Err(err("scheme must be http or https"));
@@ -148,7 +155,9 @@ impl FromStr for HostPattern {
             return Err(err("a host pattern has no path, query or user"));
         }
         let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-            let (h, tail) = v6.split_once(']').ok_or_else(|| err("unclosed IPv6 bracket"))?;
+            let (h, tail) = v6
+                .split_once(']')
+                .ok_or_else(|| err("unclosed IPv6 bracket"))?;
             (format!("[{h}]"), tail.strip_prefix(':'))
         } else {
             match rest.rsplit_once(':') {
@@ -168,7 +177,9 @@ impl FromStr for HostPattern {
         let bare = host.strip_prefix("*.").unwrap_or(&host);
         let valid = !bare.is_empty()
             && !bare.contains('*')
-            && bare.chars().all(|c| c.is_ascii_alphanumeric() || ".-[]:".contains(c));
+            && bare
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-[]:".contains(c));
         if !valid {
             return Err(err("host must be a name, an IP literal or *.suffix"));
         }
@@ -195,7 +206,9 @@ impl Serialize for HostPattern {
 
 impl<'de> Deserialize<'de> for HostPattern {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -226,11 +239,23 @@ mod tests {
 
     #[test]
     fn host_patterns_parse_and_print() {
-        assert_eq!(p("https://API.example.com").to_string(), "https://api.example.com");
+        assert_eq!(
+            p("https://API.example.com").to_string(),
+            "https://api.example.com"
+        );
         assert_eq!(p("http://127.0.0.1:8080/").port, Port::Number(8080));
         assert_eq!(p("https://*.example.com:*").port, Port::Any);
         assert_eq!(p("http://[::1]:80").host, "[::1]");
-        for bad in ["example.com", "ftp://x", "https://x/path", "https://a*b.com", "https://x:0", "https://x:99999", "https://", "https://u@x"] {
+        for bad in [
+            "example.com",
+            "ftp://x",
+            "https://x/path",
+            "https://a*b.com",
+            "https://x:0",
+            "https://x:99999",
+            "https://",
+            "https://u@x",
+        ] {
             assert!(bad.parse::<HostPattern>().is_err(), "{bad}");
         }
     }

@@ -87,9 +87,16 @@ mod tests {
     #[test]
     fn digest_matches_known_vector_and_round_trips() {
         let d = Sha256Digest::of(b"abc");
-        assert_eq!(d.to_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            d.to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(d.to_hex().parse::<Sha256Digest>().ok(), Some(d));
-        assert!("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD".parse::<Sha256Digest>().is_err());
+        assert!(
+            "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"
+                .parse::<Sha256Digest>()
+                .is_err()
+        );
         assert!("abc".parse::<Sha256Digest>().is_err());
     }
 }

@@ -182,7 +182,12 @@ pub fn markdown_table() -> String {
          | code | name | meaning |\n|---|---|---|\n",
     );
     for c in ErrorCode::ALL {
-        out.push_str(&format!("| `{}` | `{}` | {} |\n", c.code(), c.name(), c.message()));
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} |\n",
+            c.code(),
+            c.name(),
+            c.message()
+        ));
     }
     out
 }
@@ -211,7 +216,11 @@ mod tests {
             assert_eq!(parts.len(), 3, "{c}");
             assert_eq!(parts[0], "E");
             assert_eq!(parts[2].len(), 3, "{c}");
-            assert!(c.name().chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'));
+            assert!(
+                c.name()
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch == '_')
+            );
             assert!(!c.message().is_empty());
         }
     }
@@ -224,6 +233,9 @@ mod tests {
             std::fs::write(path, &expected).expect("write docs/error-codes.md");
         }
         let actual = std::fs::read_to_string(path).unwrap_or_default();
-        assert_eq!(actual, expected, "docs/error-codes.md is stale: run with SPELL_BLESS=1");
+        assert_eq!(
+            actual, expected,
+            "docs/error-codes.md is stale: run with SPELL_BLESS=1"
+        );
     }
 }

@@ -56,7 +56,11 @@ pub struct GrantDenied {
 
 impl fmt::Display for GrantDenied {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the policy denies {} requested item(s):", self.items.len())?;
+        write!(
+            f,
+            "the policy denies {} requested item(s):",
+            self.items.len()
+        )?;
         for i in &self.items {
             write!(f, " [{} `{}`: {}]", i.kind, i.item, i.reason)?;
         }
@@ -77,7 +81,8 @@ impl Policy {
     pub fn trusting(manifest: &Manifest) -> Policy {
         let (builtin, _) = Policy::default().limit_bounds();
         let r = &manifest.limits;
-        let most = |asked: Option<u64>, builtin: u64| Some(asked.map_or(builtin, |a| a.max(builtin)));
+        let most =
+            |asked: Option<u64>, builtin: u64| Some(asked.map_or(builtin, |a| a.max(builtin)));
         Policy {
             allow_unsigned: true,
             capabilities: manifest.capabilities.clone(),
@@ -102,7 +107,11 @@ impl Policy {
         let allow = &self.capabilities;
         let mut denied = Vec::new();
         let mut deny = |kind: &str, item: String, reason: &str| {
-            denied.push(DeniedItem { kind: kind.into(), item, reason: reason.into() })
+            denied.push(DeniedItem {
+                kind: kind.into(),
+                item,
+                reason: reason.into(),
+            })
         };
         for name in &want.env {
             if !allow.env.iter().any(|p| name_matches(p, name)) {
@@ -110,22 +119,38 @@ impl Policy {
             }
         }
         for m in &want.mounts {
-            match allow.mounts.iter().filter(|a| a.guest == m.guest).map(|a| a.access).max() {
+            match allow
+                .mounts
+                .iter()
+                .filter(|a| a.guest == m.guest)
+                .map(|a| a.access)
+                .max()
+            {
                 None => deny("mount", m.guest.clone(), "guest path not granted"),
-                Some(Access::Ro) if m.access == Access::Rw => {
-                    deny("mount", m.guest.clone(), "granted read-only, asked read-write")
-                }
+                Some(Access::Ro) if m.access == Access::Rw => deny(
+                    "mount",
+                    m.guest.clone(),
+                    "granted read-only, asked read-write",
+                ),
                 Some(_) => {}
             }
         }
         for n in &want.network {
             if !allow.network.iter().any(|a| a.covers(n)) {
-                deny("network", n.to_string(), "no granted host pattern covers it");
+                deny(
+                    "network",
+                    n.to_string(),
+                    "no granted host pattern covers it",
+                );
             }
         }
         for f in &want.host_functions {
             if !allow.host_functions.iter().any(|p| name_matches(p, f)) {
-                deny("host_function", f.clone(), "not in the policy's host_functions list");
+                deny(
+                    "host_function",
+                    f.clone(),
+                    "not in the policy's host_functions list",
+                );
             }
         }
         let limits = self.effective_limits(&manifest.limits, &mut deny);
@@ -142,23 +167,56 @@ impl Policy {
         }
     }
 
-    fn effective_limits(&self, want: &Limits, deny: &mut impl FnMut(&str, String, &str)) -> EffectiveLimits {
+    fn effective_limits(
+        &self,
+        want: &Limits,
+        deny: &mut impl FnMut(&str, String, &str),
+    ) -> EffectiveLimits {
         let (default, max) = self.limit_bounds();
         let mut pick = |name: &str, asked: Option<u64>, default: u64, max: u64| match asked {
             Some(a) if a > max => {
-                deny("limit", format!("{name} = {a}"), &format!("above the policy ceiling {max}"));
+                deny(
+                    "limit",
+                    format!("{name} = {a}"),
+                    &format!("above the policy ceiling {max}"),
+                );
                 max
             }
             Some(a) => a,
             None => default,
         };
         EffectiveLimits {
-            memory_bytes: pick("memory_bytes", want.memory_bytes, default.memory_bytes, max.memory_bytes),
+            memory_bytes: pick(
+                "memory_bytes",
+                want.memory_bytes,
+                default.memory_bytes,
+                max.memory_bytes,
+            ),
             fuel: pick("fuel", want.fuel, default.fuel, max.fuel),
-            wall_time_ms: pick("wall_time_ms", want.wall_time_ms, default.wall_time_ms, max.wall_time_ms),
-            output_bytes: pick("output_bytes", want.output_bytes, default.output_bytes, max.output_bytes),
-            net_requests: pick("net_requests", want.net_requests, default.net_requests, max.net_requests),
-            net_bytes: pick("net_bytes", want.net_bytes, default.net_bytes, max.net_bytes),
+            wall_time_ms: pick(
+                "wall_time_ms",
+                want.wall_time_ms,
+                default.wall_time_ms,
+                max.wall_time_ms,
+            ),
+            output_bytes: pick(
+                "output_bytes",
+                want.output_bytes,
+                default.output_bytes,
+                max.output_bytes,
+            ),
+            net_requests: pick(
+                "net_requests",
+                want.net_requests,
+                default.net_requests,
+                max.net_requests,
+            ),
+            net_bytes: pick(
+                "net_bytes",
+                want.net_bytes,
+                default.net_bytes,
+                max.net_bytes,
+            ),
         }
     }
 }
@@ -193,8 +251,16 @@ mod tests {
 
     #[test]
     fn nothing_asked_gets_policy_defaults() {
-        let g = Policy::from_toml(POLICY).expect("policy").grant(&manifest("")).expect("grant");
-        assert!(g.env.is_empty() && g.mounts.is_empty() && g.network.is_empty() && g.host_functions.is_empty());
+        let g = Policy::from_toml(POLICY)
+            .expect("policy")
+            .grant(&manifest(""))
+            .expect("grant");
+        assert!(
+            g.env.is_empty()
+                && g.mounts.is_empty()
+                && g.network.is_empty()
+                && g.host_functions.is_empty()
+        );
         assert_eq!(g.limits.memory_bytes, 1 << 20);
         assert_eq!(g.limits.fuel, 500);
         assert_eq!(g.limits.wall_time_ms, DEFAULT_LIMITS.wall_time_ms);
@@ -207,7 +273,10 @@ mod tests {
                 "network":["https://api.example.com","http://127.0.0.1:8080"],"host_functions":["env::log","kv::get"]},
                "limits":{"memory_bytes":2097152,"fuel":900}"#,
         );
-        let g = Policy::from_toml(POLICY).expect("policy").grant(&m).expect("grant");
+        let g = Policy::from_toml(POLICY)
+            .expect("policy")
+            .grant(&m)
+            .expect("grant");
         assert_eq!(g.env, ["LANG", "APP_X"]);
         assert_eq!(g.mounts.len(), 2);
         assert_eq!(g.network.len(), 2);
@@ -222,8 +291,15 @@ mod tests {
                 "network":["https://example.com","http://127.0.0.1:9"],"host_functions":["env::exit"]},
                "limits":{"memory_bytes":8388608}"#,
         );
-        let denied = Policy::from_toml(POLICY).expect("policy").grant(&m).expect_err("denied");
-        let kinds: Vec<_> = denied.items.iter().map(|i| (i.kind.as_str(), i.item.as_str())).collect();
+        let denied = Policy::from_toml(POLICY)
+            .expect("policy")
+            .grant(&m)
+            .expect_err("denied");
+        let kinds: Vec<_> = denied
+            .items
+            .iter()
+            .map(|i| (i.kind.as_str(), i.item.as_str()))
+            .collect();
         assert_eq!(
             kinds,
             [
@@ -241,7 +317,9 @@ mod tests {
 
     #[test]
     fn trusting_policy_grants_exactly_what_is_asked() {
-        let m = manifest(r#","capabilities":{"env":["A"],"mounts":[{"guest":"/d","access":"rw"}]},"limits":{"fuel":7,"memory_bytes":1073741824}"#);
+        let m = manifest(
+            r#","capabilities":{"env":["A"],"mounts":[{"guest":"/d","access":"rw"}]},"limits":{"fuel":7,"memory_bytes":1073741824}"#,
+        );
         let g = Policy::trusting(&m).grant(&m).expect("grant");
         assert_eq!(g.env, ["A"]);
         assert_eq!(g.mounts[0].access, Access::Rw);
@@ -252,6 +330,13 @@ mod tests {
     #[test]
     fn empty_policy_denies_every_capability() {
         let m = manifest(r#","capabilities":{"env":["A"],"network":["https://x.org"]}"#);
-        assert_eq!(Policy::default().grant(&m).expect_err("deny all").items.len(), 2);
+        assert_eq!(
+            Policy::default()
+                .grant(&m)
+                .expect_err("deny all")
+                .items
+                .len(),
+            2
+        );
     }
 }

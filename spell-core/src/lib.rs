@@ -34,4 +34,6 @@ pub use error::{ErrorCode, HasCode};
 pub use grant::{DeniedItem, Grant, GrantDenied};
 pub use manifest::{Limits, Manifest, ManifestError};
 pub use package::{Package, PackageError, PackageLimits};
-pub use policy::{DEFAULT_LIMITS, EffectiveLimits, Policy, PolicyError, SignerRule, VulnerabilityThreshold};
+pub use policy::{
+    DEFAULT_LIMITS, EffectiveLimits, Policy, PolicyError, SignerRule, VulnerabilityThreshold,
+};

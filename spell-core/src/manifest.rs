@@ -165,12 +165,25 @@ impl Manifest {
 
     /// Checks every value serde cannot check by type.
     pub fn validate(&self) -> Result<(), ManifestError> {
-        let invalid = |field, reason: &str| Err(ManifestError::Invalid { field, reason: reason.into() });
+        let invalid = |field, reason: &str| {
+            Err(ManifestError::Invalid {
+                field,
+                reason: reason.into(),
+            })
+        };
         let name_ok = (1..=64).contains(&self.name.len())
-            && self.name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && self.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+            && self
+                .name
+                .starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
         if !name_ok {
-            return invalid("name", "1-64 characters of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit");
+            return invalid(
+                "name",
+                "1-64 characters of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit",
+            );
         }
         if let Err(e) = spdx::Expression::parse(&self.license) {
             return invalid("license", &format!("not an SPDX expression: {e}"));
@@ -198,17 +211,32 @@ impl Manifest {
 }
 
 /// Checks capability values; `patterns` allows the trailing `*` a policy may use.
-pub(crate) fn validate_capabilities(c: &Capabilities, patterns: bool) -> Result<(), (&'static str, String)> {
+pub(crate) fn validate_capabilities(
+    c: &Capabilities,
+    patterns: bool,
+) -> Result<(), (&'static str, String)> {
     for name in &c.env {
-        let bare = if patterns { name.strip_suffix('*').unwrap_or(name) } else { name };
+        let bare = if patterns {
+            name.strip_suffix('*').unwrap_or(name)
+        } else {
+            name
+        };
         if bare.is_empty() && !patterns || bare.contains(['=', '\0', '*']) {
-            return Err(("capabilities.env", format!("`{name}` is not a valid variable name")));
+            return Err((
+                "capabilities.env",
+                format!("`{name}` is not a valid variable name"),
+            ));
         }
     }
     for m in &c.mounts {
-        let ok = m.guest.starts_with('/') && !m.guest.contains('\0') && !m.guest.split('/').any(|s| s == ".." || s == ".");
+        let ok = m.guest.starts_with('/')
+            && !m.guest.contains('\0')
+            && !m.guest.split('/').any(|s| s == ".." || s == ".");
         if !ok {
-            return Err(("capabilities.mounts", format!("`{}` must be an absolute path without `.` or `..`", m.guest)));
+            return Err((
+                "capabilities.mounts",
+                format!("`{}` must be an absolute path without `.` or `..`", m.guest),
+            ));
         }
     }
     for f in &c.host_functions {
@@ -216,7 +244,10 @@ pub(crate) fn validate_capabilities(c: &Capabilities, patterns: bool) -> Result<
             !m.is_empty() && !n.is_empty() && (patterns || !n.ends_with('*')) && !m.contains('*')
         });
         if !ok {
-            return Err(("capabilities.host_functions", format!("`{f}` must be `module::name`")));
+            return Err((
+                "capabilities.host_functions",
+                format!("`{f}` must be `module::name`"),
+            ));
         }
     }
     Ok(())
@@ -248,15 +279,42 @@ mod tests {
     fn invalid_manifests_are_refused_with_their_code() {
         let cases = [
             (manifest(r#","extra":1"#), ErrorCode::ManifestParse),
-            (manifest(r#","limits":{"memory":1}"#), ErrorCode::ManifestParse),
-            (manifest("").replace("1.2.3", "1.2"), ErrorCode::ManifestParse),
-            (manifest("").replace("demo", "Demo"), ErrorCode::ManifestInvalid),
-            (manifest("").replace("MIT OR Apache-2.0", "MIT OR"), ErrorCode::ManifestInvalid),
-            (manifest("").replace("module.wasm", "../x.wasm"), ErrorCode::ManifestInvalid),
-            (manifest(r#","capabilities":{"env":["A=B"]}"#), ErrorCode::ManifestInvalid),
-            (manifest(r#","capabilities":{"mounts":[{"guest":"/a/../b"}]}"#), ErrorCode::ManifestInvalid),
-            (manifest(r#","capabilities":{"host_functions":["nomodule"]}"#), ErrorCode::ManifestInvalid),
-            (manifest(r#","capabilities":{"network":["ftp://x"]}"#), ErrorCode::ManifestParse),
+            (
+                manifest(r#","limits":{"memory":1}"#),
+                ErrorCode::ManifestParse,
+            ),
+            (
+                manifest("").replace("1.2.3", "1.2"),
+                ErrorCode::ManifestParse,
+            ),
+            (
+                manifest("").replace("demo", "Demo"),
+                ErrorCode::ManifestInvalid,
+            ),
+            (
+                manifest("").replace("MIT OR Apache-2.0", "MIT OR"),
+                ErrorCode::ManifestInvalid,
+            ),
+            (
+                manifest("").replace("module.wasm", "../x.wasm"),
+                ErrorCode::ManifestInvalid,
+            ),
+            (
+                manifest(r#","capabilities":{"env":["A=B"]}"#),
+                ErrorCode::ManifestInvalid,
+            ),
+            (
+                manifest(r#","capabilities":{"mounts":[{"guest":"/a/../b"}]}"#),
+                ErrorCode::ManifestInvalid,
+            ),
+            (
+                manifest(r#","capabilities":{"host_functions":["nomodule"]}"#),
+                ErrorCode::ManifestInvalid,
+            ),
+            (
+                manifest(r#","capabilities":{"network":["ftp://x"]}"#),
+                ErrorCode::ManifestParse,
+            ),
             ("[]".to_string(), ErrorCode::ManifestParse),
         ];
         for (json, code) in cases {
@@ -267,13 +325,20 @@ mod tests {
 
     #[test]
     fn schema_file_is_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/manifest.schema.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../schema/manifest.schema.json"
+        );
         let expected = Manifest::json_schema();
         if std::env::var_os("SPELL_BLESS").is_some() {
-            std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema")).expect("mkdir");
+            std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema"))
+                .expect("mkdir");
             std::fs::write(path, &expected).expect("write schema");
         }
         let actual = std::fs::read_to_string(path).unwrap_or_default();
-        assert_eq!(actual, expected, "schema/manifest.schema.json is stale: run with SPELL_BLESS=1");
+        assert_eq!(
+            actual, expected,
+            "schema/manifest.schema.json is stale: run with SPELL_BLESS=1"
+        );
     }
 }

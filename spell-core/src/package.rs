@@ -55,7 +55,10 @@ pub struct PackageLimits {
 
 impl Default for PackageLimits {
     fn default() -> Self {
-        PackageLimits { max_package_bytes: DEFAULT_MAX_PACKAGE_BYTES, max_module_bytes: DEFAULT_MAX_MODULE_BYTES }
+        PackageLimits {
+            max_package_bytes: DEFAULT_MAX_PACKAGE_BYTES,
+            max_module_bytes: DEFAULT_MAX_MODULE_BYTES,
+        }
     }
 }
 
@@ -102,7 +105,9 @@ pub enum PackageError {
     #[error("package has an unknown member `{0}`")]
     Unknown(String),
     /// A member out of order.
-    #[error("package member `{0}` is out of order (expected spell.json, module.wasm, sbom.cdx.json, spell.sigstore.json)")]
+    #[error(
+        "package member `{0}` is out of order (expected spell.json, module.wasm, sbom.cdx.json, spell.sigstore.json)"
+    )]
     Order(String),
     /// A required member is missing.
     #[error("package has no `{0}`")]
@@ -180,14 +185,22 @@ impl Package {
 
     /// Reads a package file, checking its size before reading it.
     pub fn read_file(path: &Path, limits: &PackageLimits) -> Result<Package, PackageError> {
-        let io = |source| PackageError::Io { path: path.display().to_string(), source };
+        let io = |source| PackageError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         let size = file.metadata().map_err(io)?.len();
         if size > limits.max_package_bytes {
-            return Err(PackageError::TooLarge { size, max: limits.max_package_bytes });
+            return Err(PackageError::TooLarge {
+                size,
+                max: limits.max_package_bytes,
+            });
         }
         let mut bytes = Vec::with_capacity(size as usize);
-        file.take(limits.max_package_bytes + 1).read_to_end(&mut bytes).map_err(io)?;
+        file.take(limits.max_package_bytes + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
         Package::read(&bytes, limits)
     }
 
@@ -195,7 +208,10 @@ impl Package {
     pub fn read(bytes: &[u8], limits: &PackageLimits) -> Result<Package, PackageError> {
         let size = bytes.len() as u64;
         if size > limits.max_package_bytes {
-            return Err(PackageError::TooLarge { size, max: limits.max_package_bytes });
+            return Err(PackageError::TooLarge {
+                size,
+                max: limits.max_package_bytes,
+            });
         }
         let mut members: [Option<Vec<u8>>; 4] = Default::default();
         let mut last = None;
@@ -223,7 +239,11 @@ impl Package {
             let cap = member_cap(index, limits);
             let len = header.entry_size().map_err(malformed)?;
             if len > cap {
-                return Err(PackageError::MemberTooLarge { member: name, size: len, max: cap });
+                return Err(PackageError::MemberTooLarge {
+                    member: name,
+                    size: len,
+                    max: cap,
+                });
             }
             let mut data = Vec::with_capacity(len as usize);
             entry.take(len).read_to_end(&mut data).map_err(malformed)?;
@@ -236,27 +256,48 @@ impl Package {
         let manifest_bytes = manifest_bytes.ok_or(PackageError::Missing(MANIFEST_PATH))?;
         let manifest = Manifest::from_json(&manifest_bytes)?;
         let module = module.ok_or(PackageError::Missing(MODULE_PATH))?;
-        check_pin(MODULE_PATH, &module, manifest.module.size, manifest.module.sha256)?;
+        check_pin(
+            MODULE_PATH,
+            &module,
+            manifest.module.size,
+            manifest.module.sha256,
+        )?;
         match (&manifest.sbom, &sbom) {
             (Some(pin), Some(bytes)) => check_pin(SBOM_PATH, bytes, pin.size, pin.sha256)?,
             (Some(_), None) => return Err(PackageError::Missing(SBOM_PATH)),
-            (None, Some(_)) => return Err(PackageError::Unknown(format!("{SBOM_PATH} (not pinned by spell.json)"))),
+            (None, Some(_)) => {
+                return Err(PackageError::Unknown(format!(
+                    "{SBOM_PATH} (not pinned by spell.json)"
+                )));
+            }
             (None, None) => {}
         }
-        Ok(Package { manifest_bytes, manifest, module, sbom, bundle })
+        Ok(Package {
+            manifest_bytes,
+            manifest,
+            module,
+            sbom,
+            bundle,
+        })
     }
 
     /// Packs a package. `manifest` is a `spell.json` whose `module` and `sbom` pins may be absent:
     /// they are filled in from the given bytes. The result is deterministic.
-    pub fn pack(manifest: &[u8], module: &[u8], sbom: Option<&[u8]>, bundle: Option<&[u8]>) -> Result<Vec<u8>, PackageError> {
-        let mut value: serde_json::Value =
-            serde_json::from_slice(manifest).map_err(|e| PackageError::Manifest(ManifestError::Parse(e)))?;
+    pub fn pack(
+        manifest: &[u8],
+        module: &[u8],
+        sbom: Option<&[u8]>,
+        bundle: Option<&[u8]>,
+    ) -> Result<Vec<u8>, PackageError> {
+        let mut value: serde_json::Value = serde_json::from_slice(manifest)
+            .map_err(|e| PackageError::Manifest(ManifestError::Parse(e)))?;
         let obj = value.as_object_mut().ok_or_else(|| {
-            PackageError::Manifest(ManifestError::Invalid { field: "spell.json", reason: "must be a JSON object".into() })
+            PackageError::Manifest(ManifestError::Invalid {
+                field: "spell.json",
+                reason: "must be a JSON object".into(),
+            })
         })?;
-        let pin = |bytes: &[u8], path: &str| {
-            serde_json::json!({"path": path, "sha256": Sha256Digest::of(bytes), "size": bytes.len()})
-        };
+        let pin = |bytes: &[u8], path: &str| serde_json::json!({"path": path, "sha256": Sha256Digest::of(bytes), "size": bytes.len()});
         let kind = obj.get("module").and_then(|m| m.get("kind")).cloned();
         let mut module_pin = pin(module, MODULE_PATH);
         if let Some(kind) = kind {
@@ -273,7 +314,12 @@ impl Package {
 
     /// Writes the archive for members exactly as given (no checks). Used by [`Package::pack`]
     /// and to attach a signature bundle to an existing package without touching `spell.json`.
-    pub fn assemble(manifest: &[u8], module: &[u8], sbom: Option<&[u8]>, bundle: Option<&[u8]>) -> Vec<u8> {
+    pub fn assemble(
+        manifest: &[u8],
+        module: &[u8],
+        sbom: Option<&[u8]>,
+        bundle: Option<&[u8]>,
+    ) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
         let members = [Some(manifest), Some(module), sbom, bundle];
         for (name, data) in MEMBER_ORDER.iter().zip(members) {
@@ -287,7 +333,12 @@ impl Package {
 
     /// The archive bytes of this package, with `bundle` as its signature.
     pub fn with_bundle(&self, bundle: &[u8]) -> Vec<u8> {
-        Package::assemble(&self.manifest_bytes, &self.module, self.sbom.as_deref(), Some(bundle))
+        Package::assemble(
+            &self.manifest_bytes,
+            &self.module,
+            self.sbom.as_deref(),
+            Some(bundle),
+        )
     }
 }
 
@@ -309,7 +360,9 @@ fn member_index(name: &str) -> Result<usize, PackageError> {
     if let Some(i) = MEMBER_ORDER.iter().position(|m| *m == name) {
         return Ok(i);
     }
-    let unsafe_path = name.starts_with('/') || name.contains('\\') || name.split('/').any(|s| s == ".." || s == ".");
+    let unsafe_path = name.starts_with('/')
+        || name.contains('\\')
+        || name.split('/').any(|s| s == ".." || s == ".");
     if unsafe_path || name.contains('/') {
         Err(PackageError::PathInvalid(name.to_string()))
     } else {
@@ -325,14 +378,27 @@ fn member_cap(index: usize, limits: &PackageLimits) -> u64 {
     }
 }
 
-fn check_pin(member: &'static str, bytes: &[u8], size: u64, sha256: Sha256Digest) -> Result<(), PackageError> {
+fn check_pin(
+    member: &'static str,
+    bytes: &[u8],
+    size: u64,
+    sha256: Sha256Digest,
+) -> Result<(), PackageError> {
     let actual = bytes.len() as u64;
     if actual != size {
-        return Err(PackageError::SizeMismatch { member, expected: size, actual });
+        return Err(PackageError::SizeMismatch {
+            member,
+            expected: size,
+            actual,
+        });
     }
     let digest = Sha256Digest::of(bytes);
     if digest != sha256 {
-        return Err(PackageError::DigestMismatch { member, expected: sha256, actual: digest });
+        return Err(PackageError::DigestMismatch {
+            member,
+            expected: sha256,
+            actual: digest,
+        });
     }
     Ok(())
 }
@@ -371,7 +437,10 @@ mod tests {
     }
 
     fn manifest_for(module: &[u8]) -> Vec<u8> {
-        let pkg = Package::read(&Package::pack(MANIFEST, module, None, None).expect("pack"), &PackageLimits::default());
+        let pkg = Package::read(
+            &Package::pack(MANIFEST, module, None, None).expect("pack"),
+            &PackageLimits::default(),
+        );
         pkg.expect("read").manifest_bytes
     }
 
@@ -393,7 +462,8 @@ mod tests {
     #[test]
     fn attaching_a_bundle_keeps_the_manifest_bytes() {
         let pkg = Package::read(&good(), &PackageLimits::default()).expect("read");
-        let signed = Package::read(&pkg.with_bundle(b"{}"), &PackageLimits::default()).expect("read signed");
+        let signed =
+            Package::read(&pkg.with_bundle(b"{}"), &PackageLimits::default()).expect("read signed");
         assert_eq!(signed.manifest_bytes, pkg.manifest_bytes);
         assert_eq!(signed.digest(), pkg.digest());
         assert_eq!(signed.bundle.as_deref(), Some(&b"{}"[..]));
@@ -409,37 +479,101 @@ mod tests {
         let mut flipped = good.clone();
         let wrong_module = manifest_for(b"\0asm\x01\0\0\x01");
         let cases: Vec<(&str, Vec<u8>, ErrorCode)> = vec![
-            ("truncated", good[..good.len() - 1200].to_vec(), ErrorCode::PackageMalformed),
+            (
+                "truncated",
+                good[..good.len() - 1200].to_vec(),
+                ErrorCode::PackageMalformed,
+            ),
             ("garbage", vec![0x5a; 4096], ErrorCode::PackageMalformed),
             ("empty", Vec::new(), ErrorCode::PackageMissingMember),
-            ("oversized package", vec![0; (DEFAULT_MAX_PACKAGE_BYTES + 1) as usize], ErrorCode::PackageTooLarge),
-            ("traversal", archive(&[m(), entry("../module.wasm", Regular, MODULE)]), ErrorCode::PackagePathInvalid),
-            ("absolute", archive(&[entry("/spell.json", Regular, &manifest)]), ErrorCode::PackagePathInvalid),
-            ("nested", archive(&[entry("x/spell.json", Regular, &manifest)]), ErrorCode::PackagePathInvalid),
-            ("symlink", archive(&[m(), entry(MODULE_PATH, Symlink, b"")]), ErrorCode::PackageEntryType),
-            ("pax header", archive(&[entry(MANIFEST_PATH, tar::EntryType::XHeader, b"")]), ErrorCode::PackageEntryType),
-            ("duplicate", archive(&[m(), w(), w()]), ErrorCode::PackageDuplicateMember),
-            ("unknown", archive(&[m(), w(), entry("extra.bin", Regular, b"x")]), ErrorCode::PackageUnknownMember),
+            (
+                "oversized package",
+                vec![0; (DEFAULT_MAX_PACKAGE_BYTES + 1) as usize],
+                ErrorCode::PackageTooLarge,
+            ),
+            (
+                "traversal",
+                archive(&[m(), entry("../module.wasm", Regular, MODULE)]),
+                ErrorCode::PackagePathInvalid,
+            ),
+            (
+                "absolute",
+                archive(&[entry("/spell.json", Regular, &manifest)]),
+                ErrorCode::PackagePathInvalid,
+            ),
+            (
+                "nested",
+                archive(&[entry("x/spell.json", Regular, &manifest)]),
+                ErrorCode::PackagePathInvalid,
+            ),
+            (
+                "symlink",
+                archive(&[m(), entry(MODULE_PATH, Symlink, b"")]),
+                ErrorCode::PackageEntryType,
+            ),
+            (
+                "pax header",
+                archive(&[entry(MANIFEST_PATH, tar::EntryType::XHeader, b"")]),
+                ErrorCode::PackageEntryType,
+            ),
+            (
+                "duplicate",
+                archive(&[m(), w(), w()]),
+                ErrorCode::PackageDuplicateMember,
+            ),
+            (
+                "unknown",
+                archive(&[m(), w(), entry("extra.bin", Regular, b"x")]),
+                ErrorCode::PackageUnknownMember,
+            ),
             ("order", archive(&[w(), m()]), ErrorCode::PackageMemberOrder),
-            ("no module", archive(&[m()]), ErrorCode::PackageMissingMember),
-            ("digest", archive(&[entry(MANIFEST_PATH, Regular, &wrong_module), w()]), ErrorCode::PackageDigestMismatch),
-            ("size", archive(&[m(), entry(MODULE_PATH, Regular, b"\0asm\x01\0\0\0\0")]), ErrorCode::PackageSizeMismatch),
-            ("bad manifest", archive(&[entry(MANIFEST_PATH, Regular, b"{"), w()]), ErrorCode::ManifestParse),
-            ("unpinned sbom", archive(&[m(), w(), entry(SBOM_PATH, Regular, SBOM)]), ErrorCode::PackageUnknownMember),
+            (
+                "no module",
+                archive(&[m()]),
+                ErrorCode::PackageMissingMember,
+            ),
+            (
+                "digest",
+                archive(&[entry(MANIFEST_PATH, Regular, &wrong_module), w()]),
+                ErrorCode::PackageDigestMismatch,
+            ),
+            (
+                "size",
+                archive(&[m(), entry(MODULE_PATH, Regular, b"\0asm\x01\0\0\0\0")]),
+                ErrorCode::PackageSizeMismatch,
+            ),
+            (
+                "bad manifest",
+                archive(&[entry(MANIFEST_PATH, Regular, b"{"), w()]),
+                ErrorCode::ManifestParse,
+            ),
+            (
+                "unpinned sbom",
+                archive(&[m(), w(), entry(SBOM_PATH, Regular, SBOM)]),
+                ErrorCode::PackageUnknownMember,
+            ),
         ];
         for (name, bytes, code) in cases {
             let err = Package::read(&bytes, &PackageLimits::default()).expect_err(name);
             assert_eq!(err.code(), code, "{name}: {err}");
         }
         flipped[100] ^= 0xff; // corrupts the first header's checksum-covered bytes
-        assert_eq!(Package::read(&flipped, &PackageLimits::default()).expect_err("cksum").code(), ErrorCode::PackageMalformed);
+        assert_eq!(
+            Package::read(&flipped, &PackageLimits::default())
+                .expect_err("cksum")
+                .code(),
+            ErrorCode::PackageMalformed
+        );
     }
 
     #[test]
     fn member_caps_are_checked_before_reading() {
         let big = vec![0u8; 2048];
         let bytes = Package::pack(MANIFEST, &big, None, None).expect("pack");
-        let limits = PackageLimits { max_module_bytes: 1024, ..Default::default() };
+        let limits = PackageLimits {
+            max_module_bytes: 1024,
+            ..Default::default()
+        };
         let err = Package::read(&bytes, &limits).expect_err("module over cap");
         assert_eq!(err.code(), ErrorCode::PackageMemberTooLarge);
     }

@@ -242,8 +242,10 @@ impl Policy {
 
     /// Reads a policy file. Relative paths in it resolve from the file's folder.
     pub fn from_file(path: &Path) -> Result<Policy, PolicyError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| PolicyError::Io { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         let mut policy = Policy::from_toml(&text)?;
         policy.base_dir = path.parent().map(Path::to_path_buf);
         Ok(policy)
@@ -296,11 +298,16 @@ impl Policy {
             .map_err(|(field, reason)| PolicyError::Invalid { field, reason })?;
         let (default, max) = self.limit_bounds();
         if let Err(over) = max.lowered_by(&limits_of(&default)) {
-            return Err(PolicyError::Invalid { field: "limits.default", reason: format!("above limits.max ({})", over.join(", ")) });
+            return Err(PolicyError::Invalid {
+                field: "limits.default",
+                reason: format!("above limits.max ({})", over.join(", ")),
+            });
         }
         for (i, rule) in self.trust.signers.iter().enumerate() {
-            let keyless = rule.issuer.is_some() || rule.subject.is_some() || rule.subject_regex.is_some();
-            let subjects = usize::from(rule.subject.is_some()) + usize::from(rule.subject_regex.is_some());
+            let keyless =
+                rule.issuer.is_some() || rule.subject.is_some() || rule.subject_regex.is_some();
+            let subjects =
+                usize::from(rule.subject.is_some()) + usize::from(rule.subject_regex.is_some());
             let ok = match rule.public_key {
                 Some(_) => !keyless,
                 None => rule.issuer.is_some() && subjects == 1,
@@ -308,13 +315,23 @@ impl Policy {
             if !ok {
                 return Err(PolicyError::Invalid {
                     field: "trust.signers",
-                    reason: format!("rule {i}: give `public_key` alone, or `issuer` with one of `subject` / `subject_regex`"),
+                    reason: format!(
+                        "rule {i}: give `public_key` alone, or `issuer` with one of `subject` / `subject_regex`"
+                    ),
                 });
             }
         }
-        for id in self.sbom.license_allow.iter().chain(&self.sbom.license_deny) {
+        for id in self
+            .sbom
+            .license_allow
+            .iter()
+            .chain(&self.sbom.license_deny)
+        {
             if spdx::license_id(id).is_none() && !id.starts_with("LicenseRef-") {
-                return Err(PolicyError::Invalid { field: "sbom", reason: format!("`{id}` is not an SPDX license id") });
+                return Err(PolicyError::Invalid {
+                    field: "sbom",
+                    reason: format!("`{id}` is not an SPDX license id"),
+                });
             }
         }
         Ok(())
@@ -347,9 +364,15 @@ mod tests {
 
     #[test]
     fn example_policy_parses() {
-        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml"));
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/policy.toml"
+        ));
         let p = Policy::from_file(path).expect("examples/policy.toml");
-        assert_eq!(p.resolve(Path::new("x")), path.parent().expect("dir").join("x"));
+        assert_eq!(
+            p.resolve(Path::new("x")),
+            path.parent().expect("dir").join("x")
+        );
     }
 
     #[test]
@@ -358,14 +381,38 @@ mod tests {
             ("allow_unsigned = 1", ErrorCode::PolicyParse),
             ("unknown = true", ErrorCode::PolicyParse),
             ("[capabilities]\nenv = [\"A=B\"]", ErrorCode::PolicyInvalid),
-            ("[capabilities]\nnetwork = [\"gopher://x\"]", ErrorCode::PolicyParse),
-            ("[limits.default]\nfuel = 10\n[limits.max]\nfuel = 5", ErrorCode::PolicyInvalid),
-            ("[[trust.signers]]\nissuer = \"https://x\"", ErrorCode::PolicyInvalid),
-            ("[[trust.signers]]\npublic_key = \"k.pem\"\nissuer = \"https://x\"", ErrorCode::PolicyInvalid),
-            ("[sbom]\nlicense_deny = [\"NotALicense\"]", ErrorCode::PolicyInvalid),
-            ("[sbom]\nrefuse_vulnerabilities = \"some\"", ErrorCode::PolicyParse),
-            ("[network]\nallow_addresses = [\"localhost\"]", ErrorCode::PolicyParse),
-            ("[network]\nallow_addresses = [\"127.0.0.1/8\"]", ErrorCode::PolicyParse),
+            (
+                "[capabilities]\nnetwork = [\"gopher://x\"]",
+                ErrorCode::PolicyParse,
+            ),
+            (
+                "[limits.default]\nfuel = 10\n[limits.max]\nfuel = 5",
+                ErrorCode::PolicyInvalid,
+            ),
+            (
+                "[[trust.signers]]\nissuer = \"https://x\"",
+                ErrorCode::PolicyInvalid,
+            ),
+            (
+                "[[trust.signers]]\npublic_key = \"k.pem\"\nissuer = \"https://x\"",
+                ErrorCode::PolicyInvalid,
+            ),
+            (
+                "[sbom]\nlicense_deny = [\"NotALicense\"]",
+                ErrorCode::PolicyInvalid,
+            ),
+            (
+                "[sbom]\nrefuse_vulnerabilities = \"some\"",
+                ErrorCode::PolicyParse,
+            ),
+            (
+                "[network]\nallow_addresses = [\"localhost\"]",
+                ErrorCode::PolicyParse,
+            ),
+            (
+                "[network]\nallow_addresses = [\"127.0.0.1/8\"]",
+                ErrorCode::PolicyParse,
+            ),
         ];
         for (text, code) in cases {
             let err = Policy::from_toml(text).expect_err(text);
@@ -376,10 +423,19 @@ mod tests {
     #[test]
     fn overrides_only_lower_limits() {
         let l = DEFAULT_LIMITS;
-        let lowered = l.lowered_by(&Limits { fuel: Some(5), ..Default::default() }).expect("lower");
+        let lowered = l
+            .lowered_by(&Limits {
+                fuel: Some(5),
+                ..Default::default()
+            })
+            .expect("lower");
         assert_eq!(lowered.fuel, 5);
         assert_eq!(lowered.memory_bytes, l.memory_bytes);
-        let over = l.lowered_by(&Limits { fuel: Some(u64::MAX), memory_bytes: Some(u64::MAX), ..Default::default() });
+        let over = l.lowered_by(&Limits {
+            fuel: Some(u64::MAX),
+            memory_bytes: Some(u64::MAX),
+            ..Default::default()
+        });
         assert_eq!(over.expect_err("raise").len(), 2);
     }
 }

@@ -50,7 +50,11 @@ struct DiskCache {
 }
 
 impl ModuleCache {
-    pub(crate) fn new(engine: &Engine, capacity: usize, dir: Option<&Path>) -> std::io::Result<ModuleCache> {
+    pub(crate) fn new(
+        engine: &Engine,
+        capacity: usize,
+        dir: Option<&Path>,
+    ) -> std::io::Result<ModuleCache> {
         let disk = dir.map(|d| DiskCache::open(engine, d)).transpose()?;
         let capacity = NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
         Ok(ModuleCache {
@@ -73,12 +77,21 @@ impl ModuleCache {
     }
 
     /// The compiled module for `wasm`, from memory, disk or a fresh compile.
-    pub(crate) fn get(&self, engine: &Engine, digest: Sha256Digest, wasm: &[u8]) -> wasmtime::Result<Module> {
+    pub(crate) fn get(
+        &self,
+        engine: &Engine,
+        digest: Sha256Digest,
+        wasm: &[u8],
+    ) -> wasmtime::Result<Module> {
         if let Some(m) = self.lock().get(&digest) {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(m.clone());
         }
-        let module = match self.disk.as_ref().and_then(|d| self.load_from_disk(engine, d, digest)) {
+        let module = match self
+            .disk
+            .as_ref()
+            .and_then(|d| self.load_from_disk(engine, d, digest))
+        {
             Some(m) => m,
             None => {
                 let m = Module::new(engine, wasm)?;
@@ -95,7 +108,12 @@ impl ModuleCache {
         Ok(module)
     }
 
-    fn load_from_disk(&self, engine: &Engine, disk: &DiskCache, digest: Sha256Digest) -> Option<Module> {
+    fn load_from_disk(
+        &self,
+        engine: &Engine,
+        disk: &DiskCache,
+        digest: Sha256Digest,
+    ) -> Option<Module> {
         let bytes = std::fs::read(disk.path(digest)).ok()?;
         match disk.load(engine, &bytes) {
             Some(m) => {
@@ -118,7 +136,10 @@ impl DiskCache {
     fn open(engine: &Engine, dir: &Path) -> std::io::Result<DiskCache> {
         std::fs::create_dir_all(dir)?;
         let key_path = dir.join(KEY_FILE);
-        let key = match std::fs::read(&key_path).ok().and_then(|k| <[u8; 32]>::try_from(k).ok()) {
+        let key = match std::fs::read(&key_path)
+            .ok()
+            .and_then(|k| <[u8; 32]>::try_from(k).ok())
+        {
             Some(k) => k,
             None => {
                 let k: [u8; 32] = rand::random();
@@ -128,7 +149,11 @@ impl DiskCache {
         };
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
-        Ok(DiskCache { dir: dir.to_path_buf(), key, engine_tag: format!("{:016x}", h.finish()) })
+        Ok(DiskCache {
+            dir: dir.to_path_buf(),
+            key,
+            engine_tag: format!("{:016x}", h.finish()),
+        })
     }
 
     fn path(&self, digest: Sha256Digest) -> PathBuf {
@@ -158,7 +183,10 @@ impl DiskCache {
     }
 }
 
-#[expect(unsafe_code, reason = "Module::deserialize trusts its input: only MAC-checked artifacts this cache wrote reach it")]
+#[expect(
+    unsafe_code,
+    reason = "Module::deserialize trusts its input: only MAC-checked artifacts this cache wrote reach it"
+)]
 fn deserialize(engine: &Engine, artifact: &[u8]) -> Option<Module> {
     // SAFETY: `artifact` passed the keyed MAC check, so this cache serialized it with
     // `Module::serialize`; wasmtime itself still checks the engine configuration matches.

@@ -85,8 +85,17 @@ impl CastRequest {
     }
 
     /// Mounts a host directory at a granted guest path.
-    pub fn mount(mut self, host: impl Into<PathBuf>, guest: impl Into<String>, access: Access) -> Self {
-        self.mounts.push(DirMount { host: host.into(), guest: guest.into(), access });
+    pub fn mount(
+        mut self,
+        host: impl Into<PathBuf>,
+        guest: impl Into<String>,
+        access: Access,
+    ) -> Self {
+        self.mounts.push(DirMount {
+            host: host.into(),
+            guest: guest.into(),
+            access,
+        });
         self
     }
 
@@ -130,7 +139,9 @@ pub struct CancelHandle {
 
 impl Default for CancelHandle {
     fn default() -> Self {
-        CancelHandle { tx: Arc::new(tokio::sync::watch::Sender::new(false)) }
+        CancelHandle {
+            tx: Arc::new(tokio::sync::watch::Sender::new(false)),
+        }
     }
 }
 
@@ -203,16 +214,28 @@ thread_local! {
 pub(crate) fn block_on<T>(fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
     EXECUTOR.with(|rt| match rt {
         Some(rt) => rt.block_on(fut),
-        None => Err(Error::Setup("could not start a tokio runtime on this thread".into())),
+        None => Err(Error::Setup(
+            "could not start a tokio runtime on this thread".into(),
+        )),
     })
 }
 
 pub(crate) async fn run(spell: &SpellInner, req: CastRequest) -> Result<CastOutcome, Error> {
-    let limits = spell.grant.limits.lowered_by(&req.limits).map_err(Error::RequestDenied)?;
+    let limits = spell
+        .grant
+        .limits
+        .lowered_by(&req.limits)
+        .map_err(Error::RequestDenied)?;
     check_request(&spell.grant, &req)?;
-    let export = req.export.clone().unwrap_or_else(|| spell.entrypoint.clone());
-    if !matches!(spell.pre.module().get_export(&export), Some(wasmtime::ExternType::Func(f)) if f.params().len() == 0) {
-        return Err(Error::Setup(format!("`{export}` is not an exported function without parameters")));
+    let export = req
+        .export
+        .clone()
+        .unwrap_or_else(|| spell.entrypoint.clone());
+    if !matches!(spell.pre.module().get_export(&export), Some(wasmtime::ExternType::Func(f)) if f.params().len() == 0)
+    {
+        return Err(Error::Setup(format!(
+            "`{export}` is not an exported function without parameters"
+        )));
     }
     let rt = &spell.runtime.inner;
     let _slot = tokio::time::timeout(rt.config.queue_timeout, rt.slots.clone().acquire_owned())
@@ -224,7 +247,10 @@ pub(crate) async fn run(spell: &SpellInner, req: CastRequest) -> Result<CastOutc
             waited_ms: rt.config.queue_timeout.as_millis() as u64,
         })?;
 
-    let meter = req.meter.clone().unwrap_or_else(|| rt.default_meter.clone());
+    let meter = req
+        .meter
+        .clone()
+        .unwrap_or_else(|| rt.default_meter.clone());
     let cast_id = format!("{:032x}", rand::random::<u128>());
     let tripwire = Tripwire::new(cast_id.clone(), meter.clone());
     let budget = OutputBudget::new(limits.output_bytes, tripwire.clone(), req.on_output.clone());
@@ -248,7 +274,9 @@ pub(crate) async fn run(spell: &SpellInner, req: CastRequest) -> Result<CastOutc
         net_requests: 0,
         net_bytes_in: 0,
         net_bytes_out: 0,
-        started_at_ms: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+        started_at_ms: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
     };
     let ctx = CastContext {
         cast_id: cast_id.clone(),
@@ -261,7 +289,9 @@ pub(crate) async fn run(spell: &SpellInner, req: CastRequest) -> Result<CastOutc
         Err(denied) => Ended::new(Outcome::Denied, Some(denied.reason)),
         Ok(allowance) => {
             let fuel_metered = rt.config.metering == crate::Metering::Fuel;
-            let fuel = allowance.max_fuel.map_or(limits.fuel, |a| a.min(limits.fuel));
+            let fuel = allowance
+                .max_fuel
+                .map_or(limits.fuel, |a| a.min(limits.fuel));
             let deadline = started + Duration::from_millis(limits.wall_time_ms);
             let state = CastState {
                 wasi,
@@ -278,11 +308,33 @@ pub(crate) async fn run(spell: &SpellInner, req: CastRequest) -> Result<CastOutc
                 let _ = store.set_fuel(fuel);
             }
             let cancel = req.cancel.clone().unwrap_or_default();
-            arm_epoch(&mut store, &tripwire, &cancel, deadline, limits.wall_time_ms);
+            arm_epoch(
+                &mut store,
+                &tripwire,
+                &cancel,
+                deadline,
+                limits.wall_time_ms,
+            );
             let grace = rt.config.epoch_tick * 2;
             let mut cpu = Duration::ZERO;
-            let result = supervise(&mut store, &spell.pre, &export, &cancel, deadline + grace, &tripwire, &limits, &mut cpu).await;
-            let end = classify(result, &tripwire, fuel, fuel < limits.fuel, export == "_start");
+            let result = supervise(
+                &mut store,
+                &spell.pre,
+                &export,
+                &cancel,
+                deadline + grace,
+                &tripwire,
+                &limits,
+                &mut cpu,
+            )
+            .await;
+            let end = classify(
+                result,
+                &tripwire,
+                fuel,
+                fuel < limits.fuel,
+                export == "_start",
+            );
             let state = store.data();
             usage.memory_peak_bytes = state.limiter.peak();
             usage.net_requests = state.net.requests;
@@ -327,7 +379,13 @@ struct Ended {
 
 impl Ended {
     fn new(outcome: Outcome, detail: Option<String>) -> Ended {
-        Ended { outcome, exit_code: None, trap: None, detail, returned: Vec::new() }
+        Ended {
+            outcome,
+            exit_code: None,
+            trap: None,
+            detail,
+            returned: Vec::new(),
+        }
     }
 }
 
@@ -342,34 +400,68 @@ fn check_request(grant: &Grant, req: &CastRequest) -> Result<(), Error> {
     for m in &req.mounts {
         match grant.mounts.iter().find(|g| g.guest == m.guest) {
             None => problems.push(format!("mount `{}` is not granted", m.guest)),
-            Some(g) if g.access < m.access => problems.push(format!("mount `{}` is granted read-only", m.guest)),
+            Some(g) if g.access < m.access => {
+                problems.push(format!("mount `{}` is granted read-only", m.guest))
+            }
             Some(_) => {}
         }
     }
-    let size: usize = req.args.iter().map(String::len).sum::<usize>() + req.env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    let size: usize = req.args.iter().map(String::len).sum::<usize>()
+        + req
+            .env
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>();
     if size > MAX_ARGS_ENV_BYTES {
-        problems.push(format!("arguments and environment are {size} bytes, over {MAX_ARGS_ENV_BYTES}"));
+        problems.push(format!(
+            "arguments and environment are {size} bytes, over {MAX_ARGS_ENV_BYTES}"
+        ));
     }
-    if problems.is_empty() { Ok(()) } else { Err(Error::RequestDenied(problems)) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::RequestDenied(problems))
+    }
 }
 
-fn build_wasi(name: &str, req: &CastRequest, stdout: OutputSink, stderr: OutputSink) -> Result<WasiP1Ctx, Error> {
+fn build_wasi(
+    name: &str,
+    req: &CastRequest,
+    stdout: OutputSink,
+    stderr: OutputSink,
+) -> Result<WasiP1Ctx, Error> {
     let mut b = WasiCtxBuilder::new();
-    let argv: Vec<&str> = std::iter::once(name).chain(req.args.iter().map(String::as_str)).collect();
-    b.args(&argv).stdin(MemoryInputPipe::new(req.stdin.clone())).stdout(stdout).stderr(stderr);
+    let argv: Vec<&str> = std::iter::once(name)
+        .chain(req.args.iter().map(String::as_str))
+        .collect();
+    b.args(&argv)
+        .stdin(MemoryInputPipe::new(req.stdin.clone()))
+        .stdout(stdout)
+        .stderr(stderr);
     for (k, v) in &req.env {
         b.env(k, v);
     }
     for m in &req.mounts {
-        let perms = if m.access == Access::Rw { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-        b.preopened_dir(&m.host, &m.guest, perms)
-            .map_err(|e| Error::Setup(format!("mount {} at {}: {e:#}", m.host.display(), m.guest)))?;
+        let perms = if m.access == Access::Rw {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        b.preopened_dir(&m.host, &m.guest, perms).map_err(|e| {
+            Error::Setup(format!("mount {} at {}: {e:#}", m.host.display(), m.guest))
+        })?;
     }
     Ok(b.build_p1())
 }
 
 /// Every epoch tick: stop for cancellation or the deadline, otherwise yield to the executor.
-fn arm_epoch(store: &mut Store<CastState>, tripwire: &Arc<Tripwire>, cancel: &CancelHandle, deadline: Instant, wall_ms: u64) {
+fn arm_epoch(
+    store: &mut Store<CastState>,
+    tripwire: &Arc<Tripwire>,
+    cancel: &CancelHandle,
+    deadline: Instant,
+    wall_ms: u64,
+) {
     let (tripwire, cancel) = (tripwire.clone(), cancel.clone());
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
@@ -386,7 +478,10 @@ fn arm_epoch(store: &mut Store<CastState>, tripwire: &Arc<Tripwire>, cancel: &Ca
 /// Runs the guest, racing it against the deadline and the cancel handle so that a guest blocked
 /// inside a host call (a long `poll_oneoff` sleep) is stopped too. Measures the thread CPU time
 /// spent polling it.
-#[expect(clippy::too_many_arguments, reason = "one call site; the parameters are the cast's parts")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; the parameters are the cast's parts"
+)]
 async fn supervise(
     store: &mut Store<CastState>,
     pre: &InstancePre<CastState>,
@@ -416,7 +511,11 @@ async fn supervise(
     }
 }
 
-async fn call(store: &mut Store<CastState>, pre: &InstancePre<CastState>, export: &str) -> wasmtime::Result<Vec<Val>> {
+async fn call(
+    store: &mut Store<CastState>,
+    pre: &InstancePre<CastState>,
+    export: &str,
+) -> wasmtime::Result<Vec<Val>> {
     let instance = pre.instantiate_async(&mut *store).await?;
     let func = instance
         .get_func(&mut *store, export)
@@ -438,32 +537,65 @@ async fn with_cpu_time<F: Future>(fut: F, cpu: &mut Duration) -> F::Output {
     .await
 }
 
-fn classify(result: Option<wasmtime::Result<Vec<Val>>>, tripwire: &Tripwire, fuel: u64, allowance_bound: bool, command: bool) -> Ended {
+fn classify(
+    result: Option<wasmtime::Result<Vec<Val>>>,
+    tripwire: &Tripwire,
+    fuel: u64,
+    allowance_bound: bool,
+    command: bool,
+) -> Ended {
     if let Some(stop) = tripwire.reason() {
         return Ended::new(stop.outcome(), Some(stop.to_string()));
     }
     let err = match result {
         Some(Ok(returned)) => {
-            return Ended { exit_code: command.then_some(0), returned, ..Ended::new(Outcome::Ok, None) };
+            return Ended {
+                exit_code: command.then_some(0),
+                returned,
+                ..Ended::new(Outcome::Ok, None)
+            };
         }
         Some(Err(e)) => e,
         // Unreachable: `supervise` trips the tripwire before returning `None`.
         None => return Ended::new(Outcome::Cancelled, None),
     };
     if let Some(exit) = err.downcast_ref::<I32Exit>() {
-        let outcome = if exit.0 == 0 { Outcome::Ok } else { Outcome::Exit };
-        return Ended { exit_code: Some(exit.0), ..Ended::new(outcome, None) };
+        let outcome = if exit.0 == 0 {
+            Outcome::Ok
+        } else {
+            Outcome::Exit
+        };
+        return Ended {
+            exit_code: Some(exit.0),
+            ..Ended::new(outcome, None)
+        };
     }
     if let Some(fault) = err.downcast_ref::<HostFault>() {
-        return Ended { trap: Some("host_error".into()), ..Ended::new(Outcome::Trap, Some(fault.to_string())) };
+        return Ended {
+            trap: Some("host_error".into()),
+            ..Ended::new(Outcome::Trap, Some(fault.to_string()))
+        };
     }
     match err.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => {
-            let why = if allowance_bound { "the authorize hook's fuel allowance" } else { "the fuel limit" };
-            Ended::new(Outcome::OutOfFuel, Some(format!("{why} of {fuel} is used up")))
+            let why = if allowance_bound {
+                "the authorize hook's fuel allowance"
+            } else {
+                "the fuel limit"
+            };
+            Ended::new(
+                Outcome::OutOfFuel,
+                Some(format!("{why} of {fuel} is used up")),
+            )
         }
-        Some(trap) => Ended { trap: Some(snake_case(&format!("{trap:?}"))), ..Ended::new(Outcome::Trap, Some(format!("{err:#}"))) },
-        None => Ended { trap: Some("host_error".into()), ..Ended::new(Outcome::Trap, Some(format!("{err:#}"))) },
+        Some(trap) => Ended {
+            trap: Some(snake_case(&format!("{trap:?}"))),
+            ..Ended::new(Outcome::Trap, Some(format!("{err:#}")))
+        },
+        None => Ended {
+            trap: Some("host_error".into()),
+            ..Ended::new(Outcome::Trap, Some(format!("{err:#}")))
+        },
     }
 }
 

@@ -49,12 +49,20 @@ pub enum Val {
 impl Val {
     /// The value as an `i32`, if it is one.
     pub fn i32(&self) -> Option<i32> {
-        if let Val::I32(v) = self { Some(*v) } else { None }
+        if let Val::I32(v) = self {
+            Some(*v)
+        } else {
+            None
+        }
     }
 
     /// The value as an `i64`, if it is one.
     pub fn i64(&self) -> Option<i64> {
-        if let Val::I64(v) = self { Some(*v) } else { None }
+        if let Val::I64(v) = self {
+            Some(*v)
+        } else {
+            None
+        }
     }
 
     /// The type of the value.
@@ -124,7 +132,13 @@ pub struct HostFunction {
 
 impl std::fmt::Debug for HostFunction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "HostFunction({}: {:?} -> {:?})", self.qualified_name(), self.params, self.results)
+        write!(
+            f,
+            "HostFunction({}: {:?} -> {:?})",
+            self.qualified_name(),
+            self.params,
+            self.results
+        )
     }
 }
 
@@ -136,7 +150,10 @@ impl HostFunction {
         name: impl Into<String>,
         params: impl IntoIterator<Item = ValType>,
         results: impl IntoIterator<Item = ValType>,
-        callback: impl Fn(&mut HostCall<'_>, &[Val]) -> Result<Vec<Val>, HostError> + Send + Sync + 'static,
+        callback: impl Fn(&mut HostCall<'_>, &[Val]) -> Result<Vec<Val>, HostError>
+        + Send
+        + Sync
+        + 'static,
     ) -> HostFunction {
         HostFunction {
             module: module.into(),
@@ -153,32 +170,44 @@ impl HostFunction {
     }
 
     /// Adds this function to a linker, checking what the callback returns.
-    pub(crate) fn define(&self, linker: &mut wasmtime::Linker<CastState>, engine: &wasmtime::Engine) -> wasmtime::Result<()> {
+    pub(crate) fn define(
+        &self,
+        linker: &mut wasmtime::Linker<CastState>,
+        engine: &wasmtime::Engine,
+    ) -> wasmtime::Result<()> {
         let ty = wasmtime::FuncType::new(
             engine,
             self.params.iter().map(|t| t.to_wasm()),
             self.results.iter().map(|t| t.to_wasm()),
         );
         let this = self.clone();
-        linker.func_new(&self.module, &self.name, ty, move |caller, args, results| {
-            let args: Vec<Val> = args.iter().filter_map(Val::from_wasm).collect();
-            let mut call = HostCall { caller };
-            let out = (this.callback)(&mut call, &args).map_err(|e| wasmtime::Error::new(HostFault {
-                function: this.qualified_name(),
-                message: e.0,
-            }))?;
-            let types_match = out.len() == results.len() && out.iter().zip(&this.results).all(|(v, t)| v.ty() == *t);
-            if !types_match {
-                return Err(wasmtime::Error::new(HostFault {
-                    function: this.qualified_name(),
-                    message: format!("returned {:?}, signature says {:?}", out, this.results),
-                }));
-            }
-            for (slot, v) in results.iter_mut().zip(out) {
-                *slot = v.to_wasm();
-            }
-            Ok(())
-        })?;
+        linker.func_new(
+            &self.module,
+            &self.name,
+            ty,
+            move |caller, args, results| {
+                let args: Vec<Val> = args.iter().filter_map(Val::from_wasm).collect();
+                let mut call = HostCall { caller };
+                let out = (this.callback)(&mut call, &args).map_err(|e| {
+                    wasmtime::Error::new(HostFault {
+                        function: this.qualified_name(),
+                        message: e.0,
+                    })
+                })?;
+                let types_match = out.len() == results.len()
+                    && out.iter().zip(&this.results).all(|(v, t)| v.ty() == *t);
+                if !types_match {
+                    return Err(wasmtime::Error::new(HostFault {
+                        function: this.qualified_name(),
+                        message: format!("returned {:?}, signature says {:?}", out, this.results),
+                    }));
+                }
+                for (slot, v) in results.iter_mut().zip(out) {
+                    *slot = v.to_wasm();
+                }
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 }
@@ -210,7 +239,9 @@ impl<'a> HostCall<'a> {
     pub(crate) fn check_range(&mut self, ptr: u32, len: u32) -> Result<(), HostError> {
         let size = self.memory()?.data_size(&self.caller) as u64;
         if u64::from(ptr) + u64::from(len) > size {
-            return Err(HostError::new(format!("guest memory range {ptr}+{len} is out of bounds")));
+            return Err(HostError::new(format!(
+                "guest memory range {ptr}+{len} is out of bounds"
+            )));
         }
         Ok(())
     }
@@ -232,13 +263,16 @@ impl HostCall<'_> {
         let mut buf = vec![0; len as usize];
         memory
             .read(&self.caller, ptr as usize, &mut buf)
-            .map_err(|_| HostError::new(format!("guest memory range {ptr}+{len} is out of bounds")))?;
+            .map_err(|_| {
+                HostError::new(format!("guest memory range {ptr}+{len} is out of bounds"))
+            })?;
         Ok(buf)
     }
 
     /// Reads a UTF-8 string from guest memory, refusing invalid UTF-8.
     pub fn read_str(&mut self, ptr: u32, len: u32) -> Result<String, HostError> {
-        String::from_utf8(self.read(ptr, len)?).map_err(|_| HostError::new("guest string is not UTF-8"))
+        String::from_utf8(self.read(ptr, len)?)
+            .map_err(|_| HostError::new("guest string is not UTF-8"))
     }
 
     /// Writes `bytes` into guest memory at `ptr`.
@@ -246,7 +280,12 @@ impl HostCall<'_> {
         let memory = self.memory()?;
         memory
             .write(&mut self.caller, ptr as usize, bytes)
-            .map_err(|_| HostError::new(format!("guest memory range {ptr}+{} is out of bounds", bytes.len())))
+            .map_err(|_| {
+                HostError::new(format!(
+                    "guest memory range {ptr}+{} is out of bounds",
+                    bytes.len()
+                ))
+            })
     }
 
     /// The id of the cast this call belongs to.

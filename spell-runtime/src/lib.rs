@@ -46,7 +46,10 @@ pub use config::{Metering, RuntimeBuilder};
 pub use error::Error;
 pub use host::{HostCall, HostError, HostFunction, Val, ValType};
 pub use limits::TABLE_ELEMENT_BYTES;
-pub use metering::{Allowance, CastContext, Denied, Event, EventKind, HookError, MeteringHook, NoMetering, Outcome, UsageLog, UsageRecord};
+pub use metering::{
+    Allowance, CastContext, Denied, Event, EventKind, HookError, MeteringHook, NoMetering, Outcome,
+    UsageLog, UsageRecord,
+};
 pub use output::{OutputCallback, Stream};
 pub use runtime::{Runtime, UnverifiedModule};
 pub use spell::Spell;

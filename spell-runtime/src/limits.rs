@@ -48,7 +48,11 @@ pub(crate) struct Tripwire {
 
 impl Tripwire {
     pub(crate) fn new(cast_id: String, hook: Arc<dyn MeteringHook>) -> Arc<Tripwire> {
-        Arc::new(Tripwire { reason: OnceLock::new(), cast_id, hook })
+        Arc::new(Tripwire {
+            reason: OnceLock::new(),
+            cast_id,
+            hook,
+        })
     }
 
     /// Trips (the first reason wins) and returns the error that unwinds the guest.
@@ -56,7 +60,10 @@ impl Tripwire {
         if self.reason.set(stop.clone()).is_ok() {
             self.hook.observe(&Event {
                 cast_id: self.cast_id.clone(),
-                kind: EventKind::LimitHit { outcome: stop.outcome(), detail: stop.to_string() },
+                kind: EventKind::LimitHit {
+                    outcome: stop.outcome(),
+                    detail: stop.to_string(),
+                },
             });
         }
         wasmtime::Error::new(stop)
@@ -70,7 +77,10 @@ impl Tripwire {
     pub(crate) fn violation(&self, capability: &str, detail: String) {
         self.hook.observe(&Event {
             cast_id: self.cast_id.clone(),
-            kind: EventKind::PolicyViolation { capability: capability.into(), detail },
+            kind: EventKind::PolicyViolation {
+                capability: capability.into(),
+                detail,
+            },
         });
     }
 }
@@ -85,7 +95,12 @@ pub(crate) struct MemoryLimiter {
 
 impl MemoryLimiter {
     pub(crate) fn new(cap: u64, tripwire: Arc<Tripwire>) -> MemoryLimiter {
-        MemoryLimiter { cap, current: 0, peak: 0, tripwire }
+        MemoryLimiter {
+            cap,
+            current: 0,
+            peak: 0,
+            tripwire,
+        }
     }
 
     pub(crate) fn peak(&self) -> u64 {
@@ -95,7 +110,10 @@ impl MemoryLimiter {
     fn grow(&mut self, current: u64, desired: u64) -> wasmtime::Result<bool> {
         let total = self.current.saturating_add(desired.saturating_sub(current));
         if total > self.cap {
-            return Err(self.tripwire.trip(Stop::MemoryLimit { cap: self.cap, wanted: total }));
+            return Err(self.tripwire.trip(Stop::MemoryLimit {
+                cap: self.cap,
+                wanted: total,
+            }));
         }
         self.current = total;
         self.peak = self.peak.max(total);
@@ -104,11 +122,24 @@ impl MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         self.grow(current as u64, desired as u64)
     }
 
-    fn table_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
-        self.grow(current as u64 * TABLE_ELEMENT_BYTES, desired as u64 * TABLE_ELEMENT_BYTES)
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.grow(
+            current as u64 * TABLE_ELEMENT_BYTES,
+            desired as u64 * TABLE_ELEMENT_BYTES,
+        )
     }
 }

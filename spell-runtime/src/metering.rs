@@ -110,7 +110,9 @@ pub struct Denied {
 impl Denied {
     /// A refusal with a reason.
     pub fn new(reason: impl Into<String>) -> Denied {
-        Denied { reason: reason.into() }
+        Denied {
+            reason: reason.into(),
+        }
     }
 }
 
@@ -251,7 +253,10 @@ impl UsageLog {
     /// A log whose casts may spend at most `fuel` in total: each cast is allowed what remains,
     /// and casts are denied once it is spent.
     pub fn with_fuel_budget(fuel: u64) -> UsageLog {
-        UsageLog { budget: Some(fuel), ..Default::default() }
+        UsageLog {
+            budget: Some(fuel),
+            ..Default::default()
+        }
     }
 
     /// The records so far, in order.
@@ -278,7 +283,9 @@ impl MeteringHook for UsageLog {
                 if left == 0 {
                     Err(Denied::new(format!("fuel budget of {budget} is spent")))
                 } else {
-                    Ok(Allowance { max_fuel: Some(left) })
+                    Ok(Allowance {
+                        max_fuel: Some(left),
+                    })
                 }
             }
         }

@@ -35,8 +35,17 @@ pub(crate) struct OutputBudget {
 }
 
 impl OutputBudget {
-    pub(crate) fn new(cap: u64, tripwire: Arc<Tripwire>, callback: Option<OutputCallback>) -> Arc<OutputBudget> {
-        Arc::new(OutputBudget { cap, used: AtomicU64::new(0), tripwire, callback })
+    pub(crate) fn new(
+        cap: u64,
+        tripwire: Arc<Tripwire>,
+        callback: Option<OutputCallback>,
+    ) -> Arc<OutputBudget> {
+        Arc::new(OutputBudget {
+            cap,
+            used: AtomicU64::new(0),
+            tripwire,
+            callback,
+        })
     }
 }
 
@@ -50,7 +59,11 @@ pub(crate) struct OutputSink {
 
 impl OutputSink {
     pub(crate) fn new(stream: Stream, budget: Arc<OutputBudget>) -> OutputSink {
-        OutputSink { stream, budget, buffer: Arc::default() }
+        OutputSink {
+            stream,
+            budget,
+            buffer: Arc::default(),
+        }
     }
 
     pub(crate) fn take(&self) -> Vec<u8> {
@@ -64,12 +77,19 @@ impl OutputSink {
         let room = self.budget.cap.saturating_sub(before).min(len) as usize;
         let kept = &bytes[..room];
         if !kept.is_empty() {
-            self.buffer.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(kept);
+            self.buffer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(kept);
             if let Some(cb) = &self.budget.callback {
                 cb(self.stream, kept);
             }
         }
-        if room < bytes.len() { Err(Stop::OutputLimit(self.budget.cap)) } else { Ok(()) }
+        if room < bytes.len() {
+            Err(Stop::OutputLimit(self.budget.cap))
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -96,7 +116,8 @@ impl Pollable for OutputSink {
 
 impl OutputStream for OutputSink {
     fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
-        self.capture(&bytes).map_err(|stop| StreamError::Trap(self.budget.tripwire.trip(stop)))
+        self.capture(&bytes)
+            .map_err(|stop| StreamError::Trap(self.budget.tripwire.trip(stop)))
     }
 
     fn flush(&mut self) -> Result<(), StreamError> {
@@ -110,10 +131,16 @@ impl OutputStream for OutputSink {
 }
 
 impl tokio::io::AsyncWrite for OutputSink {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Poll::Ready(match self.capture(buf) {
             Ok(()) => Ok(buf.len()),
-            Err(stop) => Err(std::io::Error::other(self.budget.tripwire.trip(stop).to_string())),
+            Err(stop) => Err(std::io::Error::other(
+                self.budget.tripwire.trip(stop).to_string(),
+            )),
         })
     }
 

@@ -23,7 +23,9 @@ use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wasmtime::{Config, Engine, ExternType, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Engine, ExternType, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig,
+};
 
 /// Bytes of each pooled memory and table slot reset in place (kept resident) when a cast ends.
 const RESIDENT_RESET_BYTES: usize = 64 << 10;
@@ -97,7 +99,8 @@ impl Runtime {
     }
 
     pub(crate) fn from_builder(config: RuntimeBuilder) -> Result<Runtime, Error> {
-        let engine = Engine::new(&engine_config(&config)).map_err(|e| Error::Config(format!("{e:#}")))?;
+        let engine =
+            Engine::new(&engine_config(&config)).map_err(|e| Error::Config(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut CastState| &mut s.wasi)
             .map_err(|e| Error::Config(format!("{e:#}")))?;
@@ -115,10 +118,18 @@ impl Runtime {
             if let Some(reason) = reason {
                 return Err(Error::HostFunction { name, reason });
             }
-            f.define(&mut linker, &engine).map_err(|e| Error::HostFunction { name, reason: format!("{e:#}") })?;
+            f.define(&mut linker, &engine)
+                .map_err(|e| Error::HostFunction {
+                    name,
+                    reason: format!("{e:#}"),
+                })?;
         }
-        let modules = ModuleCache::new(&engine, config.module_cache_capacity, config.cache_dir.as_deref())
-            .map_err(|e| Error::Config(format!("cache folder: {e}")))?;
+        let modules = ModuleCache::new(
+            &engine,
+            config.module_cache_capacity,
+            config.cache_dir.as_deref(),
+        )
+        .map_err(|e| Error::Config(format!("cache folder: {e}")))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         start_epoch_ticker(engine.clone(), config.epoch_tick, ticker_stop.clone())
             .map_err(|e| Error::Config(format!("could not start the epoch ticker: {e}")))?;
@@ -131,10 +142,14 @@ impl Runtime {
             modules,
             host_names,
             verifiers: Mutex::default(),
-            verdicts: Mutex::new(LruCache::new(NonZeroUsize::new(VERDICT_CACHE_CAPACITY).unwrap_or(NonZeroUsize::MIN))),
+            verdicts: Mutex::new(LruCache::new(
+                NonZeroUsize::new(VERDICT_CACHE_CAPACITY).unwrap_or(NonZeroUsize::MIN),
+            )),
             ticker_stop,
         };
-        Ok(Runtime { inner: Arc::new(inner) })
+        Ok(Runtime {
+            inner: Arc::new(inner),
+        })
     }
 
     /// Counters of the module cache.
@@ -156,7 +171,12 @@ impl Runtime {
             module_digest: m.module.sha256,
             entrypoint: &m.entrypoint,
         };
-        self.prepare(source, grant, policy.network.allow_addresses.clone(), Some(verification))
+        self.prepare(
+            source,
+            grant,
+            policy.network.allow_addresses.clone(),
+            Some(verification),
+        )
     }
 
     /// Loads a bare module without package, signature or SBOM checks. The caller vouches for
@@ -164,7 +184,10 @@ impl Runtime {
     pub fn load_unverified(&self, wasm: &[u8], module: UnverifiedModule) -> Result<Spell, Error> {
         let max = spell_core::PackageLimits::default().max_module_bytes;
         if wasm.len() as u64 > max {
-            return Err(Error::ModuleTooLarge { size: wasm.len() as u64, max });
+            return Err(Error::ModuleTooLarge {
+                size: wasm.len() as u64,
+                max,
+            });
         }
         let digest = Sha256Digest::of(wasm);
         let source = ModuleSource {
@@ -180,7 +203,11 @@ impl Runtime {
 
     fn verify(&self, package: &Package, policy: &Policy) -> Result<Verification, Error> {
         let policy_digest = policy.digest();
-        let key = (package.digest(), package.bundle.as_deref().map(Sha256Digest::of), policy_digest);
+        let key = (
+            package.digest(),
+            package.bundle.as_deref().map(Sha256Digest::of),
+            policy_digest,
+        );
         if let Some(v) = lock(&self.inner.verdicts).get(&key) {
             return Ok(v.clone());
         }
@@ -224,7 +251,10 @@ impl Runtime {
                 name: source.name,
                 version: source.version,
                 entrypoint: source.entrypoint.to_string(),
-                net: Arc::new(NetGrant { patterns: grant.network.clone(), allow_addresses }),
+                net: Arc::new(NetGrant {
+                    patterns: grant.network.clone(),
+                    allow_addresses,
+                }),
                 grant,
                 verification,
                 pre,
@@ -243,7 +273,8 @@ impl Runtime {
                     !grant.network.is_empty() && net::IMPORTS.contains(&import.name())
                 }
                 ExternType::Func(_) => {
-                    self.inner.host_names.contains(&name) && grant.host_functions.iter().any(|p| name_matches(p, &name))
+                    self.inner.host_names.contains(&name)
+                        && grant.host_functions.iter().any(|p| name_matches(p, &name))
                 }
                 _ => false,
             };
@@ -251,7 +282,11 @@ impl Runtime {
                 refused.push(name);
             }
         }
-        if refused.is_empty() { Ok(()) } else { Err(Error::ImportNotGranted(refused)) }
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::ImportNotGranted(refused))
+        }
     }
 }
 
@@ -266,7 +301,12 @@ struct ModuleSource<'a> {
 }
 
 fn check_entrypoint(module: &Module, name: &str) -> Result<(), Error> {
-    let err = |reason| Err(Error::Entrypoint { name: name.to_string(), reason });
+    let err = |reason| {
+        Err(Error::Entrypoint {
+            name: name.to_string(),
+            reason,
+        })
+    };
     match module.get_export(name) {
         Some(ExternType::Func(f)) if f.params().len() == 0 => Ok(()),
         Some(ExternType::Func(_)) => err("takes parameters"),
@@ -298,13 +338,19 @@ fn engine_config(b: &RuntimeBuilder) -> Config {
 }
 
 /// One thread per runtime advances the engine's epoch every tick until the runtime is dropped.
-fn start_epoch_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>) -> std::io::Result<()> {
-    std::thread::Builder::new().name("spell-epoch".into()).spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(tick);
-            engine.increment_epoch();
-        }
-    })?;
+fn start_epoch_ticker(
+    engine: Engine,
+    tick: Duration,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("spell-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(tick);
+                engine.increment_epoch();
+            }
+        })?;
     Ok(())
 }
 

@@ -31,7 +31,11 @@ pub(crate) struct SpellInner {
 
 impl std::fmt::Debug for Spell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Spell({} {} sha256:{})", self.inner.name, self.inner.version, self.inner.digest)
+        write!(
+            f,
+            "Spell({} {} sha256:{})",
+            self.inner.name, self.inner.version, self.inner.digest
+        )
     }
 }
 

@@ -77,17 +77,23 @@ impl Server {
 
     /// The next finished connection.
     fn next(&self) -> Seen {
-        self.seen.recv_timeout(Duration::from_secs(10)).expect("the server saw no connection")
+        self.seen
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the server saw no connection")
     }
 
     /// Asserts that no connection arrived.
     fn assert_untouched(&self) {
-        assert!(self.seen.recv_timeout(Duration::from_millis(100)).is_err(), "the server was reached");
+        assert!(
+            self.seen.recv_timeout(Duration::from_millis(100)).is_err(),
+            "the server was reached"
+        );
     }
 }
 
 fn serve(mut conn: TcpStream, reply: &Reply) -> Seen {
-    conn.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     let mut data = Vec::new();
     let mut buf = [0u8; 16 << 10];
     if let Reply::Eager = reply {
@@ -105,7 +111,11 @@ fn serve(mut conn: TcpStream, reply: &Reply) -> Seen {
     let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
     let length = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+        })
         .unwrap_or(0);
     while data.len() < head_end + length {
         match conn.read(&mut buf) {
@@ -124,10 +134,19 @@ fn serve(mut conn: TcpStream, reply: &Reply) -> Seen {
     };
     match reply {
         Reply::Body(b) => {
-            send(format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{b}", b.len()).as_bytes());
+            send(
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{b}",
+                    b.len()
+                )
+                .as_bytes(),
+            );
         }
         Reply::Redirect(to) => {
-            send(format!("HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\n\r\n").as_bytes());
+            send(
+                format!("HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\n\r\n")
+                    .as_bytes(),
+            );
         }
         Reply::Big(n) => {
             let chunk = vec![b'x'; 16 << 10];
@@ -155,7 +174,12 @@ fn serve(mut conn: TcpStream, reply: &Reply) -> Seen {
     while let Ok(n @ 1..) = conn.read(&mut buf) {
         extra += n;
     }
-    Seen { head, body, bytes_read: (data.len() + extra) as u64, bytes_written: written }
+    Seen {
+        head,
+        body,
+        bytes_read: (data.len() + extra) as u64,
+        bytes_written: written,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -188,14 +212,21 @@ fn fetch_wasm() -> Vec<u8> {
 
 /// Loads `wasm` asking for `network` (and `limits`, JSON members) under a policy that allows
 /// `network` and has `policy_extra` appended.
-fn load(wasm: &[u8], network: &[String], limits: &str, policy_extra: &str) -> Result<Spell, spell_runtime::Error> {
+fn load(
+    wasm: &[u8],
+    network: &[String],
+    limits: &str,
+    policy_extra: &str,
+) -> Result<Spell, spell_runtime::Error> {
     let manifest = format!(
         r#"{{"name":"fetch","version":"1.0.0","license":"MIT","capabilities":{{"network":{}}},"limits":{{{limits}}}}}"#,
         serde_json::to_string(network).expect("json")
     );
     let package = Package::pack(manifest.as_bytes(), wasm, None, None).expect("pack");
-    let policy =
-        format!("allow_unsigned = true\n[capabilities]\nnetwork = {}\n{policy_extra}", serde_json::to_string(network).expect("json"));
+    let policy = format!(
+        "allow_unsigned = true\n[capabilities]\nnetwork = {}\n{policy_extra}",
+        serde_json::to_string(network).expect("json")
+    );
     runtime().load(&package, &Policy::from_toml(&policy).expect("policy"))
 }
 
@@ -208,7 +239,13 @@ fn fetch(network: &[String], limits: &str) -> Spell {
 
 fn cast(spell: &Spell, args: &[&str]) -> (CastOutcome, Arc<UsageLog>) {
     let log = Arc::new(UsageLog::new());
-    let outcome = spell.cast(CastRequest::new().args(args.iter().copied()).meter(log.clone())).expect("cast");
+    let outcome = spell
+        .cast(
+            CastRequest::new()
+                .args(args.iter().copied())
+                .meter(log.clone()),
+        )
+        .expect("cast");
     (outcome, log)
 }
 
@@ -228,7 +265,12 @@ fn fetched(stdout: &[u8]) -> Vec<Fetched> {
     while let Some(at) = rest.find("< rc=") {
         let line_end = rest[at..].find('\n').map_or(rest.len(), |i| at + i);
         let line = &rest[at..line_end];
-        let num = |f: &str| line.split(' ').find_map(|kv| kv.strip_prefix(f)).and_then(|v| v.parse::<i64>().ok()).expect(f);
+        let num = |f: &str| {
+            line.split(' ')
+                .find_map(|kv| kv.strip_prefix(f))
+                .and_then(|v| v.parse::<i64>().ok())
+                .expect(f)
+        };
         let headers_end = line_end + 1 + num("headers=") as usize;
         let body_end = headers_end + num("body=") as usize;
         out.push(Fetched {
@@ -250,7 +292,9 @@ fn violations(log: &UsageLog) -> Vec<String> {
     log.events()
         .into_iter()
         .filter_map(|e| match e.kind {
-            EventKind::PolicyViolation { capability, detail } if capability == "network" => Some(detail),
+            EventKind::PolicyViolation { capability, detail } if capability == "network" => {
+                Some(detail)
+            }
             _ => None,
         })
         .collect()
@@ -263,26 +307,57 @@ fn violations(log: &UsageLog) -> Vec<String> {
 fn allowed_request_succeeds_and_usage_matches_what_the_server_saw() {
     let server = Server::start(Reply::Body("hello"));
     let spell = fetch(&[server.pattern()], "");
-    let (outcome, log) = cast(&spell, &["-X", "POST", "-H", "X-Test: 1", "-d", "payload", &server.url("/echo?x=1")]);
+    let (outcome, log) = cast(
+        &spell,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "X-Test: 1",
+            "-d",
+            "payload",
+            &server.url("/echo?x=1"),
+        ],
+    );
     let seen = server.next();
     let got = fetched(&outcome.stdout);
     assert_eq!(outcome.outcome, Outcome::Ok, "{outcome:?}");
-    assert_eq!((got[0].rc, got[0].status, got[0].body.as_str()), (0, 200, "hello"));
-    assert_eq!(got[0].headers, "content-type: text/plain\ncontent-length: 5\n");
-    assert!(seen.head.starts_with("POST /echo?x=1 HTTP/1.1\r\n"), "{}", seen.head);
+    assert_eq!(
+        (got[0].rc, got[0].status, got[0].body.as_str()),
+        (0, 200, "hello")
+    );
+    assert_eq!(
+        got[0].headers,
+        "content-type: text/plain\ncontent-length: 5\n"
+    );
+    assert!(
+        seen.head.starts_with("POST /echo?x=1 HTTP/1.1\r\n"),
+        "{}",
+        seen.head
+    );
     for header in [
         format!("host: 127.0.0.1:{}\r\n", server.port),
         "x-test: 1\r\n".into(),
         "connection: close\r\n".into(),
         "content-length: 7\r\n".into(),
     ] {
-        assert!(seen.head.contains(&header), "{header:?} missing from {}", seen.head);
+        assert!(
+            seen.head.contains(&header),
+            "{header:?} missing from {}",
+            seen.head
+        );
     }
     assert_eq!(seen.body, b"payload");
     let usage = &log.records()[0];
     assert_eq!(usage.net_requests, 1);
-    assert_eq!(usage.net_bytes_out, seen.bytes_read, "bytes out = bytes the server read");
-    assert_eq!(usage.net_bytes_in, seen.bytes_written, "bytes in = bytes the server wrote");
+    assert_eq!(
+        usage.net_bytes_out, seen.bytes_read,
+        "bytes out = bytes the server read"
+    );
+    assert_eq!(
+        usage.net_bytes_in, seen.bytes_written,
+        "bytes in = bytes the server wrote"
+    );
     assert!(violations(&log).is_empty());
 }
 
@@ -296,7 +371,11 @@ fn host_not_granted_is_refused_before_connecting_and_reported() {
     let got = fetched(&outcome.stdout);
     assert_eq!(got.len(), 3);
     for g in &got {
-        assert_eq!((g.rc, g.status), (code(ErrorCode::NetNotGranted), 0), "{g:?}");
+        assert_eq!(
+            (g.rc, g.status),
+            (code(ErrorCode::NetNotGranted), 0),
+            "{g:?}"
+        );
         assert_eq!(g.body, "not granted to this spell");
     }
     other.assert_untouched();
@@ -304,7 +383,10 @@ fn host_not_granted_is_refused_before_connecting_and_reported() {
     assert_eq!(log.records()[0].net_requests, 0);
     let v = violations(&log);
     assert_eq!(v.len(), 3);
-    assert_eq!(v[0], format!("GET {}: not granted to this spell", other.url("/")));
+    assert_eq!(
+        v[0],
+        format!("GET {}: not granted to this spell", other.url("/"))
+    );
     assert!(v[1].starts_with("GET http://example.com/"));
 }
 
@@ -319,7 +401,10 @@ fn loopback_is_refused_when_the_policy_grants_the_pattern_but_not_the_address() 
         assert_eq!(g.rc, code(ErrorCode::NetAddressBlocked), "{g:?}");
         assert!(g.body.contains("loopback"), "{}", g.body);
     }
-    assert_eq!(got[0].body, "127.0.0.1 resolves only to refused addresses: 127.0.0.1 (loopback)");
+    assert_eq!(
+        got[0].body,
+        "127.0.0.1 resolves only to refused addresses: 127.0.0.1 (loopback)"
+    );
     server.assert_untouched();
     assert_eq!(log.records()[0].net_requests, 0);
     assert_eq!(violations(&log).len(), 2);
@@ -327,8 +412,18 @@ fn loopback_is_refused_when_the_policy_grants_the_pattern_but_not_the_address() 
     // The same grant plus the address: a name resolving to ::1 and 127.0.0.1 connects to the latter.
     let spell = fetch(std::slice::from_ref(&named), "");
     let (outcome, _) = cast(&spell, &[&format!("{named}/")]);
-    assert_eq!(fetched(&outcome.stdout)[0].rc, 0, "{}", String::from_utf8_lossy(&outcome.stdout));
-    assert!(server.next().head.contains(&format!("host: localhost:{}\r\n", server.port)));
+    assert_eq!(
+        fetched(&outcome.stdout)[0].rc,
+        0,
+        "{}",
+        String::from_utf8_lossy(&outcome.stdout)
+    );
+    assert!(
+        server
+            .next()
+            .head
+            .contains(&format!("host: localhost:{}\r\n", server.port))
+    );
 }
 
 #[test]
@@ -339,10 +434,20 @@ fn redirects_are_not_followed_and_the_next_hop_is_checked_again() {
     let (outcome, log) = cast(&spell, &["-L", &redirector.url("/go")]);
     let got = fetched(&outcome.stdout);
     assert_eq!((got[0].rc, got[0].status), (0, 302));
-    assert_eq!((got[1].rc, got[1].status), (code(ErrorCode::NetNotGranted), 0), "the guest's own follow-up is refused");
+    assert_eq!(
+        (got[1].rc, got[1].status),
+        (code(ErrorCode::NetNotGranted), 0),
+        "the guest's own follow-up is refused"
+    );
     redirector.next();
     target.assert_untouched();
-    assert_eq!(violations(&log), [format!("GET {}: not granted to this spell", target.url("/"))]);
+    assert_eq!(
+        violations(&log),
+        [format!(
+            "GET {}: not granted to this spell",
+            target.url("/")
+        )]
+    );
 }
 
 #[test]
@@ -351,11 +456,25 @@ fn response_larger_than_the_buffer_is_cut_and_the_cast_goes_on() {
     let spell = fetch(&[server.pattern()], "");
     let (outcome, log) = cast(&spell, &["-c", "1024", &server.url("/big")]);
     let got = fetched(&outcome.stdout);
-    assert_eq!((got[0].rc, got[0].status, got[0].body.len()), (code(ErrorCode::NetLimit), 200, 1024));
-    assert_eq!((outcome.outcome, outcome.exit_code), (Outcome::Exit, Some(1)), "fetch exits 1 on any error code");
+    assert_eq!(
+        (got[0].rc, got[0].status, got[0].body.len()),
+        (code(ErrorCode::NetLimit), 200, 1024)
+    );
+    assert_eq!(
+        (outcome.outcome, outcome.exit_code),
+        (Outcome::Exit, Some(1)),
+        "fetch exits 1 on any error code"
+    );
     let usage = &log.records()[0];
-    assert!(usage.net_bytes_in < 1 << 20, "reading stopped early: {} bytes in", usage.net_bytes_in);
-    assert!(server.next().bytes_written < 64 << 20, "the server could not send it all");
+    assert!(
+        usage.net_bytes_in < 1 << 20,
+        "reading stopped early: {} bytes in",
+        usage.net_bytes_in
+    );
+    assert!(
+        server.next().bytes_written < 64 << 20,
+        "the server could not send it all"
+    );
 }
 
 #[test]
@@ -364,11 +483,25 @@ fn byte_limit_ends_the_cast_exactly_at_the_cap() {
     let spell = fetch(&[server.pattern()], r#""net_bytes": 65536"#);
     let (outcome, log) = cast(&spell, &["-c", "2097152", &server.url("/big")]);
     assert_eq!(outcome.outcome, Outcome::NetworkLimit, "{outcome:?}");
-    assert!(outcome.detail.as_deref().unwrap_or("").contains("65536 bytes per cast"), "{:?}", outcome.detail);
+    assert!(
+        outcome
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("65536 bytes per cast"),
+        "{:?}",
+        outcome.detail
+    );
     let usage = &log.records()[0];
     assert_eq!(usage.net_bytes_in + usage.net_bytes_out, 65536);
     assert_eq!(usage.outcome, Outcome::NetworkLimit);
-    assert!(log.events().iter().any(|e| matches!(e.kind, EventKind::LimitHit { outcome: Outcome::NetworkLimit, .. })));
+    assert!(log.events().iter().any(|e| matches!(
+        e.kind,
+        EventKind::LimitHit {
+            outcome: Outcome::NetworkLimit,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -377,11 +510,30 @@ fn byte_limit_is_obeyed_at_exactly_the_cap_and_violated_one_below() {
     let url = server.url("/");
     let (_, log) = cast(&fetch(&[server.pattern()], ""), &[&url]);
     let used = log.records()[0].net_bytes_in + log.records()[0].net_bytes_out;
-    let with_cap = |cap: u64| cast(&fetch(&[server.pattern()], &format!(r#""net_bytes": {cap}"#)), &[&url]).0;
+    let with_cap = |cap: u64| {
+        cast(
+            &fetch(&[server.pattern()], &format!(r#""net_bytes": {cap}"#)),
+            &[&url],
+        )
+        .0
+    };
     let at_cap = with_cap(used);
-    assert_eq!((at_cap.outcome, at_cap.usage.net_bytes_in + at_cap.usage.net_bytes_out), (Outcome::Ok, used), "{at_cap:?}");
+    assert_eq!(
+        (
+            at_cap.outcome,
+            at_cap.usage.net_bytes_in + at_cap.usage.net_bytes_out
+        ),
+        (Outcome::Ok, used),
+        "{at_cap:?}"
+    );
     let below = with_cap(used - 1);
-    assert_eq!((below.outcome, below.usage.net_bytes_in + below.usage.net_bytes_out), (Outcome::NetworkLimit, used - 1));
+    assert_eq!(
+        (
+            below.outcome,
+            below.usage.net_bytes_in + below.usage.net_bytes_out
+        ),
+        (Outcome::NetworkLimit, used - 1)
+    );
 }
 
 #[test]
@@ -393,7 +545,10 @@ fn request_over_the_byte_limit_is_never_sent() {
     assert_eq!(outcome.outcome, Outcome::NetworkLimit);
     server.assert_untouched();
     let usage = &log.records()[0];
-    assert_eq!((usage.net_requests, usage.net_bytes_in, usage.net_bytes_out), (0, 0, 0));
+    assert_eq!(
+        (usage.net_requests, usage.net_bytes_in, usage.net_bytes_out),
+        (0, 0, 0)
+    );
 }
 
 #[test]
@@ -410,7 +565,12 @@ fn request_count_limit_refuses_further_requests() {
     assert_eq!(usage.net_requests, 2);
     assert_eq!(usage.net_bytes_out, a.bytes_read + b.bytes_read);
     assert_eq!(usage.net_bytes_in, a.bytes_written + b.bytes_written);
-    assert_eq!(violations(&log), [format!("GET {url}: the cast's limit of 2 requests is reached")]);
+    assert_eq!(
+        violations(&log),
+        [format!(
+            "GET {url}: the cast's limit of 2 requests is reached"
+        )]
+    );
 }
 
 #[test]
@@ -420,9 +580,20 @@ fn slow_server_is_stopped_by_the_request_timeout() {
     let started = Instant::now();
     let (outcome, _) = cast(&spell, &["-t", "200", &server.url("/slow")]);
     let got = fetched(&outcome.stdout);
-    assert_eq!((got[0].rc, got[0].body.as_str()), (code(ErrorCode::NetTimeout), "timed out after 200 ms"));
-    assert_eq!(outcome.exit_code, Some(1), "the cast went on after the timeout");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!(
+        (got[0].rc, got[0].body.as_str()),
+        (code(ErrorCode::NetTimeout), "timed out after 200 ms")
+    );
+    assert_eq!(
+        outcome.exit_code,
+        Some(1),
+        "the cast went on after the timeout"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -432,10 +603,18 @@ fn cast_deadline_ends_a_hanging_request_and_its_bytes_are_counted() {
     let started = Instant::now();
     let (outcome, log) = cast(&spell, &[&server.url("/stall")]);
     assert_eq!(outcome.outcome, Outcome::Timeout, "{outcome:?}");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     let usage = &log.records()[0];
     assert_eq!(usage.net_requests, 1);
-    assert_eq!(usage.net_bytes_in, STALLED_HEAD.len() as u64, "the partial response is billed");
+    assert_eq!(
+        usage.net_bytes_in,
+        STALLED_HEAD.len() as u64,
+        "the partial response is billed"
+    );
     assert!(usage.net_bytes_out > 0);
 }
 
@@ -446,7 +625,10 @@ fn host_owned_headers_are_malformed_requests() {
     let (outcome, _) = cast(&spell, &["-H", "Host: internal.example", &server.url("/")]);
     let got = fetched(&outcome.stdout);
     assert_eq!(got[0].rc, code(ErrorCode::NetRequestInvalid));
-    assert_eq!(got[0].body, "malformed request: header `host` is set by the host");
+    assert_eq!(
+        got[0].body,
+        "malformed request: header `host` is set by the host"
+    );
     server.assert_untouched();
 }
 
@@ -460,7 +642,11 @@ fn https_to_a_plaintext_server_fails_in_tls() {
     assert_eq!(got[0].rc, code(ErrorCode::NetTransport), "{got:?}");
     assert!(got[0].body.starts_with("TLS: "), "{}", got[0].body);
     let usage = &log.records()[0];
-    assert_eq!((usage.net_requests, usage.net_bytes_out), (1, 0), "TLS handshakes are not HTTP bytes");
+    assert_eq!(
+        (usage.net_requests, usage.net_bytes_out),
+        (1, 0),
+        "TLS handshakes are not HTTP bytes"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -484,7 +670,10 @@ fn the_import_needs_a_network_grant() {
     assert_eq!(err.code(), ErrorCode::ImportNotGranted);
     assert!(err.to_string().contains("spell::http_request"), "{err}");
     assert!(load(&abi_guest(0, 64), &["https://example.com".into()], "", "").is_ok());
-    let unknown = wat::parse_str(r#"(module (import "spell" "open_socket" (func)) (func (export "_start")))"#).expect("wat");
+    let unknown = wat::parse_str(
+        r#"(module (import "spell" "open_socket" (func)) (func (export "_start")))"#,
+    )
+    .expect("wat");
     let err = load(&unknown, &["https://example.com".into()], "", "").expect_err("unknown import");
     assert!(err.to_string().contains("spell::open_socket"), "{err}");
 }
@@ -492,15 +681,33 @@ fn the_import_needs_a_network_grant() {
 #[test]
 fn out_of_bounds_structs_are_malformed_requests() {
     let run = |request, response| {
-        let spell = load(&abi_guest(request, response), &["https://example.com".into()], "", "").expect("load");
+        let spell = load(
+            &abi_guest(request, response),
+            &["https://example.com".into()],
+            "",
+            "",
+        )
+        .expect("load");
         let outcome = spell.cast(CastRequest::new().export("run")).expect("cast");
         assert_eq!(outcome.outcome, Outcome::Ok, "{outcome:?}");
         outcome.returned
     };
     let malformed = vec![Val::I32(code(ErrorCode::NetRequestInvalid))];
-    assert_eq!(run(65_530, 0), malformed, "request struct past the end of memory");
-    assert_eq!(run(0, 65_530), malformed, "response struct past the end of memory");
-    assert_eq!(run(u32::MAX - 3, 0), malformed, "pointer arithmetic does not wrap");
+    assert_eq!(
+        run(65_530, 0),
+        malformed,
+        "request struct past the end of memory"
+    );
+    assert_eq!(
+        run(0, 65_530),
+        malformed,
+        "response struct past the end of memory"
+    );
+    assert_eq!(
+        run(u32::MAX - 3, 0),
+        malformed,
+        "pointer arithmetic does not wrap"
+    );
     // An all-zero request is a GET of an empty URL: malformed, and the reason lands in the
     // (empty) body buffer without writing out of bounds.
     assert_eq!(run(0, 64), malformed);
@@ -520,11 +727,24 @@ fn overhead_per_request() {
     let t = Instant::now();
     let (outcome, _) = cast(&spell, &args);
     let guest = t.elapsed();
-    assert_eq!(fetched(&outcome.stdout).iter().filter(|f| f.rc == 0).count(), N);
+    assert_eq!(
+        fetched(&outcome.stdout)
+            .iter()
+            .filter(|f| f.rc == 0)
+            .count(),
+        N
+    );
     let t = Instant::now();
     for _ in 0..N {
         let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
-        s.write_all(format!("GET / HTTP/1.1\r\nhost: 127.0.0.1:{}\r\nconnection: close\r\n\r\n", server.port).as_bytes()).expect("write");
+        s.write_all(
+            format!(
+                "GET / HTTP/1.1\r\nhost: 127.0.0.1:{}\r\nconnection: close\r\n\r\n",
+                server.port
+            )
+            .as_bytes(),
+        )
+        .expect("write");
         let mut out = Vec::new();
         s.read_to_end(&mut out).expect("read");
     }

@@ -80,7 +80,10 @@ impl Sbom {
         // What binds the SBOM to the module, checked whatever the version: cyclonedx-bom's 1.3-1.5
         // validation lets a non-hex SHA-256 through (found by fuzz/sbom_parse).
         let subject_sha256 = doc.pointer("/metadata/component").and_then(sha256_of);
-        if subject_sha256.as_ref().is_some_and(|h| h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit())) {
+        if subject_sha256
+            .as_ref()
+            .is_some_and(|h| h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
             errors.push("metadata.component.hashes: the SHA-256 is not 64 hex digits".into());
         }
         if !errors.is_empty() {

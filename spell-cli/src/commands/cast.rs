@@ -64,12 +64,19 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let json = args.json;
     match cast(args) {
         Ok((outcome, spell)) if json => {
-            println!("{}", serde_json::to_string_pretty(&outcome_json(&outcome, spell))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&outcome_json(&outcome, spell))?
+            );
             Ok(exit_code(&outcome))
         }
         Ok((outcome, _)) => {
             if !matches!(outcome.outcome, Outcome::Ok | Outcome::Exit) {
-                eprintln!("spell: cast ended: {} ({})", outcome.outcome, outcome.detail.as_deref().unwrap_or("-"));
+                eprintln!(
+                    "spell: cast ended: {} ({})",
+                    outcome.outcome,
+                    outcome.detail.as_deref().unwrap_or("-")
+                );
             }
             Ok(exit_code(&outcome))
         }
@@ -100,11 +107,17 @@ struct SpellInfo {
 
 fn cast(args: Args) -> anyhow::Result<(CastOutcome, SpellInfo)> {
     let runtime = Runtime::new().map_err(Coded::from)?;
-    let mounts = parse_mounts(&args.dir, Access::Ro).chain(parse_mounts(&args.dir_rw, Access::Rw)).collect::<Vec<_>>();
+    let mounts = parse_mounts(&args.dir, Access::Ro)
+        .chain(parse_mounts(&args.dir_rw, Access::Rw))
+        .collect::<Vec<_>>();
     let env = args
         .env
         .iter()
-        .map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).with_context(|| format!("--env `{kv}`: expected K=V")))
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("--env `{kv}`: expected K=V"))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let limits = Limits {
         fuel: args.fuel,
@@ -112,9 +125,13 @@ fn cast(args: Args) -> anyhow::Result<(CastOutcome, SpellInfo)> {
         wall_time_ms: args.timeout.map(|t| t.as_millis() as u64),
         ..Limits::default()
     };
-    let bytes = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let spell = if args.unverified {
-        let name = args.file.file_stem().map_or("module".into(), |s| s.to_string_lossy().into_owned());
+        let name = args
+            .file
+            .file_stem()
+            .map_or("module".into(), |s| s.to_string_lossy().into_owned());
         let b = DEFAULT_LIMITS;
         let grant = Grant {
             env: env.iter().map(|(k, _)| k.clone()).collect(),
@@ -129,11 +146,24 @@ fn cast(args: Args) -> anyhow::Result<(CastOutcome, SpellInfo)> {
             },
         };
         let entrypoint = args.invoke.clone().unwrap_or_else(|| "_start".into());
-        runtime.load_unverified(&bytes, UnverifiedModule { name, entrypoint, grant }).map_err(Coded::from)?
+        runtime
+            .load_unverified(
+                &bytes,
+                UnverifiedModule {
+                    name,
+                    entrypoint,
+                    grant,
+                },
+            )
+            .map_err(Coded::from)?
     } else {
         let policy = match &args.policy {
             Some(p) => Policy::from_file(p).map_err(Coded::from)?,
-            None => Policy::trusting(&Package::read(&bytes, &Default::default()).map_err(Coded::from)?.manifest),
+            None => Policy::trusting(
+                &Package::read(&bytes, &Default::default())
+                    .map_err(Coded::from)?
+                    .manifest,
+            ),
         };
         runtime.load(&bytes, &policy).map_err(Coded::from)?
     };
@@ -146,7 +176,10 @@ fn cast(args: Args) -> anyhow::Result<(CastOutcome, SpellInfo)> {
         }
         Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
     };
-    let mut request = CastRequest::new().args(args.args.clone()).stdin(stdin).limits(limits);
+    let mut request = CastRequest::new()
+        .args(args.args.clone())
+        .stdin(stdin)
+        .limits(limits);
     for (k, v) in env {
         request = request.env(k, v);
     }
@@ -159,20 +192,37 @@ fn cast(args: Args) -> anyhow::Result<(CastOutcome, SpellInfo)> {
     if !args.json {
         request = request.on_output(Arc::new(|stream, bytes| {
             let _ = match stream {
-                Stream::Stdout => std::io::stdout().write_all(bytes).and_then(|_| std::io::stdout().flush()),
+                Stream::Stdout => std::io::stdout()
+                    .write_all(bytes)
+                    .and_then(|_| std::io::stdout().flush()),
                 Stream::Stderr => std::io::stderr().write_all(bytes),
             };
         }));
     }
-    let outcome = spell.cast(request).map_err(|e| anyhow::Error::new(Coded { code: e.code(), message: e.to_string() }))?;
-    let info = SpellInfo { digest: spell.digest().to_hex(), name: spell.name().into(), version: spell.version().into() };
+    let outcome = spell.cast(request).map_err(|e| {
+        anyhow::Error::new(Coded {
+            code: e.code(),
+            message: e.to_string(),
+        })
+    })?;
+    let info = SpellInfo {
+        digest: spell.digest().to_hex(),
+        name: spell.name().into(),
+        version: spell.version().into(),
+    };
     Ok((outcome, info))
 }
 
 fn parse_mounts(specs: &[String], access: Access) -> impl Iterator<Item = (PathBuf, Mount)> + '_ {
     specs.iter().map(move |s| {
         let (host, guest) = s.split_once("::").unwrap_or((s, s));
-        (PathBuf::from(host), Mount { guest: guest.to_string(), access })
+        (
+            PathBuf::from(host),
+            Mount {
+                guest: guest.to_string(),
+                access,
+            },
+        )
     })
 }
 

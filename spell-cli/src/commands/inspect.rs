@@ -40,14 +40,33 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         println!("  {d}");
     }
     println!("digest      sha256:{}", pkg.digest());
-    println!("module      {} bytes, sha256:{}, entrypoint `{}`", m.module.size, m.module.sha256, m.entrypoint);
+    println!(
+        "module      {} bytes, sha256:{}, entrypoint `{}`",
+        m.module.size, m.module.sha256, m.entrypoint
+    );
     match &m.sbom {
         Some(s) => println!("sbom        {} bytes, sha256:{}", s.size, s.sha256),
         None => println!("sbom        none"),
     }
-    println!("signed      {}", if pkg.bundle.is_some() { "yes (spell.sigstore.json)" } else { "no" });
+    println!(
+        "signed      {}",
+        if pkg.bundle.is_some() {
+            "yes (spell.sigstore.json)"
+        } else {
+            "no"
+        }
+    );
     let c = &m.capabilities;
-    println!("asks for    env {:?}, mounts {:?}, network {:?}, host functions {:?}", c.env, c.mounts.iter().map(|x| format!("{}:{:?}", x.guest, x.access)).collect::<Vec<_>>(), c.network.iter().map(|n| n.to_string()).collect::<Vec<_>>(), c.host_functions);
+    println!(
+        "asks for    env {:?}, mounts {:?}, network {:?}, host functions {:?}",
+        c.env,
+        c.mounts
+            .iter()
+            .map(|x| format!("{}:{:?}", x.guest, x.access))
+            .collect::<Vec<_>>(),
+        c.network.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        c.host_functions
+    );
     println!("limits      {}", serde_json::to_string(&m.limits)?);
     Ok(0)
 }

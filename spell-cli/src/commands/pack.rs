@@ -19,12 +19,23 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    let read = |name: &str| std::fs::read(args.dir.join(name)).with_context(|| format!("reading {}", args.dir.join(name).display()));
+    let read = |name: &str| {
+        std::fs::read(args.dir.join(name))
+            .with_context(|| format!("reading {}", args.dir.join(name).display()))
+    };
     let manifest = read("spell.json")?;
     let module = read("module.wasm")?;
     let sbom_path = args.dir.join("sbom.cdx.json");
-    let sbom = if sbom_path.exists() { Some(read("sbom.cdx.json")?) } else { None };
-    let bundle = args.bundle.as_ref().map(|b| std::fs::read(b).with_context(|| format!("reading {}", b.display()))).transpose()?;
+    let sbom = if sbom_path.exists() {
+        Some(read("sbom.cdx.json")?)
+    } else {
+        None
+    };
+    let bundle = args
+        .bundle
+        .as_ref()
+        .map(|b| std::fs::read(b).with_context(|| format!("reading {}", b.display())))
+        .transpose()?;
     let bytes = Package::pack(&manifest, &module, sbom.as_deref(), None).map_err(Coded::from)?;
     let bytes = match bundle {
         // A bundle signs the exact spell.json bytes, so they must already be the packed form.
@@ -38,8 +49,16 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
         None => bytes,
     };
-    std::fs::write(&args.output, &bytes).with_context(|| format!("writing {}", args.output.display()))?;
+    std::fs::write(&args.output, &bytes)
+        .with_context(|| format!("writing {}", args.output.display()))?;
     let pkg = Package::read(&bytes, &Default::default()).map_err(Coded::from)?;
-    println!("packed {} {} -> {} ({} bytes, digest {})", pkg.manifest.name, pkg.manifest.version, args.output.display(), bytes.len(), pkg.digest());
+    println!(
+        "packed {} {} -> {} ({} bytes, digest {})",
+        pkg.manifest.name,
+        pkg.manifest.version,
+        args.output.display(),
+        bytes.len(),
+        pkg.digest()
+    );
     Ok(0)
 }

@@ -34,8 +34,15 @@ pub(crate) const MAX_HEADER_BYTES: u32 = 64 << 10;
 
 /// Headers the host writes itself: framing and connection management stay the host's, so the
 /// guest cannot smuggle a second request or keep a connection past the call.
-const HOST_OWNED_HEADERS: [HeaderName; 7] =
-    [header::HOST, header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::CONNECTION, header::TE, header::TRAILER, header::UPGRADE];
+const HOST_OWNED_HEADERS: [HeaderName; 7] = [
+    header::HOST,
+    header::CONTENT_LENGTH,
+    header::TRANSFER_ENCODING,
+    header::CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::UPGRADE,
+];
 
 /// A request as the guest described it, validated.
 #[derive(Debug)]
@@ -63,7 +70,9 @@ impl GuestRequest {
         let raw = call.read(ptr, REQUEST_SIZE).map_err(invalid)?;
         let f = |i| field(&raw, i);
         let capped = |what: &str, len: u32, max: u32| match len > max {
-            true => Err(NetError::Invalid(format!("{what} is {len} bytes, over {max}"))),
+            true => Err(NetError::Invalid(format!(
+                "{what} is {len} bytes, over {max}"
+            ))),
             false => Ok(()),
         };
         capped("method", f(1), MAX_METHOD_BYTES)?;
@@ -71,9 +80,12 @@ impl GuestRequest {
         capped("header block", f(5), MAX_HEADER_BYTES)?;
         let method = match call.read(f(0), f(1)).map_err(invalid)? {
             m if m.is_empty() => Method::GET,
-            m => {
-                Method::from_bytes(&m).map_err(|_| NetError::Invalid(format!("method `{}` is not a token", String::from_utf8_lossy(&m))))?
-            }
+            m => Method::from_bytes(&m).map_err(|_| {
+                NetError::Invalid(format!(
+                    "method `{}` is not a token",
+                    String::from_utf8_lossy(&m)
+                ))
+            })?,
         };
         if method == Method::CONNECT {
             return Err(NetError::Invalid("CONNECT is not supported".into()));
@@ -81,7 +93,13 @@ impl GuestRequest {
         let url = call.read_str(f(2), f(3)).map_err(invalid)?;
         let headers = parse_headers(&call.read(f(4), f(5)).map_err(invalid)?)?;
         let body = Bytes::from(call.read(f(6), f(7)).map_err(invalid)?);
-        Ok(GuestRequest { method, url, headers, body, timeout_ms: f(8) })
+        Ok(GuestRequest {
+            method,
+            url,
+            headers,
+            body,
+            timeout_ms: f(8),
+        })
     }
 }
 
@@ -93,14 +111,18 @@ fn parse_headers(block: &[u8]) -> Result<HeaderMap, NetError> {
             continue;
         }
         let shown = || String::from_utf8_lossy(line).into_owned();
-        let colon =
-            line.iter().position(|b| *b == b':').ok_or_else(|| NetError::Invalid(format!("header line `{}` has no `:`", shown())))?;
-        let name =
-            HeaderName::from_bytes(&line[..colon]).map_err(|_| NetError::Invalid(format!("header line `{}`: invalid name", shown())))?;
+        let colon = line
+            .iter()
+            .position(|b| *b == b':')
+            .ok_or_else(|| NetError::Invalid(format!("header line `{}` has no `:`", shown())))?;
+        let name = HeaderName::from_bytes(&line[..colon])
+            .map_err(|_| NetError::Invalid(format!("header line `{}`: invalid name", shown())))?;
         let value = HeaderValue::from_bytes(line[colon + 1..].trim_ascii())
             .map_err(|_| NetError::Invalid(format!("header line `{}`: invalid value", shown())))?;
         if HOST_OWNED_HEADERS.contains(&name) {
-            return Err(NetError::Invalid(format!("header `{name}` is set by the host")));
+            return Err(NetError::Invalid(format!(
+                "header `{name}` is set by the host"
+            )));
         }
         map.append(name, value);
     }
@@ -135,9 +157,15 @@ pub(crate) struct ResponseBuffers {
 impl ResponseBuffers {
     pub(crate) fn read(call: &mut HostCall<'_>, ptr: u32) -> Result<ResponseBuffers, NetError> {
         let raw = call.read(ptr, RESPONSE_SIZE).map_err(invalid)?;
-        let buffers = ResponseBuffers { at: ptr, headers: (field(&raw, 1), field(&raw, 2)), body: (field(&raw, 4), field(&raw, 5)) };
-        call.check_range(buffers.headers.0, buffers.headers.1).map_err(invalid)?;
-        call.check_range(buffers.body.0, buffers.body.1).map_err(invalid)?;
+        let buffers = ResponseBuffers {
+            at: ptr,
+            headers: (field(&raw, 1), field(&raw, 2)),
+            body: (field(&raw, 4), field(&raw, 5)),
+        };
+        call.check_range(buffers.headers.0, buffers.headers.1)
+            .map_err(invalid)?;
+        call.check_range(buffers.body.0, buffers.body.1)
+            .map_err(invalid)?;
         Ok(buffers)
     }
 
@@ -146,11 +174,20 @@ impl ResponseBuffers {
     }
 
     /// Delivers a response. Returns whether all of it fit.
-    pub(crate) fn deliver(&self, call: &mut HostCall<'_>, response: &Response) -> Result<bool, HostError> {
+    pub(crate) fn deliver(
+        &self,
+        call: &mut HostCall<'_>,
+        response: &Response,
+    ) -> Result<bool, HostError> {
         let (headers, headers_cut) = encode_headers(&response.headers, self.headers.1 as usize);
         call.write(self.headers.0, &headers)?;
         call.write(self.body.0, &response.body)?;
-        self.set_outputs(call, u32::from(response.status), headers.len(), response.body.len())?;
+        self.set_outputs(
+            call,
+            u32::from(response.status),
+            headers.len(),
+            response.body.len(),
+        )?;
         Ok(!headers_cut && !response.truncated)
     }
 
@@ -164,7 +201,13 @@ impl ResponseBuffers {
         self.set_outputs(call, 0, 0, cut)
     }
 
-    fn set_outputs(&self, call: &mut HostCall<'_>, status: u32, headers_len: usize, body_len: usize) -> Result<(), HostError> {
+    fn set_outputs(
+        &self,
+        call: &mut HostCall<'_>,
+        status: u32,
+        headers_len: usize,
+        body_len: usize,
+    ) -> Result<(), HostError> {
         // Both lengths are at most their buffer's u32 capacity.
         call.write(self.at, &status.to_le_bytes())?;
         call.write(self.at + 12, &(headers_len as u32).to_le_bytes())?;
@@ -179,10 +222,30 @@ mod tests {
     #[test]
     fn header_blocks_parse_lines_and_refuse_host_owned_headers() {
         let map = parse_headers(b"Accept: text/plain\r\nX-A:  1 \nx-a: 2\n\n").expect("headers");
-        assert_eq!(map.get("accept").map(|v| v.as_bytes()), Some(&b"text/plain"[..]));
-        assert_eq!(map.get_all("x-a").iter().map(|v| v.as_bytes()).collect::<Vec<_>>(), [b"1", b"2"]);
-        for bad in [&b"NoColon"[..], b"Bad Name: x", b"X: a\rb", b"Host: evil", b"transfer-encoding: chunked", b"Connection: keep-alive"] {
-            assert!(parse_headers(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        assert_eq!(
+            map.get("accept").map(|v| v.as_bytes()),
+            Some(&b"text/plain"[..])
+        );
+        assert_eq!(
+            map.get_all("x-a")
+                .iter()
+                .map(|v| v.as_bytes())
+                .collect::<Vec<_>>(),
+            [b"1", b"2"]
+        );
+        for bad in [
+            &b"NoColon"[..],
+            b"Bad Name: x",
+            b"X: a\rb",
+            b"Host: evil",
+            b"transfer-encoding: chunked",
+            b"Connection: keep-alive",
+        ] {
+            assert!(
+                parse_headers(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -191,8 +254,17 @@ mod tests {
         let mut map = HeaderMap::new();
         map.insert("content-type", HeaderValue::from_static("text/plain"));
         map.insert("x-long", HeaderValue::from_static("0123456789"));
-        assert_eq!(encode_headers(&map, 1024), (b"content-type: text/plain\nx-long: 0123456789\n".to_vec(), false));
-        assert_eq!(encode_headers(&map, 30), (b"content-type: text/plain\n".to_vec(), true));
+        assert_eq!(
+            encode_headers(&map, 1024),
+            (
+                b"content-type: text/plain\nx-long: 0123456789\n".to_vec(),
+                false
+            )
+        );
+        assert_eq!(
+            encode_headers(&map, 30),
+            (b"content-type: text/plain\n".to_vec(), true)
+        );
         assert_eq!(encode_headers(&map, 0), (Vec::new(), true));
     }
 }

@@ -45,7 +45,12 @@ pub(crate) struct WireMeter {
 impl WireMeter {
     /// A meter that lets `budget` bytes through, in and out together.
     pub(crate) fn new(budget: u64) -> Arc<WireMeter> {
-        Arc::new(WireMeter { budget, bytes_in: AtomicU64::new(0), bytes_out: AtomicU64::new(0), exceeded: AtomicBool::new(false) })
+        Arc::new(WireMeter {
+            budget,
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            exceeded: AtomicBool::new(false),
+        })
     }
 
     pub(crate) fn bytes_in(&self) -> u64 {
@@ -62,7 +67,9 @@ impl WireMeter {
     }
 
     fn remaining(&self) -> usize {
-        let left = self.budget.saturating_sub(self.bytes_in() + self.bytes_out());
+        let left = self
+            .budget
+            .saturating_sub(self.bytes_in() + self.bytes_out());
         usize::try_from(left).unwrap_or(usize::MAX)
     }
 
@@ -82,7 +89,11 @@ struct Metered {
 }
 
 impl AsyncRead for Metered {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
         let allowed = this.meter.remaining().min(buf.remaining());
         if allowed == 0 && buf.remaining() > 0 {
@@ -98,7 +109,11 @@ impl AsyncRead for Metered {
 }
 
 impl AsyncWrite for Metered {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
         let allowed = this.meter.remaining().min(buf.len());
         if allowed == 0 && !buf.is_empty() {
@@ -122,8 +137,15 @@ impl AsyncWrite for Metered {
 /// `name: value\r\n`, the blank line, the body. Used to refuse a request that cannot fit the
 /// budget before connecting; [`Metered`] enforces the budget whatever hyper writes.
 pub(crate) fn request_size(request: &http::Request<Full<Bytes>>, body_len: usize) -> u64 {
-    let line = request.method().as_str().len() + 1 + request.uri().to_string().len() + " HTTP/1.1\r\n".len();
-    let headers: usize = request.headers().iter().map(|(n, v)| n.as_str().len() + 2 + v.len() + 2).sum();
+    let line = request.method().as_str().len()
+        + 1
+        + request.uri().to_string().len()
+        + " HTTP/1.1\r\n".len();
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + 2 + v.len() + 2)
+        .sum();
     (line + headers + 2 + body_len) as u64
 }
 
@@ -140,21 +162,34 @@ pub(crate) async fn exchange(
     let stream: Box<dyn Stream> = if target.is_https() {
         let name = match target.ip() {
             Some(ip) => ServerName::IpAddress(ip.into()),
-            None => ServerName::try_from(target.host().to_string()).map_err(|e| NetError::Transport(format!("TLS server name: {e}")))?,
+            None => ServerName::try_from(target.host().to_string())
+                .map_err(|e| NetError::Transport(format!("TLS server name: {e}")))?,
         };
-        Box::new(tls()?.connect(name, tcp).await.map_err(|e| NetError::Transport(format!("TLS: {e}")))?)
+        Box::new(
+            tls()?
+                .connect(name, tcp)
+                .await
+                .map_err(|e| NetError::Transport(format!("TLS: {e}")))?,
+        )
     } else {
         Box::new(tcp)
     };
-    let io = TokioIo::new(Metered { inner: stream, meter });
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(transport)?;
+    let io = TokioIo::new(Metered {
+        inner: stream,
+        meter,
+    });
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(transport)?;
     let response = async {
         let response = sender.send_request(request).await?;
         let (parts, mut body) = response.into_parts();
         let mut kept = Vec::new();
         let mut truncated = false;
         while let Some(frame) = body.frame().await {
-            let Ok(data) = frame?.into_data() else { continue };
+            let Ok(data) = frame?.into_data() else {
+                continue;
+            };
             let room = body_cap - kept.len();
             if data.len() > room {
                 kept.extend_from_slice(&data[..room]);
@@ -163,14 +198,22 @@ pub(crate) async fn exchange(
             }
             kept.extend_from_slice(&data);
         }
-        Ok(Response { status: parts.status.as_u16(), headers: parts.headers, body: kept, truncated })
+        Ok(Response {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: kept,
+            truncated,
+        })
     };
     drive(conn, response).await.map_err(transport)
 }
 
 /// Polls the connection (which moves the bytes) alongside the exchange (which consumes them) in
 /// this task, so dropping the call drops the connection: nothing is spawned.
-async fn drive<T>(conn: impl Future<Output = hyper::Result<()>>, exchange: impl Future<Output = hyper::Result<T>>) -> hyper::Result<T> {
+async fn drive<T>(
+    conn: impl Future<Output = hyper::Result<()>>,
+    exchange: impl Future<Output = hyper::Result<T>>,
+) -> hyper::Result<T> {
     let mut conn = pin!(conn);
     let mut exchange = pin!(exchange);
     let mut conn_done = false;
@@ -196,7 +239,10 @@ async fn connect(addrs: &[SocketAddr]) -> Result<TcpStream, NetError> {
             Err(e) => failures.push(format!("{addr}: {e}")),
         }
     }
-    Err(NetError::Transport(format!("connect: {}", failures.join("; "))))
+    Err(NetError::Transport(format!(
+        "connect: {}",
+        failures.join("; ")
+    )))
 }
 
 /// One TLS configuration for the process: aws-lc-rs (the provider spell-verify already builds)
@@ -204,12 +250,16 @@ async fn connect(addrs: &[SocketAddr]) -> Result<TcpStream, NetError> {
 fn tls() -> Result<TlsConnector, NetError> {
     static CONFIG: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
     let config = CONFIG.get_or_init(|| {
-        let roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        let mut config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let roots = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let mut config = ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     });
@@ -244,15 +294,21 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let server = std::thread::spawn(move || {
             let (mut conn, _) = listener.accept().expect("accept");
-            conn.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+            conn.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
             let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
-            let complete = |got: &[u8]| got.windows(4).position(|w| w == b"\r\n\r\n").is_some_and(|i| got.len() >= i + 4 + body_len);
+            let complete = |got: &[u8]| {
+                got.windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .is_some_and(|i| got.len() >= i + 4 + body_len)
+            };
             while !complete(&got) {
                 let n = conn.read(&mut buf).expect("read");
                 assert!(n > 0, "the client closed early");
                 got.extend_from_slice(&buf[..n]);
             }
-            conn.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").expect("write");
+            conn.write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .expect("write");
             conn.shutdown(std::net::Shutdown::Write).expect("shutdown");
             while let Ok(n @ 1..) = conn.read(&mut buf) {
                 got.extend_from_slice(&buf[..n]);
@@ -266,22 +322,34 @@ mod tests {
     fn request_size_is_exactly_what_goes_out() {
         let body = Bytes::from_static(b"{\"a\":1}");
         let (addr, server) = one_request_server(body.len());
-        let target = Target::parse(&format!("http://127.0.0.1:{}/p/q?x=1&y=%20", addr.port())).expect("url");
+        let target =
+            Target::parse(&format!("http://127.0.0.1:{}/p/q?x=1&y=%20", addr.port())).expect("url");
         let mut request = http::Request::new(Full::new(body.clone()));
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = target.origin_form().parse().expect("uri");
         let headers = request.headers_mut();
-        headers.insert(http::header::HOST, target.authority().parse().expect("host"));
+        headers.insert(
+            http::header::HOST,
+            target.authority().parse().expect("host"),
+        );
         headers.insert("x-multi", http::HeaderValue::from_static("1"));
         headers.append("x-multi", http::HeaderValue::from_static("22"));
         headers.insert(http::header::CONTENT_LENGTH, body.len().into());
         let expected = request_size(&request, body.len());
         let meter = WireMeter::new(u64::MAX);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
-        let response = rt.block_on(exchange(&target, &[addr], request, 16, meter.clone())).expect("exchange");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio");
+        let response = rt
+            .block_on(exchange(&target, &[addr], request, 16, meter.clone()))
+            .expect("exchange");
         assert_eq!(response.status, 204);
         assert_eq!(meter.bytes_out(), expected);
         assert_eq!(server.join().expect("server") as u64, expected);
-        assert_eq!(meter.bytes_in(), "HTTP/1.1 204 No Content\r\n\r\n".len() as u64);
+        assert_eq!(
+            meter.bytes_in(),
+            "HTTP/1.1 204 No Content\r\n\r\n".len() as u64
+        );
     }
 }

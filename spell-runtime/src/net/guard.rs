@@ -40,14 +40,34 @@ const V4_BLOCKED: [(u32, u8, &str); 15] = [
 /// IPv6 ranges refused by default, most specific first. Ranges that embed an IPv4 address are
 /// handled before this table.
 const V6_BLOCKED: [(u128, u8, &str); 12] = [
-    (0xfd00_0ec2_0000_0000_0000_0000_0000_0254, 128, "cloud metadata"), // fd00:ec2::254
+    (
+        0xfd00_0ec2_0000_0000_0000_0000_0000_0254,
+        128,
+        "cloud metadata",
+    ), // fd00:ec2::254
     (0, 128, "unspecified"),
     (1, 128, "loopback"),
     (0, 96, "IPv4-compatible"),
-    (0x0064_ff9b_0001_0000_0000_0000_0000_0000, 48, "NAT64 local-use"),
-    (0x0100_0000_0000_0000_0000_0000_0000_0000, 64, "discard-only"),
-    (0x2001_0000_0000_0000_0000_0000_0000_0000, 23, "protocol assignments"),
-    (0x2001_0db8_0000_0000_0000_0000_0000_0000, 32, "documentation"),
+    (
+        0x0064_ff9b_0001_0000_0000_0000_0000_0000,
+        48,
+        "NAT64 local-use",
+    ),
+    (
+        0x0100_0000_0000_0000_0000_0000_0000_0000,
+        64,
+        "discard-only",
+    ),
+    (
+        0x2001_0000_0000_0000_0000_0000_0000_0000,
+        23,
+        "protocol assignments",
+    ),
+    (
+        0x2001_0db8_0000_0000_0000_0000_0000_0000,
+        32,
+        "documentation",
+    ),
     (0xfc00_0000_0000_0000_0000_0000_0000_0000, 7, "unique-local"),
     (0xfe80_0000_0000_0000_0000_0000_0000_0000, 10, "link-local"),
     (0xfec0_0000_0000_0000_0000_0000_0000_0000, 10, "site-local"),
@@ -64,7 +84,10 @@ pub(crate) fn blocked_class(ip: IpAddr) -> Option<&'static str> {
 
 fn v4_class(ip: Ipv4Addr) -> Option<&'static str> {
     let bits = u32::from(ip);
-    V4_BLOCKED.iter().find(|(net, prefix, _)| bits >> (32 - prefix) == net >> (32 - prefix)).map(|(_, _, c)| *c)
+    V4_BLOCKED
+        .iter()
+        .find(|(net, prefix, _)| bits >> (32 - prefix) == net >> (32 - prefix))
+        .map(|(_, _, c)| *c)
 }
 
 fn v6_class(ip: Ipv6Addr) -> Option<&'static str> {
@@ -77,7 +100,10 @@ fn v6_class(ip: Ipv6Addr) -> Option<&'static str> {
     if in_range(0x2002_0000_0000_0000_0000_0000_0000_0000, 16) {
         return v4_class(Ipv4Addr::from((bits >> 80) as u32));
     }
-    V6_BLOCKED.iter().find(|(net, prefix, _)| in_range(*net, *prefix)).map(|(_, _, c)| *c)
+    V6_BLOCKED
+        .iter()
+        .find(|(net, prefix, _)| in_range(*net, *prefix))
+        .map(|(_, _, c)| *c)
 }
 
 /// Whether a resolved address may be connected to: public, or inside a range the policy allows.
@@ -90,7 +116,10 @@ pub(crate) fn admit(ip: IpAddr, allow: &[AddressRange]) -> Result<(), &'static s
 
 /// Resolves the target's host (IP literals are used as they are) and keeps the admitted
 /// addresses; refuses when none is.
-pub(crate) async fn resolve(target: &Target, allow: &[AddressRange]) -> Result<Vec<SocketAddr>, NetError> {
+pub(crate) async fn resolve(
+    target: &Target,
+    allow: &[AddressRange],
+) -> Result<Vec<SocketAddr>, NetError> {
     let found: Vec<IpAddr> = match target.ip() {
         Some(ip) => vec![ip],
         None => tokio::net::lookup_host((target.host(), target.port()))
@@ -115,7 +144,10 @@ pub(crate) async fn resolve(target: &Target, allow: &[AddressRange]) -> Result<V
     if admitted.is_empty() {
         return Err(match refused.is_empty() {
             true => NetError::Transport(format!("{} resolves to no address", target.host())),
-            false => NetError::AddressBlocked { host: target.host().to_string(), refused: refused.join(", ") },
+            false => NetError::AddressBlocked {
+                host: target.host().to_string(),
+                refused: refused.join(", "),
+            },
         });
     }
     admitted.truncate(MAX_ADDRESSES);
@@ -141,7 +173,13 @@ mod tests {
 
     #[test]
     fn private_and_shared_ranges_are_refused() {
-        for ip in ["10.0.0.1", "10.255.255.255", "172.16.0.1", "172.31.255.255", "192.168.1.1"] {
+        for ip in [
+            "10.0.0.1",
+            "10.255.255.255",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+        ] {
             assert_eq!(class(ip), Some("private"), "{ip}");
         }
         assert_eq!(class("100.64.0.1"), Some("shared address space"));
@@ -187,20 +225,34 @@ mod tests {
 
     #[test]
     fn public_addresses_pass() {
-        for ip in ["93.184.216.34", "8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "2001:4860:4860::8888", "2a00:1450::1"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "2001:4860:4860::8888",
+            "2a00:1450::1",
+        ] {
             assert_eq!(class(ip), None, "{ip}");
         }
     }
 
     #[test]
     fn allowed_ranges_admit_exactly_their_addresses() {
-        let allow: Vec<AddressRange> = ["127.0.0.1/32", "fd00::/8"].iter().map(|r| r.parse().expect(r)).collect();
+        let allow: Vec<AddressRange> = ["127.0.0.1/32", "fd00::/8"]
+            .iter()
+            .map(|r| r.parse().expect(r))
+            .collect();
         let ip = |s: &str| s.parse::<IpAddr>().expect(s);
         assert_eq!(admit(ip("127.0.0.1"), &allow), Ok(()));
         assert_eq!(admit(ip("::ffff:127.0.0.1"), &allow), Ok(()));
         assert_eq!(admit(ip("127.0.0.2"), &allow), Err("loopback"));
         assert_eq!(admit(ip("::1"), &allow), Err("loopback"));
-        assert_eq!(admit(ip("fd00:ec2::254"), &allow), Ok(()), "an explicit range wins over the metadata class");
+        assert_eq!(
+            admit(ip("fd00:ec2::254"), &allow),
+            Ok(()),
+            "an explicit range wins over the metadata class"
+        );
         assert_eq!(admit(ip("169.254.169.254"), &allow), Err("cloud metadata"));
         assert_eq!(admit(ip("8.8.8.8"), &[]), Ok(()));
     }

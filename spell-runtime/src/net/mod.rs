@@ -114,8 +114,18 @@ pub(crate) struct NetScope {
 }
 
 impl NetScope {
-    pub(crate) fn new(grant: Arc<NetGrant>, limits: &EffectiveLimits, deadline: Instant) -> NetScope {
-        NetScope { grant, max_requests: limits.net_requests, max_bytes: limits.net_bytes, deadline, wall_time_ms: limits.wall_time_ms }
+    pub(crate) fn new(
+        grant: Arc<NetGrant>,
+        limits: &EffectiveLimits,
+        deadline: Instant,
+    ) -> NetScope {
+        NetScope {
+            grant,
+            max_requests: limits.net_requests,
+            max_bytes: limits.net_bytes,
+            deadline,
+            wall_time_ms: limits.wall_time_ms,
+        }
     }
 
     /// When a request must end, and whether that is the cast's own deadline.
@@ -124,7 +134,11 @@ impl NetScope {
             0 => (self.deadline, true),
             ms => {
                 let own = Instant::now() + Duration::from_millis(ms.into());
-                if own < self.deadline { (own, false) } else { (self.deadline, true) }
+                if own < self.deadline {
+                    (own, false)
+                } else {
+                    (self.deadline, true)
+                }
             }
         }
     }
@@ -133,9 +147,13 @@ impl NetScope {
 /// Defines the `spell` imports on the runtime's linker. [`crate::Runtime`] lets a module import
 /// them only when its grant has network patterns.
 pub(crate) fn add_to_linker(linker: &mut Linker<CastState>) -> wasmtime::Result<()> {
-    linker.func_wrap_async(MODULE, "http_request", |caller: Caller<'_, CastState>, (request, response): (u32, u32)| {
-        Box::new(http_request(HostCall::new(caller), request, response))
-    })?;
+    linker.func_wrap_async(
+        MODULE,
+        "http_request",
+        |caller: Caller<'_, CastState>, (request, response): (u32, u32)| {
+            Box::new(http_request(HostCall::new(caller), request, response))
+        },
+    )?;
     Ok(())
 }
 
@@ -147,7 +165,11 @@ enum Failure {
     Cast(Stop),
 }
 
-async fn http_request(mut call: HostCall<'_>, request: u32, response: u32) -> wasmtime::Result<i32> {
+async fn http_request(
+    mut call: HostCall<'_>,
+    request: u32,
+    response: u32,
+) -> wasmtime::Result<i32> {
     let buffers = match ResponseBuffers::read(&mut call, response) {
         Ok(b) => b,
         Err(e) => return Ok(code_of(&e)),
@@ -169,7 +191,11 @@ async fn http_request(mut call: HostCall<'_>, request: u32, response: u32) -> wa
     }
 }
 
-async fn perform(call: &mut HostCall<'_>, request: GuestRequest, body_cap: usize) -> Result<Response, Failure> {
+async fn perform(
+    call: &mut HostCall<'_>,
+    request: GuestRequest,
+    body_cap: usize,
+) -> Result<Response, Failure> {
     let state = call.state();
     let scope = state.net_scope.clone();
     let tripwire = state.tripwire.clone();
@@ -192,7 +218,12 @@ async fn perform(call: &mut HostCall<'_>, request: GuestRequest, body_cap: usize
     };
     let deadline = tokio::time::Instant::from_std(deadline);
     let timeout_ms = request.timeout_ms;
-    let addrs = match tokio::time::timeout_at(deadline, guard::resolve(&target, &scope.grant.allow_addresses)).await {
+    let addrs = match tokio::time::timeout_at(
+        deadline,
+        guard::resolve(&target, &scope.grant.allow_addresses),
+    )
+    .await
+    {
         Err(_) => return Err(timed_out(timeout_ms)),
         Ok(Err(e @ NetError::AddressBlocked { .. })) => return Err(refuse(e)),
         Ok(Err(e)) => return Err(Failure::Request(e)),
@@ -204,14 +235,24 @@ async fn perform(call: &mut HostCall<'_>, request: GuestRequest, body_cap: usize
     let budget = scope.max_bytes.saturating_sub(net.bytes_in + net.bytes_out);
     let size = client::request_size(&request, body_len);
     if size > budget {
-        let detail = format!("{what} would send {size} bytes with {budget} of the cast's {} left", scope.max_bytes);
+        let detail = format!(
+            "{what} would send {size} bytes with {budget} of the cast's {} left",
+            scope.max_bytes
+        );
         return Err(Failure::Cast(Stop::NetworkLimit(detail)));
     }
     net.requests += 1;
     let meter = WireMeter::new(budget);
     let result = {
-        let _settle = Settle { usage: net, meter: meter.clone() };
-        tokio::time::timeout_at(deadline, client::exchange(&target, &addrs, request, body_cap, meter.clone())).await
+        let _settle = Settle {
+            usage: net,
+            meter: meter.clone(),
+        };
+        tokio::time::timeout_at(
+            deadline,
+            client::exchange(&target, &addrs, request, body_cap, meter.clone()),
+        )
+        .await
     };
     match result {
         Ok(Ok(response)) => Ok(response),
@@ -226,12 +267,22 @@ async fn perform(call: &mut HostCall<'_>, request: GuestRequest, body_cap: usize
 
 /// The HTTP request: the guest's method, headers and body, plus the headers the host owns.
 fn build(target: &Target, request: GuestRequest) -> Result<http::Request<Full<Bytes>>, Failure> {
-    let invalid = |what: &str| Failure::Request(NetError::Invalid(format!("{what} of `{}`", target.as_str())));
+    let invalid = |what: &str| {
+        Failure::Request(NetError::Invalid(format!(
+            "{what} of `{}`",
+            target.as_str()
+        )))
+    };
     let mut headers = HeaderMap::with_capacity(request.headers.len() + 3);
-    headers.insert(HOST, HeaderValue::from_str(&target.authority()).map_err(|_| invalid("host"))?);
+    headers.insert(
+        HOST,
+        HeaderValue::from_str(&target.authority()).map_err(|_| invalid("host"))?,
+    );
     headers.extend(request.headers);
     headers.insert(CONNECTION, HeaderValue::from_static("close"));
-    if !request.body.is_empty() || matches!(request.method, Method::POST | Method::PUT | Method::PATCH) {
+    if !request.body.is_empty()
+        || matches!(request.method, Method::POST | Method::PUT | Method::PATCH)
+    {
         headers.insert(CONTENT_LENGTH, HeaderValue::from(request.body.len()));
     }
     let mut out = http::Request::new(Full::new(request.body));
@@ -260,7 +311,10 @@ fn code_of(e: &NetError) -> i32 {
 }
 
 fn fault(e: HostError) -> wasmtime::Error {
-    wasmtime::Error::new(HostFault { function: format!("{MODULE}::http_request"), message: e.0 })
+    wasmtime::Error::new(HostFault {
+        function: format!("{MODULE}::http_request"),
+        message: e.0,
+    })
 }
 
 #[cfg(test)]
@@ -271,19 +325,40 @@ mod tests {
     /// struct sizes it asserts are the ones the host reads.
     #[test]
     fn guest_header_matches_the_catalog_and_the_layouts() {
-        let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest/include/spell_guest.h")).expect("header");
+        let header = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../guest/include/spell_guest.h"
+        ))
+        .expect("header");
         let mut named = Vec::new();
         for line in header.lines() {
-            let Some(rest) = line.strip_prefix("#define SPELL_E_") else { continue };
+            let Some(rest) = line.strip_prefix("#define SPELL_E_") else {
+                continue;
+            };
             let (name, value) = rest.split_once(' ').expect("#define NAME VALUE");
-            let code = ErrorCode::parse(&name.to_ascii_lowercase()).unwrap_or_else(|| panic!("{name} is not in the catalog"));
-            assert_eq!(value.trim().parse::<u16>().ok(), Some(code.as_u16()), "{name}");
+            let code = ErrorCode::parse(&name.to_ascii_lowercase())
+                .unwrap_or_else(|| panic!("{name} is not in the catalog"));
+            assert_eq!(
+                value.trim().parse::<u16>().ok(),
+                Some(code.as_u16()),
+                "{name}"
+            );
             named.push(code);
         }
-        let net: Vec<ErrorCode> = ErrorCode::ALL.iter().copied().filter(|c| c.name().starts_with("net_")).collect();
+        let net: Vec<ErrorCode> = ErrorCode::ALL
+            .iter()
+            .copied()
+            .filter(|c| c.name().starts_with("net_"))
+            .collect();
         assert_eq!(named, net, "every E-NET code, in catalog order");
-        assert!(header.contains(&format!("sizeof(spell_http_request_t) == {}", abi::REQUEST_SIZE)));
-        assert!(header.contains(&format!("sizeof(spell_http_response_t) == {}", abi::RESPONSE_SIZE)));
+        assert!(header.contains(&format!(
+            "sizeof(spell_http_request_t) == {}",
+            abi::REQUEST_SIZE
+        )));
+        assert!(header.contains(&format!(
+            "sizeof(spell_http_response_t) == {}",
+            abi::RESPONSE_SIZE
+        )));
         assert!(header.contains("#define SPELL_NET_OK 0"));
     }
 }

