@@ -499,6 +499,8 @@ async fn supervise(
     let mut cancelled = cancel.tx.subscribe();
     let guest = with_cpu_time(call(store, pre, export), cpu);
     tokio::select! {
+        // The guest first: a cast that ends on its first poll never arms the backstop timer.
+        biased;
         r = guest => Some(r),
         _ = tokio::time::sleep_until(backstop.into()) => {
             tripwire.trip(Stop::Timeout(limits.wall_time_ms));
