@@ -29,6 +29,18 @@ pub fn code_of(err: &anyhow::Error) -> Option<ErrorCode> {
         .map(|c| c.code)
 }
 
+/// The error as the `--json` outputs carry it: `{"code", "name", "message"}` (code and name are
+/// null for errors outside the catalog), and the exit code it gets (1 refused, 2 other).
+pub fn error_json(err: &anyhow::Error) -> (serde_json::Value, i32) {
+    let code = code_of(err);
+    let json = serde_json::json!({
+        "code": code.map(|c| c.code()),
+        "name": code.map(|c| c.name()),
+        "message": format!("{err:#}"),
+    });
+    (json, if code.is_some() { 1 } else { 2 })
+}
+
 /// Prints the error with its code and returns the exit code (1 refused, 2 other).
 pub fn print_error(err: &anyhow::Error) -> i32 {
     match code_of(err) {

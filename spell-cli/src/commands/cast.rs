@@ -81,11 +81,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             Ok(exit_code(&outcome))
         }
         Err(err) if json => {
-            let code = crate::report::code_of(&err);
-            let error = json!({"code": code.map(|c| c.code()), "name": code.map(|c| c.name()), "message": format!("{err:#}")});
+            let (error, exit) = crate::report::error_json(&err);
             let out = json!({"outcome": null, "exit_code": null, "trap": null, "stdout": "", "stderr": "", "usage": null, "spell": null, "error": error});
             println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(if code.is_some() { 1 } else { 2 })
+            Ok(exit)
         }
         Err(err) => Err(err),
     }

@@ -1,9 +1,9 @@
 //! `spell verify X.spell --policy P.toml [--json]`: signature, signer rule, SBOM rules and the
 //! capability grant, exactly as the runtime checks them at load.
 
-use crate::report::Coded;
-use spell_core::{Package, Policy};
-use spell_verify::PolicyVerifier;
+use crate::report::{self, Coded};
+use spell_core::{Grant, Package, Policy};
+use spell_verify::{PolicyVerifier, Verification};
 use std::path::PathBuf;
 
 /// Arguments of `spell verify`.
@@ -14,30 +14,71 @@ pub struct Args {
     /// The host policy (TOML).
     #[arg(long)]
     policy: PathBuf,
-    /// Print one JSON object.
+    /// Print one JSON object (also when refused: its `error` is set).
     #[arg(long)]
     json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<i32> {
+/// What a successful check established.
+struct Verified {
+    package: Package,
+    verification: Verification,
+    grant: Grant,
+}
+
+fn verify(args: &Args) -> anyhow::Result<Verified> {
     let policy = Policy::from_file(&args.policy).map_err(Coded::from)?;
-    let pkg = Package::read_file(&args.package, &policy.package).map_err(Coded::from)?;
+    let package = Package::read_file(&args.package, &policy.package).map_err(Coded::from)?;
     let verification = PolicyVerifier::new(&policy)
-        .and_then(|v| v.verify(&pkg))
+        .and_then(|v| v.verify(&package))
         .map_err(Coded::from)?;
-    let grant = policy.grant(&pkg.manifest).map_err(Coded::from)?;
-    let m = &pkg.manifest;
+    let grant = policy.grant(&package.manifest).map_err(Coded::from)?;
+    Ok(Verified {
+        package,
+        verification,
+        grant,
+    })
+}
+
+/// With `--json`, a refusal is an object too: `error` set, the rest null, exit code 1.
+fn print_json(result: anyhow::Result<Verified>) -> anyhow::Result<i32> {
+    let (out, exit) = match result {
+        Ok(v) => {
+            let m = &v.package.manifest;
+            let out = serde_json::json!({
+                "name": m.name,
+                "version": m.version,
+                "digest": v.package.digest(),
+                "verification": v.verification,
+                "grant": v.grant,
+                "error": null,
+            });
+            (out, 0)
+        }
+        Err(err) => {
+            let (error, exit) = report::error_json(&err);
+            let out = serde_json::json!({
+                "name": null, "version": null, "digest": null, "verification": null, "grant": null,
+                "error": error,
+            });
+            (out, exit)
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(exit)
+}
+
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    let result = verify(&args);
     if args.json {
-        let out = serde_json::json!({
-            "name": m.name,
-            "version": m.version,
-            "digest": pkg.digest(),
-            "verification": verification,
-            "grant": grant,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(0);
+        return print_json(result);
     }
+    let Verified {
+        package: pkg,
+        verification,
+        grant,
+    } = result?;
+    let m = &pkg.manifest;
     println!(
         "verified    {} {}  (sha256:{})",
         m.name,

@@ -73,6 +73,11 @@ fn keygen_sign_verify_round_trip() {
     let (dir, pkg) = maker();
     let policy = dir.path().join("maker.policy.toml");
     refused(&["verify", s(&pkg), "--policy", s(&policy)], "E-SIG-001");
+    let unsigned = spell(&["verify", s(&pkg), "--policy", s(&policy), "--json"]);
+    assert_eq!(unsigned.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&unsigned.stdout).expect("json");
+    assert_eq!(json["error"]["code"], "E-SIG-001", "{json}");
+    assert!(json["verification"].is_null() && json["grant"].is_null());
     ok(&["sign", s(&pkg), "--key", s(&dir.path().join("maker.key"))]);
     let text = ok(&["verify", s(&pkg), "--policy", s(&policy)]);
     assert!(text.contains("rule        maker"), "{text}");
@@ -83,6 +88,7 @@ fn keygen_sign_verify_round_trip() {
     assert_eq!(json["verification"]["signer"]["kind"], "public_key");
     assert_eq!(json["verification"]["sbom"]["components"], 1);
     assert!(json["grant"]["env"].is_array());
+    assert!(json["error"].is_null());
 }
 
 #[test]
