@@ -50,6 +50,7 @@ pub struct RuntimeBuilder {
     pub(crate) metering: Metering,
     pub(crate) host_functions: Vec<HostFunction>,
     pub(crate) meter: Option<Arc<dyn MeteringHook>>,
+    pub(crate) tls_roots: Vec<Vec<u8>>,
 }
 
 impl Default for RuntimeBuilder {
@@ -65,6 +66,7 @@ impl Default for RuntimeBuilder {
             metering: Metering::Fuel,
             host_functions: Vec::new(),
             meter: None,
+            tls_roots: Vec::new(),
         }
     }
 }
@@ -137,6 +139,14 @@ impl RuntimeBuilder {
     /// The metering hook for casts whose request names none (default: none).
     pub fn meter(mut self, hook: Arc<dyn MeteringHook>) -> Self {
         self.meter = Some(hook);
+        self
+    }
+
+    /// Also trust this CA certificate (DER) for spells' HTTPS requests, besides Mozilla's roots
+    /// (`webpki-roots`): a private deployment's internal CA. [`RuntimeBuilder::build`] refuses
+    /// a certificate rustls cannot use as a trust anchor.
+    pub fn tls_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.tls_roots.push(der.into());
         self
     }
 

@@ -23,6 +23,7 @@ use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio_rustls::TlsConnector;
 use wasmtime::{
     Config, Engine, ExternType, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig,
 };
@@ -57,12 +58,26 @@ pub struct Runtime {
     pub(crate) inner: Arc<RuntimeInner>,
 }
 
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = &self.inner.config;
+        f.debug_struct("Runtime")
+            .field("pooling", &c.pooling)
+            .field("max_concurrent_casts", &c.max_concurrent_casts)
+            .field("metering", &c.metering)
+            .field("cache_dir", &c.cache_dir)
+            .finish_non_exhaustive()
+    }
+}
+
 pub(crate) struct RuntimeInner {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<CastState>,
     pub(crate) config: RuntimeBuilder,
     pub(crate) slots: Arc<tokio::sync::Semaphore>,
     pub(crate) default_meter: Arc<dyn MeteringHook>,
+    /// HTTPS for spells' requests: Mozilla's roots and the builder's.
+    tls: TlsConnector,
     modules: ModuleCache,
     host_names: HashSet<String>,
     verifiers: Mutex<HashMap<Sha256Digest, Arc<PolicyVerifier>>>,
@@ -124,6 +139,7 @@ impl Runtime {
                     reason: format!("{e:#}"),
                 })?;
         }
+        let tls = net::tls_connector(&config.tls_roots)?;
         let modules = ModuleCache::new(
             &engine,
             config.module_cache_capacity,
@@ -138,6 +154,7 @@ impl Runtime {
             default_meter: config.meter.clone().unwrap_or_else(|| Arc::new(NoMetering)),
             engine,
             linker,
+            tls,
             config,
             modules,
             host_names,
@@ -254,6 +271,7 @@ impl Runtime {
                 net: Arc::new(NetGrant {
                     patterns: grant.network.clone(),
                     allow_addresses,
+                    tls: inner.tls.clone(),
                 }),
                 grant,
                 verification,

@@ -13,6 +13,8 @@ use std::process::Command;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 // ---------------------------------------------------------------------------------------------
 // Test servers
@@ -53,14 +55,33 @@ struct Server {
 
 impl Server {
     fn start(reply: Reply) -> Server {
+        Server::listen(reply, None)
+    }
+
+    /// An HTTPS server (TLS ends here; `Seen` counts the HTTP bytes inside it).
+    fn start_tls(reply: Reply, tls: &TestCa) -> Server {
+        Server::listen(reply, Some(tls.server_config()))
+    }
+
+    fn listen(reply: Reply, tls: Option<Arc<rustls::ServerConfig>>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let (tx, seen) = channel();
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
                 let (reply, tx): (Reply, Sender<Seen>) = (reply.clone(), tx.clone());
+                let tls = tls.clone();
                 std::thread::spawn(move || {
-                    let _ = tx.send(serve(conn, &reply));
+                    conn.set_read_timeout(Some(Duration::from_secs(10)))
+                        .expect("timeout");
+                    let seen = match tls {
+                        None => serve(conn, &reply),
+                        Some(config) => {
+                            let session = rustls::ServerConnection::new(config).expect("tls");
+                            serve(rustls::StreamOwned::new(session, conn), &reply)
+                        }
+                    };
+                    let _ = tx.send(seen);
                 });
             }
         });
@@ -91,9 +112,67 @@ impl Server {
     }
 }
 
-fn serve(mut conn: TcpStream, reply: &Reply) -> Seen {
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
+/// A server connection: plain TCP or TLS over it.
+trait Conn: Read + Write {
+    /// Ends the server's side of the conversation.
+    fn close_write(&mut self);
+}
+
+impl Conn for TcpStream {
+    fn close_write(&mut self) {
+        let _ = self.shutdown(Shutdown::Write);
+    }
+}
+
+impl Conn for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn close_write(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.flush();
+    }
+}
+
+/// A private CA and a certificate for 127.0.0.1 it signed.
+struct TestCa {
+    root: Vec<u8>,
+    chain: Vec<CertificateDer<'static>>,
+    key: Vec<u8>,
+}
+
+impl TestCa {
+    fn new() -> TestCa {
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "Spell test CA");
+        let root = ca.self_signed(&ca_key).expect("CA certificate");
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let key = rcgen::KeyPair::generate().expect("server key");
+        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .expect("server params")
+            .signed_by(&key, &issuer)
+            .expect("server certificate");
+        TestCa {
+            root: root.der().to_vec(),
+            chain: vec![leaf.der().clone(), root.der().clone()],
+            key: key.serialize_der(),
+        }
+    }
+
+    fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let key = PrivateKeyDer::try_from(self.key.clone()).expect("key der");
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(self.chain.clone(), key)
+            .expect("server config");
+        Arc::new(config)
+    }
+}
+
+fn serve(mut conn: impl Conn, reply: &Reply) -> Seen {
     let mut data = Vec::new();
     let mut buf = [0u8; 16 << 10];
     if let Reply::Eager = reply {
@@ -168,7 +247,7 @@ fn serve(mut conn: TcpStream, reply: &Reply) -> Seen {
         }
         Reply::Eager => {}
     }
-    let _ = conn.shutdown(Shutdown::Write);
+    conn.close_write();
     // Whatever else the client sends before closing counts too.
     let mut extra = 0;
     while let Ok(n @ 1..) = conn.read(&mut buf) {
@@ -218,6 +297,16 @@ fn load(
     limits: &str,
     policy_extra: &str,
 ) -> Result<Spell, spell_runtime::Error> {
+    load_in(&runtime(), wasm, network, limits, policy_extra)
+}
+
+fn load_in(
+    runtime: &Runtime,
+    wasm: &[u8],
+    network: &[String],
+    limits: &str,
+    policy_extra: &str,
+) -> Result<Spell, spell_runtime::Error> {
     let manifest = format!(
         r#"{{"name":"fetch","version":"1.0.0","license":"MIT","capabilities":{{"network":{}}},"limits":{{{limits}}}}}"#,
         serde_json::to_string(network).expect("json")
@@ -227,7 +316,7 @@ fn load(
         "allow_unsigned = true\n[capabilities]\nnetwork = {}\n{policy_extra}",
         serde_json::to_string(network).expect("json")
     );
-    runtime().load(&package, &Policy::from_toml(&policy).expect("policy"))
+    runtime.load(&package, &Policy::from_toml(&policy).expect("policy"))
 }
 
 const LOOPBACK_ALLOWED: &str = "[network]\nallow_addresses = [\"127.0.0.1/32\"]";
@@ -647,6 +736,70 @@ fn https_to_a_plaintext_server_fails_in_tls() {
         (1, 0),
         "TLS handshakes are not HTTP bytes"
     );
+}
+
+#[test]
+fn https_to_a_server_of_a_trusted_private_ca_succeeds_and_is_metered_inside_tls() {
+    let ca = TestCa::new();
+    let server = Server::start_tls(Reply::Body("secure"), &ca);
+    let pattern = format!("https://127.0.0.1:{}", server.port);
+    let runtime = Runtime::builder()
+        .tls_root_certificate(ca.root.clone())
+        .build()
+        .expect("runtime");
+    let spell = load_in(
+        &runtime,
+        &fetch_wasm(),
+        std::slice::from_ref(&pattern),
+        "",
+        LOOPBACK_ALLOWED,
+    )
+    .expect("load");
+    let (outcome, log) = cast(&spell, &[&format!("{pattern}/tls")]);
+    let seen = server.next();
+    let got = fetched(&outcome.stdout);
+    assert_eq!(
+        (got[0].rc, got[0].status, got[0].body.as_str()),
+        (0, 200, "secure"),
+        "{got:?}"
+    );
+    assert!(
+        seen.head.starts_with("GET /tls HTTP/1.1\r\n"),
+        "{}",
+        seen.head
+    );
+    let usage = &log.records()[0];
+    assert_eq!(usage.net_requests, 1);
+    assert_eq!(
+        (usage.net_bytes_out, usage.net_bytes_in),
+        (seen.bytes_read, seen.bytes_written),
+        "HTTP bytes inside TLS, as the server read and wrote them"
+    );
+}
+
+#[test]
+fn https_to_a_server_of_an_unknown_ca_fails_its_certificate() {
+    let ca = TestCa::new();
+    let server = Server::start_tls(Reply::Body("secure"), &ca);
+    let pattern = format!("https://127.0.0.1:{}", server.port);
+    let spell = fetch(std::slice::from_ref(&pattern), "");
+    let (outcome, _) = cast(&spell, &[&format!("{pattern}/")]);
+    let got = fetched(&outcome.stdout);
+    assert_eq!(got[0].rc, code(ErrorCode::NetTransport), "{got:?}");
+    assert!(
+        got[0].body.starts_with("TLS: ") && got[0].body.contains("UnknownIssuer"),
+        "{}",
+        got[0].body
+    );
+}
+
+#[test]
+fn a_root_certificate_rustls_cannot_use_is_a_configuration_error() {
+    let err = Runtime::builder()
+        .tls_root_certificate(b"not a certificate".to_vec())
+        .build()
+        .expect_err("garbage root");
+    assert_eq!(err.code(), ErrorCode::RuntimeConfig, "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,13 +15,16 @@ use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, pki_types::ServerName};
+use tokio_rustls::rustls::{
+    self, ClientConfig, RootCertStore,
+    pki_types::{CertificateDer, ServerName},
+};
 
 /// A response as read, with the body cut at the guest's buffer size.
 #[derive(Debug)]
@@ -152,6 +155,7 @@ pub(crate) fn request_size(request: &http::Request<Full<Bytes>>, body_len: usize
 /// Sends `request` to the first of `addrs` that accepts a connection and reads the response,
 /// keeping at most `body_cap` body bytes.
 pub(crate) async fn exchange(
+    tls: &TlsConnector,
     target: &Target,
     addrs: &[SocketAddr],
     request: http::Request<Full<Bytes>>,
@@ -166,8 +170,7 @@ pub(crate) async fn exchange(
                 .map_err(|e| NetError::Transport(format!("TLS server name: {e}")))?,
         };
         Box::new(
-            tls()?
-                .connect(name, tcp)
+            tls.connect(name, tcp)
                 .await
                 .map_err(|e| NetError::Transport(format!("TLS: {e}")))?,
         )
@@ -245,28 +248,28 @@ async fn connect(addrs: &[SocketAddr]) -> Result<TcpStream, NetError> {
     )))
 }
 
-/// One TLS configuration for the process: aws-lc-rs (the provider spell-verify already builds)
-/// chosen explicitly, so another crate enabling `ring` cannot make rustls' default ambiguous.
-fn tls() -> Result<TlsConnector, NetError> {
-    static CONFIG: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
-    let config = CONFIG.get_or_init(|| {
-        let roots = RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let mut config = ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Arc::new(config))
-    });
-    match config {
-        Ok(c) => Ok(TlsConnector::from(c.clone())),
-        Err(e) => Err(NetError::Transport(format!("TLS configuration: {e}"))),
+/// The runtime's TLS configuration: Mozilla's roots plus `extra_roots` (DER), with aws-lc-rs
+/// (the provider spell-verify already builds) chosen explicitly, so another crate enabling
+/// `ring` cannot make rustls' default ambiguous.
+pub(crate) fn tls_connector(extra_roots: &[Vec<u8>]) -> Result<TlsConnector, crate::Error> {
+    let config_error = |e: String| crate::Error::Config(format!("TLS: {e}"));
+    let mut roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    for der in extra_roots {
+        roots
+            .add(CertificateDer::from(der.as_slice()))
+            .map_err(|e| config_error(format!("root certificate: {e}")))?;
     }
+    let mut config = ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| config_error(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsConnector::from(Arc::new(config)))
 }
 
 /// hyper's error with its causes, e.g. `connection closed before message completed`.
@@ -342,7 +345,14 @@ mod tests {
             .build()
             .expect("tokio");
         let response = rt
-            .block_on(exchange(&target, &[addr], request, 16, meter.clone()))
+            .block_on(exchange(
+                &tls_connector(&[]).expect("tls"),
+                &target,
+                &[addr],
+                request,
+                16,
+                meter.clone(),
+            ))
             .expect("exchange");
         assert_eq!(response.status, 204);
         assert_eq!(meter.bytes_out(), expected);

@@ -59,6 +59,9 @@ use spell_core::{AddressRange, EffectiveLimits, ErrorCode, HasCode, HostPattern}
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use target::Target;
+use tokio_rustls::TlsConnector;
+
+pub(crate) use client::tls_connector;
 use wasmtime::{Caller, Linker};
 
 /// The import module of Spell's own host functions.
@@ -96,15 +99,16 @@ impl HasCode for NetError {
     }
 }
 
-/// What a spell may reach, fixed at load: its granted patterns and the policy's SSRF exceptions.
-#[derive(Debug, Default)]
+/// What a spell may reach, fixed at load: its granted patterns and the policy's SSRF
+/// exceptions, and the runtime's TLS trust.
 pub(crate) struct NetGrant {
     pub(crate) patterns: Vec<HostPattern>,
     pub(crate) allow_addresses: Vec<AddressRange>,
+    pub(crate) tls: TlsConnector,
 }
 
 /// What one cast may reach and spend.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct NetScope {
     grant: Arc<NetGrant>,
     max_requests: u64,
@@ -250,7 +254,14 @@ async fn perform(
         };
         tokio::time::timeout_at(
             deadline,
-            client::exchange(&target, &addrs, request, body_cap, meter.clone()),
+            client::exchange(
+                &scope.grant.tls,
+                &target,
+                &addrs,
+                request,
+                body_cap,
+                meter.clone(),
+            ),
         )
         .await
     };
