@@ -143,3 +143,11 @@ func (rt *Runtime) Close() error {
 	runtime.SetFinalizer(rt, nil)
 	return nil
 }
+
+// SetPoolIdleTimeout sets how long a thread of the C pool (where casts with Go callbacks that
+// run inside the guest cast, see the package doc) waits for another cast before it exits; the
+// default is 30 seconds. Threads keep their executor while they wait, so a steady stream of such
+// casts reuses them, and a burst does not keep its threads for the life of the process.
+func SetPoolIdleTimeout(d time.Duration) {
+	C.spell_go_pool_idle_timeout(C.long(max(d.Milliseconds(), 1)))
+}

@@ -2,7 +2,9 @@
 // pointers, hence the casts to Spell's callback types.
 #include "spell_go.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <time.h>
 
 #include "_cgo_export.h"
 
@@ -35,7 +37,8 @@ spell_error_t *spell_go_config_host_function(spell_config_t *config, const char 
 }
 
 // The cast pool: threads are started on demand, one per cast running at once, and then wait for
-// work for the life of the process (so each keeps its tokio executor and its Go extra M). The
+// more work (so each keeps its tokio executor and its Go extra M) until they have been idle for
+// pool_idle_ms: a burst of concurrent casts does not keep its threads for good. The
 // caller waits on a condition variable; its goroutine's P stays free for the callbacks the cast
 // makes meanwhile only if another P is idle, so callbacks may wait for the Go scheduler to take
 // a P back from a waiting caller when every P is busy.
@@ -53,15 +56,36 @@ static pthread_cond_t pool_work = PTHREAD_COND_INITIALIZER;  // a job was queued
 static pthread_cond_t pool_done = PTHREAD_COND_INITIALIZER;  // a job finished
 static cast_job *queue_head, *queue_tail;
 static size_t workers, idle_workers, queued_jobs;
+static long pool_idle_ms = 30000;
+
+void spell_go_pool_idle_timeout(long ms) {
+  pthread_mutex_lock(&pool_mu);
+  pool_idle_ms = ms;
+  pthread_mutex_unlock(&pool_mu);
+}
 
 static void *pool_worker(void *unused) {
   (void)unused;
   pthread_mutex_lock(&pool_mu);
   for (;;) {
     while (!queue_head) {
+      struct timespec until;
+      clock_gettime(CLOCK_REALTIME, &until);
+      until.tv_sec += pool_idle_ms / 1000;
+      until.tv_nsec += (pool_idle_ms % 1000) * 1000000L;
+      if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+      }
       idle_workers++;
-      pthread_cond_wait(&pool_work, &pool_mu);
+      int rc = pthread_cond_timedwait(&pool_work, &pool_mu, &until);
       idle_workers--;
+      // A job queued as the wait timed out is still taken: the loop checks the queue first.
+      if (rc == ETIMEDOUT && !queue_head) {
+        workers--;
+        pthread_mutex_unlock(&pool_mu);
+        return NULL;
+      }
     }
     cast_job *job = queue_head;
     queue_head = job->next;
