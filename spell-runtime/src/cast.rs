@@ -188,7 +188,9 @@ pub struct CastOutcome {
 
 /// Per-cast host state, owned by the wasmtime store.
 pub(crate) struct CastState {
-    pub(crate) wasi: WasiP1Ctx,
+    /// `None` for modules that import nothing from WASI: building the context is a tenth of a
+    /// trivial cast.
+    pub(crate) wasi: Option<WasiP1Ctx>,
     pub(crate) cast_id: String,
     pub(crate) tripwire: Arc<Tripwire>,
     pub(crate) net: NetUsage,
@@ -256,7 +258,16 @@ pub(crate) async fn run(spell: &SpellInner, req: CastRequest) -> Result<CastOutc
     let budget = OutputBudget::new(limits.output_bytes, tripwire.clone(), req.on_output.clone());
     let stdout = OutputSink::new(Stream::Stdout, budget.clone());
     let stderr = OutputSink::new(Stream::Stderr, budget);
-    let wasi = build_wasi(&spell.name, &req, stdout.clone(), stderr.clone())?;
+    let wasi = if spell.imports_wasi {
+        Some(build_wasi(
+            &spell.name,
+            &req,
+            stdout.clone(),
+            stderr.clone(),
+        )?)
+    } else {
+        None
+    };
 
     let started = Instant::now();
     let mut usage = UsageRecord {
@@ -421,6 +432,15 @@ fn check_request(grant: &Grant, req: &CastRequest) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::RequestDenied(problems))
+    }
+}
+
+impl CastState {
+    /// The WASI context, for the linker's WASI functions: they are only called by modules that
+    /// import WASI, which always have one; anything else gets an empty context, not a panic.
+    pub(crate) fn wasi(&mut self) -> &mut WasiP1Ctx {
+        self.wasi
+            .get_or_insert_with(|| WasiCtxBuilder::new().build_p1())
     }
 }
 

@@ -117,7 +117,7 @@ impl Runtime {
         let engine =
             Engine::new(&engine_config(&config)).map_err(|e| Error::Config(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut CastState| &mut s.wasi)
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, CastState::wasi)
             .map_err(|e| Error::Config(format!("{e:#}")))?;
         net::add_to_linker(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
         let mut host_names = HashSet::new();
@@ -268,6 +268,9 @@ impl Runtime {
                 name: source.name,
                 version: source.version,
                 entrypoint: source.entrypoint.to_string(),
+                imports_wasi: module
+                    .imports()
+                    .any(|i| i.module() == "wasi_snapshot_preview1"),
                 net: Arc::new(NetGrant {
                     patterns: grant.network.clone(),
                     allow_addresses,

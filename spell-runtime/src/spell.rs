@@ -23,6 +23,8 @@ pub(crate) struct SpellInner {
     pub(crate) name: String,
     pub(crate) version: String,
     pub(crate) entrypoint: String,
+    /// Whether the module imports anything from WASI (else casts skip the WASI context).
+    pub(crate) imports_wasi: bool,
     pub(crate) grant: Grant,
     pub(crate) net: Arc<NetGrant>,
     pub(crate) verification: Option<Verification>,
