@@ -46,6 +46,10 @@ type Options struct {
 	// Meter sees casts whose Request names no meter (nil: none). If it is an Observer, every
 	// cast runs on the C pool (see the package doc).
 	Meter MeteringHook
+	// TLSRootCertificates are CA certificates (DER) trusted for spells' HTTPS requests besides
+	// Mozilla's roots: a private deployment's internal CA. One rustls cannot use is
+	// CodeRuntimeConfig.
+	TLSRootCertificates [][]byte
 }
 
 // Runtime loads and casts spells: one engine with its caches and host functions. Safe for
@@ -104,6 +108,12 @@ func (o *Options) apply(c *C.spell_config_t) error {
 	if o.CacheDir != "" {
 		p, n := cStr(o.CacheDir)
 		if err := takeError(C.spell_config_cache_dir(c, p, n)); err != nil {
+			return err
+		}
+	}
+	for _, der := range o.TLSRootCertificates {
+		p, n := cBytes(der)
+		if err := takeError(C.spell_config_tls_root_certificate(c, p, n)); err != nil {
 			return err
 		}
 	}

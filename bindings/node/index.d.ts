@@ -282,6 +282,11 @@ export interface RuntimeOptions {
   hostFunctions?: Array<HostFunction>
   /** The meter of casts that name none. */
   meter?: Meter
+  /**
+   * CA certificates (DER) trusted for spells' HTTPS requests besides Mozilla's roots: a
+   * private deployment's internal CA. One rustls cannot use is `E-RUN-002`.
+   */
+  tlsRootCertificates?: Array<Uint8Array>
 }
 
 /**

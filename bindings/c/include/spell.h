@@ -514,6 +514,16 @@ void spell_config_pooling(struct spell_config_t *config, bool on);
 // `config` is NULL or a live config.
 void spell_config_queue_timeout_ms(struct spell_config_t *config, uint64_t ms);
 
+// Also trust this CA certificate (DER, `len` bytes) for spells' HTTPS requests, besides
+// Mozilla's roots: a private deployment's internal CA. `spell_runtime_new` refuses one rustls
+// cannot use (`E-RUN` runtime_config).
+//
+// # Safety
+// `config` is NULL or a live config; `der` points to `len` bytes.
+struct spell_error_t *spell_config_tls_root_certificate(struct spell_config_t *config,
+                                                        const uint8_t *der,
+                                                        size_t len);
+
 // Frees a spell. NULL does nothing.
 //
 // # Safety

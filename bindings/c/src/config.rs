@@ -7,7 +7,7 @@
 use crate::error::{guard, shield, spell_error_t};
 use crate::handle::{borrow_mut, delete, into_handle};
 use crate::meter::{meter_in, spell_meter_t};
-use crate::view::str_in;
+use crate::view::{bytes_in, str_in};
 use spell_runtime::{Metering, RuntimeBuilder};
 use std::ffi::c_char;
 use std::time::Duration;
@@ -164,6 +164,27 @@ pub unsafe extern "C" fn spell_config_cache_dir(
         let c = unsafe { borrow_mut(config, "config") }?;
         let dir = unsafe { str_in(dir, len, "cache folder") }?;
         c.builder = std::mem::take(&mut c.builder).cache_dir(dir);
+        Ok(())
+    })
+}
+
+/// Also trust this CA certificate (DER, `len` bytes) for spells' HTTPS requests, besides
+/// Mozilla's roots: a private deployment's internal CA. `spell_runtime_new` refuses one rustls
+/// cannot use (`E-RUN` runtime_config).
+///
+/// # Safety
+/// `config` is NULL or a live config; `der` points to `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_config_tls_root_certificate(
+    config: *mut spell_config_t,
+    der: *const u8,
+    len: usize,
+) -> *mut spell_error_t {
+    guard(|| {
+        // SAFETY: the caller's contract above.
+        let c = unsafe { borrow_mut(config, "config") }?;
+        let der = unsafe { bytes_in(der, len) }?;
+        c.builder = std::mem::take(&mut c.builder).tls_root_certificate(der);
         Ok(())
     })
 }

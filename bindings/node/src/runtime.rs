@@ -51,6 +51,9 @@ pub struct RuntimeOptions<'env> {
     /// The meter of casts that name none.
     #[napi(ts_type = "Meter")]
     pub meter: Option<Object<'env>>,
+    /// CA certificates (DER) trusted for spells' HTTPS requests besides Mozilla's roots: a
+    /// private deployment's internal CA. One rustls cannot use is `E-RUN-002`.
+    pub tls_root_certificates: Option<Vec<Uint8Array>>,
 }
 
 /// Counters of the module cache.
@@ -181,6 +184,9 @@ fn build(options: Unknown) -> Result<Runtime, Failure> {
                 .into_host_function()
                 .map_err(|e| Failure::invalid(format!("host function {name}: {}", e.reason)))?;
             builder = builder.host_function(f);
+        }
+        for der in o.tls_root_certificates.unwrap_or_default() {
+            builder = builder.tls_root_certificate(der.to_vec());
         }
         if let Some(m) = o.meter {
             meter = Some(Arc::new(JsMeter::from_js(&m).map_err(Failure::invalid)?));

@@ -4,11 +4,12 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
+import { createServer as createTlsServer } from 'node:https'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Runtime, Policy, pack, repo } from './helpers.mjs'
+import { Runtime, Policy, SpellError, pack, repo } from './helpers.mjs'
 
 const body = Buffer.alloc(5000, 'x')
 const server = createServer((req, res) => {
@@ -21,14 +22,19 @@ const origin = `http://127.0.0.1:${server.address().port}`
 
 const wasm = join(mkdtempSync(join(tmpdir(), 'spell-node-')), 'fetch.wasm')
 execFileSync('clang-14', ['--target=wasm32-wasi', '-O2', '-Wl,--strip-all', '-I', `${repo}guest/include`, '-o', wasm, `${repo}guest/examples/fetch.c`])
-const manifest = JSON.stringify({ name: 'fetch', version: '1.0.0', license: 'MIT', capabilities: { network: [origin] } })
-const policy = Policy.fromToml(`allow_unsigned = true
+/** The fetch guest on `runtime`, granted `origin` (loopback allowed explicitly). */
+function loadFetch(runtime, origin) {
+  const manifest = JSON.stringify({ name: 'fetch', version: '1.0.0', license: 'MIT', capabilities: { network: [origin] } })
+  const policy = Policy.fromToml(`allow_unsigned = true
 [capabilities]
 network = ["${origin}"]
 [network]
 allow_addresses = ["127.0.0.1/32"]
 `)
-const fetch = await new Runtime().load(pack(manifest, readFileSync(wasm)), policy)
+  return runtime.load(pack(manifest, readFileSync(wasm)), policy)
+}
+const runtime = new Runtime()
+const fetch = await loadFetch(runtime, origin)
 
 test('a granted request is counted in the usage record', async () => {
   const r = await fetch.cast({ args: [`${origin}/data`] })
@@ -50,4 +56,24 @@ test('a byte cap below the response ends the cast as network_limit', async () =>
 test('an address outside the grant is refused to the guest', async () => {
   const r = await fetch.cast({ args: ['http://127.0.0.2:9/'] })
   assert.deepEqual([r.outcome, r.exitCode, r.usage.netRequests], ['exit', 1, 0])
+})
+
+test('HTTPS to a server of a private CA the runtime trusts (test/fixtures/tls, made by make.py)', async () => {
+  const tls = new URL('fixtures/tls/', import.meta.url)
+  const secure = createTlsServer({ cert: readFileSync(new URL('server.pem', tls)), key: readFileSync(new URL('server.key', tls)) }, (req, res) => res.end('secure'))
+  await new Promise((resolve) => secure.listen(0, '127.0.0.1', resolve))
+  try {
+    const origin = `https://127.0.0.1:${secure.address().port}`
+    const trusting = await loadFetch(new Runtime({ tlsRootCertificates: [readFileSync(new URL('ca.der', tls))] }), origin)
+    const ok = await trusting.cast({ args: [`${origin}/`] })
+    assert.equal(ok.outcome, 'ok', ok.stdout.toString())
+    assert.ok(ok.stdout.toString().endsWith('secure\n'))
+    // The shared runtime does not trust that CA.
+    const refused = await (await loadFetch(runtime, origin)).cast({ args: [`${origin}/`] })
+    assert.equal(refused.outcome, 'exit')
+    assert.match(refused.stdout.toString(), /UnknownIssuer/)
+  } finally {
+    secure.close()
+  }
+  assert.throws(() => new Runtime({ tlsRootCertificates: [Buffer.from('not a certificate')] }), (e) => e instanceof SpellError && e.code === 'E-RUN-002')
 })

@@ -24,7 +24,7 @@ pub(crate) struct PyRuntime {
 #[pymethods]
 impl PyRuntime {
     #[new]
-    #[pyo3(signature = (*, cache_dir=None, pooling=None, max_concurrent_casts=None, queue_timeout=None, module_cache_capacity=None, epoch_tick=None, max_memory_bytes=None, metering=None, host_functions=None, meter=None))]
+    #[pyo3(signature = (*, cache_dir=None, pooling=None, max_concurrent_casts=None, queue_timeout=None, module_cache_capacity=None, epoch_tick=None, max_memory_bytes=None, metering=None, host_functions=None, meter=None, tls_root_certificates=None))]
     #[expect(
         clippy::too_many_arguments,
         reason = "the keyword arguments of the Python constructor"
@@ -41,6 +41,7 @@ impl PyRuntime {
         metering: Option<String>,
         host_functions: Option<Vec<Bound<'_, PyHostFunction>>>,
         meter: Option<Bound<'_, PyAny>>,
+        tls_root_certificates: Option<Vec<Vec<u8>>>,
     ) -> PyResult<PyRuntime> {
         let mut b = Runtime::builder();
         if let Some(dir) = cache_dir {
@@ -73,6 +74,9 @@ impl PyRuntime {
                     format!("metering must be \"fuel\" or \"time\", not {other:?}"),
                 ));
             }
+        }
+        for der in tls_root_certificates.unwrap_or_default() {
+            b = b.tls_root_certificate(der);
         }
         let host_functions = host_functions.unwrap_or_default();
         let in_flight = (!host_functions.is_empty()).then(|| Arc::new(InFlight::default()));

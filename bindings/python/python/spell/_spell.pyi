@@ -327,6 +327,8 @@ class Runtime:
 
     Defaults (Rust's): pooling allocator on, 256 concurrent casts, 1 s queue timeout, 64 cached
     modules, no disk cache, 1 ms epoch tick, 4 GiB largest memory, fuel metering, no meter.
+    ``tls_root_certificates``: CA certificates (DER) trusted for spells' HTTPS requests besides
+    Mozilla's roots, for a private deployment's internal CA.
     """
 
     def __new__(
@@ -342,6 +344,7 @@ class Runtime:
         metering: Optional[Literal["fuel", "time"]] = None,
         host_functions: Optional[Sequence[HostFunction]] = None,
         meter: Optional[_Meter] = None,
+        tls_root_certificates: Optional[Sequence[bytes]] = None,
     ) -> "Runtime": ...
     def load(self, package: _PackageSource, policy: Policy) -> Spell: ...
     @property
