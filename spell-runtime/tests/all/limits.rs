@@ -188,33 +188,25 @@ fn cancellation_from_another_thread() {
 
 #[test]
 fn traps_are_reported_with_their_kind() {
-    let unreachable = wat_spell(
-        r#"(module (func (export "run") unreachable))"#,
-        r#""entrypoint":"run""#,
-    );
-    let o = unreachable.cast(CastRequest::new()).expect("cast");
-    assert_eq!(
-        (o.outcome, o.trap.as_deref()),
-        (Outcome::Trap, Some("unreachable_code_reached"))
-    );
-    let recurse = wat_spell(
-        r#"(module (func $f (export "run") (call $f)))"#,
-        r#""entrypoint":"run""#,
-    );
-    let o = recurse.cast(CastRequest::new()).expect("cast");
-    assert_eq!(
-        (o.outcome, o.trap.as_deref()),
-        (Outcome::Trap, Some("stack_overflow"))
-    );
-    let oob = wat_spell(
-        r#"(module (memory 1) (func (export "run") (drop (i32.load (i32.const 70000)))))"#,
-        r#""entrypoint":"run""#,
-    );
-    let o = oob.cast(CastRequest::new()).expect("cast");
-    assert_eq!(
-        (o.outcome, o.trap.as_deref()),
-        (Outcome::Trap, Some("memory_out_of_bounds"))
-    );
+    for (wat, kind) in [
+        (
+            r#"(module (func (export "run") unreachable))"#,
+            "unreachable_code_reached",
+        ),
+        (
+            r#"(module (func $f (export "run") (call $f)))"#,
+            "stack_overflow",
+        ),
+        (
+            r#"(module (memory 1) (func (export "run") (drop (i32.load (i32.const 70000)))))"#,
+            "memory_out_of_bounds",
+        ),
+    ] {
+        let o = wat_spell(wat, r#""entrypoint":"run""#)
+            .cast(CastRequest::new())
+            .expect("cast");
+        assert_eq!((o.outcome, o.trap.as_deref()), (Outcome::Trap, Some(kind)));
+    }
 }
 
 #[test]
