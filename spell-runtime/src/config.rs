@@ -145,6 +145,12 @@ impl RuntimeBuilder {
     /// Also trust this CA certificate (DER) for spells' HTTPS requests, besides Mozilla's roots
     /// (`webpki-roots`): a private deployment's internal CA. [`RuntimeBuilder::build`] refuses
     /// a certificate rustls cannot use as a trust anchor.
+    ///
+    /// ```no_run
+    /// let ca = std::fs::read("/etc/acme/internal-ca.der")?;
+    /// let runtime = spell_runtime::Runtime::builder().tls_root_certificate(ca).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tls_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
         self.tls_roots.push(der.into());
         self
