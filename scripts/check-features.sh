@@ -6,17 +6,18 @@
 # features for the crates listed to workspace-hack/Cargo.toml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# `name vX.Y.Z [features]` a line; workspace members without their path.
 tree() {
-  cargo tree --locked -f '{p} [{f}]' --prefix none "$@" | sed 's/ (\*)//; s/ (proc-macro)//' | sort -u
+  cargo tree --locked -f '{p} [{f}]' --prefix none "$@" | sed 's/ (\*)//; s/ (proc-macro)//; s/ (\/[^)]*)//' | sort -u
 }
 workspace=$(tree -e normal,build,dev --workspace)
 # The runtime's own closure: wasmtime, wasmtime-wasi, their build scripts and proc-macros.
-runtime=$(cargo tree --locked -e normal,build --prefix none -f '{p} [' -p spell-runtime | sed 's/ (\*)//; s/ (proc-macro)//; s/ (\/[^)]*)//' | sort -u)
+runtime=$(tree -e normal,build -p spell-runtime | sed 's/ \[.*/ [/')
 status=0
 check() { # check PACKAGE EDGES
   local extra
   extra=$(comm -23 <(tree -e "$2" -p "$1") <(printf '%s\n' "$workspace") \
-    | sed 's/ (\/[^)]*)//' | grep -F -f <(printf '%s\n' "$runtime") || true)
+    | grep -F -f <(printf '%s\n' "$runtime") || true)
   if [ -n "$extra" ]; then
     printf '%s resolves these runtime dependencies unlike cargo test --workspace:\n%s\n' "$1" "$extra" >&2
     status=1

@@ -29,6 +29,11 @@ pub fn code_of(err: &anyhow::Error) -> Option<ErrorCode> {
         .map(|c| c.code)
 }
 
+/// The exit code of an error: 1 when Spell refused (it has a catalog code), 2 otherwise.
+fn exit_code(code: Option<ErrorCode>) -> i32 {
+    if code.is_some() { 1 } else { 2 }
+}
+
 /// The error as the `--json` outputs carry it: `{"code", "name", "message"}` (code and name are
 /// null for errors outside the catalog), and the exit code it gets (1 refused, 2 other).
 pub fn error_json(err: &anyhow::Error) -> (serde_json::Value, i32) {
@@ -38,20 +43,18 @@ pub fn error_json(err: &anyhow::Error) -> (serde_json::Value, i32) {
         "name": code.map(|c| c.name()),
         "message": format!("{err:#}"),
     });
-    (json, if code.is_some() { 1 } else { 2 })
+    (json, exit_code(code))
 }
 
 /// Prints the error with its code and returns the exit code (1 refused, 2 other).
 pub fn print_error(err: &anyhow::Error) -> i32 {
-    match code_of(err) {
+    let code = code_of(err);
+    match code {
         Some(code) => {
             eprintln!("error[{}]: {err:#}", code.code());
             eprintln!("  = help: {}", code.message());
-            1
         }
-        None => {
-            eprintln!("error: {err:#}");
-            2
-        }
+        None => eprintln!("error: {err:#}"),
     }
+    exit_code(code)
 }

@@ -51,6 +51,8 @@ struct Seen {
 struct Server {
     port: u16,
     seen: Receiver<Seen>,
+    /// `https` when TLS ends here.
+    scheme: &'static str,
 }
 
 impl Server {
@@ -67,6 +69,7 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let (tx, seen) = channel();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
                 let (reply, tx): (Reply, Sender<Seen>) = (reply.clone(), tx.clone());
@@ -85,15 +88,15 @@ impl Server {
                 });
             }
         });
-        Server { port, seen }
+        Server { port, seen, scheme }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("{}{path}", self.pattern())
     }
 
     fn pattern(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
     /// The next finished connection.
@@ -742,7 +745,6 @@ fn https_to_a_plaintext_server_fails_in_tls() {
 fn https_to_a_server_of_a_trusted_private_ca_succeeds_and_is_metered_inside_tls() {
     let ca = TestCa::new();
     let server = Server::start_tls(Reply::Body("secure"), &ca);
-    let pattern = format!("https://127.0.0.1:{}", server.port);
     let runtime = Runtime::builder()
         .tls_root_certificate(ca.root.clone())
         .build()
@@ -750,12 +752,12 @@ fn https_to_a_server_of_a_trusted_private_ca_succeeds_and_is_metered_inside_tls(
     let spell = load_in(
         &runtime,
         &fetch_wasm(),
-        std::slice::from_ref(&pattern),
+        &[server.pattern()],
         "",
         LOOPBACK_ALLOWED,
     )
     .expect("load");
-    let (outcome, log) = cast(&spell, &[&format!("{pattern}/tls")]);
+    let (outcome, log) = cast(&spell, &[&server.url("/tls")]);
     let seen = server.next();
     let got = fetched(&outcome.stdout);
     assert_eq!(
@@ -781,9 +783,8 @@ fn https_to_a_server_of_a_trusted_private_ca_succeeds_and_is_metered_inside_tls(
 fn https_to_a_server_of_an_unknown_ca_fails_its_certificate() {
     let ca = TestCa::new();
     let server = Server::start_tls(Reply::Body("secure"), &ca);
-    let pattern = format!("https://127.0.0.1:{}", server.port);
-    let spell = fetch(std::slice::from_ref(&pattern), "");
-    let (outcome, _) = cast(&spell, &[&format!("{pattern}/")]);
+    let spell = fetch(&[server.pattern()], "");
+    let (outcome, _) = cast(&spell, &[&server.url("/")]);
     let got = fetched(&outcome.stdout);
     assert_eq!(got[0].rc, code(ErrorCode::NetTransport), "{got:?}");
     assert!(
