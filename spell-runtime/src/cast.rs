@@ -2,23 +2,29 @@
 
 use crate::error::Error;
 use crate::host::{HostFault, Val};
-use crate::limits::{MemoryLimiter, Stop, Tripwire};
+use crate::limits::{Deadline, MemoryLimiter, Tripwire};
 use crate::metering::{CastContext, HookError, MeteringHook, Outcome, UsageRecord};
 use crate::net::NetScope;
 use crate::output::{OutputBudget, OutputCallback, OutputSink, Stream};
 use crate::spell::SpellInner;
-use spell_core::{Access, EffectiveLimits, Grant, Limits};
+use spell_core::{Access, Grant, Limits};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use wasmtime::{InstancePre, Store, Trap, UpdateDeadline};
+use wasmtime::{CallHook, InstancePre, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 /// Cap on the bytes of arguments plus environment a cast passes: 1 MiB.
 pub const MAX_ARGS_ENV_BYTES: usize = 1 << 20;
+
+/// Fuel metering: the host takes stock of the fuel a guest burned (and the guest yields to the
+/// executor) every this many units. Compiled code keeps its fuel count in a register and writes it
+/// back only at calls, returns and these slice ends, so a cast stopped between them (a timeout or
+/// cancellation inside a loop, a trap) reports at most this much less than it burned.
+pub(crate) const FUEL_SLICE: u64 = 100_000;
 
 /// What to cast with. By default: no arguments beyond `argv[0]` (the spell's name), no
 /// environment, empty stdin, no mounts, the grant's limits, the runtime's metering hook.
@@ -196,6 +202,8 @@ pub(crate) struct CastState {
     pub(crate) net: NetUsage,
     /// What the `spell::http_request` import may reach and spend in this cast.
     pub(crate) net_scope: NetScope,
+    /// For host calls that check it while they work (`random_get`).
+    pub(crate) deadline: Deadline,
     limiter: MemoryLimiter,
 }
 
@@ -303,42 +311,36 @@ pub(crate) async fn run(spell: &SpellInner, req: CastRequest) -> Result<CastOutc
             let fuel = allowance
                 .max_fuel
                 .map_or(limits.fuel, |a| a.min(limits.fuel));
-            let deadline = started + Duration::from_millis(limits.wall_time_ms);
+            let deadline = Deadline::new(
+                started + Duration::from_millis(limits.wall_time_ms),
+                limits.wall_time_ms,
+                req.cancel.clone().unwrap_or_default(),
+                tripwire.clone(),
+            );
             let state = CastState {
                 wasi,
                 cast_id,
                 tripwire: tripwire.clone(),
                 net: NetUsage::default(),
-                net_scope: NetScope::new(spell.net.clone(), &limits, deadline),
-                limiter: MemoryLimiter::new(limits.memory_bytes, tripwire.clone()),
+                net_scope: NetScope::new(spell.net.clone(), &limits, deadline.at),
+                deadline: deadline.clone(),
+                limiter: MemoryLimiter::new(limits.memory_bytes, rt.grow_bounds, tripwire.clone()),
             };
             let mut store = Store::new(&rt.engine, state);
             store.limiter(|s| &mut s.limiter);
             if fuel_metered {
-                // Only fails when fuel is not enabled, which `fuel_metered` rules out.
+                // Only fail when fuel or async is not enabled, which `fuel_metered` and the
+                // engine's configuration rule out.
                 let _ = store.set_fuel(fuel);
+                let _ = store.fuel_async_yield_interval(Some(FUEL_SLICE));
             }
-            let cancel = req.cancel.clone().unwrap_or_default();
-            arm_epoch(
-                &mut store,
-                &tripwire,
-                &cancel,
-                deadline,
-                limits.wall_time_ms,
-            );
-            let grace = rt.config.epoch_tick * 2;
+            arm_deadline(&mut store, &deadline);
             let mut cpu = Duration::ZERO;
-            let result = supervise(
-                &mut store,
-                &spell.pre,
-                &export,
-                &cancel,
-                deadline + grace,
-                &tripwire,
-                &limits,
-                &mut cpu,
-            )
-            .await;
+            let result = supervise(&mut store, &spell.pre, &export, &deadline, &mut cpu).await;
+            if result.is_some() && Instant::now() >= deadline.at {
+                // It finished, but after its deadline (a host call that ran long): a timeout.
+                let _ = deadline.check();
+            }
             let end = classify(
                 result,
                 &tripwire,
@@ -474,60 +476,46 @@ fn build_wasi(
     Ok(b.build_p1())
 }
 
-/// Every epoch tick: stop for cancellation or the deadline, otherwise yield to the executor.
-fn arm_epoch(
-    store: &mut Store<CastState>,
-    tripwire: &Arc<Tripwire>,
-    cancel: &CancelHandle,
-    deadline: Instant,
-    wall_ms: u64,
-) {
-    let (tripwire, cancel) = (tripwire.clone(), cancel.clone());
+/// Where the deadline and the cancel handle are checked while the guest runs: every epoch tick
+/// (the guest yields to the executor otherwise) and whenever a host call returns, so a host call
+/// that ran long (a slow host function, a blocked output callback) cannot carry the guest past
+/// its deadline.
+fn arm_deadline(store: &mut Store<CastState>, deadline: &Deadline) {
+    let on_tick = deadline.clone();
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        if cancel.is_cancelled() {
-            return Err(tripwire.trip(Stop::Cancelled));
-        }
-        if Instant::now() >= deadline {
-            return Err(tripwire.trip(Stop::Timeout(wall_ms)));
-        }
-        Ok(UpdateDeadline::Yield(1))
+    store.epoch_deadline_callback(move |_| on_tick.check().map(|()| UpdateDeadline::Yield(1)));
+    let on_return = deadline.clone();
+    store.call_hook(move |_, hook| match hook {
+        CallHook::ReturningFromHost => on_return.check(),
+        _ => Ok(()),
     });
 }
 
 /// Runs the guest, racing it against the deadline and the cancel handle so that a guest blocked
-/// inside a host call (a long `poll_oneoff` sleep) is stopped too. Measures the thread CPU time
-/// spent polling it.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; the parameters are the cast's parts"
-)]
+/// inside a host call (a long `poll_oneoff` sleep) is stopped too; each time the guest yields
+/// (an epoch tick, a fuel slice) the deadline is checked as well. Measures the thread CPU time
+/// spent polling it. `None` when the cast was stopped.
 async fn supervise(
     store: &mut Store<CastState>,
     pre: &InstancePre<CastState>,
     export: &str,
-    cancel: &CancelHandle,
-    backstop: Instant,
-    tripwire: &Tripwire,
-    limits: &EffectiveLimits,
+    deadline: &Deadline,
     cpu: &mut Duration,
 ) -> Option<wasmtime::Result<Vec<Val>>> {
-    if cancel.is_cancelled() {
-        tripwire.trip(Stop::Cancelled);
-        return None;
-    }
-    let mut cancelled = cancel.tx.subscribe();
-    let guest = with_cpu_time(call(store, pre, export), cpu);
+    deadline.check().ok()?;
+    let mut cancelled = deadline.cancel.tx.subscribe();
+    let guest = guarded(call(store, pre, export), deadline, cpu);
     tokio::select! {
-        // The guest first: a cast that ends on its first poll never arms the backstop timer.
+        // The guest first: a cast that ends on its first poll never arms the timer.
         biased;
-        r = guest => Some(r),
-        _ = tokio::time::sleep_until(backstop.into()) => {
-            tripwire.trip(Stop::Timeout(limits.wall_time_ms));
+        r = guest => r,
+        // Either trips the cast; `check` names which.
+        _ = tokio::time::sleep_until(deadline.at.into()) => {
+            let _ = deadline.check();
             None
         }
         _ = cancelled.wait_for(|c| *c) => {
-            tripwire.trip(Stop::Cancelled);
+            let _ = deadline.check();
             None
         }
     }
@@ -548,13 +536,19 @@ async fn call(
     Ok(results.iter().filter_map(Val::from_wasm).collect())
 }
 
-async fn with_cpu_time<F: Future>(fut: F, cpu: &mut Duration) -> F::Output {
+/// Polls the guest, adding the thread CPU time of each poll to `cpu`; stops it (`None`) when it
+/// yields past its deadline or after a cancellation.
+async fn guarded<F: Future>(fut: F, deadline: &Deadline, cpu: &mut Duration) -> Option<F::Output> {
     let mut fut = std::pin::pin!(fut);
     std::future::poll_fn(|cx| {
         let t = cpu_time::ThreadTime::now();
         let r = fut.as_mut().poll(cx);
         *cpu += t.elapsed();
-        r
+        match r {
+            std::task::Poll::Ready(r) => std::task::Poll::Ready(Some(r)),
+            std::task::Poll::Pending if deadline.check().is_err() => std::task::Poll::Ready(None),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
     })
     .await
 }

@@ -37,6 +37,7 @@ mod limits;
 pub mod metering;
 mod net;
 mod output;
+mod random;
 mod runtime;
 mod spell;
 

@@ -1,12 +1,15 @@
 //! Host-enforced limits: the memory limiter and the tripwire that ends a cast.
 //!
 //! Fuel is enforced by wasmtime itself (`Store::set_fuel`); wall time and cancellation by the
-//! epoch callback in `cast.rs`; output by `output.rs`. Each of them, when it stops a cast,
-//! trips the cast's [`Tripwire`] first, so the outcome names the limit that fired even when the
-//! guest sees the refusal as an ordinary trap.
+//! [`Deadline`], checked by the epoch callback, when a host call returns, inside long host calls
+//! and whenever the guest yields (`cast.rs`); output by `output.rs`. Each of them, when it stops
+//! a cast, trips the cast's [`Tripwire`] first, so the outcome names the limit that fired even
+//! when the guest sees the refusal as an ordinary trap.
 
+use crate::cast::CancelHandle;
 use crate::metering::{Event, EventKind, MeteringHook, Outcome};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 use wasmtime::ResourceLimiter;
 
 /// Bytes a table element counts for in the memory limit: the size of a funcref slot.
@@ -85,20 +88,61 @@ impl Tripwire {
     }
 }
 
+/// When a cast must stop: its wall-time deadline or its cancel handle, whichever comes first.
+#[derive(Clone)]
+pub(crate) struct Deadline {
+    pub(crate) at: Instant,
+    wall_ms: u64,
+    pub(crate) cancel: CancelHandle,
+    tripwire: Arc<Tripwire>,
+}
+
+impl Deadline {
+    pub(crate) fn new(
+        at: Instant,
+        wall_ms: u64,
+        cancel: CancelHandle,
+        tripwire: Arc<Tripwire>,
+    ) -> Deadline {
+        Deadline {
+            at,
+            wall_ms,
+            cancel,
+            tripwire,
+        }
+    }
+
+    /// Trips the cast and returns the error that unwinds the guest once it was cancelled or
+    /// its deadline passed.
+    pub(crate) fn check(&self) -> wasmtime::Result<()> {
+        if self.cancel.is_cancelled() {
+            return Err(self.tripwire.trip(Stop::Cancelled));
+        }
+        if Instant::now() >= self.at {
+            return Err(self.tripwire.trip(Stop::Timeout(self.wall_ms)));
+        }
+        Ok(())
+    }
+}
+
 /// Caps the sum of all linear memories and tables of a cast, and records its peak.
 pub(crate) struct MemoryLimiter {
     cap: u64,
     current: u64,
     peak: u64,
+    /// The most bytes a memory, and elements a table, can have in this engine (the pool's slots).
+    engine_max: (u64, u64),
     tripwire: Arc<Tripwire>,
 }
 
 impl MemoryLimiter {
-    pub(crate) fn new(cap: u64, tripwire: Arc<Tripwire>) -> MemoryLimiter {
+    /// `engine_max`: the most bytes a memory, and elements a table, may have in the engine.
+    pub(crate) fn new(cap: u64, engine_max: (u64, u64), tripwire: Arc<Tripwire>) -> MemoryLimiter {
         MemoryLimiter {
             cap,
             current: 0,
             peak: 0,
+            engine_max,
             tripwire,
         }
     }
@@ -107,7 +151,13 @@ impl MemoryLimiter {
         self.peak
     }
 
-    fn grow(&mut self, current: u64, desired: u64) -> wasmtime::Result<bool> {
+    /// Counts a grow wasmtime is about to make. A grow past the memory's or table's declared
+    /// maximum, or past what the engine can hold, fails (-1 to the guest) whatever the limit: it
+    /// is refused here, before it is counted, as nothing will be used.
+    fn grow(&mut self, current: u64, desired: u64, max: u64) -> wasmtime::Result<bool> {
+        if desired > max {
+            return Ok(false);
+        }
         let total = self.current.saturating_add(desired.saturating_sub(current));
         if total > self.cap {
             return Err(self.tripwire.trip(Stop::MemoryLimit {
@@ -126,20 +176,20 @@ impl ResourceLimiter for MemoryLimiter {
         &mut self,
         current: usize,
         desired: usize,
-        _max: Option<usize>,
+        max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.grow(current as u64, desired as u64)
+        let max = max.map_or(self.engine_max.0, |m| (m as u64).min(self.engine_max.0));
+        self.grow(current as u64, desired as u64, max)
     }
 
     fn table_growing(
         &mut self,
         current: usize,
         desired: usize,
-        _max: Option<usize>,
+        max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.grow(
-            current as u64 * TABLE_ELEMENT_BYTES,
-            desired as u64 * TABLE_ELEMENT_BYTES,
-        )
+        let max = max.map_or(self.engine_max.1, |m| (m as u64).min(self.engine_max.1));
+        let bytes = |elements: u64| elements.saturating_mul(TABLE_ELEMENT_BYTES);
+        self.grow(bytes(current as u64), bytes(desired as u64), bytes(max))
     }
 }

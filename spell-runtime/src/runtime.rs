@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::host::RESERVED_MODULES;
 use crate::metering::{MeteringHook, NoMetering};
 use crate::net::{self, NetGrant};
+use crate::random;
 use crate::spell::{Spell, SpellInner};
 use lru::LruCache;
 use spell_core::capability::name_matches;
@@ -30,6 +31,9 @@ use wasmtime::{
 
 /// Bytes of each pooled memory and table slot reset in place (kept resident) when a cast ends.
 const RESIDENT_RESET_BYTES: usize = 64 << 10;
+
+/// Elements a table may have with the pooling allocator (its slots are sized for this many).
+const POOL_TABLE_ELEMENTS: u64 = 20_000;
 
 /// Verdicts kept per runtime (package, policy) pair.
 const VERDICT_CACHE_CAPACITY: usize = 1024;
@@ -76,6 +80,8 @@ pub(crate) struct RuntimeInner {
     pub(crate) config: RuntimeBuilder,
     pub(crate) slots: Arc<tokio::sync::Semaphore>,
     pub(crate) default_meter: Arc<dyn MeteringHook>,
+    /// The most bytes a memory, and elements a table, can reach in this engine.
+    pub(crate) grow_bounds: (u64, u64),
     /// HTTPS for spells' requests: Mozilla's roots and the builder's.
     tls: TlsConnector,
     modules: ModuleCache,
@@ -120,6 +126,7 @@ impl Runtime {
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, CastState::wasi)
             .map_err(|e| Error::Config(format!("{e:#}")))?;
         net::add_to_linker(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
+        random::add_to_linker(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
         let mut host_names = HashSet::new();
         for f in &config.host_functions {
             let name = f.qualified_name();
@@ -152,6 +159,14 @@ impl Runtime {
         let inner = RuntimeInner {
             slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_casts)),
             default_meter: config.meter.clone().unwrap_or_else(|| Arc::new(NoMetering)),
+            grow_bounds: (
+                config.max_memory_bytes,
+                if config.pooling {
+                    POOL_TABLE_ELEMENTS
+                } else {
+                    u64::from(u32::MAX)
+                },
+            ),
             engine,
             linker,
             tls,
@@ -348,6 +363,7 @@ fn engine_config(b: &RuntimeBuilder) -> Config {
             .total_tables(n)
             .total_stacks(n)
             .max_memory_size(usize::try_from(b.max_memory_bytes).unwrap_or(usize::MAX))
+            .table_elements(POOL_TABLE_ELEMENTS as usize)
             // Reset the first 64 KiB of a freed slot's memory and table with memset instead of
             // madvise: the system call per cast serialized threads on the process's memory map
             // (WASI hello: 2.3x the casts per second on one thread, and two threads now scale).

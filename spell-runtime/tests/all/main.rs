@@ -6,6 +6,7 @@ mod concurrency;
 mod guests;
 mod hooks;
 mod host_functions;
+mod hostile;
 mod limits;
 mod micropython;
 mod wasi;
