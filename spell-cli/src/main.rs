@@ -5,6 +5,7 @@
 //! errors, 3 when a cast ended by a limit, trap or cancellation.
 
 mod commands;
+mod echo;
 mod report;
 
 use clap::{Parser, Subcommand};

@@ -181,3 +181,134 @@ fn refusals_print_their_code_and_exit_1() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("E-POL-004"), "{}", text(&o.stderr));
 }
+
+/// Writes 1 MiB to stdout (more than a pipe holds), then spins.
+const FLOOD_THEN_SPIN: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 17)
+  (data (i32.const 0) "\10\00\00\00\00\00\10\00")
+  (func (export "_start") (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (loop br 0)))"#;
+
+#[test]
+fn a_stalled_stdout_reader_does_not_hold_the_cast_past_its_deadline() {
+    // Before: `--timeout 1s` with nobody reading stdout ended when the reader came back (6 s).
+    use std::io::Read;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("flood.wasm"),
+        wat::parse_str(FLOOD_THEN_SPIN).expect("wat"),
+    )
+    .expect("write");
+    let started = std::time::Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spell"))
+        .args(["cast", "--unverified", "flood.wasm", "--timeout", "300ms"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let reported = std::thread::spawn(move || {
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while stderr.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+            line.push(byte[0]);
+        }
+        (started.elapsed(), text(&line))
+    });
+    // Nobody reads stdout for 3 s.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let mut out = Vec::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_end(&mut out)
+        .expect("read");
+    let status = child.wait().expect("wait");
+    let (at, line) = reported.join().expect("join");
+    assert_eq!(out.len(), 1 << 20, "all of stdout arrives in the end");
+    assert_eq!(status.code(), Some(3));
+    assert!(line.contains("cast ended: timeout"), "{line}");
+    assert!(
+        at < std::time::Duration::from_millis(2500),
+        "reported after {at:?}"
+    );
+}
+
+#[test]
+fn unverified_casts_obey_the_policy_and_the_module_size_flag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A valid module of 6 MiB (a data segment), over the default 5 MiB cap.
+    let big = format!(
+        r#"(module (memory 100) (data (i32.const 0) "{}") (func (export "_start")))"#,
+        "\\00".repeat(6 << 20)
+    );
+    let module = dir.path().join("big.wasm");
+    std::fs::write(&module, wat::parse_str(&big).expect("wat")).expect("write");
+    let m = module.to_str().expect("utf8");
+    let o = spell(&["cast", "--unverified", m]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("E-"), "{}", text(&o.stderr));
+    let o = spell(&["cast", "--unverified", m, "--max-module-size", "8MiB"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // With a policy, its module cap and limits apply (before: --policy was ignored).
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "allow_unsigned = true\n[package]\nmax_module_bytes = 16777216\n[limits.default]\nmemory_bytes = 1048576\n[limits.max]\nmemory_bytes = 1048576\n",
+    )
+    .expect("policy");
+    let p = policy.to_str().expect("utf8");
+    let o = spell(&["cast", "--unverified", m, "--policy", p, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["outcome"], "memory_limit", "{v}");
+    let o = spell(&[
+        "cast",
+        "--unverified",
+        m,
+        "--policy",
+        p,
+        "--max-module-size",
+        "8MiB",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "the policy sets the cap: a usage error"
+    );
+}
+
+#[test]
+fn a_refused_pack_leaves_no_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("spell.json"),
+        r#"{"name":"big","version":"1.0.0","license":"MIT"}"#,
+    )
+    .expect("manifest");
+    let big = format!(
+        r#"(module (memory 100) (data (i32.const 0) "{}") (func (export "_start")))"#,
+        "\\00".repeat(6 << 20)
+    );
+    std::fs::write(
+        dir.path().join("module.wasm"),
+        wat::parse_str(&big).expect("wat"),
+    )
+    .expect("module");
+    let out = dir.path().join("big.spell");
+    let o = spell(&[
+        "pack",
+        dir.path().to_str().expect("utf8"),
+        "-o",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(!out.exists(), "a refused package must not be written");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("ls").count(),
+        2,
+        "no temporary left"
+    );
+}

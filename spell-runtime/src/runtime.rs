@@ -106,6 +106,8 @@ pub struct UnverifiedModule {
     pub entrypoint: String,
     /// What the module may use.
     pub grant: Grant,
+    /// The largest module to load (a package's default: [`spell_core::DEFAULT_MAX_MODULE_BYTES`]).
+    pub max_module_bytes: u64,
 }
 
 impl Runtime {
@@ -212,9 +214,9 @@ impl Runtime {
     }
 
     /// Loads a bare module without package, signature or SBOM checks. The caller vouches for
-    /// it and states its grant explicitly; the module size cap is the default package cap.
+    /// it and states its grant and module size cap explicitly.
     pub fn load_unverified(&self, wasm: &[u8], module: UnverifiedModule) -> Result<Spell, Error> {
-        let max = spell_core::PackageLimits::default().max_module_bytes;
+        let max = module.max_module_bytes;
         if wasm.len() as u64 > max {
             return Err(Error::ModuleTooLarge {
                 size: wasm.len() as u64,

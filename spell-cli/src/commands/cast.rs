@@ -3,16 +3,23 @@
 //! Without `--policy`, a package is cast under `Policy::trusting`: exactly the capabilities and
 //! limits its manifest asks for, unsigned allowed — like `wasmtime run`, the person at the
 //! terminal vouches for it. With `--policy`, the full verified-loading pipeline applies.
-//! `--unverified` casts a bare module whose grant is what the flags give.
+//! `--unverified` casts a bare module as if a manifest asked for what the flags give: without
+//! `--policy` it gets exactly that; with `--policy` the policy's capabilities, limits and module
+//! size cap apply to it (signature and SBOM rules have nothing to check).
+//!
+//! Without `--json` the guest's output is echoed as it is written ([`crate::echo`]), never
+//! holding the cast up when nobody reads it.
 
+use crate::echo::Echo;
 use crate::report::Coded;
 use anyhow::Context;
 use serde_json::json;
-use spell_core::{Access, DEFAULT_LIMITS, Grant, HasCode, Limits, Mount, Package, Policy};
-use spell_runtime::{CastOutcome, CastRequest, Outcome, Runtime, Stream, UnverifiedModule};
-use std::io::Write;
+use spell_core::{
+    Access, Capabilities, HasCode, Limits, Manifest, ModuleKind, ModuleRef, Mount, Package, Policy,
+    Sha256Digest,
+};
+use spell_runtime::{CastOutcome, CastRequest, Outcome, OutputCallback, Runtime, UnverifiedModule};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// Exit code when a cast ended by a limit, trap or cancellation.
 pub const EXIT_STOPPED: i32 = 3;
@@ -52,6 +59,10 @@ pub struct Args {
     /// Wall-time limit for this cast, e.g. 2s or 500ms.
     #[arg(long, value_parser = humantime::parse_duration)]
     timeout: Option<std::time::Duration>,
+    /// The largest module to load, e.g. 64MiB (default 5 MiB; with --policy, the policy's
+    /// `[package] max_module_bytes` applies instead).
+    #[arg(long, value_name = "SIZE", conflicts_with = "policy")]
+    max_module_size: Option<bytesize::ByteSize>,
     /// Print one JSON object with the outcome, output and usage.
     #[arg(long)]
     json: bool,
@@ -62,7 +73,26 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let json = args.json;
-    match cast(args) {
+    let (echo, on_output) = match json {
+        true => (None, None),
+        false => {
+            let (echo, callback) = Echo::start();
+            (Some(echo), Some(callback))
+        }
+    };
+    let result = cast(args, on_output);
+    if let Some(echo) = echo {
+        let line = match &result {
+            Ok((o, _)) if !matches!(o.outcome, Outcome::Ok | Outcome::Exit) => Some(format!(
+                "spell: cast ended: {} ({})",
+                o.outcome,
+                o.detail.as_deref().unwrap_or("-")
+            )),
+            _ => None,
+        };
+        echo.finish(line);
+    }
+    match result {
         Ok((outcome, spell)) if json => {
             println!(
                 "{}",
@@ -70,16 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             );
             Ok(exit_code(&outcome))
         }
-        Ok((outcome, _)) => {
-            if !matches!(outcome.outcome, Outcome::Ok | Outcome::Exit) {
-                eprintln!(
-                    "spell: cast ended: {} ({})",
-                    outcome.outcome,
-                    outcome.detail.as_deref().unwrap_or("-")
-                );
-            }
-            Ok(exit_code(&outcome))
-        }
+        Ok((outcome, _)) => Ok(exit_code(&outcome)),
         Err(err) if json => {
             let (error, exit) = crate::report::error_json(&err);
             let out = json!({"outcome": null, "exit_code": null, "trap": null, "stdout": "", "stderr": "", "usage": null, "spell": null, "error": error});
@@ -104,7 +125,7 @@ struct SpellInfo {
     version: String,
 }
 
-fn cast(args: Args) -> anyhow::Result<(CastOutcome, SpellInfo)> {
+fn cast(args: Args, on_output: Option<OutputCallback>) -> anyhow::Result<(CastOutcome, SpellInfo)> {
     let runtime = Runtime::new().map_err(Coded::from)?;
     let mounts = parse_mounts(&args.dir, Access::Ro)
         .chain(parse_mounts(&args.dir_rw, Access::Rw))
@@ -126,43 +147,64 @@ fn cast(args: Args) -> anyhow::Result<(CastOutcome, SpellInfo)> {
     };
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let policy_file = args
+        .policy
+        .as_ref()
+        .map(|p| Policy::from_file(p).map_err(Coded::from))
+        .transpose()?;
     let spell = if args.unverified {
-        let name = args
-            .file
-            .file_stem()
-            .map_or("module".into(), |s| s.to_string_lossy().into_owned());
-        let b = DEFAULT_LIMITS;
-        let grant = Grant {
-            env: env.iter().map(|(k, _)| k.clone()).collect(),
-            mounts: mounts.iter().map(|(_, m)| m.clone()).collect(),
-            network: Vec::new(),
-            host_functions: Vec::new(),
-            limits: spell_core::EffectiveLimits {
-                fuel: limits.fuel.unwrap_or(b.fuel),
-                memory_bytes: limits.memory_bytes.unwrap_or(b.memory_bytes),
-                wall_time_ms: limits.wall_time_ms.unwrap_or(b.wall_time_ms),
-                ..b
+        let manifest = Manifest {
+            name: args
+                .file
+                .file_stem()
+                .map_or("module".into(), |s| s.to_string_lossy().into_owned()),
+            version: "0.0.0".parse()?,
+            description: None,
+            authors: Vec::new(),
+            license: "NOASSERTION".into(),
+            module: ModuleRef {
+                path: spell_core::MODULE_PATH.into(),
+                sha256: Sha256Digest::of(&bytes),
+                size: bytes.len() as u64,
+                kind: ModuleKind::Core,
             },
+            sbom: None,
+            entrypoint: args.invoke.clone().unwrap_or_else(|| "_start".into()),
+            capabilities: Capabilities {
+                env: env.iter().map(|(k, _)| k.clone()).collect(),
+                mounts: mounts.iter().map(|(_, m)| m.clone()).collect(),
+                ..Capabilities::default()
+            },
+            limits,
         };
-        let entrypoint = args.invoke.clone().unwrap_or_else(|| "_start".into());
+        let mut policy = policy_file.unwrap_or_else(|| Policy::trusting(&manifest));
+        if let Some(max) = args.max_module_size {
+            policy.package.max_module_bytes = max.as_u64();
+        }
+        let grant = policy.grant(&manifest).map_err(Coded::from)?;
+        let module = UnverifiedModule {
+            name: manifest.name,
+            entrypoint: manifest.entrypoint,
+            grant,
+            max_module_bytes: policy.package.max_module_bytes,
+        };
         runtime
-            .load_unverified(
-                &bytes,
-                UnverifiedModule {
-                    name,
-                    entrypoint,
-                    grant,
-                },
-            )
+            .load_unverified(&bytes, module)
             .map_err(Coded::from)?
     } else {
-        let policy = match &args.policy {
-            Some(p) => Policy::from_file(p).map_err(Coded::from)?,
-            None => Policy::trusting(
-                &Package::read(&bytes, &Default::default())
-                    .map_err(Coded::from)?
-                    .manifest,
-            ),
+        let policy = match policy_file {
+            Some(p) => p,
+            None => {
+                let mut caps = spell_core::PackageLimits::default();
+                if let Some(max) = args.max_module_size {
+                    caps.max_module_bytes = max.as_u64();
+                    caps.max_package_bytes = caps.max_package_bytes.max(max.as_u64() + (1 << 20));
+                }
+                let mut p =
+                    Policy::trusting(&Package::read(&bytes, &caps).map_err(Coded::from)?.manifest);
+                p.package = caps;
+                p
+            }
         };
         runtime.load(&bytes, &policy).map_err(Coded::from)?
     };
@@ -188,15 +230,8 @@ fn cast(args: Args) -> anyhow::Result<(CastOutcome, SpellInfo)> {
     if let Some(export) = &args.invoke {
         request = request.export(export.clone());
     }
-    if !args.json {
-        request = request.on_output(Arc::new(|stream, bytes| {
-            let _ = match stream {
-                Stream::Stdout => std::io::stdout()
-                    .write_all(bytes)
-                    .and_then(|_| std::io::stdout().flush()),
-                Stream::Stderr => std::io::stderr().write_all(bytes),
-            };
-        }));
+    if let Some(callback) = on_output {
+        request = request.on_output(callback);
     }
     let outcome = spell.cast(request).map_err(|e| {
         anyhow::Error::new(Coded {

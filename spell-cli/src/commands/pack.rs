@@ -3,7 +3,8 @@
 use crate::report::Coded;
 use anyhow::Context;
 use spell_core::Package;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `spell pack`.
 #[derive(clap::Args)]
@@ -49,9 +50,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
         None => bytes,
     };
-    std::fs::write(&args.output, &bytes)
-        .with_context(|| format!("writing {}", args.output.display()))?;
+    // Checked before anything is written, and written whole or not at all: a refused package
+    // never leaves a file behind, and a reader never sees half of one.
     let pkg = Package::read(&bytes, &Default::default()).map_err(Coded::from)?;
+    write_atomically(&args.output, &bytes)
+        .with_context(|| format!("writing {}", args.output.display()))?;
     println!(
         "packed {} {} -> {} ({} bytes, digest {})",
         pkg.manifest.name,
@@ -61,4 +64,17 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         pkg.digest()
     );
     Ok(0)
+}
+
+/// Writes to a temporary file beside `path`, then renames it over `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
