@@ -8,6 +8,8 @@
 //! compiled again (and the file rewritten). Gap: anyone who can read `cache.key` can forge
 //! artifacts; keep the folder private to the service's user.
 
+use crate::compile::{self, CompileBudget};
+use crate::error::Error;
 use lru::LruCache;
 use spell_core::Sha256Digest;
 use std::hash::{Hash, Hasher};
@@ -77,12 +79,14 @@ impl ModuleCache {
     }
 
     /// The compiled module for `wasm`, from memory, disk or a fresh compile.
+    /// A module is compiled only within `budget`.
     pub(crate) fn get(
         &self,
         engine: &Engine,
         digest: Sha256Digest,
         wasm: &[u8],
-    ) -> wasmtime::Result<Module> {
+        budget: &CompileBudget,
+    ) -> Result<Module, Error> {
         if let Some(m) = self.lock().get(&digest) {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(m.clone());
@@ -94,7 +98,9 @@ impl ModuleCache {
         {
             Some(m) => m,
             None => {
-                let m = Module::new(engine, wasm)?;
+                compile::check(wasm, budget)?;
+                let m = Module::new(engine, wasm)
+                    .map_err(|e| Error::ModuleInvalid(format!("{e:#}")))?;
                 self.compiled.fetch_add(1, Ordering::Relaxed);
                 if let Some(d) = &self.disk
                     && let Err(e) = d.store(digest, &m)

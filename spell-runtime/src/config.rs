@@ -1,5 +1,6 @@
 //! Runtime configuration: [`RuntimeBuilder`] and its defaults.
 
+use crate::compile::CompileBudget;
 use crate::host::HostFunction;
 use crate::metering::MeteringHook;
 use crate::runtime::Runtime;
@@ -51,6 +52,7 @@ pub struct RuntimeBuilder {
     pub(crate) host_functions: Vec<HostFunction>,
     pub(crate) meter: Option<Arc<dyn MeteringHook>>,
     pub(crate) tls_roots: Vec<Vec<u8>>,
+    pub(crate) compile_budget: CompileBudget,
 }
 
 impl Default for RuntimeBuilder {
@@ -67,6 +69,7 @@ impl Default for RuntimeBuilder {
             host_functions: Vec::new(),
             meter: None,
             tls_roots: Vec::new(),
+            compile_budget: CompileBudget::default(),
         }
     }
 }
@@ -153,6 +156,13 @@ impl RuntimeBuilder {
     /// ```
     pub fn tls_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
         self.tls_roots.push(der.into());
+        self
+    }
+
+    /// How costly a module may be to compile (default [`CompileBudget::default`]): modules over
+    /// it are refused at load with `E-MOD-005` before the compiler runs.
+    pub fn compile_budget(mut self, budget: CompileBudget) -> Self {
+        self.compile_budget = budget;
         self
     }
 

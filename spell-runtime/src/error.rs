@@ -31,6 +31,9 @@ pub enum Error {
     /// The module failed validation or compilation.
     #[error("module is not valid for this runtime: {0}")]
     ModuleInvalid(String),
+    /// Compiling the module would exceed the runtime's compile budget.
+    #[error("module is too costly to compile: {0}")]
+    ModuleTooComplex(String),
     /// The module imports what is neither WASI nor a granted host function; all are listed.
     #[error("module imports what the policy does not grant: {}", .0.join(", "))]
     ImportNotGranted(Vec<String>),
@@ -78,6 +81,7 @@ impl HasCode for Error {
             Error::Denied(e) => e.code(),
             Error::ModuleTooLarge { .. } => ErrorCode::ModuleTooLarge,
             Error::ModuleInvalid(_) => ErrorCode::ModuleInvalid,
+            Error::ModuleTooComplex(_) => ErrorCode::ModuleTooComplex,
             Error::ImportNotGranted(_) => ErrorCode::ImportNotGranted,
             Error::Entrypoint { .. } => ErrorCode::EntrypointInvalid,
             Error::Busy { .. } => ErrorCode::Busy,

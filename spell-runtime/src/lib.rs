@@ -30,6 +30,7 @@
 
 mod cache;
 mod cast;
+mod compile;
 pub mod config;
 mod error;
 pub mod host;
@@ -43,6 +44,7 @@ mod spell;
 
 pub use cache::CacheStats;
 pub use cast::{CancelHandle, CastOutcome, CastRequest, DirMount, MAX_ARGS_ENV_BYTES};
+pub use compile::{CompileBudget, FREE_LOOP_DEPTH};
 pub use config::{Metering, RuntimeBuilder};
 pub use error::Error;
 pub use host::{HostCall, HostError, HostFunction, Val, ValType};

@@ -267,10 +267,12 @@ impl Runtime {
         verification: Option<Verification>,
     ) -> Result<Spell, Error> {
         let inner = &self.inner;
-        let module = inner
-            .modules
-            .get(&inner.engine, source.module_digest, source.wasm)
-            .map_err(|e| Error::ModuleInvalid(format!("{e:#}")))?;
+        let module = inner.modules.get(
+            &inner.engine,
+            source.module_digest,
+            source.wasm,
+            &inner.config.compile_budget,
+        )?;
         self.check_imports(&module, &grant)?;
         check_entrypoint(&module, source.entrypoint)?;
         let pre = inner

@@ -185,3 +185,56 @@ fn failed_grows_are_not_billed_as_memory() {
         spell_runtime::TABLE_ELEMENT_BYTES
     );
 }
+
+/// `funcs` functions of `depth` nested loops, each with a local updated at every level.
+fn nested_loops(depth: usize, funcs: usize) -> Vec<u8> {
+    let mut body = String::from("(local i64)");
+    for _ in 0..depth {
+        body.push_str("(loop (local.set 1 (i64.add (local.get 1) (i64.const 1)))");
+    }
+    body.push_str("(br_if 0 (local.get 0))");
+    body.push_str(&")".repeat(depth));
+    let funcs = format!("(func (param i32) {body})").repeat(funcs);
+    wat::parse_str(format!(r#"(module {funcs} (func (export "run")))"#)).expect("wat")
+}
+
+#[test]
+fn a_compile_bomb_is_refused_before_the_compiler_runs() {
+    // Before: a 300 KB module of deeply nested loops took 20 s and 2.1 GB to compile.
+    let bomb = nested_loops(2000, 13);
+    assert!(bomb.len() > 250_000, "{}", bomb.len());
+    let started = std::time::Instant::now();
+    let refused = crate::guests::runtime().load(
+        &package(&bomb, r#""entrypoint":"run""#),
+        &Policy::from_toml("allow_unsigned = true").expect("policy"),
+    );
+    eprintln!("nested-loop bomb refused in {:?}", started.elapsed());
+    let err = refused.expect_err("refused");
+    assert_eq!(spell_core::HasCode::code(&err).code(), "E-MOD-005", "{err}");
+    // Loops nested as deep as real code nests them compile as before.
+    let fine = wat_spell_bytes(&nested_loops(12, 50));
+    assert_eq!(
+        fine.cast(CastRequest::new()).expect("cast").outcome,
+        Outcome::Ok
+    );
+    // The budget is the host's to set.
+    let runtime = Runtime::builder()
+        .compile_budget(spell_runtime::CompileBudget {
+            max_loop_depth: 10,
+            ..Default::default()
+        })
+        .build()
+        .expect("runtime");
+    let refused = runtime.load(
+        &package(&nested_loops(12, 1), r#""entrypoint":"run""#),
+        &Policy::from_toml("allow_unsigned = true").expect("policy"),
+    );
+    assert!(matches!(
+        refused,
+        Err(spell_runtime::Error::ModuleTooComplex(_))
+    ));
+}
+
+fn wat_spell_bytes(wasm: &[u8]) -> spell_runtime::Spell {
+    crate::guests::wasm_spell(&crate::guests::runtime(), wasm, r#""entrypoint":"run""#)
+}
