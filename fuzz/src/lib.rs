@@ -8,6 +8,7 @@
 
 pub mod bundle_verify;
 mod fixtures;
+pub mod host_calls;
 pub mod manifest_parse;
 pub mod package_unpack;
 pub mod policy_parse;
@@ -18,11 +19,12 @@ pub mod sbom_parse;
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target.
-pub const TARGETS: [Target; 6] = [
+pub const TARGETS: [Target; 7] = [
     ("package_unpack", package_unpack::run),
     ("manifest_parse", manifest_parse::run),
     ("policy_parse", policy_parse::run),
     ("sbom_parse", sbom_parse::run),
     ("bundle_verify", bundle_verify::run),
     ("sandbox", sandbox::run),
+    ("host_calls", host_calls::run),
 ];

@@ -230,7 +230,23 @@ pub(crate) fn block_on<T>(fut: impl Future<Output = Result<T, Error>>) -> Result
     })
 }
 
-pub(crate) async fn run(spell: &SpellInner, req: CastRequest) -> Result<CastOutcome, Error> {
+/// How a cast's CPU time (`cpu_ns`) is measured: the thread CPU clock costs a system call per
+/// read, so it is read as rarely as the way the cast is driven allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CpuClock {
+    /// The cast runs on the calling thread from start to end (`Spell::cast`): the thread's CPU
+    /// time over the cast, two reads.
+    Thread,
+    /// An executor polls it, may move it between threads and runs other tasks between polls
+    /// (`Spell::cast_async`): each poll is measured.
+    PerPoll,
+}
+
+pub(crate) async fn run(
+    spell: &SpellInner,
+    req: CastRequest,
+    clock: CpuClock,
+) -> Result<CastOutcome, Error> {
     let limits = spell
         .grant
         .limits
@@ -336,7 +352,8 @@ pub(crate) async fn run(spell: &SpellInner, req: CastRequest) -> Result<CastOutc
             }
             arm_deadline(&mut store, &deadline);
             let mut cpu = Duration::ZERO;
-            let result = supervise(&mut store, &spell.pre, &export, &deadline, &mut cpu).await;
+            let result =
+                supervise(&mut store, &spell.pre, &export, &deadline, clock, &mut cpu).await;
             if result.is_some() && Instant::now() >= deadline.at {
                 // It finished, but after its deadline (a host call that ran long): a timeout.
                 let _ = deadline.check();
@@ -493,19 +510,22 @@ fn arm_deadline(store: &mut Store<CastState>, deadline: &Deadline) {
 
 /// Runs the guest, racing it against the deadline and the cancel handle so that a guest blocked
 /// inside a host call (a long `poll_oneoff` sleep) is stopped too; each time the guest yields
-/// (an epoch tick, a fuel slice) the deadline is checked as well. Measures the thread CPU time
-/// spent polling it. `None` when the cast was stopped.
+/// (an epoch tick, a fuel slice) the deadline is checked as well. Adds the CPU time spent on it
+/// to `cpu`. `None` when the cast was stopped.
 async fn supervise(
     store: &mut Store<CastState>,
     pre: &InstancePre<CastState>,
     export: &str,
     deadline: &Deadline,
+    clock: CpuClock,
     cpu: &mut Duration,
 ) -> Option<wasmtime::Result<Vec<Val>>> {
     deadline.check().ok()?;
+    let whole = (clock == CpuClock::Thread).then(cpu_time::ThreadTime::now);
+    let per_poll = (clock == CpuClock::PerPoll).then_some(&mut *cpu);
     let mut cancelled = deadline.cancel.tx.subscribe();
-    let guest = guarded(call(store, pre, export), deadline, cpu);
-    tokio::select! {
+    let guest = guarded(call(store, pre, export), deadline, per_poll);
+    let result = tokio::select! {
         // The guest first: a cast that ends on its first poll never arms the timer.
         biased;
         r = guest => r,
@@ -518,7 +538,11 @@ async fn supervise(
             let _ = deadline.check();
             None
         }
+    };
+    if let Some(start) = whole {
+        *cpu += start.elapsed();
     }
+    result
 }
 
 async fn call(
@@ -536,14 +560,24 @@ async fn call(
     Ok(results.iter().filter_map(Val::from_wasm).collect())
 }
 
-/// Polls the guest, adding the thread CPU time of each poll to `cpu`; stops it (`None`) when it
-/// yields past its deadline or after a cancellation.
-async fn guarded<F: Future>(fut: F, deadline: &Deadline, cpu: &mut Duration) -> Option<F::Output> {
+/// Polls the guest, adding the thread CPU time of each poll to `cpu` if given; stops it (`None`)
+/// when it yields past its deadline or after a cancellation.
+async fn guarded<F: Future>(
+    fut: F,
+    deadline: &Deadline,
+    mut cpu: Option<&mut Duration>,
+) -> Option<F::Output> {
     let mut fut = std::pin::pin!(fut);
     std::future::poll_fn(|cx| {
-        let t = cpu_time::ThreadTime::now();
-        let r = fut.as_mut().poll(cx);
-        *cpu += t.elapsed();
+        let r = match cpu.as_deref_mut() {
+            Some(cpu) => {
+                let t = cpu_time::ThreadTime::now();
+                let r = fut.as_mut().poll(cx);
+                *cpu += t.elapsed();
+                r
+            }
+            None => fut.as_mut().poll(cx),
+        };
         match r {
             std::task::Poll::Ready(r) => std::task::Poll::Ready(Some(r)),
             std::task::Poll::Pending if deadline.check().is_err() => std::task::Poll::Ready(None),

@@ -1,6 +1,6 @@
 //! A loaded [`Spell`]: verified, granted, compiled and pre-instantiated, ready to cast.
 
-use crate::cast::{CastOutcome, CastRequest, CastState};
+use crate::cast::{CastOutcome, CastRequest, CastState, CpuClock};
 use crate::error::Error;
 use crate::net::NetGrant;
 use crate::runtime::Runtime;
@@ -83,14 +83,14 @@ impl Spell {
     pub fn cast(&self, request: CastRequest) -> Result<CastOutcome, Error> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return std::thread::scope(|s| {
-                s.spawn(|| crate::cast::block_on(Box::pin(self.cast_async(request))))
+                s.spawn(|| crate::cast::block_on(Box::pin(self.cast_on_this_thread(request))))
                     .join()
                     .unwrap_or_else(|_| Err(Error::Setup("the cast thread panicked".into())))
             });
         }
         // Boxed: the cast future is about 4 KB, and moving it into the executor cost more
         // than the allocation.
-        crate::cast::block_on(Box::pin(self.cast_async(request)))
+        crate::cast::block_on(Box::pin(self.cast_on_this_thread(request)))
     }
 
     /// Casts the spell without blocking an async executor: the guest yields to the executor
@@ -98,6 +98,12 @@ impl Spell {
     /// Needs a tokio runtime with its time and IO drivers (`enable_all`): deadlines use its
     /// timer, and the guest's network requests its reactor.
     pub async fn cast_async(&self, request: CastRequest) -> Result<CastOutcome, Error> {
-        crate::cast::run(&self.inner, request).await
+        crate::cast::run(&self.inner, request, CpuClock::PerPoll).await
+    }
+
+    /// The cast of [`Spell::cast`]: driven to its end on this thread, so its CPU time is this
+    /// thread's.
+    async fn cast_on_this_thread(&self, request: CastRequest) -> Result<CastOutcome, Error> {
+        crate::cast::run(&self.inner, request, CpuClock::Thread).await
     }
 }
