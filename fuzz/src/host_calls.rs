@@ -223,23 +223,20 @@ fn load(wasm: &[u8]) -> Option<Spell> {
     fixture().runtime.load(&package, &policy).ok()
 }
 
-/// Descriptors the process holds, but the copy-on-write images of compiled modules' memories
-/// (made at a module's first instantiation, kept with the module in the cache).
-fn open_descriptors() -> usize {
+/// Descriptors the process holds into the scratch folders: all the guest can open. (Counting
+/// every descriptor would count those of tests running beside this one.)
+fn open_descriptors(f: &Fixture) -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| {
         d.flatten()
-            .filter(|e| {
-                std::fs::read_link(e.path()).map_or(true, |t| {
-                    !t.to_string_lossy().starts_with("/memfd:wasm-memory-image")
-                })
-            })
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .filter(|t| t.starts_with(f.ro.path()) || t.starts_with(f.rw.path()))
             .count()
     })
 }
 
 /// Runs one input.
 pub fn run(data: &[u8]) {
-    // Descriptor counts are per process: one cast at a time.
+    // The scratch folders are shared: one cast at a time.
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(spell) = module(data).as_deref().and_then(load) else {
@@ -252,7 +249,7 @@ pub fn run(data: &[u8]) {
         let _ =
             std::fs::remove_dir_all(entry.path()).or_else(|_| std::fs::remove_file(entry.path()));
     }
-    let before = open_descriptors();
+    let before = open_descriptors(f);
     let log = Arc::new(UsageLog::new());
     let out = spell
         .cast(
@@ -278,7 +275,11 @@ pub fn run(data: &[u8]) {
         "ran {wall_ms} ms past a {} ms deadline",
         limits.wall_time_ms
     );
-    assert_eq!(open_descriptors(), before, "the cast left descriptors open");
+    assert_eq!(
+        open_descriptors(f),
+        before,
+        "the cast left descriptors open"
+    );
     match out.outcome {
         Outcome::Ok => assert!(matches!(out.exit_code, None | Some(0))),
         Outcome::Exit => assert!(out.exit_code.is_some_and(|c| c != 0)),
