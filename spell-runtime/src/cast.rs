@@ -1,6 +1,7 @@
 //! One cast: the request, the sandbox it runs in, and the outcome with its usage record.
 
 use crate::error::Error;
+use crate::fs_guard::FsGuard;
 use crate::host::{HostFault, Val};
 use crate::limits::{MemoryLimiter, Stop, Tripwire};
 use crate::metering::{CastContext, HookError, MeteringHook, Outcome, UsageRecord};
@@ -196,6 +197,8 @@ pub(crate) struct CastState {
     pub(crate) net: NetUsage,
     /// What the `spell::http_request` import may reach and spend in this cast.
     pub(crate) net_scope: NetScope,
+    /// Open descriptors and disk writes of the guest (`fs_guard.rs`).
+    pub(crate) fs: FsGuard,
     limiter: MemoryLimiter,
 }
 
@@ -285,6 +288,7 @@ pub(crate) async fn run(spell: &SpellInner, req: CastRequest) -> Result<CastOutc
         net_requests: 0,
         net_bytes_in: 0,
         net_bytes_out: 0,
+        disk_bytes_written: 0,
         started_at_ms: SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
@@ -310,6 +314,7 @@ pub(crate) async fn run(spell: &SpellInner, req: CastRequest) -> Result<CastOutc
                 tripwire: tripwire.clone(),
                 net: NetUsage::default(),
                 net_scope: NetScope::new(spell.net.clone(), &limits, deadline),
+                fs: FsGuard::new(&limits),
                 limiter: MemoryLimiter::new(limits.memory_bytes, tripwire.clone()),
             };
             let mut store = Store::new(&rt.engine, state);
@@ -351,6 +356,7 @@ pub(crate) async fn run(spell: &SpellInner, req: CastRequest) -> Result<CastOutc
             usage.net_requests = state.net.requests;
             usage.net_bytes_in = state.net.bytes_in;
             usage.net_bytes_out = state.net.bytes_out;
+            usage.disk_bytes_written = state.fs.disk_bytes_written();
             usage.cpu_ns = cpu.as_nanos() as u64;
             if fuel_metered {
                 usage.fuel = Some(fuel.saturating_sub(store.get_fuel().unwrap_or(0)));

@@ -32,6 +32,7 @@ mod cache;
 mod cast;
 pub mod config;
 mod error;
+mod fs_guard;
 pub mod host;
 mod limits;
 pub mod metering;

@@ -1,9 +1,9 @@
 //! Host-enforced limits: the memory limiter and the tripwire that ends a cast.
 //!
 //! Fuel is enforced by wasmtime itself (`Store::set_fuel`); wall time and cancellation by the
-//! epoch callback in `cast.rs`; output by `output.rs`. Each of them, when it stops a cast,
-//! trips the cast's [`Tripwire`] first, so the outcome names the limit that fired even when the
-//! guest sees the refusal as an ordinary trap.
+//! epoch callback in `cast.rs`; output by `output.rs`; disk writes by `fs_guard.rs`. Each of
+//! them, when it stops a cast, trips the cast's [`Tripwire`] first, so the outcome names the
+//! limit that fired even when the guest sees the refusal as an ordinary trap.
 
 use crate::metering::{Event, EventKind, MeteringHook, Outcome};
 use std::sync::{Arc, OnceLock};
@@ -25,6 +25,8 @@ pub(crate) enum Stop {
     OutputLimit(u64),
     #[error("network limit reached: {0}")]
     NetworkLimit(String),
+    #[error("disk write limit of {cap} bytes reached (would write {wanted} in all)")]
+    DiskLimit { cap: u64, wanted: u64 },
 }
 
 impl Stop {
@@ -35,6 +37,7 @@ impl Stop {
             Stop::MemoryLimit { .. } => Outcome::MemoryLimit,
             Stop::OutputLimit(_) => Outcome::OutputLimit,
             Stop::NetworkLimit(_) => Outcome::NetworkLimit,
+            Stop::DiskLimit { .. } => Outcome::DiskLimit,
         }
     }
 }
