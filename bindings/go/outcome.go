@@ -33,6 +33,8 @@ const (
 	OutcomeCancelled OutcomeKind = C.SPELL_OUTCOME_CANCELLED
 	// OutcomeDenied: the meter's Authorize refused the cast; nothing ran.
 	OutcomeDenied OutcomeKind = C.SPELL_OUTCOME_DENIED
+	// OutcomeDiskLimit: the disk write limit ended the cast.
+	OutcomeDiskLimit OutcomeKind = C.SPELL_OUTCOME_DISK_LIMIT
 )
 
 // String is the snake_case name, e.g. "out_of_fuel".
@@ -92,29 +94,32 @@ type Usage struct {
 	StdoutBytes, StderrBytes uint64
 	// NetRequests, NetBytesIn and NetBytesOut count network use.
 	NetRequests, NetBytesIn, NetBytesOut uint64
+	// DiskBytesWritten counts bytes written to files, plus holes and growth by truncation.
+	DiskBytesWritten uint64
 	// StartedAt is when the cast started (millisecond precision).
 	StartedAt time.Time
 }
 
 func usageFrom(u *C.spell_usage_t) Usage {
 	return Usage{
-		CastID:          goString(u.cast_id),
-		SpellDigest:     goString(u.spell_digest),
-		SpellName:       goString(u.spell_name),
-		Outcome:         OutcomeKind(u.outcome),
-		Exited:          bool(u.has_exit_code),
-		ExitCode:        int32(u.exit_code),
-		FuelMetered:     bool(u.has_fuel),
-		Fuel:            uint64(u.fuel),
-		Wall:            time.Duration(u.wall_ns),
-		CPU:             time.Duration(u.cpu_ns),
-		MemoryPeakBytes: uint64(u.memory_peak_bytes),
-		StdoutBytes:     uint64(u.stdout_bytes),
-		StderrBytes:     uint64(u.stderr_bytes),
-		NetRequests:     uint64(u.net_requests),
-		NetBytesIn:      uint64(u.net_bytes_in),
-		NetBytesOut:     uint64(u.net_bytes_out),
-		StartedAt:       time.UnixMilli(int64(u.started_at_ms)),
+		CastID:           goString(u.cast_id),
+		SpellDigest:      goString(u.spell_digest),
+		SpellName:        goString(u.spell_name),
+		Outcome:          OutcomeKind(u.outcome),
+		Exited:           bool(u.has_exit_code),
+		ExitCode:         int32(u.exit_code),
+		FuelMetered:      bool(u.has_fuel),
+		Fuel:             uint64(u.fuel),
+		Wall:             time.Duration(u.wall_ns),
+		CPU:              time.Duration(u.cpu_ns),
+		MemoryPeakBytes:  uint64(u.memory_peak_bytes),
+		StdoutBytes:      uint64(u.stdout_bytes),
+		StderrBytes:      uint64(u.stderr_bytes),
+		NetRequests:      uint64(u.net_requests),
+		NetBytesIn:       uint64(u.net_bytes_in),
+		NetBytesOut:      uint64(u.net_bytes_out),
+		DiskBytesWritten: uint64(u.disk_bytes_written),
+		StartedAt:        time.UnixMilli(int64(u.started_at_ms)),
 	}
 }
 

@@ -73,27 +73,35 @@ type Limits struct {
 	NetRequests uint64
 	// NetBytes caps network bytes in plus out.
 	NetBytes uint64
+	// OpenFiles caps the descriptors the spell holds open at once.
+	OpenFiles uint64
+	// DiskWriteBytes caps bytes written to files (holes and growth by truncation included).
+	DiskWriteBytes uint64
 }
 
 func (l Limits) c() C.spell_limits_t {
 	return C.spell_limits_t{
-		memory_bytes: C.uint64_t(l.MemoryBytes),
-		fuel:         C.uint64_t(l.Fuel),
-		wall_time_ms: C.uint64_t(l.WallTime.Milliseconds()),
-		output_bytes: C.uint64_t(l.OutputBytes),
-		net_requests: C.uint64_t(l.NetRequests),
-		net_bytes:    C.uint64_t(l.NetBytes),
+		memory_bytes:     C.uint64_t(l.MemoryBytes),
+		fuel:             C.uint64_t(l.Fuel),
+		wall_time_ms:     C.uint64_t(l.WallTime.Milliseconds()),
+		output_bytes:     C.uint64_t(l.OutputBytes),
+		net_requests:     C.uint64_t(l.NetRequests),
+		net_bytes:        C.uint64_t(l.NetBytes),
+		open_files:       C.uint64_t(l.OpenFiles),
+		disk_write_bytes: C.uint64_t(l.DiskWriteBytes),
 	}
 }
 
 func limitsFrom(l *C.spell_limits_t) Limits {
 	return Limits{
-		MemoryBytes: uint64(l.memory_bytes),
-		Fuel:        uint64(l.fuel),
-		WallTime:    time.Duration(l.wall_time_ms) * time.Millisecond,
-		OutputBytes: uint64(l.output_bytes),
-		NetRequests: uint64(l.net_requests),
-		NetBytes:    uint64(l.net_bytes),
+		MemoryBytes:    uint64(l.memory_bytes),
+		Fuel:           uint64(l.fuel),
+		WallTime:       time.Duration(l.wall_time_ms) * time.Millisecond,
+		OutputBytes:    uint64(l.output_bytes),
+		NetRequests:    uint64(l.net_requests),
+		NetBytes:       uint64(l.net_bytes),
+		OpenFiles:      uint64(l.open_files),
+		DiskWriteBytes: uint64(l.disk_write_bytes),
 	}
 }
 

@@ -191,6 +191,10 @@ export interface EffectiveLimits {
   netRequests: number
   /** Network bytes, in plus out. */
   netBytes: number
+  /** Descriptors open at once. */
+  openFiles: number
+  /** Bytes written to files (holes and growth by truncation included). */
+  diskWriteBytes: number
 }
 
 /** A function the host offers to spells as `module::name`; policies grant it by that name. */
@@ -224,6 +228,10 @@ export interface Limits {
   netRequests?: number
   /** Network bytes, in plus out. */
   netBytes?: number
+  /** Descriptors the spell may hold open at once. */
+  openFiles?: number
+  /** Bytes written to files (holes and growth by truncation included). */
+  diskWriteBytes?: number
 }
 
 /** How CPU use is measured and capped. */
@@ -240,7 +248,7 @@ export interface Mount {
 }
 
 /** How a cast ended. */
-export type Outcome = 'ok' | 'exit' | 'trap' | 'timeout' | 'out_of_fuel' | 'memory_limit' | 'output_limit' | 'network_limit' | 'cancelled' | 'denied'
+export type Outcome = 'ok' | 'exit' | 'trap' | 'timeout' | 'out_of_fuel' | 'memory_limit' | 'output_limit' | 'network_limit' | 'cancelled' | 'denied' | 'disk_limit'
 
 /**
  * Packs a manifest (`spell.json` text) and a module (WebAssembly binary or WAT text) into an
@@ -339,6 +347,8 @@ export interface Usage {
   netBytesIn: number
   /** Network bytes sent. */
   netBytesOut: number
+  /** Bytes written to files, plus holes and growth by truncation. */
+  diskBytesWritten: number
   /** When the cast started, milliseconds since the Unix epoch. */
   startedAtMs: number
 }

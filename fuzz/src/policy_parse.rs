@@ -65,6 +65,12 @@ pub fn run(data: &[u8]) {
                 (g.output_bytes, max.output_bytes, asked.output_bytes),
                 (g.net_requests, max.net_requests, asked.net_requests),
                 (g.net_bytes, max.net_bytes, asked.net_bytes),
+                (g.open_files, max.open_files, asked.open_files),
+                (
+                    g.disk_write_bytes,
+                    max.disk_write_bytes,
+                    asked.disk_write_bytes,
+                ),
             ] {
                 assert!(
                     granted <= ceiling,

@@ -70,6 +70,7 @@ fn json_output_has_the_documented_fields() {
         "net_requests",
         "net_bytes_in",
         "net_bytes_out",
+        "disk_bytes_written",
     ] {
         assert!(v["usage"][field].is_u64(), "usage.{field}: {}", v["usage"]);
     }

@@ -95,6 +95,8 @@ impl Policy {
                     output_bytes: most(r.output_bytes, builtin.output_bytes),
                     net_requests: most(r.net_requests, builtin.net_requests),
                     net_bytes: most(r.net_bytes, builtin.net_bytes),
+                    open_files: most(r.open_files, builtin.open_files),
+                    disk_write_bytes: most(r.disk_write_bytes, builtin.disk_write_bytes),
                 },
             },
             ..Policy::default()
@@ -216,6 +218,18 @@ impl Policy {
                 want.net_bytes,
                 default.net_bytes,
                 max.net_bytes,
+            ),
+            open_files: pick(
+                "open_files",
+                want.open_files,
+                default.open_files,
+                max.open_files,
+            ),
+            disk_write_bytes: pick(
+                "disk_write_bytes",
+                want.disk_write_bytes,
+                default.disk_write_bytes,
+                max.disk_write_bytes,
             ),
         }
     }

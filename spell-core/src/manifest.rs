@@ -120,6 +120,13 @@ pub struct Limits {
     /// Network bytes in plus out (headers and bodies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net_bytes: Option<u64>,
+    /// Descriptors the spell may hold open at once (files and folders it opened itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_files: Option<u64>,
+    /// Bytes written to files in read-write mounts, holes and files grown by truncation
+    /// included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_write_bytes: Option<u64>,
 }
 
 /// Why a manifest was refused.

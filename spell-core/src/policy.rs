@@ -37,6 +37,12 @@ pub const DEFAULT_LIMITS: EffectiveLimits = EffectiveLimits {
     output_bytes: 16 << 20,
     net_requests: 64,
     net_bytes: 64 << 20,
+    // Far below a process's descriptor limit (often 1024 soft, 524288 hard), so that many casts
+    // at once leave the host room for its own sockets and files.
+    open_files: 256,
+    // The same as the network allowance: enough for a spell's real output files, small enough
+    // that a runaway writer cannot fill the host's disk.
+    disk_write_bytes: 64 << 20,
 };
 
 /// A host policy.
@@ -171,6 +177,10 @@ pub struct EffectiveLimits {
     pub net_requests: u64,
     /// Network bytes, in plus out.
     pub net_bytes: u64,
+    /// Descriptors open at once.
+    pub open_files: u64,
+    /// Bytes written to files (holes and growth included).
+    pub disk_write_bytes: u64,
 }
 
 impl EffectiveLimits {
@@ -193,6 +203,12 @@ impl EffectiveLimits {
             output_bytes: pick("output_bytes", self.output_bytes, o.output_bytes),
             net_requests: pick("net_requests", self.net_requests, o.net_requests),
             net_bytes: pick("net_bytes", self.net_bytes, o.net_bytes),
+            open_files: pick("open_files", self.open_files, o.open_files),
+            disk_write_bytes: pick(
+                "disk_write_bytes",
+                self.disk_write_bytes,
+                o.disk_write_bytes,
+            ),
         };
         if over.is_empty() { Ok(out) } else { Err(over) }
     }
@@ -281,6 +297,8 @@ impl Policy {
             output_bytes: d.output_bytes.unwrap_or(b.output_bytes),
             net_requests: d.net_requests.unwrap_or(b.net_requests),
             net_bytes: d.net_bytes.unwrap_or(b.net_bytes),
+            open_files: d.open_files.unwrap_or(b.open_files),
+            disk_write_bytes: d.disk_write_bytes.unwrap_or(b.disk_write_bytes),
         };
         let max = EffectiveLimits {
             memory_bytes: m.memory_bytes.unwrap_or(default.memory_bytes),
@@ -289,6 +307,8 @@ impl Policy {
             output_bytes: m.output_bytes.unwrap_or(default.output_bytes),
             net_requests: m.net_requests.unwrap_or(default.net_requests),
             net_bytes: m.net_bytes.unwrap_or(default.net_bytes),
+            open_files: m.open_files.unwrap_or(default.open_files),
+            disk_write_bytes: m.disk_write_bytes.unwrap_or(default.disk_write_bytes),
         };
         (default, max)
     }
@@ -346,6 +366,8 @@ fn limits_of(e: &EffectiveLimits) -> Limits {
         output_bytes: Some(e.output_bytes),
         net_requests: Some(e.net_requests),
         net_bytes: Some(e.net_bytes),
+        open_files: Some(e.open_files),
+        disk_write_bytes: Some(e.disk_write_bytes),
     }
 }
 

@@ -1,6 +1,7 @@
 //! One cast: the request, the sandbox it runs in, and the outcome with its usage record.
 
 use crate::error::Error;
+use crate::fs_guard::FsGuard;
 use crate::host::{HostFault, Val};
 use crate::limits::{Deadline, MemoryLimiter, Tripwire};
 use crate::metering::{CastContext, HookError, MeteringHook, Outcome, UsageRecord};
@@ -204,6 +205,8 @@ pub(crate) struct CastState {
     pub(crate) net_scope: NetScope,
     /// For host calls that check it while they work (`random_get`).
     pub(crate) deadline: Deadline,
+    /// Open descriptors and disk writes of the guest (`fs_guard.rs`).
+    pub(crate) fs: FsGuard,
     limiter: MemoryLimiter,
 }
 
@@ -309,6 +312,7 @@ pub(crate) async fn run(
         net_requests: 0,
         net_bytes_in: 0,
         net_bytes_out: 0,
+        disk_bytes_written: 0,
         started_at_ms: SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
@@ -340,6 +344,7 @@ pub(crate) async fn run(
                 net: NetUsage::default(),
                 net_scope: NetScope::new(spell.net.clone(), &limits, deadline.at),
                 deadline: deadline.clone(),
+                fs: FsGuard::new(&limits),
                 limiter: MemoryLimiter::new(limits.memory_bytes, rt.grow_bounds, tripwire.clone()),
             };
             let mut store = Store::new(&rt.engine, state);
@@ -370,6 +375,7 @@ pub(crate) async fn run(
             usage.net_requests = state.net.requests;
             usage.net_bytes_in = state.net.bytes_in;
             usage.net_bytes_out = state.net.bytes_out;
+            usage.disk_bytes_written = state.fs.disk_bytes_written();
             usage.cpu_ns = cpu.as_nanos() as u64;
             if fuel_metered {
                 usage.fuel = Some(fuel.saturating_sub(store.get_fuel().unwrap_or(0)));

@@ -33,6 +33,7 @@ mod cast;
 mod compile;
 pub mod config;
 mod error;
+mod fs_guard;
 pub mod host;
 mod limits;
 pub mod metering;

@@ -2,9 +2,9 @@
 //!
 //! Fuel is enforced by wasmtime itself (`Store::set_fuel`); wall time and cancellation by the
 //! [`Deadline`], checked by the epoch callback, when a host call returns, inside long host calls
-//! and whenever the guest yields (`cast.rs`); output by `output.rs`. Each of them, when it stops
-//! a cast, trips the cast's [`Tripwire`] first, so the outcome names the limit that fired even
-//! when the guest sees the refusal as an ordinary trap.
+//! and whenever the guest yields (`cast.rs`); output by `output.rs`; disk writes by
+//! `fs_guard.rs`. Each of them, when it stops a cast, trips the cast's [`Tripwire`] first, so the
+//! outcome names the limit that fired even when the guest sees the refusal as an ordinary trap.
 
 use crate::cast::CancelHandle;
 use crate::metering::{Event, EventKind, MeteringHook, Outcome};
@@ -28,6 +28,8 @@ pub(crate) enum Stop {
     OutputLimit(u64),
     #[error("network limit reached: {0}")]
     NetworkLimit(String),
+    #[error("disk write limit of {cap} bytes reached (would write {wanted} in all)")]
+    DiskLimit { cap: u64, wanted: u64 },
 }
 
 impl Stop {
@@ -38,6 +40,7 @@ impl Stop {
             Stop::MemoryLimit { .. } => Outcome::MemoryLimit,
             Stop::OutputLimit(_) => Outcome::OutputLimit,
             Stop::NetworkLimit(_) => Outcome::NetworkLimit,
+            Stop::DiskLimit { .. } => Outcome::DiskLimit,
         }
     }
 }

@@ -36,11 +36,13 @@ pub enum Outcome {
     Cancelled,
     /// The authorize hook refused the cast; nothing ran.
     Denied,
+    /// The disk write limit ended the cast.
+    DiskLimit,
 }
 
 impl Outcome {
     /// Every outcome.
-    pub const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Ok,
         Outcome::Exit,
         Outcome::Trap,
@@ -51,6 +53,7 @@ impl Outcome {
         Outcome::NetworkLimit,
         Outcome::Cancelled,
         Outcome::Denied,
+        Outcome::DiskLimit,
     ];
 
     /// The snake_case name, as serialized.
@@ -66,6 +69,7 @@ impl Outcome {
             Outcome::NetworkLimit => "network_limit",
             Outcome::Cancelled => "cancelled",
             Outcome::Denied => "denied",
+            Outcome::DiskLimit => "disk_limit",
         }
     }
 }
@@ -157,6 +161,9 @@ pub struct UsageRecord {
     pub net_bytes_in: u64,
     /// Network bytes sent (headers and bodies).
     pub net_bytes_out: u64,
+    /// Bytes written to files in read-write mounts, plus holes left by writes past the end and
+    /// growth by truncation.
+    pub disk_bytes_written: u64,
     /// When the cast started, milliseconds since the Unix epoch.
     pub started_at_ms: u64,
 }

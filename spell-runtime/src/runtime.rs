@@ -10,6 +10,7 @@ use crate::cache::{CacheStats, ModuleCache};
 use crate::cast::CastState;
 use crate::config::{Metering, RuntimeBuilder};
 use crate::error::Error;
+use crate::fs_guard;
 use crate::host::RESERVED_MODULES;
 use crate::metering::{MeteringHook, NoMetering};
 use crate::net::{self, NetGrant};
@@ -127,6 +128,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, CastState::wasi)
             .map_err(|e| Error::Config(format!("{e:#}")))?;
+        fs_guard::add_to_linker(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
         net::add_to_linker(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
         random::add_to_linker(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
         let mut host_names = HashSet::new();

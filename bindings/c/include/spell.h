@@ -171,6 +171,10 @@ typedef struct spell_limits_t {
   uint64_t net_requests;
   // Network bytes, in plus out.
   uint64_t net_bytes;
+  // Descriptors the spell may hold open at once.
+  uint64_t open_files;
+  // Bytes written to files (holes and growth by truncation included).
+  uint64_t disk_write_bytes;
 } spell_limits_t;
 
 // What the authorize hook sees. Views are valid during the callback.
@@ -243,6 +247,8 @@ typedef struct spell_usage_t {
   uint64_t net_bytes_out;
   // When the cast started, milliseconds since the Unix epoch.
   uint64_t started_at_ms;
+  // Bytes written to files, plus holes and growth by truncation.
+  uint64_t disk_bytes_written;
 } spell_usage_t;
 
 // Runs exactly once after every cast that started. An error (from `spell_error_new`) does not
@@ -345,6 +351,9 @@ typedef void (*spell_output_fn)(void *env, spell_stream_t stream, const uint8_t 
 
 // The authorize hook refused the cast; nothing ran.
 #define SPELL_OUTCOME_DENIED 9
+
+// The disk write limit ended the cast.
+#define SPELL_OUTCOME_DISK_LIMIT 10
 
 // A non-zero exit code.
 #define SPELL_OUTCOME_EXIT 1

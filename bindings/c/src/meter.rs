@@ -37,6 +37,8 @@ pub const SPELL_OUTCOME_NETWORK_LIMIT: spell_outcome_kind_t = 7;
 pub const SPELL_OUTCOME_CANCELLED: spell_outcome_kind_t = 8;
 /// The authorize hook refused the cast; nothing ran.
 pub const SPELL_OUTCOME_DENIED: spell_outcome_kind_t = 9;
+/// The disk write limit ended the cast.
+pub const SPELL_OUTCOME_DISK_LIMIT: spell_outcome_kind_t = 10;
 
 // The kinds are `Outcome as u8`: pin every one, so reordering `Outcome` cannot renumber the ABI.
 const _: () = {
@@ -50,7 +52,8 @@ const _: () = {
     assert!(Outcome::NetworkLimit as u8 == SPELL_OUTCOME_NETWORK_LIMIT);
     assert!(Outcome::Cancelled as u8 == SPELL_OUTCOME_CANCELLED);
     assert!(Outcome::Denied as u8 == SPELL_OUTCOME_DENIED);
-    assert!(Outcome::ALL.len() == 10);
+    assert!(Outcome::DiskLimit as u8 == SPELL_OUTCOME_DISK_LIMIT);
+    assert!(Outcome::ALL.len() == 11);
 };
 
 /// Writes the snake_case name of an outcome kind (`"out_of_fuel"`, static) to `out`. Returns
@@ -87,6 +90,10 @@ pub struct spell_limits_t {
     pub net_requests: u64,
     /// Network bytes, in plus out.
     pub net_bytes: u64,
+    /// Descriptors the spell may hold open at once.
+    pub open_files: u64,
+    /// Bytes written to files (holes and growth by truncation included).
+    pub disk_write_bytes: u64,
 }
 
 impl From<&EffectiveLimits> for spell_limits_t {
@@ -98,6 +105,8 @@ impl From<&EffectiveLimits> for spell_limits_t {
             output_bytes: l.output_bytes,
             net_requests: l.net_requests,
             net_bytes: l.net_bytes,
+            open_files: l.open_files,
+            disk_write_bytes: l.disk_write_bytes,
         }
     }
 }
@@ -191,6 +200,8 @@ pub struct spell_usage_t {
     pub net_bytes_out: u64,
     /// When the cast started, milliseconds since the Unix epoch.
     pub started_at_ms: u64,
+    /// Bytes written to files, plus holes and growth by truncation.
+    pub disk_bytes_written: u64,
 }
 
 impl From<&UsageRecord> for spell_usage_t {
@@ -213,6 +224,7 @@ impl From<&UsageRecord> for spell_usage_t {
             net_bytes_in: u.net_bytes_in,
             net_bytes_out: u.net_bytes_out,
             started_at_ms: u.started_at_ms,
+            disk_bytes_written: u.disk_bytes_written,
         }
     }
 }

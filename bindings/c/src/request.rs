@@ -187,6 +187,8 @@ pub unsafe extern "C" fn spell_request_limits(
             output_bytes: set(l.output_bytes),
             net_requests: set(l.net_requests),
             net_bytes: set(l.net_bytes),
+            open_files: set(l.open_files),
+            disk_write_bytes: set(l.disk_write_bytes),
         };
         unsafe { update(request, |r| r.limits(limits)) }
     })

@@ -66,6 +66,10 @@ pub struct Limits {
     pub net_requests: Option<f64>,
     /// Network bytes, in plus out.
     pub net_bytes: Option<f64>,
+    /// Descriptors the spell may hold open at once.
+    pub open_files: Option<f64>,
+    /// Bytes written to files (holes and growth by truncation included).
+    pub disk_write_bytes: Option<f64>,
 }
 
 /// A request ready to cast, with what the JS side must release when it ends.
@@ -123,6 +127,8 @@ pub(crate) fn prepare(
             output_bytes: whole_opt(l.output_bytes, "limits.outputBytes")?,
             net_requests: whole_opt(l.net_requests, "limits.netRequests")?,
             net_bytes: whole_opt(l.net_bytes, "limits.netBytes")?,
+            open_files: whole_opt(l.open_files, "limits.openFiles")?,
+            disk_write_bytes: whole_opt(l.disk_write_bytes, "limits.diskWriteBytes")?,
         });
     }
     if let Some(export) = o.export {

@@ -50,6 +50,10 @@ pub struct EffectiveLimits {
     pub net_requests: f64,
     /// Network bytes, in plus out.
     pub net_bytes: f64,
+    /// Descriptors open at once.
+    pub open_files: f64,
+    /// Bytes written to files (holes and growth by truncation included).
+    pub disk_write_bytes: f64,
 }
 
 /// What `authorize` may answer (answering nothing allows the cast as it is).
@@ -93,6 +97,8 @@ impl From<&CastContext> for JsCastContext {
                 output_bytes: l.output_bytes as f64,
                 net_requests: l.net_requests as f64,
                 net_bytes: l.net_bytes as f64,
+                open_files: l.open_files as f64,
+                disk_write_bytes: l.disk_write_bytes as f64,
             },
         }
     }

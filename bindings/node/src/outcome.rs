@@ -28,6 +28,8 @@ pub enum Outcome {
     Cancelled,
     /// The authorize hook refused the cast; nothing ran.
     Denied,
+    /// The disk write limit ended the cast.
+    DiskLimit,
 }
 
 impl From<spell_runtime::Outcome> for Outcome {
@@ -44,6 +46,7 @@ impl From<spell_runtime::Outcome> for Outcome {
             O::NetworkLimit => Outcome::NetworkLimit,
             O::Cancelled => Outcome::Cancelled,
             O::Denied => Outcome::Denied,
+            O::DiskLimit => Outcome::DiskLimit,
         }
     }
 }
@@ -80,6 +83,8 @@ pub struct Usage {
     pub net_bytes_in: f64,
     /// Network bytes sent.
     pub net_bytes_out: f64,
+    /// Bytes written to files, plus holes and growth by truncation.
+    pub disk_bytes_written: f64,
     /// When the cast started, milliseconds since the Unix epoch.
     pub started_at_ms: f64,
 }
@@ -101,6 +106,7 @@ impl From<&UsageRecord> for Usage {
             net_requests: u.net_requests as f64,
             net_bytes_in: u.net_bytes_in as f64,
             net_bytes_out: u.net_bytes_out as f64,
+            disk_bytes_written: u.disk_bytes_written as f64,
             started_at_ms: u.started_at_ms as f64,
         }
     }

@@ -21,7 +21,7 @@ test('authorize and record run exactly once per cast, whatever the outcome', asy
   assert.equal(ctx.spellName, 'limits')
   assert.equal(ctx.spellVersion, '1.0.0')
   assert.equal(ctx.spellDigest, limits.digest)
-  assert.deepEqual(ctx.limits, { memoryBytes: 4194304, fuel: 1e10, wallTimeMs: 30000, outputBytes: 65536, netRequests: 64, netBytes: 64 << 20 })
+  assert.deepEqual(ctx.limits, { memoryBytes: 4194304, fuel: 1e10, wallTimeMs: 30000, outputBytes: 65536, netRequests: 64, netBytes: 64 << 20, openFiles: 256, diskWriteBytes: 64 << 20 })
 })
 
 test('observe sees the limit that ended the cast before the cast resolves', async () => {

@@ -105,6 +105,12 @@ impl PyUsage {
         self.record.net_bytes_out
     }
 
+    /// Bytes written to files, plus holes and growth by truncation.
+    #[getter]
+    fn disk_bytes_written(&self) -> u64 {
+        self.record.disk_bytes_written
+    }
+
     /// When the cast started, milliseconds since the Unix epoch.
     #[getter]
     fn started_at_ms(&self) -> u64 {
@@ -187,7 +193,7 @@ impl PyCastOutcome {
 #[pymethods]
 impl PyCastOutcome {
     /// How it ended: `ok`, `exit`, `trap`, `timeout`, `out_of_fuel`, `memory_limit`,
-    /// `output_limit`, `network_limit`, `cancelled` or `denied`.
+    /// `output_limit`, `network_limit`, `cancelled`, `denied` or `disk_limit`.
     #[getter]
     fn outcome(&self) -> &'static str {
         self.outcome

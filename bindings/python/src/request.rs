@@ -23,12 +23,18 @@ pub(crate) struct PyLimits {
     output_bytes: Option<u64>,
     net_requests: Option<u64>,
     net_bytes: Option<u64>,
+    open_files: Option<u64>,
+    disk_write_bytes: Option<u64>,
 }
 
 #[pymethods]
 impl PyLimits {
     #[new]
-    #[pyo3(signature = (*, memory_bytes=None, fuel=None, wall_time_ms=None, output_bytes=None, net_requests=None, net_bytes=None))]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "Python's keyword arguments, one per limit"
+    )]
+    #[pyo3(signature = (*, memory_bytes=None, fuel=None, wall_time_ms=None, output_bytes=None, net_requests=None, net_bytes=None, open_files=None, disk_write_bytes=None))]
     fn new(
         memory_bytes: Option<u64>,
         fuel: Option<u64>,
@@ -36,6 +42,8 @@ impl PyLimits {
         output_bytes: Option<u64>,
         net_requests: Option<u64>,
         net_bytes: Option<u64>,
+        open_files: Option<u64>,
+        disk_write_bytes: Option<u64>,
     ) -> PyLimits {
         PyLimits {
             memory_bytes,
@@ -44,6 +52,8 @@ impl PyLimits {
             output_bytes,
             net_requests,
             net_bytes,
+            open_files,
+            disk_write_bytes,
         }
     }
 
@@ -69,7 +79,7 @@ impl PyLimits {
 }
 
 impl PyLimits {
-    fn fields(&self) -> [(&'static str, Option<u64>); 6] {
+    fn fields(&self) -> [(&'static str, Option<u64>); 8] {
         [
             ("memory_bytes", self.memory_bytes),
             ("fuel", self.fuel),
@@ -77,6 +87,8 @@ impl PyLimits {
             ("output_bytes", self.output_bytes),
             ("net_requests", self.net_requests),
             ("net_bytes", self.net_bytes),
+            ("open_files", self.open_files),
+            ("disk_write_bytes", self.disk_write_bytes),
         ]
     }
 
@@ -89,6 +101,8 @@ impl PyLimits {
             output_bytes: Some(l.output_bytes),
             net_requests: Some(l.net_requests),
             net_bytes: Some(l.net_bytes),
+            open_files: Some(l.open_files),
+            disk_write_bytes: Some(l.disk_write_bytes),
         }
     }
 
@@ -100,6 +114,8 @@ impl PyLimits {
             output_bytes: self.output_bytes,
             net_requests: self.net_requests,
             net_bytes: self.net_bytes,
+            open_files: self.open_files,
+            disk_write_bytes: self.disk_write_bytes,
         }
     }
 

@@ -272,7 +272,7 @@ fn outcome_json(o: &CastOutcome, spell: SpellInfo) -> serde_json::Value {
         "usage": {
             "fuel": u.fuel, "wall_ns": u.wall_ns, "cpu_ns": u.cpu_ns, "memory_peak_bytes": u.memory_peak_bytes,
             "stdout_bytes": u.stdout_bytes, "stderr_bytes": u.stderr_bytes, "net_requests": u.net_requests,
-            "net_bytes_in": u.net_bytes_in, "net_bytes_out": u.net_bytes_out,
+            "net_bytes_in": u.net_bytes_in, "net_bytes_out": u.net_bytes_out, "disk_bytes_written": u.disk_bytes_written,
             "cast_id": u.cast_id, "started_at_ms": u.started_at_ms,
         },
         "spell": {"digest": spell.digest, "name": spell.name, "version": spell.version},

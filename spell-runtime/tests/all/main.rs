@@ -3,6 +3,7 @@
 
 mod cache;
 mod concurrency;
+mod fs_guard;
 mod guests;
 mod hooks;
 mod host_functions;

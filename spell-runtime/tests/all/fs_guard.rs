@@ -1,0 +1,310 @@
+//! The file-system guards with a C guest: open descriptors capped, only regular files and
+//! folders opened, symbolic links kept inside their mount, disk writes metered and capped.
+
+use crate::guests::{c_guest, runtime, wasm_spell};
+use spell_core::{Access, Limits};
+use spell_runtime::{
+    CastOutcome, CastRequest, Event, EventKind, MeteringHook, Outcome, Spell, UsageLog,
+};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// WASI errno values, as the guest prints them.
+const EACCES: i32 = 2;
+const EMFILE: i32 = 33;
+const EPERM: i32 = 63;
+
+fn spell(access: &str) -> Spell {
+    wasm_spell(
+        &runtime(),
+        &c_guest("fs"),
+        &format!(r#""capabilities":{{"mounts":[{{"guest":"/data","access":"{access}"}}]}}"#),
+    )
+}
+
+fn cast(spell: &Spell, dir: &Path, access: Access, limits: Limits, args: &[&str]) -> CastOutcome {
+    spell
+        .cast(
+            CastRequest::new()
+                .mount(dir, "/data", access)
+                .limits(limits)
+                .args(args.iter().copied()),
+        )
+        .expect("cast")
+}
+
+fn stdout(o: &CastOutcome) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn violations(log: &UsageLog) -> Vec<String> {
+    log.events()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::PolicyViolation { capability, detail } if capability == "filesystem" => {
+                Some(detail)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Host descriptors of this process open on `path`.
+fn descriptors_on(path: &Path) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target == path)
+        .count()
+}
+
+/// Counts, when the guest is refused, the host descriptors it holds on one file.
+struct HeldAtRefusal {
+    path: PathBuf,
+    held: Mutex<Vec<usize>>,
+}
+
+impl MeteringHook for HeldAtRefusal {
+    fn observe(&self, event: &Event) {
+        if matches!(&event.kind, EventKind::PolicyViolation { detail, .. } if detail.contains("open-file limit"))
+        {
+            let n = descriptors_on(&self.path);
+            self.held.lock().unwrap_or_else(|e| e.into_inner()).push(n);
+        }
+    }
+}
+
+#[test]
+fn open_files_are_capped_per_cast() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("f.txt");
+    std::fs::write(&file, "x").expect("write");
+    let file = file.canonicalize().expect("canonical");
+    let hook = Arc::new(HeldAtRefusal {
+        path: file.clone(),
+        held: Mutex::default(),
+    });
+    let limits = Limits {
+        open_files: Some(16),
+        ..Limits::default()
+    };
+    let o = spell("ro")
+        .cast(
+            CastRequest::new()
+                .mount(dir.path(), "/data", Access::Ro)
+                .limits(limits)
+                .meter(hook.clone())
+                .args(["open", "1000", "/data/f.txt"]),
+        )
+        .expect("cast");
+    // Refused at the 17th open; the cast went on and exited normally.
+    assert_eq!(
+        (o.outcome, stdout(&o)),
+        (Outcome::Ok, format!("opened 16 errno={EMFILE}\n"))
+    );
+    // Told once, while the guest held exactly the cap; all closed when the cast ended.
+    assert_eq!(*hook.held.lock().expect("lock"), vec![16]);
+    assert_eq!(descriptors_on(&file), 0);
+    // Closed descriptors no longer count.
+    let o = cast(
+        &spell("ro"),
+        dir.path(),
+        Access::Ro,
+        limits,
+        &["reopen", "100", "/data/f.txt"],
+    );
+    assert_eq!(stdout(&o), "opened 100 errno=0\n");
+    // The grant's limit is the most a cast may ask for.
+    let raise = spell("ro").cast(CastRequest::new().limits(Limits {
+        open_files: Some(100_000),
+        ..Limits::default()
+    }));
+    assert!(matches!(raise, Err(spell_runtime::Error::RequestDenied(_))));
+}
+
+#[test]
+fn a_fifo_in_a_mount_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let fifo = dir.path().join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let log = Arc::new(UsageLog::new());
+    let started = Instant::now();
+    let o = spell("ro")
+        .cast(
+            CastRequest::new()
+                .mount(dir.path(), "/data", Access::Ro)
+                .limits(Limits {
+                    wall_time_ms: Some(3_000),
+                    ..Limits::default()
+                })
+                .meter(log.clone())
+                .args(["read", "/data/pipe"]),
+        )
+        .expect("cast");
+    let took = started.elapsed();
+    // No host thread is left waiting in open() for a writer: a non-blocking open for writing
+    // fails with ENXIO exactly when the FIFO has no reader. Checked first: it also frees such a
+    // thread, which would otherwise keep this test process from exiting.
+    use std::os::unix::fs::OpenOptionsExt;
+    const O_NONBLOCK: i32 = 0o4000; // Linux
+    const ENXIO: i32 = 6;
+    let writer = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(O_NONBLOCK)
+        .open(&fifo);
+    assert_eq!(writer.err().and_then(|e| e.raw_os_error()), Some(ENXIO));
+    assert_eq!(
+        (o.outcome, stdout(&o)),
+        (Outcome::Exit, format!("open errno={EACCES}\n"))
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(violations(&log).len(), 1, "{:?}", log.events());
+    // Regular files and folders still open.
+    std::fs::write(dir.path().join("f.txt"), "fine").expect("write");
+    let o = cast(
+        &spell("ro"),
+        dir.path(),
+        Access::Ro,
+        Limits::default(),
+        &["read", "/data/f.txt"],
+    );
+    assert_eq!((o.outcome, stdout(&o).as_str()), (Outcome::Ok, "fine"));
+}
+
+#[test]
+fn symlinks_cannot_point_out_of_a_mount() {
+    let root = tempfile::tempdir().expect("tmp");
+    std::fs::write(root.path().join("secret.txt"), "secret").expect("write");
+    let out = root.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    let spell = spell("rw");
+    let log = Arc::new(UsageLog::new());
+    for target in ["../secret.txt", "sub/../../secret.txt", "/etc/passwd"] {
+        let o = spell
+            .cast(
+                CastRequest::new()
+                    .mount(&out, "/data", Access::Rw)
+                    .meter(log.clone())
+                    .args(["symlink", target, "/data/result.txt"]),
+            )
+            .expect("cast");
+        assert_eq!(stdout(&o), format!("symlink errno={EPERM}\n"), "{target}");
+        assert!(std::fs::symlink_metadata(out.join("result.txt")).is_err());
+    }
+    assert_eq!(violations(&log).len(), 3, "{:?}", log.events());
+    let o = cast(
+        &spell,
+        &out,
+        Access::Rw,
+        Limits::default(),
+        &["symlink", "sub/file", "/data/ok"],
+    );
+    assert_eq!(stdout(&o), "ok\n");
+    assert_eq!(
+        std::fs::read_link(out.join("ok")).expect("link"),
+        Path::new("sub/file")
+    );
+}
+
+const MIB: u64 = 1 << 20;
+
+fn disk_limited(mib: u64) -> Limits {
+    Limits {
+        disk_write_bytes: Some(mib * MIB),
+        ..Limits::default()
+    }
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).expect("metadata").len()
+}
+
+#[test]
+fn disk_writes_are_metered_exactly() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spell = spell("rw");
+    let o = cast(
+        &spell,
+        dir.path(),
+        Access::Rw,
+        disk_limited(1),
+        &["write", "/data/f", "300000"],
+    );
+    assert_eq!(
+        (o.outcome, stdout(&o)),
+        (Outcome::Ok, "wrote 300000\n".into())
+    );
+    // stdout is output, not disk.
+    assert_eq!(o.usage.disk_bytes_written, 300_000);
+    // A hole counts as written.
+    let o = cast(
+        &spell,
+        dir.path(),
+        Access::Rw,
+        disk_limited(1),
+        &["sparse", "/data/s", "1000"],
+    );
+    assert_eq!((o.outcome, o.usage.disk_bytes_written), (Outcome::Ok, 1001));
+    let o = cast(
+        &spell,
+        dir.path(),
+        Access::Rw,
+        disk_limited(1),
+        &["truncate", "/data/t", "5000"],
+    );
+    assert_eq!((o.outcome, o.usage.disk_bytes_written), (Outcome::Ok, 5000));
+}
+
+#[test]
+fn disk_write_limit_ends_the_cast() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spell = spell("rw");
+    let log = Arc::new(UsageLog::new());
+    let o = spell
+        .cast(
+            CastRequest::new()
+                .mount(dir.path(), "/data", Access::Rw)
+                .limits(disk_limited(1))
+                .meter(log.clone())
+                .args(["write", "/data/f", &(3 * MIB).to_string()]),
+        )
+        .expect("cast");
+    assert_eq!(o.outcome, Outcome::DiskLimit, "{}", stdout(&o));
+    assert_eq!(o.usage.disk_bytes_written, MIB);
+    assert!(file_len(&dir.path().join("f")) <= MIB);
+    assert!(
+        log.events().iter().any(|e| matches!(
+            e.kind,
+            EventKind::LimitHit {
+                outcome: Outcome::DiskLimit,
+                ..
+            }
+        )),
+        "{:?}",
+        log.events()
+    );
+    assert_eq!(log.records()[0].outcome, Outcome::DiskLimit);
+}
+
+#[test]
+fn sparse_files_cannot_dodge_the_disk_limit() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spell = spell("rw");
+    let four_tib = (4u64 << 40).to_string();
+    for mode in ["sparse", "truncate"] {
+        let o = cast(
+            &spell,
+            dir.path(),
+            Access::Rw,
+            disk_limited(1),
+            &[mode, "/data/big", &four_tib],
+        );
+        assert_eq!(o.outcome, Outcome::DiskLimit, "{mode}: {}", stdout(&o));
+        assert_eq!(file_len(&dir.path().join("big")), 0, "{mode}");
+    }
+}
