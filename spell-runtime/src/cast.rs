@@ -275,6 +275,7 @@ pub(crate) async fn run(
             in_flight: rt.config.max_concurrent_casts,
             waited_ms: rt.config.queue_timeout.as_millis() as u64,
         })?;
+    let _running = rt.ticker.running();
 
     let meter = req
         .meter

@@ -42,6 +42,7 @@ mod output;
 mod random;
 mod runtime;
 mod spell;
+mod ticker;
 
 pub use cache::CacheStats;
 pub use cast::{CancelHandle, CastOutcome, CastRequest, DirMount, MAX_ARGS_ENV_BYTES};

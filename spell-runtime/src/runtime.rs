@@ -16,15 +16,14 @@ use crate::metering::{MeteringHook, NoMetering};
 use crate::net::{self, NetGrant};
 use crate::random;
 use crate::spell::{Spell, SpellInner};
+use crate::ticker::Ticker;
 use lru::LruCache;
 use spell_core::capability::name_matches;
 use spell_core::{AddressRange, Grant, Package, Policy, Sha256Digest};
 use spell_verify::{PolicyVerifier, Verification};
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio_rustls::TlsConnector;
 use wasmtime::{
     Config, Engine, ExternType, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig,
@@ -89,13 +88,7 @@ pub(crate) struct RuntimeInner {
     host_names: HashSet<String>,
     verifiers: Mutex<HashMap<Sha256Digest, Arc<PolicyVerifier>>>,
     verdicts: Mutex<LruCache<VerdictKey, Verification>>,
-    ticker_stop: Arc<AtomicBool>,
-}
-
-impl Drop for RuntimeInner {
-    fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
-    }
+    pub(crate) ticker: Ticker,
 }
 
 /// A module loaded without a package: for hosts that vouch for it themselves.
@@ -157,8 +150,7 @@ impl Runtime {
             config.cache_dir.as_deref(),
         )
         .map_err(|e| Error::Config(format!("cache folder: {e}")))?;
-        let ticker_stop = Arc::new(AtomicBool::new(false));
-        start_epoch_ticker(engine.clone(), config.epoch_tick, ticker_stop.clone())
+        let ticker = Ticker::start(engine.clone(), config.epoch_tick)
             .map_err(|e| Error::Config(format!("could not start the epoch ticker: {e}")))?;
         let inner = RuntimeInner {
             slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_casts)),
@@ -181,7 +173,7 @@ impl Runtime {
             verdicts: Mutex::new(LruCache::new(
                 NonZeroUsize::new(VERDICT_CACHE_CAPACITY).unwrap_or(NonZeroUsize::MIN),
             )),
-            ticker_stop,
+            ticker,
         };
         Ok(Runtime {
             inner: Arc::new(inner),
@@ -378,23 +370,6 @@ fn engine_config(b: &RuntimeBuilder) -> Config {
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     }
     c
-}
-
-/// One thread per runtime advances the engine's epoch every tick until the runtime is dropped.
-fn start_epoch_ticker(
-    engine: Engine,
-    tick: Duration,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("spell-epoch".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(tick);
-                engine.increment_epoch();
-            }
-        })?;
-    Ok(())
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
