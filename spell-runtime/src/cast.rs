@@ -528,7 +528,8 @@ async fn supervise(
     cpu: &mut Duration,
 ) -> Option<wasmtime::Result<Vec<Val>>> {
     deadline.check().ok()?;
-    let whole = (clock == CpuClock::Thread).then(cpu_time::ThreadTime::now);
+    // The clock's value, not a `ThreadTime`, crosses the await: that one is not `Send`.
+    let whole = (clock == CpuClock::Thread).then(|| cpu_time::ThreadTime::now().as_duration());
     let per_poll = (clock == CpuClock::PerPoll).then_some(&mut *cpu);
     let mut cancelled = deadline.cancel.tx.subscribe();
     let guest = guarded(call(store, pre, export), deadline, per_poll);
@@ -547,7 +548,9 @@ async fn supervise(
         }
     };
     if let Some(start) = whole {
-        *cpu += start.elapsed();
+        *cpu += cpu_time::ThreadTime::now()
+            .as_duration()
+            .saturating_sub(start);
     }
     result
 }

@@ -32,6 +32,7 @@ mod cache;
 mod cast;
 mod compile;
 pub mod config;
+mod eager;
 mod error;
 mod fs_guard;
 pub mod host;
@@ -64,4 +65,7 @@ const _: () = {
     assert_send_sync::<Runtime>();
     assert_send_sync::<Spell>();
     assert_send_sync::<CastRequest>();
+    const fn assert_send<T: Send>(_: &T) {}
+    // `Spell::cast_async` must stay `Send`, for multi-threaded executors.
+    let _ = |spell: &Spell| assert_send(&spell.cast_async(CastRequest::new()));
 };
