@@ -3,6 +3,7 @@
 use crate::host::HostFunction;
 use crate::metering::MeteringHook;
 use crate::runtime::Runtime;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +52,7 @@ pub struct RuntimeBuilder {
     pub(crate) host_functions: Vec<HostFunction>,
     pub(crate) meter: Option<Arc<dyn MeteringHook>>,
     pub(crate) tls_roots: Vec<Vec<u8>>,
+    pub(crate) dns_servers: Vec<SocketAddr>,
 }
 
 impl Default for RuntimeBuilder {
@@ -67,6 +69,7 @@ impl Default for RuntimeBuilder {
             host_functions: Vec::new(),
             meter: None,
             tls_roots: Vec::new(),
+            dns_servers: Vec::new(),
         }
     }
 }
@@ -153,6 +156,23 @@ impl RuntimeBuilder {
     /// ```
     pub fn tls_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
         self.tls_roots.push(der.into());
+        self
+    }
+
+    /// Resolve the names in spells' requests with these DNS servers (plain DNS: UDP, then TCP
+    /// for truncated answers) instead of the system's (`/etc/resolv.conf`, the default): the
+    /// host's own resolver, say one that filters names. `/etc/hosts` is read either way, so
+    /// `localhost` resolves. Each server is tried in turn; the SSRF guard checks whatever they
+    /// answer. An empty list means the system's servers.
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// let resolver: SocketAddr = "127.0.0.1:5353".parse()?;
+    /// let runtime = spell_runtime::Runtime::builder().dns_servers(vec![resolver]).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dns_servers(mut self, servers: Vec<SocketAddr>) -> Self {
+        self.dns_servers = servers;
         self
     }
 

@@ -78,6 +78,8 @@ pub(crate) struct RuntimeInner {
     pub(crate) default_meter: Arc<dyn MeteringHook>,
     /// HTTPS for spells' requests: Mozilla's roots and the builder's.
     tls: TlsConnector,
+    /// The resolver of spells' requests, shared by all casts.
+    dns: Arc<net::Dns>,
     modules: ModuleCache,
     host_names: HashSet<String>,
     verifiers: Mutex<HashMap<Sha256Digest, Arc<PolicyVerifier>>>,
@@ -140,6 +142,9 @@ impl Runtime {
                 })?;
         }
         let tls = net::tls_connector(&config.tls_roots)?;
+        let dns = net::Dns::new(&config.dns_servers)
+            .map(Arc::new)
+            .map_err(|e| Error::Config(format!("could not start the DNS resolver: {e}")))?;
         let modules = ModuleCache::new(
             &engine,
             config.module_cache_capacity,
@@ -155,6 +160,7 @@ impl Runtime {
             engine,
             linker,
             tls,
+            dns,
             config,
             modules,
             host_names,
@@ -275,6 +281,7 @@ impl Runtime {
                     patterns: grant.network.clone(),
                     allow_addresses,
                     tls: inner.tls.clone(),
+                    dns: inner.dns.clone(),
                 }),
                 grant,
                 verification,
