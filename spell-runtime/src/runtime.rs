@@ -84,6 +84,8 @@ pub(crate) struct RuntimeInner {
     pub(crate) grow_bounds: (u64, u64),
     /// HTTPS for spells' requests: Mozilla's roots and the builder's.
     tls: TlsConnector,
+    /// The resolver of spells' requests, shared by all casts.
+    dns: Arc<net::Dns>,
     modules: ModuleCache,
     host_names: HashSet<String>,
     verifiers: Mutex<HashMap<Sha256Digest, Arc<PolicyVerifier>>>,
@@ -144,6 +146,9 @@ impl Runtime {
                 })?;
         }
         let tls = net::tls_connector(&config.tls_roots)?;
+        let dns = net::Dns::new(&config.dns_servers)
+            .map(Arc::new)
+            .map_err(|e| Error::Config(format!("could not start the DNS resolver: {e}")))?;
         let modules = ModuleCache::new(
             &engine,
             config.module_cache_capacity,
@@ -166,6 +171,7 @@ impl Runtime {
             engine,
             linker,
             tls,
+            dns,
             config,
             modules,
             host_names,
@@ -288,6 +294,7 @@ impl Runtime {
                     patterns: grant.network.clone(),
                     allow_addresses,
                     tls: inner.tls.clone(),
+                    dns: inner.dns.clone(),
                 }),
                 grant,
                 verification,
