@@ -366,11 +366,14 @@ impl Ledger {
                 ErrorCode::BillBudgetExhausted,
                 format!(
                     "account `{account}` cannot pay for a cast: {} of its {} micro-units are \
-                     left ({} spent, {} held by casts in flight)",
+                     left ({} spent, {} held by casts in flight); a cast of `{}` under its \
+                     limits needs at least {}",
                     status.available.max(0),
                     status.budget,
                     status.spent,
-                    status.reserved
+                    status.reserved,
+                    ctx.spell_name,
+                    prices.minimum(&ctx.limits)
                 ),
             )));
         };

@@ -155,6 +155,13 @@ impl PriceList {
         )
     }
 
+    /// The least an account must have for a cast under `limits` to be allowed at all: the fixed
+    /// part at its limits, plus one micro-unit per priced variable component.
+    pub(crate) fn minimum(&self, limits: &EffectiveLimits) -> i64 {
+        let (fixed, _) = self.worst_case(limits, 0, 0);
+        to_i64(fixed + self.priced_variable())
+    }
+
     /// Sizes a cast's allowance to what `available` micro-units can pay.
     ///
     /// When the worst case under `limits` fits, the whole worst case is reserved and the limits
