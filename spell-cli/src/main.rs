@@ -40,6 +40,9 @@ enum Command {
     /// Work with CycloneDX SBOMs.
     #[command(subcommand)]
     Sbom(commands::sbom::Command),
+    /// The usage ledger: accounts, prices, verification, reports and export.
+    #[command(subcommand)]
+    Ledger(commands::ledger::Command),
 }
 
 fn main() {
@@ -53,6 +56,7 @@ fn main() {
         Command::Sign(a) => commands::sign::run(a),
         Command::Keygen(a) => commands::keygen::run(a),
         Command::Sbom(c) => commands::sbom::run(c),
+        Command::Ledger(c) => commands::ledger::run(c),
     };
     match result {
         Ok(code) => std::process::exit(code),
