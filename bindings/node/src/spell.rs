@@ -92,7 +92,7 @@ impl Spell {
             let mut slot = lock(&late);
             match std::mem::replace(&mut *slot, Slot::Settled) {
                 Slot::Waiting(deferred, abort) => settle(deferred, result, abort),
-                _ => *slot = Slot::Finished(result),
+                _ => *slot = Slot::Finished(Box::new(result)),
             }
         });
         if let Some(result) = finished {
@@ -104,7 +104,7 @@ impl Spell {
         let (deferred, promise) = env.create_deferred()?;
         let mut slot = lock(&slot);
         match std::mem::replace(&mut *slot, Slot::Settled) {
-            Slot::Finished(result) => settle(deferred, result, abort),
+            Slot::Finished(result) => settle(deferred, *result, abort),
             _ => *slot = Slot::Waiting(deferred, abort),
         }
         Ok(PromiseRaw::new(env.raw(), promise.raw()))
@@ -121,7 +121,7 @@ type Resolver = Box<dyn FnOnce(Env) -> napi::Result<CastResult> + Send>;
 /// or the deferred, settles it.
 enum Slot {
     Running,
-    Finished(Result<CastOutcome, spell_runtime::Error>),
+    Finished(Box<Result<CastOutcome, spell_runtime::Error>>),
     Waiting(JsDeferred<CastResult, Resolver>, Option<AbortLink>),
     Settled,
 }
