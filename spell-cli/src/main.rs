@@ -43,6 +43,9 @@ enum Command {
     /// The usage ledger: accounts, prices, verification, reports and export.
     #[command(subcommand)]
     Ledger(commands::ledger::Command),
+    /// The cache of compiled modules `spell cast` keeps.
+    #[command(subcommand)]
+    Cache(commands::cache::Command),
 }
 
 fn main() {
@@ -57,6 +60,7 @@ fn main() {
         Command::Keygen(a) => commands::keygen::run(a),
         Command::Sbom(c) => commands::sbom::run(c),
         Command::Ledger(c) => commands::ledger::run(c),
+        Command::Cache(c) => commands::cache::run(c),
     };
     match result {
         Ok(code) => std::process::exit(code),

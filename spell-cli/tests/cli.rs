@@ -6,6 +6,10 @@ use std::process::{Command, Output};
 fn spell(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_spell"))
         .args(args)
+        .env(
+            "SPELL_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
+        )
         .current_dir(root())
         .output()
         .expect("run spell")
@@ -393,4 +397,55 @@ fn a_ledger_bills_casts_refuses_a_spent_account_and_names_an_edited_row() {
     assert_eq!(verify.status.code(), Some(1));
     let err = text(&verify.stderr);
     assert!(err.contains("E-BILL-004") && err.contains("row 1"), "{err}");
+}
+
+#[test]
+fn cast_keeps_compiled_modules_and_never_trusts_a_damaged_one() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_spell"))
+            .args(args)
+            .env("SPELL_CACHE_DIR", cache.path())
+            .current_dir(root())
+            .output()
+            .expect("run spell")
+    };
+    let hello = ["cast", "examples/hello/hello.spell", "--", "world"];
+    let artifacts = || {
+        std::fs::read_dir(cache.path())
+            .expect("cache folder")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+            .collect::<Vec<_>>()
+    };
+    // --no-cache keeps nothing.
+    assert!(
+        run(&["cast", "--no-cache", "examples/hello/hello.spell"])
+            .status
+            .success()
+    );
+    assert!(!cache.path().exists() || artifacts().is_empty());
+    // The first cast compiles and keeps the module; the next ones load it.
+    for _ in 0..2 {
+        let o = run(&hello);
+        assert_eq!(text(&o.stdout), "Hello, world!\n", "{}", text(&o.stderr));
+    }
+    assert_eq!(artifacts().len(), 1);
+    assert!(text(&run(&["cache", "info"]).stdout).contains("1 compiled modules"));
+    // A damaged artifact fails its MAC: compiled again, the cast is unaffected.
+    let file = &artifacts()[0];
+    let mut bytes = std::fs::read(file).expect("artifact");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(file, bytes).expect("damage");
+    let o = run(&hello);
+    assert_eq!(text(&o.stdout), "Hello, world!\n", "{}", text(&o.stderr));
+    let cleaned = run(&["cache", "clean"]);
+    assert!(
+        text(&cleaned.stdout).contains("removed 1 compiled modules"),
+        "{}",
+        text(&cleaned.stdout)
+    );
+    assert!(artifacts().is_empty());
 }

@@ -7,6 +7,11 @@
 //! not match, that is truncated, or that this engine cannot load is ignored and the module is
 //! compiled again (and the file rewritten). Gap: anyone who can read `cache.key` can forge
 //! artifacts; keep the folder private to the service's user.
+//!
+//! Processes may share a folder: files are written to a temporary name and renamed, so a reader
+//! sees a whole artifact or none, and a torn or foreign file fails its MAC and is recompiled. The
+//! folder is kept under a size bound: after each write the least recently used artifacts (a hit
+//! refreshes a file's modification time) are removed until the rest fit.
 
 use crate::compile::{self, CompileBudget};
 use crate::error::Error;
@@ -22,6 +27,65 @@ use wasmtime::{Engine, Module};
 
 const MAGIC: &[u8; 8] = b"SPELLAOT";
 const KEY_FILE: &str = "cache.key";
+const ARTIFACT_EXTENSION: &str = "cwasm";
+
+/// What an AOT cache folder holds: see [`cache_usage`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheUsage {
+    /// Compiled artifacts in the folder.
+    pub artifacts: u64,
+    /// Their total size in bytes.
+    pub bytes: u64,
+}
+
+/// The artifacts in an AOT cache folder (`RuntimeBuilder::cache_dir`) and their size.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// assert_eq!(spell_runtime::cache_usage(dir.path())?.artifacts, 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn cache_usage(dir: &Path) -> std::io::Result<CacheUsage> {
+    let mut usage = CacheUsage::default();
+    for (_, size, _) in artifacts(dir)? {
+        usage.artifacts += 1;
+        usage.bytes += size;
+    }
+    Ok(usage)
+}
+
+/// Removes every artifact of an AOT cache folder (the key stays); returns what was removed.
+pub fn clear_cache(dir: &Path) -> std::io::Result<CacheUsage> {
+    let mut removed = CacheUsage::default();
+    for (path, size, _) in artifacts(dir)? {
+        // Another process may have removed it first.
+        if std::fs::remove_file(&path).is_ok() {
+            removed.artifacts += 1;
+            removed.bytes += size;
+        }
+    }
+    Ok(removed)
+}
+
+/// The artifacts of a folder: path, size, last use.
+fn artifacts(dir: &Path) -> std::io::Result<Vec<(PathBuf, u64, std::time::SystemTime)>> {
+    let entries = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        other => other?,
+    };
+    Ok(entries
+        .flatten()
+        .filter(|e| {
+            e.path()
+                .extension()
+                .is_some_and(|x| x == ARTIFACT_EXTENSION)
+        })
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            Some((e.path(), meta.len(), meta.modified().ok()?))
+        })
+        .collect())
+}
 
 /// Counters of the module cache, for hosts and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,6 +113,7 @@ struct DiskCache {
     dir: PathBuf,
     key: [u8; 32],
     engine_tag: String,
+    max_bytes: u64,
 }
 
 impl ModuleCache {
@@ -56,8 +121,11 @@ impl ModuleCache {
         engine: &Engine,
         capacity: usize,
         dir: Option<&Path>,
+        max_disk_bytes: u64,
     ) -> std::io::Result<ModuleCache> {
-        let disk = dir.map(|d| DiskCache::open(engine, d)).transpose()?;
+        let disk = dir
+            .map(|d| DiskCache::open(engine, d, max_disk_bytes))
+            .transpose()?;
         let capacity = NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
         Ok(ModuleCache {
             memory: Mutex::new(LruCache::new(capacity)),
@@ -120,10 +188,16 @@ impl ModuleCache {
         disk: &DiskCache,
         digest: Sha256Digest,
     ) -> Option<Module> {
-        let bytes = std::fs::read(disk.path(digest)).ok()?;
+        let path = disk.path(digest);
+        let bytes = std::fs::read(&path).ok()?;
         match disk.load(engine, &bytes) {
             Some(m) => {
                 self.disk_hits.fetch_add(1, Ordering::Relaxed);
+                // The modification time is the last use, for eviction.
+                let _ = std::fs::File::options()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
                 Some(m)
             }
             None => {
@@ -139,18 +213,21 @@ impl ModuleCache {
 }
 
 impl DiskCache {
-    fn open(engine: &Engine, dir: &Path) -> std::io::Result<DiskCache> {
+    fn open(engine: &Engine, dir: &Path, max_bytes: u64) -> std::io::Result<DiskCache> {
         std::fs::create_dir_all(dir)?;
         let key_path = dir.join(KEY_FILE);
-        let key = match std::fs::read(&key_path)
-            .ok()
-            .and_then(|k| <[u8; 32]>::try_from(k).ok())
-        {
+        let read_key = || {
+            std::fs::read(&key_path)
+                .ok()
+                .and_then(|k| <[u8; 32]>::try_from(k).ok())
+        };
+        let key = match read_key() {
             Some(k) => k,
             None => {
                 let k: [u8; 32] = rand::random();
                 write_atomically(&key_path, &k)?;
-                k
+                // Two processes creating the folder at once: both use the key that stayed.
+                read_key().unwrap_or(k)
             }
         };
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -159,11 +236,13 @@ impl DiskCache {
             dir: dir.to_path_buf(),
             key,
             engine_tag: format!("{:016x}", h.finish()),
+            max_bytes,
         })
     }
 
     fn path(&self, digest: Sha256Digest) -> PathBuf {
-        self.dir.join(format!("{digest}-{}.cwasm", self.engine_tag))
+        self.dir
+            .join(format!("{digest}-{}.{ARTIFACT_EXTENSION}", self.engine_tag))
     }
 
     fn store(&self, digest: Sha256Digest, module: &Module) -> wasmtime::Result<()> {
@@ -174,6 +253,23 @@ impl DiskCache {
         file.extend_from_slice(mac.as_bytes());
         file.extend_from_slice(&artifact);
         write_atomically(&self.path(digest), &file)?;
+        self.evict()?;
+        Ok(())
+    }
+
+    /// Removes the least recently used artifacts until the folder fits its bound.
+    fn evict(&self) -> std::io::Result<()> {
+        let mut all = artifacts(&self.dir)?;
+        let mut total: u64 = all.iter().map(|(_, size, _)| size).sum();
+        all.sort_by_key(|(_, _, used)| *used);
+        for (path, size, _) in all {
+            if total <= self.max_bytes {
+                break;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                total -= size;
+            }
+        }
         Ok(())
     }
 
@@ -199,6 +295,9 @@ fn deserialize(engine: &Engine, artifact: &[u8]) -> Option<Module> {
     unsafe { Module::deserialize(engine, artifact) }.ok()
 }
 
+/// Writes under a temporary name, then renames. No fsync: after a crash a torn file fails its
+/// MAC (or a torn key makes a new one) and the module is compiled again, so durability would only
+/// cost every first cast a disk flush.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", rand::random::<u32>()));
     let mut options = std::fs::OpenOptions::new();
@@ -207,6 +306,5 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut f = options.open(&tmp)?;
     f.write_all(bytes)?;
-    f.sync_all()?;
     std::fs::rename(&tmp, path)
 }

@@ -15,6 +15,8 @@ pub const DEFAULT_MAX_CONCURRENT_CASTS: usize = 256;
 pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Default number of compiled modules kept in memory: 64.
 pub const DEFAULT_MODULE_CACHE_CAPACITY: usize = 64;
+/// Default bound on an AOT cache folder: 1 GiB.
+pub const DEFAULT_CACHE_MAX_BYTES: u64 = 1 << 30;
 /// Default epoch tick: 1 ms. Timeouts and cancellation take effect within about one tick.
 pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(1);
 /// Default largest linear memory the engine supports: 4 GiB (the wasm32 maximum).
@@ -47,6 +49,7 @@ pub struct RuntimeBuilder {
     pub(crate) queue_timeout: Duration,
     pub(crate) module_cache_capacity: usize,
     pub(crate) cache_dir: Option<PathBuf>,
+    pub(crate) cache_max_bytes: u64,
     pub(crate) epoch_tick: Duration,
     pub(crate) max_memory_bytes: u64,
     pub(crate) metering: Metering,
@@ -65,6 +68,7 @@ impl Default for RuntimeBuilder {
             queue_timeout: DEFAULT_QUEUE_TIMEOUT,
             module_cache_capacity: DEFAULT_MODULE_CACHE_CAPACITY,
             cache_dir: None,
+            cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
             epoch_tick: DEFAULT_EPOCH_TICK,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             metering: Metering::Fuel,
@@ -113,6 +117,13 @@ impl RuntimeBuilder {
     /// Keep authenticated AOT artifacts in this folder (default: none, compile per process).
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// The most bytes of artifacts the cache folder keeps (default [`DEFAULT_CACHE_MAX_BYTES`]);
+    /// the least recently used go first.
+    pub fn cache_max_bytes(mut self, bytes: u64) -> Self {
+        self.cache_max_bytes = bytes;
         self
     }
 

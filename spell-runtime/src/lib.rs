@@ -45,7 +45,7 @@ mod runtime;
 mod spell;
 mod ticker;
 
-pub use cache::CacheStats;
+pub use cache::{CacheStats, CacheUsage, cache_usage, clear_cache};
 pub use cast::{CancelHandle, CastOutcome, CastRequest, DirMount, MAX_ARGS_ENV_BYTES};
 pub use compile::{CompileBudget, FREE_LOOP_DEPTH};
 pub use config::{Metering, RuntimeBuilder};

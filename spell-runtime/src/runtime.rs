@@ -153,6 +153,7 @@ impl Runtime {
             &engine,
             config.module_cache_capacity,
             config.cache_dir.as_deref(),
+            config.cache_max_bytes,
         )
         .map_err(|e| Error::Config(format!("cache folder: {e}")))?;
         let ticker = Ticker::start(engine.clone(), config.epoch_tick)

@@ -70,6 +70,10 @@ pub struct Args {
     /// The ledger account to bill.
     #[arg(long, requires = "ledger")]
     account: Option<String>,
+    /// Compile the module afresh and keep nothing (default: compiled modules are kept in the
+    /// cache folder of `spell cache info`).
+    #[arg(long)]
+    no_cache: bool,
     /// Print one JSON object with the outcome, output and usage.
     #[arg(long)]
     json: bool,
@@ -143,7 +147,12 @@ struct SpellInfo {
 }
 
 fn cast(args: Args, on_output: Option<OutputCallback>) -> anyhow::Result<(CastOutcome, SpellInfo)> {
-    let runtime = Runtime::new().map_err(Coded::from)?;
+    // One cast: a pool sized for one, and the module compiled once across runs.
+    let mut builder = Runtime::builder().max_concurrent_casts(1);
+    if let Some(dir) = crate::commands::cache::dir().filter(|_| !args.no_cache) {
+        builder = builder.cache_dir(dir);
+    }
+    let runtime = builder.build().map_err(Coded::from)?;
     let mounts = parse_mounts(&args.dir, Access::Ro)
         .chain(parse_mounts(&args.dir_rw, Access::Rw))
         .collect::<Vec<_>>();

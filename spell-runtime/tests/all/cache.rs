@@ -66,3 +66,46 @@ fn aot_artifacts_are_reused_and_corrupt_ones_recompiled() {
     rt.load(&bytes, &policy).expect("load");
     assert_eq!(rt.stats().disk_hits, 1);
 }
+
+#[test]
+fn the_aot_folder_keeps_within_its_bound_least_recently_used_out_first() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = Policy::from_toml("allow_unsigned = true").expect("policy");
+    let module = |n: i32| {
+        let wat = format!(r#"(module (func (export "run") (result i32) i32.const {n}))"#);
+        package(&wat::parse_str(wat).expect("wat"), r#""entrypoint":"run""#)
+    };
+    let load = |bound: u64, n: i32| {
+        let rt = Runtime::builder()
+            .cache_dir(dir.path())
+            .cache_max_bytes(bound)
+            .build()
+            .expect("runtime");
+        rt.load(&module(n), &policy).expect("load");
+        rt.stats()
+    };
+    load(u64::MAX, 1);
+    let one = spell_runtime::cache_usage(dir.path()).expect("usage");
+    assert_eq!(one.artifacts, 1);
+    // Room for one artifact and a half: the second one pushes the first out.
+    let bound = one.bytes * 3 / 2;
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    load(bound, 2);
+    let after = spell_runtime::cache_usage(dir.path()).expect("usage");
+    assert_eq!(after.artifacts, 1);
+    assert!(after.bytes <= bound);
+    assert_eq!(load(bound, 2).disk_hits, 1, "the newest stayed");
+    assert_eq!(load(bound, 1).compiled, 1, "the oldest went");
+    assert_eq!(
+        spell_runtime::clear_cache(dir.path())
+            .expect("clear")
+            .artifacts,
+        1
+    );
+    assert_eq!(
+        spell_runtime::cache_usage(dir.path())
+            .expect("usage")
+            .artifacts,
+        0
+    );
+}

