@@ -22,6 +22,7 @@ mod bench;
 mod errors;
 mod host;
 mod interrupt;
+mod ledger;
 mod meter;
 mod outcome;
 mod package;
@@ -43,6 +44,8 @@ fn _spell(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<request::PyLimits>()?;
     m.add_class::<request::PyCancelHandle>()?;
     m.add_class::<meter::PyUsageLog>()?;
+    m.add_class::<ledger::PyLedger>()?;
+    m.add_class::<ledger::PyLedgerMeter>()?;
     m.add_class::<meter::PyAllowance>()?;
     m.add_class::<meter::PyCastContext>()?;
     m.add_class::<meter::PyEvent>()?;

@@ -61,8 +61,8 @@ impl InFlight {
 enum Hook {
     /// No meter: allow everything, record nothing.
     None,
-    /// A Rust hook (`spell.UsageLog`).
-    Native(Arc<UsageLog>),
+    /// A Rust hook (`spell.UsageLog`, a `spell.Ledger`'s meter).
+    Native(Arc<dyn MeteringHook>),
     /// Python callables for the hooks the object has.
     Python {
         authorize: Option<Py<PyAny>>,
@@ -79,6 +79,9 @@ impl Hook {
         }
         if let Ok(log) = obj.cast::<PyUsageLog>() {
             return Ok(Hook::Native(log.get().inner.clone()));
+        }
+        if let Ok(meter) = obj.cast::<crate::ledger::PyLedgerMeter>() {
+            return Ok(Hook::Native(meter.get().inner.clone()));
         }
         let method = |name: &str| -> PyResult<Option<Py<PyAny>>> {
             Ok(obj

@@ -163,6 +163,10 @@ pub(crate) struct PyCastOutcome {
     /// `spell.HookError` whose `__cause__` is the original; `None` if none raised.
     #[pyo3(get)]
     hook_error: Option<Py<PyAny>>,
+    /// For `denied` casts, the catalog code the authorize hook gave, e.g. `E-BILL-001` when a
+    /// ledger account cannot pay; `None` otherwise.
+    #[pyo3(get)]
+    denial_code: Option<&'static str>,
 }
 
 impl PyCastOutcome {
@@ -186,6 +190,7 @@ impl PyCastOutcome {
             stderr: PyBytes::new(py, &o.stderr).unbind(),
             usage: Py::new(py, PyUsage::new(o.usage))?,
             hook_error: hook_error.map(|e| e.into_value(py).into_any()),
+            denial_code: o.denial_code.map(|c| c.code()),
         })
     }
 }

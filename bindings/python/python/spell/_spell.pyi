@@ -15,6 +15,8 @@ __all__ = [
     "HookError",
     "HostCall",
     "HostFunction",
+    "Ledger",
+    "LedgerMeter",
     "Limits",
     "ManifestError",
     "ModuleError",
@@ -51,8 +53,9 @@ class _Recorder(Protocol):
 class _Observer(Protocol):
     def observe(self, event: "Event", /) -> object: ...
 
-# A UsageLog, a callable used as `record`, or an object with any of authorize/record/observe.
-_Meter = Union["UsageLog", Callable[["Usage"], object], _Authorizer, _Recorder, _Observer]
+# A UsageLog, a Ledger's meter, a callable used as `record`, or an object with any of
+# authorize/record/observe.
+_Meter = Union["UsageLog", "LedgerMeter", Callable[["Usage"], object], _Authorizer, _Recorder, _Observer]
 
 class SpellError(Exception):
     """Base of every Spell error; ``code`` is ``E-PKG-002``, ``name`` is ``package_malformed``."""
@@ -227,6 +230,8 @@ class CastOutcome:
     def usage(self) -> Usage: ...
     @property
     def hook_error(self) -> Optional[HookError]: ...
+    @property
+    def denial_code(self) -> Optional[str]: ...
     def to_dict(self) -> dict[str, Any]: ...
 
 @final
@@ -237,6 +242,23 @@ class UsageLog:
     def records(self) -> list[Usage]: ...
     def events(self) -> list[Event]: ...
     def __len__(self) -> int: ...
+
+@final
+class Ledger:
+    """A usage ledger in a SQLite file: accounts with budgets, a price list, one hash-chained row per cast."""
+
+    def __new__(cls, path: Union[str, "os.PathLike[str]"]) -> "Ledger": ...
+    def set_account(self, account: str, budget: int, period: Literal["prepaid", "day", "month"] = "prepaid") -> None: ...
+    def set_prices(self, toml: str) -> None: ...
+    def account(self, account: str) -> dict[str, Any]: ...
+    def meter(self, account: str) -> "LedgerMeter": ...
+    def verify(self) -> dict[str, Any]: ...
+    @property
+    def released_reservations(self) -> int: ...
+
+@final
+class LedgerMeter:
+    """A meter billing one account of a Ledger: pass it as ``meter=``."""
 
 @final
 class HostCall:
