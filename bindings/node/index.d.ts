@@ -42,6 +42,39 @@ export declare class HostCall {
 }
 
 /**
+ * A usage ledger in a SQLite file: accounts with budgets, a price list, one hash-chained row
+ * per cast. `ledger.meter('acme')` bills casts to an account (pass it as `meter`).
+ */
+export declare class Ledger {
+  /** Opens (or creates) the ledger at `path`, releasing reservations a crashed process left. */
+  constructor(path: string)
+  /**
+   * Creates or updates an account: `budget` micro-units per `period` (`prepaid`, `day`,
+   * `month`; default `prepaid`).
+   */
+  setAccount(account: string, budget: number, period?: string | undefined | null): void
+  /** Installs a price list (TOML, as `spell ledger prices` takes it). */
+  setPrices(toml: string): void
+  /** Where an account stands. */
+  account(account: string): AccountStatus
+  /** The meter that bills casts to `account`. */
+  meter(account: string): LedgerMeter
+  /**
+   * Recomputes the hash chain: its head, or a `SpellError` `E-BILL-004` naming the first
+   * broken row.
+   */
+  verify(): LedgerHead
+  /** Reservations of crashed processes released when this ledger was opened. */
+  get releasedReservations(): number
+}
+
+/**
+ * A meter that bills one account of a `Ledger`; casts it refuses end `denied` with
+ * `denialCode` `E-BILL-001`. It runs in Rust: no JS hook is called.
+ */
+export declare class LedgerMeter {}
+
+/**
  * A host policy (TOML; see `examples/policy.toml`). An empty policy is deny-all: unsigned
  * spells refused, no capabilities, built-in limits.
  */
@@ -95,6 +128,18 @@ export declare class Spell {
   cast(options?: CastOptions): Promise<CastResult>
 }
 
+/** Where an account stands, in micro-units. */
+export interface AccountStatus {
+  id: string
+  budget: number
+  /** `prepaid`, `day` or `month`. */
+  period: string
+  spent: number
+  reserved: number
+  /** What new casts can still spend: budget − spent − reserved. */
+  available: number
+}
+
 /** What `authorize` may answer (answering nothing allows the cast as it is). */
 export interface Allowance {
   /** At most this much fuel for this cast (e.g. the caller's remaining budget). */
@@ -144,8 +189,8 @@ export interface CastOptions {
   mounts?: Array<Mount>
   /** Lower limits for this cast (asking above the grant is refused). */
   limits?: Limits
-  /** Metering hooks for this cast, instead of the runtime's. */
-  meter?: Meter
+  /** Metering hooks for this cast, instead of the runtime's: JS hooks, or a `LedgerMeter`. */
+  meter?: Meter | LedgerMeter
   /**
    * Aborting it cancels the cast, which then ends `cancelled` (at once if it is already
    * aborted), with its usage recorded as always.
@@ -175,6 +220,11 @@ export interface CastResult {
   usage: Usage
   /** The first hook that failed during the cast (`code` `E-RUN-004`, `hook` names it). */
   hookError?: SpellError
+  /**
+   * For `denied` casts, the catalog code the authorize hook gave, e.g. `E-BILL-001` when a
+   * ledger account cannot pay.
+   */
+  denialCode?: string
 }
 
 /** Concrete limits of one cast. */
@@ -212,6 +262,12 @@ export interface HostFunction {
    * promise of either). Runs on the JS thread while the cast waits.
    */
   func: (args: Array<number | bigint>, call: HostCall) => HostResult | Promise<HostResult>
+}
+
+/** The head of the ledger's hash chain: `seq` rows, the last one's hash. */
+export interface LedgerHead {
+  seq: number
+  hash: string
 }
 
 /** Per-cast limits; each may only lower the spell's grant. */

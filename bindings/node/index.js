@@ -21,5 +21,7 @@ exports.Runtime = native.Runtime
 exports.Policy = native.Policy
 exports.Spell = native.Spell
 exports.HostCall = native.HostCall
+exports.Ledger = native.Ledger
+exports.LedgerMeter = native.LedgerMeter
 exports.pack = native.pack
 exports.SpellError = SpellError

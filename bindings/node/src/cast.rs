@@ -2,10 +2,12 @@
 
 use crate::convert::{bytes, whole_opt};
 use crate::errors::Failure;
+use crate::ledger::LedgerMeter;
 use crate::meter::{CastMeter, JsMeter};
 use crate::outcome::{CastResult, to_js_value};
 use napi::bindgen_prelude::{
-    Either, FnArgs, Function, FunctionRef, JsObjectValue, Object, ObjectRef, Uint8Array, Unknown,
+    ClassInstance, Either, FnArgs, Function, FunctionRef, JsObjectValue, Object, ObjectRef,
+    Uint8Array, Unknown,
 };
 use napi::{Env, JsValue};
 use napi_derive::napi;
@@ -28,9 +30,9 @@ pub struct CastOptions<'env> {
     pub mounts: Option<Vec<Mount>>,
     /// Lower limits for this cast (asking above the grant is refused).
     pub limits: Option<Limits>,
-    /// Metering hooks for this cast, instead of the runtime's.
-    #[napi(ts_type = "Meter")]
-    pub meter: Option<Object<'env>>,
+    /// Metering hooks for this cast, instead of the runtime's: JS hooks, or a `LedgerMeter`.
+    #[napi(ts_type = "Meter | LedgerMeter")]
+    pub meter: Option<Either<ClassInstance<'env, LedgerMeter>, Object<'env>>>,
     /// Aborting it cancels the cast, which then ends `cancelled` (at once if it is already
     /// aborted), with its usage recorded as always.
     #[napi(ts_type = "AbortSignal")]
@@ -134,14 +136,26 @@ pub(crate) fn prepare(
     if let Some(export) = o.export {
         request = request.export(export);
     }
-    let own_meter = o
-        .meter
-        .map(|m| JsMeter::from_js(&m).map(Arc::new))
-        .transpose()
-        .map_err(Failure::invalid)?;
-    let meter = own_meter
-        .or(runtime_meter)
-        .map(|m| Arc::new(CastMeter::new(m)));
+    let (native, own_meter) = match o.meter {
+        Some(Either::A(ledger)) => (Some(ledger.inner.clone()), None),
+        Some(Either::B(hooks)) => (
+            None,
+            Some(Arc::new(
+                JsMeter::from_js(&hooks).map_err(Failure::invalid)?,
+            )),
+        ),
+        None => (None, None),
+    };
+    // A native meter runs in Rust: no JS hook, so nothing to track on this side.
+    let meter = match native {
+        Some(ledger) => {
+            request = request.meter(ledger);
+            None
+        }
+        None => own_meter
+            .or(runtime_meter)
+            .map(|m| Arc::new(CastMeter::new(m))),
+    };
     if let Some(m) = &meter {
         request = request.meter(m.clone());
     }
@@ -183,6 +197,7 @@ pub(crate) fn finish(
         stderr: o.stderr.into(),
         usage: (&o.usage).into(),
         hook_error: failure.map(|h| Failure::hook(&h).into_js(env)),
+        denial_code: o.denial_code.map(|c| c.code().to_string()),
     })
 }
 

@@ -21,6 +21,7 @@ mod convert;
 mod errors;
 mod host_function;
 mod js_call;
+mod ledger;
 mod meter;
 mod outcome;
 mod policy;

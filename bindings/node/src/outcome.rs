@@ -135,6 +135,9 @@ pub struct CastResult {
     /// The first hook that failed during the cast (`code` `E-RUN-004`, `hook` names it).
     #[napi(ts_type = "SpellError")]
     pub hook_error: Option<JsError>,
+    /// For `denied` casts, the catalog code the authorize hook gave, e.g. `E-BILL-001` when a
+    /// ledger account cannot pay.
+    pub denial_code: Option<String>,
 }
 
 /// A WebAssembly value in JS: i64 as bigint, i32, f32 and f64 as number.
