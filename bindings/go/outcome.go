@@ -68,6 +68,9 @@ type Outcome struct {
 	// HookError is the meter's Record error, if it failed (code CodeHookFailed); the outcome
 	// stands either way, so a host may retry storing Usage.
 	HookError error
+	// DenialCode is, for OutcomeDenied, the catalog code the meter gave (e.g.
+	// CodeBillBudgetExhausted from a Ledger); 0 when it gave none.
+	DenialCode ErrorCode
 }
 
 // Usage is everything one cast consumed.
@@ -125,7 +128,7 @@ func usageFrom(u *C.spell_usage_t) Usage {
 
 // newOutcome copies everything out of a C outcome, which the caller then frees.
 func newOutcome(o *C.spell_outcome_t) *Outcome {
-	out := &Outcome{Kind: OutcomeKind(C.spell_outcome_kind(o))}
+	out := &Outcome{Kind: OutcomeKind(C.spell_outcome_kind(o)), DenialCode: ErrorCode(C.spell_outcome_denial_code(o))}
 	var code C.int32_t
 	if C.spell_outcome_exit_code(o, &code) {
 		out.Exited, out.ExitCode = true, int32(code)

@@ -26,6 +26,10 @@ type Request struct {
 	// Meter sees this cast instead of the runtime's meter. If it is an Observer, the cast runs
 	// on the C pool (see the package doc).
 	Meter MeteringHook
+	// Ledger, with Account, bills this cast to that account of the ledger instead of Meter: a
+	// cast the account cannot pay for ends OutcomeDenied with CodeBillBudgetExhausted.
+	Ledger  *Ledger
+	Account string
 	// OnOutput sees each captured chunk of stdout and stderr as the guest writes it. The chunk
 	// is only valid during the call; a panic is recovered and ignored. The cast runs on the C
 	// pool (see the package doc).
@@ -152,6 +156,12 @@ func (r *Request) apply(c *C.spell_request_t) error {
 	}
 	if r.Meter != nil {
 		if err := takeError(C.spell_go_request_meter(c, newHandle(r.Meter), C.bool(observes(r.Meter)))); err != nil {
+			return err
+		}
+	}
+	if r.Ledger != nil {
+		p, n := cStr(r.Account)
+		if err := r.Ledger.h.use(func(l *C.spell_ledger_t) error { return takeError(C.spell_request_ledger(c, l, p, n)) }); err != nil {
 			return err
 		}
 	}

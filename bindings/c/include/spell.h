@@ -90,6 +90,9 @@ typedef struct spell_error_t spell_error_t;
 // named `memory`), bounds-checked. Only valid inside the callback.
 typedef struct spell_host_call_t spell_host_call_t;
 
+// A ledger file, open. Thread-safe; free it with `spell_ledger_delete`.
+typedef struct spell_ledger_t spell_ledger_t;
+
 // How a cast ended. Free it with `spell_outcome_delete`.
 typedef struct spell_outcome_t spell_outcome_t;
 
@@ -303,6 +306,21 @@ typedef uint8_t spell_metering_t;
 // constants.
 typedef uint16_t spell_error_code_t;
 
+// Where an account stands, in micro-units of the price list's currency.
+typedef struct spell_ledger_account_t {
+  // Its budget (per period, or the prepaid balance).
+  int64_t budget;
+  // Charged in the current period (all time for prepaid).
+  int64_t spent;
+  // Held by casts in flight.
+  int64_t reserved;
+  // What new casts can still spend: budget − spent − reserved.
+  int64_t available;
+} spell_ledger_account_t;
+
+// How often an account's budget renews.
+typedef uint8_t spell_ledger_period_t;
+
 // Borrowed bytes: `len` bytes at `data`. Valid as long as the object they were read from.
 typedef struct spell_bytes_t {
   // The first byte.
@@ -344,6 +362,15 @@ typedef void (*spell_output_fn)(void *env, spell_stream_t stream, const uint8_t 
 
 // 64-bit integer.
 #define SPELL_I64 1
+
+// Every UTC day.
+#define SPELL_LEDGER_DAY 1
+
+// Every UTC calendar month.
+#define SPELL_LEDGER_MONTH 2
+
+// Never: the budget is a prepaid balance.
+#define SPELL_LEDGER_PREPAID 0
 
 // Fuel: deterministic, what billing wants (the default).
 #define SPELL_METERING_FUEL 0
@@ -623,6 +650,58 @@ struct spell_error_t *spell_host_call_write(struct spell_host_call_t *call,
                                             const uint8_t *data,
                                             size_t len);
 
+// Writes where `account` stands to `out`.
+//
+// # Safety
+// `ledger` is live; `account` points to `len` bytes; `out` is writable.
+struct spell_error_t *spell_ledger_account(const struct spell_ledger_t *ledger,
+                                           const char *account,
+                                           size_t len,
+                                           struct spell_ledger_account_t *out);
+
+// Closes a ledger. NULL does nothing.
+//
+// # Safety
+// `ledger` is NULL or live, not used afterwards.
+void spell_ledger_delete(struct spell_ledger_t *ledger);
+
+// Opens (or creates) the ledger at `path`, releasing reservations a crashed process left.
+//
+// # Safety
+// `path` points to `len` bytes; `out` is writable.
+struct spell_error_t *spell_ledger_open(const char *path, size_t len, struct spell_ledger_t **out);
+
+// Reservations of crashed processes released when the ledger was opened; 0 for NULL.
+//
+// # Safety
+// `ledger` is NULL or live.
+uint64_t spell_ledger_released_reservations(const struct spell_ledger_t *ledger);
+
+// Creates or updates an account: `budget` micro-units per `period` (`SPELL_LEDGER_*`).
+//
+// # Safety
+// `ledger` is live; `account` points to `len` bytes.
+struct spell_error_t *spell_ledger_set_account(const struct spell_ledger_t *ledger,
+                                               const char *account,
+                                               size_t len,
+                                               int64_t budget,
+                                               spell_ledger_period_t period);
+
+// Installs a price list (TOML, as `spell ledger prices` takes it).
+//
+// # Safety
+// `ledger` is live; `toml` points to `len` bytes.
+struct spell_error_t *spell_ledger_set_prices(const struct spell_ledger_t *ledger,
+                                              const char *toml,
+                                              size_t len);
+
+// Recomputes the hash chain and writes its length to `seq`; a broken chain is
+// `SPELL_ERROR_LEDGER_TAMPERED` naming the first broken row.
+//
+// # Safety
+// `ledger` is live; `seq` is writable.
+struct spell_error_t *spell_ledger_verify(const struct spell_ledger_t *ledger, int64_t *seq);
+
 // Loads a `.spell` package through the whole verified-loading pipeline (package rules,
 // signature and SBOM per `policy`, grant, compile, imports, entrypoint).
 //
@@ -645,6 +724,13 @@ bool spell_name(const struct spell_t *spell, struct spell_str_t *out);
 // # Safety
 // `outcome` is NULL or live, not used afterwards.
 void spell_outcome_delete(struct spell_outcome_t *outcome);
+
+// The catalog code the authorize hook gave a `SPELL_OUTCOME_DENIED` cast (e.g.
+// `SPELL_ERROR_BILL_BUDGET_EXHAUSTED` from a ledger); 0 when it gave none, and for NULL.
+//
+// # Safety
+// `outcome` is NULL or live.
+spell_error_code_t spell_outcome_denial_code(const struct spell_outcome_t *outcome);
 
 // Writes the human-readable reason (every outcome but ok and exit has one) to `out`; returns
 // whether there is one.
@@ -797,6 +883,17 @@ struct spell_error_t *spell_request_env(struct spell_request_t *request,
 // `request` is live; `name` points to `len` bytes.
 struct spell_error_t *spell_request_export(struct spell_request_t *request,
                                            const char *name,
+                                           size_t len);
+
+// Bills the request's casts to `account` of `ledger` (its meter, instead of the runtime's):
+// a cast the account cannot pay for ends `SPELL_OUTCOME_DENIED` with denial code
+// `SPELL_ERROR_BILL_BUDGET_EXHAUSTED`, the others run within what it can still pay.
+//
+// # Safety
+// `request` and `ledger` are live; `account` points to `len` bytes.
+struct spell_error_t *spell_request_ledger(struct spell_request_t *request,
+                                           const struct spell_ledger_t *ledger,
+                                           const char *account,
                                            size_t len);
 
 // Lowers limits for the casts of this request; a 0 field keeps the grant's value. Raising a

@@ -3,7 +3,7 @@
 
 #![expect(unsafe_code, reason = "C ABI functions dereference caller pointers")]
 
-use crate::error::{guard, shield, spell_error_t};
+use crate::error::{guard, shield, spell_error_code_t, spell_error_t};
 use crate::handle::{borrow, delete, into_handle, out_param};
 use crate::host::spell_val_t;
 use crate::meter::{spell_outcome_kind_t, spell_usage_t};
@@ -223,6 +223,23 @@ pub unsafe extern "C" fn spell_outcome_usage(
     unsafe {
         read(outcome, false, |o| {
             put(out, spell_usage_t::from(&o.outcome.usage))
+        })
+    }
+}
+
+/// The catalog code the authorize hook gave a `SPELL_OUTCOME_DENIED` cast (e.g.
+/// `SPELL_ERROR_BILL_BUDGET_EXHAUSTED` from a ledger); 0 when it gave none, and for NULL.
+///
+/// # Safety
+/// `outcome` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_outcome_denial_code(
+    outcome: *const spell_outcome_t,
+) -> spell_error_code_t {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        read(outcome, 0, |o| {
+            o.outcome.denial_code.map_or(0, |c| c.as_u16())
         })
     }
 }
