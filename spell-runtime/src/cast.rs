@@ -527,7 +527,9 @@ async fn supervise(
     cpu: &mut Duration,
 ) -> Option<wasmtime::Result<Vec<Val>>> {
     deadline.check().ok()?;
-    let whole = (clock == CpuClock::Thread).then(cpu_time::ThreadTime::now);
+    // The start as a plain `Duration`: `ThreadTime` is `!Send`, and holding one across the
+    // awaits below would make `Spell::cast_async` unusable on a multi-threaded executor.
+    let whole = (clock == CpuClock::Thread).then(|| cpu_time::ThreadTime::now().as_duration());
     let per_poll = (clock == CpuClock::PerPoll).then_some(&mut *cpu);
     let mut cancelled = deadline.cancel.tx.subscribe();
     let guest = guarded(call(store, pre, export), deadline, per_poll);
@@ -546,7 +548,9 @@ async fn supervise(
         }
     };
     if let Some(start) = whole {
-        *cpu += start.elapsed();
+        *cpu += cpu_time::ThreadTime::now()
+            .as_duration()
+            .saturating_sub(start);
     }
     result
 }

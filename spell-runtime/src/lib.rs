@@ -64,3 +64,9 @@ const _: () = {
     assert_send_sync::<Spell>();
     assert_send_sync::<CastRequest>();
 };
+
+/// `Spell::cast_async` can be spawned on a multi-threaded executor (service-mode workers do).
+#[expect(dead_code, reason = "a compile-time check")]
+fn cast_async_is_send(spell: &Spell) -> impl std::future::Future + Send + '_ {
+    spell.cast_async(CastRequest::new())
+}

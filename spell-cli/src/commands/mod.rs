@@ -3,8 +3,13 @@
 pub mod cast;
 pub mod inspect;
 pub mod keygen;
+pub mod nats;
 pub mod pack;
+pub mod publish;
 pub mod sbom;
 pub mod sign;
+pub mod status;
+pub mod submit;
 pub mod verify;
 pub mod verify_blob;
+pub mod worker;

@@ -1,0 +1,174 @@
+//! The submitting side: [`Client`] publishes packages and cast requests, awaits results and
+//! reads lifecycles.
+
+use crate::connect::NatsOptions;
+use crate::error::ServiceError;
+use crate::job::CastJob;
+use crate::lifecycle;
+use crate::packages;
+use crate::record::{CastResult, CastState, Lifecycle};
+use crate::streams::Streams;
+use async_nats::jetstream::{self, kv, message::PublishMessage};
+use futures_util::StreamExt;
+use spell_core::Sha256Digest;
+use std::time::{Duration, Instant};
+
+/// A submission's receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    /// The cast's id (from the tenant and the idempotency key).
+    pub cast_id: String,
+    /// Whether the request stream already had this cast id within its de-duplication window:
+    /// this submission made no new cast.
+    pub duplicate: bool,
+}
+
+/// Submits casts to service-mode workers and reads their results. Cheap to clone.
+///
+/// ```no_run
+/// use spell_service::{CastJob, Client, NatsOptions};
+/// use std::time::Duration;
+/// # async fn run() -> Result<(), spell_service::ServiceError> {
+/// let client = Client::connect(&NatsOptions::new("nats://127.0.0.1:4222")).await?;
+/// let (digest, _) = client.publish(&std::fs::read("examples/hello/hello.spell").unwrap()).await?;
+/// let job = CastJob::new(digest.to_hex(), "acme", "order-17").arg("world");
+/// let submitted = client.submit(&job).await?;
+/// let result = client.wait(&submitted.cast_id, Duration::from_secs(10)).await?;
+/// println!("{} {}", result.state, String::from_utf8_lossy(&result.stdout));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    streams: Streams,
+}
+
+impl Client {
+    /// Connects and opens the service's streams (`E-SVC-002` when a worker never created them).
+    pub async fn connect(options: &NatsOptions) -> Result<Client, ServiceError> {
+        Client::new(options.connect().await?).await
+    }
+
+    /// A client over an existing connection.
+    pub async fn new(client: async_nats::Client) -> Result<Client, ServiceError> {
+        let js = jetstream::new(client);
+        Ok(Client {
+            streams: Streams::open(&js).await?,
+        })
+    }
+
+    /// Publishes a package by its digest; `(digest, false)` when it was already published.
+    pub async fn publish(&self, package: &[u8]) -> Result<(Sha256Digest, bool), ServiceError> {
+        packages::publish(&self.streams, package).await
+    }
+
+    /// Submits a cast. Submitting the same tenant and idempotency key again (a retry after a
+    /// lost reply, a concurrent duplicate) names the same cast and makes no second one.
+    pub async fn submit(&self, job: &CastJob) -> Result<Submitted, ServiceError> {
+        let payload = job.to_json()?;
+        let cast_id = job.cast_id();
+        let mut publish = PublishMessage::build()
+            .payload(payload.into())
+            .message_id(&cast_id);
+        if let Some(tp) = &job.traceparent {
+            publish = publish.header("traceparent", tp.as_str());
+        }
+        let queued_at = crate::worker::now_ms();
+        let queued = lifecycle::advance(&self.streams.state, &cast_id, |current| {
+            current.cloned().unwrap_or_else(|| Lifecycle {
+                cast_id: cast_id.clone(),
+                tenant: job.tenant.clone(),
+                spell: job.spell.clone(),
+                state: CastState::Queued,
+                worker: None,
+                attempt: 0,
+                queued_at_ms: queued_at,
+                started_at_ms: None,
+                progress_at_ms: None,
+                finished_at_ms: None,
+                traceparent: job.traceparent.clone(),
+            })
+        });
+        let published = async {
+            self.streams
+                .js
+                .send_publish(format!("spell.cast.{}", job.tenant), publish)
+                .await
+                .map_err(|e| ServiceError::transport("request publish", e))?
+                .await
+                .map_err(|e| ServiceError::transport("request publish", e))
+        };
+        let (queued, ack) = tokio::join!(queued, published);
+        queued?;
+        Ok(Submitted {
+            cast_id,
+            duplicate: ack?.duplicate,
+        })
+    }
+
+    /// Waits for a cast's result, at most `timeout` (`E-SVC-007` then; the cast may still
+    /// finish). Dead-lettered casts have a result too, with `state` `dead_letter` and `error`.
+    pub async fn wait(&self, cast_id: &str, timeout: Duration) -> Result<CastResult, ServiceError> {
+        let started = Instant::now();
+        let timed_out = || ServiceError::Timeout {
+            cast_id: cast_id.into(),
+            waited_ms: started.elapsed().as_millis() as u64,
+        };
+        let watch = async {
+            // With history: a result stored before the watch started comes first.
+            let mut updates = self
+                .streams
+                .results
+                .watch_with_history(cast_id)
+                .await
+                .map_err(|e| ServiceError::transport("result watch", e))?;
+            while let Some(entry) = updates.next().await {
+                let entry = entry.map_err(|e| ServiceError::transport("result watch", e))?;
+                if entry.operation == kv::Operation::Put {
+                    return decode_result(&entry.value);
+                }
+            }
+            Err(ServiceError::transport("result watch", "the watch ended"))
+        };
+        tokio::time::timeout(timeout, watch)
+            .await
+            .map_err(|_| timed_out())?
+    }
+
+    /// Submits and waits for the result.
+    pub async fn cast(&self, job: &CastJob, timeout: Duration) -> Result<CastResult, ServiceError> {
+        let submitted = self.submit(job).await?;
+        self.wait(&submitted.cast_id, timeout).await
+    }
+
+    /// A cast's result, if it has one.
+    pub async fn result(&self, cast_id: &str) -> Result<Option<CastResult>, ServiceError> {
+        read_result(&self.streams.results, cast_id).await
+    }
+
+    /// A cast's lifecycle (`E-SVC-008` when no cast has this id).
+    pub async fn status(&self, cast_id: &str) -> Result<Lifecycle, ServiceError> {
+        lifecycle::get(&self.streams.state, cast_id)
+            .await?
+            .map(|(l, _)| l)
+            .ok_or_else(|| ServiceError::UnknownCast(cast_id.into()))
+    }
+}
+
+/// Reads a stored result.
+pub(crate) async fn read_result(
+    results: &kv::Store,
+    cast_id: &str,
+) -> Result<Option<CastResult>, ServiceError> {
+    match results
+        .get(cast_id)
+        .await
+        .map_err(|e| ServiceError::transport("result read", e))?
+    {
+        Some(bytes) => decode_result(&bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn decode_result(bytes: &[u8]) -> Result<CastResult, ServiceError> {
+    serde_json::from_slice(bytes).map_err(|e| ServiceError::transport("result decode", e))
+}
