@@ -6,8 +6,8 @@ use crate::error::ServiceError;
 use crate::job::CastJob;
 use crate::lifecycle;
 use crate::packages;
-use crate::record::{CastResult, CastState, Lifecycle};
-use crate::streams::Streams;
+use crate::record::{CastResult, CastState, DeadLetter, Lifecycle, UsageEntry};
+use crate::streams::{DEAD_STREAM, Streams, USAGE_STREAM};
 use async_nats::jetstream::{self, kv, message::PublishMessage};
 use futures_util::StreamExt;
 use spell_core::Sha256Digest;
@@ -106,32 +106,38 @@ impl Client {
     }
 
     /// Waits for a cast's result, at most `timeout` (`E-SVC-007` then; the cast may still
-    /// finish). Dead-lettered casts have a result too, with `state` `dead_letter` and `error`.
+    /// finish). It returns once the cast's lifecycle is final, which a worker writes after the
+    /// result and its usage entry: a result seen here is billed. Dead-lettered casts have a
+    /// result too, with `state` `dead_letter` and `error`.
     pub async fn wait(&self, cast_id: &str, timeout: Duration) -> Result<CastResult, ServiceError> {
         let started = Instant::now();
-        let timed_out = || ServiceError::Timeout {
-            cast_id: cast_id.into(),
-            waited_ms: started.elapsed().as_millis() as u64,
-        };
         let watch = async {
-            // With history: a result stored before the watch started comes first.
+            // With history: a lifecycle written before the watch started comes first.
             let mut updates = self
                 .streams
-                .results
+                .state
                 .watch_with_history(cast_id)
                 .await
-                .map_err(|e| ServiceError::transport("result watch", e))?;
+                .map_err(|e| ServiceError::transport("state watch", e))?;
             while let Some(entry) = updates.next().await {
-                let entry = entry.map_err(|e| ServiceError::transport("result watch", e))?;
-                if entry.operation == kv::Operation::Put {
-                    return decode_result(&entry.value);
+                let entry = entry.map_err(|e| ServiceError::transport("state watch", e))?;
+                let Ok(lifecycle) = serde_json::from_slice::<Lifecycle>(&entry.value) else {
+                    continue;
+                };
+                if entry.operation == kv::Operation::Put && lifecycle.state.is_final() {
+                    return self.result(cast_id).await?.ok_or_else(|| {
+                        ServiceError::transport("result read", "final state without a result")
+                    });
                 }
             }
-            Err(ServiceError::transport("result watch", "the watch ended"))
+            Err(ServiceError::transport("state watch", "the watch ended"))
         };
         tokio::time::timeout(timeout, watch)
             .await
-            .map_err(|_| timed_out())?
+            .map_err(|_| ServiceError::Timeout {
+                cast_id: cast_id.into(),
+                waited_ms: started.elapsed().as_millis() as u64,
+            })?
     }
 
     /// Submits and waits for the result.
@@ -154,6 +160,50 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Every entry of the usage stream, in order: what billing consumers read. The stream holds
+    /// exactly one [`crate::Billed::Cast`] entry per cast that ran.
+    pub async fn usage_entries(&self) -> Result<Vec<UsageEntry>, ServiceError> {
+        read_stream(&self.streams.js, USAGE_STREAM).await
+    }
+
+    /// Every entry of the dead-letter stream, in order.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, ServiceError> {
+        read_stream(&self.streams.js, DEAD_STREAM).await
+    }
+}
+
+/// Reads a whole stream of JSON entries (a snapshot up to its last sequence now).
+async fn read_stream<T: serde::de::DeserializeOwned>(
+    js: &jetstream::Context,
+    name: &str,
+) -> Result<Vec<T>, ServiceError> {
+    let mut stream = js
+        .get_stream(name)
+        .await
+        .map_err(|e| ServiceError::transport("stream open", e))?;
+    let state = stream
+        .info()
+        .await
+        .map_err(|e| ServiceError::transport("stream info", e))?
+        .state
+        .clone();
+    let mut out = Vec::new();
+    if state.messages == 0 {
+        return Ok(out);
+    }
+    for seq in state.first_sequence..=state.last_sequence {
+        let Ok(message) = stream.get_raw_message(seq).await else {
+            continue; // deleted
+        };
+        out.push(
+            serde_json::from_slice(&message.payload)
+                .map_err(|e| ServiceError::transport("entry decode", e))?,
+        );
+    }
+    Ok(out)
+}
+
 /// Reads a stored result.
 pub(crate) async fn read_result(
     results: &kv::Store,
@@ -164,11 +214,9 @@ pub(crate) async fn read_result(
         .await
         .map_err(|e| ServiceError::transport("result read", e))?
     {
-        Some(bytes) => decode_result(&bytes).map(Some),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ServiceError::transport("result decode", e)),
         None => Ok(None),
     }
-}
-
-fn decode_result(bytes: &[u8]) -> Result<CastResult, ServiceError> {
-    serde_json::from_slice(bytes).map_err(|e| ServiceError::transport("result decode", e))
 }

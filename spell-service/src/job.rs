@@ -16,19 +16,8 @@ pub const MAX_REQUEST_BYTES: usize = 768 << 10;
 /// Cap on a request's stdin, bytes (base64 makes it a third larger on the wire).
 pub const MAX_STDIN_BYTES: usize = 512 << 10;
 
-/// A cast request. Built with [`CastJob::new`] and the builder methods; a worker checks every
-/// field again ([`CastJob::from_json`]), since any publisher may have written it.
-///
-/// ```
-/// use spell_service::CastJob;
-/// let job = CastJob::new("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "acme", "order-17")
-///     .arg("world")
-///     .stdin(b"input".to_vec());
-/// let json = job.to_json()?;
-/// assert_eq!(spell_service::CastJob::from_json(&json)?, job);
-/// assert_eq!(job.cast_id().len(), 32);
-/// # Ok::<(), spell_service::ServiceError>(())
-/// ```
+/// A cast request, checked again by the worker ([`CastJob::from_json`]): any publisher may
+/// have written it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "Spell cast request")]
@@ -66,6 +55,17 @@ pub struct CastJob {
 impl CastJob {
     /// A request to cast the spell with digest `spell` for `tenant`, de-duplicated by
     /// `idempotency_key`.
+    ///
+    /// ```
+    /// use spell_service::CastJob;
+    /// let job = CastJob::new("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "acme", "order-17")
+    ///     .arg("world")
+    ///     .stdin(b"input".to_vec());
+    /// let json = job.to_json()?;
+    /// assert_eq!(spell_service::CastJob::from_json(&json)?, job);
+    /// assert_eq!(job.cast_id().len(), 32);
+    /// # Ok::<(), spell_service::ServiceError>(())
+    /// ```
     pub fn new(
         spell: impl Into<String>,
         tenant: impl Into<String>,

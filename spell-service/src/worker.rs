@@ -241,6 +241,12 @@ impl Worker {
         &self.inner.id
     }
 
+    /// Creates whatever of the service's streams, buckets and consumer is missing ([`Worker::run`]
+    /// does it too; call it first to know the worker is set up before it starts pulling).
+    pub async fn ensure(&self) -> Result<Streams, ServiceError> {
+        self.inner.config.ensure(&self.inner.js).await
+    }
+
     /// Works until `shutdown` completes, then drains: stops pulling, hands back requests it
     /// received but had not started (nak with a delay), waits up to the drain bound for casts in
     /// flight, cancels the rest (billing them as failed attempts) and hands them back too.
@@ -249,7 +255,7 @@ impl Worker {
         shutdown: impl Future<Output = ()>,
     ) -> Result<WorkerStats, ServiceError> {
         let inner = &self.inner;
-        let streams = inner.config.ensure(&inner.js).await?;
+        let streams = self.ensure().await?;
         let consumer: PullConsumer = inner
             .js
             .get_stream(CAST_STREAM)

@@ -67,6 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             worker = worker.id(id);
         }
         let worker = worker.build();
+        worker.ensure().await.map_err(Coded::from)?;
         eprintln!("spell worker {} ready", worker.id());
         Ok(worker.run(shutdown_signal()).await.map_err(Coded::from)?)
     })?;
