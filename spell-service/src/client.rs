@@ -11,7 +11,10 @@ use crate::streams::{DEAD_STREAM, Streams, USAGE_STREAM};
 use async_nats::jetstream::{self, kv, message::PublishMessage};
 use futures_util::StreamExt;
 use spell_core::Sha256Digest;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 
 /// A submission's receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +43,7 @@ pub struct Submitted {
 #[derive(Clone)]
 pub struct Client {
     streams: Streams,
+    finals: Arc<FinalStates>,
 }
 
 impl Client {
@@ -53,6 +57,7 @@ impl Client {
         let js = jetstream::new(client);
         Ok(Client {
             streams: Streams::open(&js).await?,
+            finals: Arc::default(),
         })
     }
 
@@ -111,28 +116,22 @@ impl Client {
     /// result too, with `state` `dead_letter` and `error`.
     pub async fn wait(&self, cast_id: &str, timeout: Duration) -> Result<CastResult, ServiceError> {
         let started = Instant::now();
-        let watch = async {
-            // With history: a lifecycle written before the watch started comes first.
-            let mut updates = self
-                .streams
-                .state
-                .watch_with_history(cast_id)
-                .await
-                .map_err(|e| ServiceError::transport("state watch", e))?;
-            while let Some(entry) = updates.next().await {
-                let entry = entry.map_err(|e| ServiceError::transport("state watch", e))?;
-                let Ok(lifecycle) = serde_json::from_slice::<Lifecycle>(&entry.value) else {
-                    continue;
-                };
-                if entry.operation == kv::Operation::Put && lifecycle.state.is_final() {
+        let waited = async {
+            loop {
+                // Registered before the check, so a final state written in between still wakes us.
+                let woken = self.finals.register(&self.streams.state, cast_id).await?;
+                if let Some((lifecycle, _)) = lifecycle::get(&self.streams.state, cast_id).await?
+                    && lifecycle.state.is_final()
+                {
                     return self.result(cast_id).await?.ok_or_else(|| {
                         ServiceError::transport("result read", "final state without a result")
                     });
                 }
+                // Woken by a final state, or by the watch ending (reconnect): check again.
+                let _ = woken.await;
             }
-            Err(ServiceError::transport("state watch", "the watch ended"))
         };
-        tokio::time::timeout(timeout, watch)
+        tokio::time::timeout(timeout, waited)
             .await
             .map_err(|_| ServiceError::Timeout {
                 cast_id: cast_id.into(),
@@ -202,6 +201,76 @@ async fn read_stream<T: serde::de::DeserializeOwned>(
         );
     }
     Ok(out)
+}
+
+/// Wakes waiters when their cast's lifecycle becomes final. One watch of the whole `spell_state`
+/// bucket per client, started by the first wait, instead of a consumer per waited cast: waiting
+/// for thousands of casts costs the server one consumer.
+#[derive(Default)]
+struct FinalStates {
+    waiters: Mutex<Waiters>,
+}
+
+#[derive(Default)]
+struct Waiters {
+    watching: bool,
+    by_cast: HashMap<String, Vec<oneshot::Sender<()>>>,
+}
+
+impl FinalStates {
+    /// A receiver woken when `cast_id` reaches a final state (or the watch ends).
+    async fn register(
+        self: &Arc<Self>,
+        state: &kv::Store,
+        cast_id: &str,
+    ) -> Result<oneshot::Receiver<()>, ServiceError> {
+        let (tx, rx) = oneshot::channel();
+        let start = {
+            let mut w = lock(&self.waiters);
+            w.by_cast.entry(cast_id.to_string()).or_default().push(tx);
+            !std::mem::replace(&mut w.watching, true)
+        };
+        if start {
+            let updates = match state.watch_all().await {
+                Ok(u) => u,
+                Err(e) => {
+                    self.wake_all();
+                    return Err(ServiceError::transport("state watch", e));
+                }
+            };
+            tokio::spawn(self.clone().run(updates));
+        }
+        Ok(rx)
+    }
+
+    async fn run(self: Arc<Self>, mut updates: kv::Watch) {
+        while let Some(Ok(entry)) = updates.next().await {
+            let is_final = entry.operation == kv::Operation::Put
+                && serde_json::from_slice::<Lifecycle>(&entry.value)
+                    .is_ok_and(|l| l.state.is_final());
+            if is_final && let Some(waiters) = lock(&self.waiters).by_cast.remove(&entry.key) {
+                for w in waiters {
+                    let _ = w.send(());
+                }
+            }
+        }
+        self.wake_all();
+    }
+
+    /// Ends the watch: every waiter checks again (and the next registration watches anew).
+    fn wake_all(&self) {
+        let mut w = lock(&self.waiters);
+        w.watching = false;
+        for (_, waiters) in w.by_cast.drain() {
+            for w in waiters {
+                let _ = w.send(());
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Reads a stored result.
