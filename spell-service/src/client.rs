@@ -78,7 +78,7 @@ impl Client {
             publish = publish.header("traceparent", tp.as_str());
         }
         let queued_at = crate::worker::now_ms();
-        let queued = lifecycle::advance(&self.streams.state, &cast_id, |current| {
+        let queued = lifecycle::advance(&self.streams.state, &cast_id, Some(None), |current| {
             current.cloned().unwrap_or_else(|| Lifecycle {
                 cast_id: cast_id.clone(),
                 tenant: job.tenant.clone(),
@@ -127,8 +127,12 @@ impl Client {
                         ServiceError::transport("result read", "final state without a result")
                     });
                 }
-                // Woken by a final state, or by the watch ending (reconnect): check again.
-                let _ = woken.await;
+                // Woken by a final state (`true`), or by the watch ending: then check again.
+                if woken.await == Ok(true) {
+                    return self.result(cast_id).await?.ok_or_else(|| {
+                        ServiceError::transport("result read", "final state without a result")
+                    });
+                }
             }
         };
         tokio::time::timeout(timeout, waited)
@@ -214,16 +218,16 @@ struct FinalStates {
 #[derive(Default)]
 struct Waiters {
     watching: bool,
-    by_cast: HashMap<String, Vec<oneshot::Sender<()>>>,
+    by_cast: HashMap<String, Vec<oneshot::Sender<bool>>>,
 }
 
 impl FinalStates {
-    /// A receiver woken when `cast_id` reaches a final state (or the watch ends).
+    /// A receiver told `true` when `cast_id` reaches a final state, `false` when the watch ends.
     async fn register(
         self: &Arc<Self>,
         state: &kv::Store,
         cast_id: &str,
-    ) -> Result<oneshot::Receiver<()>, ServiceError> {
+    ) -> Result<oneshot::Receiver<bool>, ServiceError> {
         let (tx, rx) = oneshot::channel();
         let start = {
             let mut w = lock(&self.waiters);
@@ -250,7 +254,7 @@ impl FinalStates {
                     .is_ok_and(|l| l.state.is_final());
             if is_final && let Some(waiters) = lock(&self.waiters).by_cast.remove(&entry.key) {
                 for w in waiters {
-                    let _ = w.send(());
+                    let _ = w.send(true);
                 }
             }
         }
@@ -263,7 +267,7 @@ impl FinalStates {
         w.watching = false;
         for (_, waiters) in w.by_cast.drain() {
             for w in waiters {
-                let _ = w.send(());
+                let _ = w.send(false);
             }
         }
     }

@@ -26,21 +26,29 @@ pub(crate) async fn get(
 }
 
 /// Moves a cast's lifecycle to what `next` makes of the current one (`None` when absent).
-/// Returns the lifecycle in force afterwards: `next`'s when it was a forward move and won the
-/// compare-and-set, else the current one (retried on a lost race until one or the other).
+/// Returns the lifecycle in force afterwards and its revision: `next`'s when it was a forward
+/// move and won the compare-and-set, else the current one (on a lost race it decides again on
+/// the winner's). `known` saves the first read: `Some(None)` when the caller believes the cast
+/// has no lifecycle yet, `Some(Some(..))` for one it read or wrote itself.
 pub(crate) async fn advance(
     state: &kv::Store,
     cast_id: &str,
+    mut known: Option<Option<(Lifecycle, u64)>>,
     next: impl Fn(Option<&Lifecycle>) -> Lifecycle,
-) -> Result<Lifecycle, ServiceError> {
+) -> Result<(Lifecycle, u64), ServiceError> {
     loop {
-        let current = get(state, cast_id).await?;
+        let current = match known.take() {
+            Some(k) => k,
+            None => get(state, cast_id).await?,
+        };
         let proposed = next(current.as_ref().map(|(l, _)| l));
         let value = serde_json::to_vec(&proposed)
             .map_err(|e| ServiceError::transport("state encode", e))?
             .into();
         let written = match &current {
-            Some((now, _)) if !now.may_become(&proposed) => return Ok(now.clone()),
+            Some((now, revision)) if !now.may_become(&proposed) => {
+                return Ok((now.clone(), *revision));
+            }
             Some((_, revision)) => {
                 state
                     .update(cast_id, value, *revision)
@@ -59,7 +67,7 @@ pub(crate) async fn advance(
                 }),
         };
         match written {
-            Ok(_) => return Ok(proposed),
+            Ok(revision) => return Ok((proposed, revision)),
             Err(None) => continue, // someone else moved it first: decide again on theirs
             Err(Some(e)) => return Err(e),
         }

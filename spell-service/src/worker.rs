@@ -506,22 +506,28 @@ async fn process(
     stop: &watch::Receiver<bool>,
 ) -> Result<(), Failure> {
     let cast_id = job.cast_id();
-    if let Some(result) = stored_result(&streams.results, &cast_id).await? {
+    // A redelivery may find the cast done: it is answered from the store, never cast again. (A
+    // first delivery finds a result only when its key came back after the de-duplication
+    // window; then the lifecycle read below is final and answers it the same way.)
+    if attempt > 1
+        && let Some(result) = stored_result(&streams.results, &cast_id).await?
+    {
         inner
             .stats
             .answered_from_store
             .fetch_add(1, Ordering::Relaxed);
-        return finish(streams, message, result).await;
+        return finish(streams, message, result, None).await;
     }
-    if let Some((prior, _)) = lifecycle::get(&streams.state, &cast_id).await?
-        && prior.state == CastState::Running
-        && prior.attempt < attempt
+    let prior = lifecycle::get(&streams.state, &cast_id).await?;
+    if let Some((p, _)) = &prior
+        && p.state == CastState::Running
+        && p.attempt < attempt
     {
-        publish_usage(&streams.js, &lost_attempt(&prior)).await?;
+        publish_usage(&streams.js, &lost_attempt(p)).await?;
     }
     let _tenant_slot = tenant_slot(inner, message, &job.tenant).await?;
     let started = now_ms();
-    let running = lifecycle::advance(&streams.state, &cast_id, |current| Lifecycle {
+    let running = lifecycle::advance(&streams.state, &cast_id, Some(prior), |current| Lifecycle {
         cast_id: cast_id.clone(),
         tenant: job.tenant.clone(),
         spell: job.spell.clone(),
@@ -535,10 +541,15 @@ async fn process(
         traceparent: job.traceparent.clone(),
     })
     .await?;
-    if running.state.is_final() {
-        // Finished by another delivery between our result check and now.
+    if running.0.state.is_final() {
         return match stored_result(&streams.results, &cast_id).await? {
-            Some(result) => finish(streams, message, result).await,
+            Some(result) => {
+                inner
+                    .stats
+                    .answered_from_store
+                    .fetch_add(1, Ordering::Relaxed);
+                finish(streams, message, result, None).await
+            }
             None => Err(Failure::Transient(ServiceError::transport(
                 "result read",
                 "final state without a stored result",
@@ -575,7 +586,7 @@ async fn process(
             publish_usage(&streams.js, &entry).await?;
         }
     }
-    finish(streams, message, stored).await
+    finish(streams, message, stored, Some(running)).await
 }
 
 /// Bills the cast's usage (idempotent by cast id), finishes its lifecycle, double-acks.
@@ -583,22 +594,9 @@ async fn finish(
     streams: &Streams,
     message: &jetstream::Message,
     result: CastResult,
+    known: Option<(Lifecycle, u64)>,
 ) -> Result<(), Failure> {
-    if let Some(usage) = &result.usage {
-        publish_usage(
-            &streams.js,
-            &UsageEntry {
-                cast_id: result.cast_id.clone(),
-                tenant: result.tenant.clone(),
-                attempt: result.attempts,
-                billed: Billed::Cast,
-                reason: None,
-                usage: usage.clone(),
-            },
-        )
-        .await?;
-    }
-    finish_lifecycle(&streams.state, &result).await?;
+    settle_result(streams, &result, known).await?;
     message
         .double_ack()
         .await
@@ -606,20 +604,47 @@ async fn finish(
     Ok(())
 }
 
-async fn finish_lifecycle(state: &kv::Store, result: &CastResult) -> Result<(), ServiceError> {
+/// Bills a stored result's usage (idempotent by cast id) and finishes its lifecycle.
+async fn settle_result(
+    streams: &Streams,
+    result: &CastResult,
+    known: Option<(Lifecycle, u64)>,
+) -> Result<(), ServiceError> {
+    if let Some(usage) = &result.usage {
+        let entry = UsageEntry {
+            cast_id: result.cast_id.clone(),
+            tenant: result.tenant.clone(),
+            attempt: result.attempts,
+            billed: Billed::Cast,
+            reason: None,
+            usage: usage.clone(),
+        };
+        publish_usage(&streams.js, &entry).await?;
+    }
+    finish_lifecycle(&streams.state, result, known).await
+}
+
+/// Moves the lifecycle to the result's final state; `known` is the caller's last read or write.
+async fn finish_lifecycle(
+    state: &kv::Store,
+    result: &CastResult,
+    known: Option<(Lifecycle, u64)>,
+) -> Result<(), ServiceError> {
     let finished = now_ms();
-    lifecycle::advance(state, &result.cast_id, |current| Lifecycle {
-        cast_id: result.cast_id.clone(),
-        tenant: result.tenant.clone(),
-        spell: result.spell.clone(),
-        state: result.state,
-        worker: Some(result.worker.clone()),
-        attempt: result.attempts,
-        queued_at_ms: current.map(|c| c.queued_at_ms).unwrap_or(0),
-        started_at_ms: current.and_then(|c| c.started_at_ms),
-        progress_at_ms: current.and_then(|c| c.progress_at_ms),
-        finished_at_ms: Some(finished),
-        traceparent: result.traceparent.clone(),
+    lifecycle::advance(state, &result.cast_id, known.map(Some), |current| {
+        Lifecycle {
+            cast_id: result.cast_id.clone(),
+            tenant: result.tenant.clone(),
+            spell: result.spell.clone(),
+            state: result.state,
+            worker: Some(result.worker.clone()),
+            attempt: result.attempts,
+            queued_at_ms: current.map(|c| c.queued_at_ms).unwrap_or(0),
+            started_at_ms: current.and_then(|c| c.started_at_ms),
+            progress_at_ms: current.and_then(|c| c.progress_at_ms),
+            finished_at_ms: Some(finished),
+            traceparent: result.traceparent.clone(),
+        }
     })
     .await
     .map(|_| ())
@@ -895,7 +920,7 @@ async fn dead_letter(
             traceparent: job.and_then(|j| j.traceparent.clone()),
         };
         let stored = store_result(&streams.results, &result).await?;
-        finish_lifecycle(&streams.state, &stored).await?;
+        finish_lifecycle(&streams.state, &stored, None).await?;
     }
     inner.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
     Ok(())
@@ -972,22 +997,7 @@ async fn max_delivery_advisories(
             Err(_) => format!("seq-{}", notice.stream_seq),
         };
         let handled = match stored_result(&streams.results, &cast_id).await {
-            Ok(Some(result)) => {
-                let entry = result.usage.clone().map(|usage| UsageEntry {
-                    cast_id: result.cast_id.clone(),
-                    tenant: result.tenant.clone(),
-                    attempt: result.attempts,
-                    billed: Billed::Cast,
-                    reason: None,
-                    usage,
-                });
-                match entry {
-                    Some(e) => publish_usage(&streams.js, &e).await,
-                    None => Ok(()),
-                }
-                .and(Ok(finish_lifecycle(&streams.state, &result).await))
-                .and_then(|r| r)
-            }
+            Ok(Some(result)) => settle_result(&streams, &result, None).await,
             _ => {
                 let reason = ErrorInfo::new(
                     ErrorCode::ServiceAttemptsExhausted,
