@@ -250,6 +250,16 @@ fn main() {
     }));
     figures.print("2_workers_one_killed_halfway");
     first.stop();
+    let retried = client_rt.block_on(async {
+        let mut retried = 0;
+        for i in 0..casts {
+            let id = CastJob::new(&digest, "bench", format!("crash-{i}")).cast_id();
+            let result = client.result(&id).await.expect("result").expect("stored");
+            retried += usize::from(result.attempts > 1);
+        }
+        retried
+    });
+    println!("service/2_workers_one_killed_halfway: {retried} casts completed on a later attempt");
 
     let entries = client_rt.block_on(client.usage_entries()).expect("usage");
     let mut cast_entries: HashMap<&str, usize> = HashMap::new();

@@ -27,6 +27,10 @@ pub struct Args {
     /// How long a drain waits for in-flight casts before cancelling them.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
+    /// Keep compiled modules in this folder (the runtime's authenticated AOT cache), so a
+    /// restarted worker does not compile again.
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
     /// The worker's id (default: random).
     #[arg(long)]
     id: Option<String>,
@@ -43,7 +47,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let policy = Policy::from_file(&args.policy).map_err(Coded::from)?;
-    let runtime = Runtime::new().map_err(Coded::from)?;
+    let mut runtime = Runtime::builder();
+    if let Some(dir) = &args.cache_dir {
+        runtime = runtime.cache_dir(dir);
+    }
+    let runtime = runtime.build().map_err(Coded::from)?;
     let stats = block_on(async {
         let connection = args
             .nats
