@@ -154,9 +154,8 @@ async fn drive(
         {
             f();
         }
-        match &mut tick {
-            Some(t) => drop(t.tick().await),
-            None => {}
+        if let Some(t) = &mut tick {
+            t.tick().await;
         }
         let permit = slots.clone().acquire_owned().await.expect("slots");
         let (client, job) = (
