@@ -247,3 +247,74 @@ pub struct DeadLetter {
     #[serde(default)]
     pub usage: Vec<UsageEntry>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(state: CastState, attempt: u32) -> Lifecycle {
+        Lifecycle {
+            cast_id: "c".into(),
+            tenant: "t".into(),
+            spell: "s".into(),
+            state,
+            worker: None,
+            attempt,
+            queued_at_ms: 0,
+            started_at_ms: None,
+            progress_at_ms: None,
+            finished_at_ms: None,
+            traceparent: None,
+        }
+    }
+
+    #[test]
+    fn lifecycles_only_move_forward() {
+        use CastState::*;
+        let finals = [Succeeded, Failed, TimedOut, DeadLetter];
+        assert!(at(Queued, 0).may_become(&at(Running, 1)));
+        assert!(at(Running, 1).may_become(&at(Running, 2)), "a redelivery");
+        assert!(
+            !at(Running, 2).may_become(&at(Running, 1)),
+            "a stale delivery"
+        );
+        assert!(!at(Running, 1).may_become(&at(Running, 1)));
+        assert!(!at(Running, 1).may_become(&at(Queued, 0)));
+        assert!(!at(Queued, 0).may_become(&at(Queued, 0)));
+        for f in finals {
+            assert!(at(Queued, 0).may_become(&at(f, 1)));
+            assert!(at(Running, 3).may_become(&at(f, 3)));
+            for g in [Queued, Running, Succeeded, Failed, TimedOut, DeadLetter] {
+                assert!(!at(f, 1).may_become(&at(g, 2)), "{f} is final, not {g}");
+            }
+        }
+    }
+
+    #[test]
+    fn usage_entries_are_deduplicated_per_cast_and_per_failed_attempt() {
+        let usage: UsageRecord = serde_json::from_value(serde_json::json!({
+            "cast_id": "r", "spell_digest": "d", "spell_name": "n", "outcome": "ok",
+            "exit_code": 0, "fuel": 1, "wall_ns": 1, "cpu_ns": 1, "memory_peak_bytes": 1,
+            "stdout_bytes": 0, "stderr_bytes": 0, "net_requests": 0, "net_bytes_in": 0,
+            "net_bytes_out": 0, "disk_bytes_written": 0, "started_at_ms": 1
+        }))
+        .expect("a usage record reads back");
+        let entry = |attempt, billed| UsageEntry {
+            cast_id: "c1".into(),
+            tenant: "t".into(),
+            attempt,
+            billed,
+            reason: None,
+            usage: usage.clone(),
+        };
+        assert_eq!(
+            entry(1, Billed::Cast).message_id(),
+            entry(2, Billed::Cast).message_id()
+        );
+        assert_eq!(entry(2, Billed::FailedAttempt).message_id(), "c1.2");
+        assert_ne!(
+            entry(1, Billed::FailedAttempt).message_id(),
+            entry(1, Billed::Cast).message_id()
+        );
+    }
+}
