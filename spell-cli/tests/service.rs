@@ -285,6 +285,36 @@ fn a_worker_killed_mid_cast_is_replaced_and_usage_is_billed_once_plus_the_lost_a
 }
 
 #[test]
+fn a_stalled_worker_that_wakes_up_after_its_cast_was_taken_over_bills_nothing_more() {
+    let server = NatsServer::start();
+    let mut stalled = WorkerProcess::start(&server, "stalled", &[]);
+    runtime().block_on(async {
+        let client = client(&server).await;
+        let (digest, _) = client.publish(&sleeper(3000)).await.expect("publish");
+        let job = CastJob::new(digest.to_hex(), "acme", "stalls");
+        let cast_id = client.submit(&job).await.expect("submit").cast_id;
+        wait_for_state(&client, &cast_id, |l| l.state == CastState::Running).await;
+        stalled.signal("-STOP");
+        let _taker = WorkerProcess::start(&server, "taker", &[]);
+        wait_for_state(&client, &cast_id, |l| l.attempt == 2).await;
+        // The stalled worker's cast ends at once (its sleep is over) while the taker's runs.
+        stalled.signal("-CONT");
+        let result = client.wait(&cast_id, WAIT).await.expect("result");
+        assert_eq!((result.attempts, result.worker.as_str()), (2, "taker"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let usage = usage_by_cast(&client).await;
+        let entries = &usage[&cast_id];
+        assert_eq!(billed(entries, Billed::Cast).len(), 1, "{entries:#?}");
+        assert_eq!(
+            billed(entries, Billed::FailedAttempt).len(),
+            1,
+            "{entries:#?}"
+        );
+        assert_eq!(entries.len(), 2, "{entries:#?}");
+    });
+}
+
+#[test]
 fn poison_requests_are_dead_lettered_with_their_reason() {
     let server = NatsServer::start();
     let mut worker = WorkerProcess::start(&server, "a", &[]);

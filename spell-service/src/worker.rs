@@ -200,6 +200,9 @@ enum Failure {
     Transient(ServiceError),
     /// The worker is draining: hand it back.
     Drained,
+    /// A later delivery took the cast over (this one went without acks for the ack wait) and
+    /// billed this attempt as lost: leave the request to it.
+    Superseded,
 }
 
 impl From<ServiceError> for Failure {
@@ -416,6 +419,7 @@ async fn handle(
     };
     let settled = match process(inner, streams, &message, &job, attempt, &cancel, &stop).await {
         Ok(()) => Ok(()),
+        Err(Failure::Superseded) => Ok(()),
         Err(Failure::Drained) => {
             inner.stats.retried.fetch_add(1, Ordering::Relaxed);
             message
@@ -564,6 +568,7 @@ async fn process(
         .cancel(cancel.clone());
     let request = job.env.iter().fold(request, |r, (k, v)| r.env(k, v));
 
+    let cast_started = std::time::Instant::now();
     let progress = progress_reports(inner, streams, message, &cast_id, attempt);
     let cast = tokio::select! {
         outcome = spell.cast_async(request) => outcome,
@@ -574,6 +579,14 @@ async fn process(
         let entry = failed_attempt(job, &cast_id, attempt, outcome.usage, "drained");
         publish_usage(&streams.js, &entry).await?;
         return Err(Failure::Drained);
+    }
+    // Only a cast that outlived half the ack wait can have been redelivered meanwhile (progress
+    // acks keep a live one), so only such a cast pays for this check.
+    if cast_started.elapsed() >= inner.config.ack_wait / 2
+        && let Some((now, _)) = lifecycle::get(&streams.state, &cast_id).await?
+        && now.attempt > attempt
+    {
+        return Err(Failure::Superseded);
     }
     inner.stats.casts.fetch_add(1, Ordering::Relaxed);
     let result = result_of(inner, job, &cast_id, attempt, outcome);
