@@ -386,6 +386,67 @@ fn poison_requests_are_dead_lettered_with_their_reason() {
 }
 
 #[test]
+fn tenant_caps_serialize_a_tenant_and_workers_announce_themselves() {
+    let server = NatsServer::start();
+    let rt = runtime();
+    let nats = rt
+        .block_on(async_nats::connect(server.url()))
+        .expect("connect");
+    let mut beats = rt
+        .block_on(nats.subscribe("spell.worker.heartbeat"))
+        .expect("subscribe");
+    let _worker = WorkerProcess::start(
+        &server,
+        "capped",
+        &["--concurrency", "4", "--tenant-concurrency", "1"],
+    );
+    rt.block_on(async {
+        use futures_util::StreamExt;
+        let beat = tokio::time::timeout(WAIT, beats.next())
+            .await
+            .expect("a heartbeat")
+            .expect("subscription open");
+        let beat: spell_service::Heartbeat = serde_json::from_slice(&beat.payload).expect("json");
+        assert_eq!((beat.worker.as_str(), beat.draining), ("capped", false));
+
+        let client = client(&server).await;
+        let (digest, _) = client.publish(&sleeper(400)).await.expect("publish");
+        let jobs: Vec<CastJob> = (0..3)
+            .map(|i| CastJob::new(digest.to_hex(), "capped-tenant", format!("t-{i}")))
+            .chain([CastJob::new(digest.to_hex(), "other", "o-1")])
+            .collect();
+        for job in &jobs {
+            client.submit(job).await.expect("submit");
+        }
+        let mut spans = Vec::new();
+        for job in &jobs {
+            let usage = client
+                .wait(&job.cast_id(), WAIT)
+                .await
+                .expect("result")
+                .usage
+                .expect("usage");
+            let start = usage.started_at_ms;
+            spans.push((job.tenant.clone(), start, start + usage.wall_ns / 1_000_000));
+        }
+        let overlaps = |a: &(String, u64, u64), b: &(String, u64, u64)| a.1 < b.2 && b.1 < a.2;
+        let (capped, other): (Vec<_>, Vec<_>) = spans.iter().partition(|s| s.0 == "capped-tenant");
+        for (i, a) in capped.iter().enumerate() {
+            for b in &capped[i + 1..] {
+                assert!(
+                    !overlaps(a, b),
+                    "one cast at a time per tenant: {a:?} {b:?}"
+                );
+            }
+        }
+        assert!(
+            capped.iter().any(|c| overlaps(c, other[0])),
+            "another tenant's cast runs alongside: {spans:?}"
+        );
+    });
+}
+
+#[test]
 fn two_workers_share_the_queue() {
     let server = NatsServer::start();
     let _a = WorkerProcess::start(&server, "a", &["--concurrency", "1"]);
