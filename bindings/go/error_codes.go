@@ -116,4 +116,24 @@ const (
 	CodeLedgerTampered ErrorCode = C.SPELL_ERROR_LEDGER_TAMPERED
 	// CodeLedgerStorage is E-BILL-005: the ledger database could not be read or written.
 	CodeLedgerStorage ErrorCode = C.SPELL_ERROR_LEDGER_STORAGE
+	// CodeServiceUnreachable is E-SVC-001: the NATS server could not be reached; check `--nats`, the credentials and TLS settings.
+	CodeServiceUnreachable ErrorCode = C.SPELL_ERROR_SERVICE_UNREACHABLE
+	// CodeServiceStreamMissing is E-SVC-002: a service-mode stream or bucket is missing; start a worker (`spell worker`) to create them.
+	CodeServiceStreamMissing ErrorCode = C.SPELL_ERROR_SERVICE_STREAM_MISSING
+	// CodeServiceRequestTooLarge is E-SVC-003: the cast request exceeds the size cap; send less stdin or fewer arguments.
+	CodeServiceRequestTooLarge ErrorCode = C.SPELL_ERROR_SERVICE_REQUEST_TOO_LARGE
+	// CodeServiceUnknownSpell is E-SVC-004: no package with this digest is published; run `spell publish` first.
+	CodeServiceUnknownSpell ErrorCode = C.SPELL_ERROR_SERVICE_UNKNOWN_SPELL
+	// CodeServiceRequestInvalid is E-SVC-005: the cast request is malformed; see schema/cast-request.schema.json.
+	CodeServiceRequestInvalid ErrorCode = C.SPELL_ERROR_SERVICE_REQUEST_INVALID
+	// CodeServiceTransport is E-SVC-006: a NATS operation failed; it is safe to retry with the same idempotency key.
+	CodeServiceTransport ErrorCode = C.SPELL_ERROR_SERVICE_TRANSPORT
+	// CodeServiceTimeout is E-SVC-007: no result before the deadline; the cast may still complete, query its status.
+	CodeServiceTimeout ErrorCode = C.SPELL_ERROR_SERVICE_TIMEOUT
+	// CodeServiceUnknownCast is E-SVC-008: no cast with this id is known.
+	CodeServiceUnknownCast ErrorCode = C.SPELL_ERROR_SERVICE_UNKNOWN_CAST
+	// CodeServiceAttemptsExhausted is E-SVC-009: the cast failed on every attempt and was dead-lettered.
+	CodeServiceAttemptsExhausted ErrorCode = C.SPELL_ERROR_SERVICE_ATTEMPTS_EXHAUSTED
+	// CodeServiceConnectOptions is E-SVC-010: the NATS connection options are invalid (credentials, certificates).
+	CodeServiceConnectOptions ErrorCode = C.SPELL_ERROR_SERVICE_CONNECT_OPTIONS
 )

@@ -46,6 +46,14 @@ enum Command {
     /// The cache of compiled modules `spell cast` keeps.
     #[command(subcommand)]
     Cache(commands::cache::Command),
+    /// Service mode: store a package in the NATS object store by its digest.
+    Publish(commands::publish::Args),
+    /// Service mode: submit a cast to the workers (idempotent by --key).
+    Submit(commands::submit::Args),
+    /// Service mode: show a cast's lifecycle.
+    Status(commands::status::Args),
+    /// Service mode: cast submitted spells until SIGTERM, then drain.
+    Worker(commands::worker::Args),
 }
 
 fn main() {
@@ -61,6 +69,10 @@ fn main() {
         Command::Sbom(c) => commands::sbom::run(c),
         Command::Ledger(c) => commands::ledger::run(c),
         Command::Cache(c) => commands::cache::run(c),
+        Command::Publish(a) => commands::publish::run(a),
+        Command::Submit(a) => commands::submit::run(a),
+        Command::Status(a) => commands::status::run(a),
+        Command::Worker(a) => commands::worker::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -176,6 +176,26 @@ catalog! {
     LedgerTampered = 904, "E-BILL-004", "ledger_tampered", "the ledger was altered outside Spell; `spell ledger verify` names the first broken row";
     /// The ledger database could not be opened, read or written (not a ledger, disk full, I/O).
     LedgerStorage = 905, "E-BILL-005", "ledger_storage", "the ledger database could not be read or written";
+    /// The NATS server could not be reached (address, credentials or TLS refused).
+    ServiceUnreachable = 1001, "E-SVC-001", "service_unreachable", "the NATS server could not be reached; check `--nats`, the credentials and TLS settings";
+    /// A stream, bucket or consumer of service mode does not exist.
+    ServiceStreamMissing = 1002, "E-SVC-002", "service_stream_missing", "a service-mode stream or bucket is missing; start a worker (`spell worker`) to create them";
+    /// A cast request is larger than the service's cap.
+    ServiceRequestTooLarge = 1003, "E-SVC-003", "service_request_too_large", "the cast request exceeds the size cap; send less stdin or fewer arguments";
+    /// No package with the requested digest is published.
+    ServiceUnknownSpell = 1004, "E-SVC-004", "service_unknown_spell", "no package with this digest is published; run `spell publish` first";
+    /// A cast request is malformed (bad JSON, tenant, idempotency key, digest).
+    ServiceRequestInvalid = 1005, "E-SVC-005", "service_request_invalid", "the cast request is malformed; see schema/cast-request.schema.json";
+    /// A NATS operation (publish, acknowledgement, key-value, object store) failed.
+    ServiceTransport = 1006, "E-SVC-006", "service_transport", "a NATS operation failed; it is safe to retry with the same idempotency key";
+    /// No result arrived before the caller's deadline.
+    ServiceTimeout = 1007, "E-SVC-007", "service_timeout", "no result before the deadline; the cast may still complete, query its status";
+    /// No cast with this id is known.
+    ServiceUnknownCast = 1008, "E-SVC-008", "service_unknown_cast", "no cast with this id is known";
+    /// The cast was retried as often as allowed and moved to the dead-letter stream.
+    ServiceAttemptsExhausted = 1009, "E-SVC-009", "service_attempts_exhausted", "the cast failed on every attempt and was dead-lettered";
+    /// Connection options are invalid (unreadable credentials file, certificate or key).
+    ServiceConnectOptions = 1010, "E-SVC-010", "service_connect_options", "the NATS connection options are invalid (credentials, certificates)";
 }
 
 impl fmt::Display for ErrorCode {

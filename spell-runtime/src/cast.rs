@@ -540,7 +540,8 @@ async fn supervise(
     cpu: &mut Duration,
 ) -> Option<wasmtime::Result<Vec<Val>>> {
     deadline.check().ok()?;
-    // The clock's value, not a `ThreadTime`, crosses the await: that one is not `Send`.
+    // The start as a plain `Duration`: `ThreadTime` is `!Send`, and holding one across the
+    // awaits below would make `Spell::cast_async` unusable on a multi-threaded executor.
     let whole = (clock == CpuClock::Thread).then(|| cpu_time::ThreadTime::now().as_duration());
     let per_poll = (clock == CpuClock::PerPoll).then_some(&mut *cpu);
     let mut cancelled = deadline.cancel.tx.subscribe();

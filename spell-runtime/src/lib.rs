@@ -69,3 +69,9 @@ const _: () = {
     // `Spell::cast_async` must stay `Send`, for multi-threaded executors.
     let _ = |spell: &Spell| assert_send(&spell.cast_async(CastRequest::new()));
 };
+
+/// `Spell::cast_async` can be spawned on a multi-threaded executor (service-mode workers do).
+#[expect(dead_code, reason = "a compile-time check")]
+fn cast_async_is_send(spell: &Spell) -> impl std::future::Future + Send + '_ {
+    spell.cast_async(CastRequest::new())
+}

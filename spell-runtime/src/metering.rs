@@ -8,12 +8,12 @@
 //!
 //! [`UsageLog`] is a ready-made hook that keeps every record in memory.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use spell_core::{EffectiveLimits, ErrorCode};
 use std::sync::Mutex;
 
 /// How a cast ended. Serialized in snake_case (`out_of_fuel`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The guest exited with code 0 or its entrypoint returned.
@@ -146,8 +146,9 @@ pub struct HookError {
     pub message: String,
 }
 
-/// Everything one cast consumed. Serialized with the field names of `spell cast --json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Everything one cast consumed. Serialized with the field names of `spell cast --json`; service
+/// mode reads it back from its usage stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageRecord {
     /// Unique id of the cast.
     pub cast_id: String,

@@ -74,6 +74,16 @@
 #define SPELL_ERROR_BILL_PRICES_INVALID 903 /* E-BILL-003: the price list is invalid; check it against examples/prices.toml */
 #define SPELL_ERROR_LEDGER_TAMPERED 904 /* E-BILL-004: the ledger was altered outside Spell; `spell ledger verify` names the first broken row */
 #define SPELL_ERROR_LEDGER_STORAGE 905 /* E-BILL-005: the ledger database could not be read or written */
+#define SPELL_ERROR_SERVICE_UNREACHABLE 1001 /* E-SVC-001: the NATS server could not be reached; check `--nats`, the credentials and TLS settings */
+#define SPELL_ERROR_SERVICE_STREAM_MISSING 1002 /* E-SVC-002: a service-mode stream or bucket is missing; start a worker (`spell worker`) to create them */
+#define SPELL_ERROR_SERVICE_REQUEST_TOO_LARGE 1003 /* E-SVC-003: the cast request exceeds the size cap; send less stdin or fewer arguments */
+#define SPELL_ERROR_SERVICE_UNKNOWN_SPELL 1004 /* E-SVC-004: no package with this digest is published; run `spell publish` first */
+#define SPELL_ERROR_SERVICE_REQUEST_INVALID 1005 /* E-SVC-005: the cast request is malformed; see schema/cast-request.schema.json */
+#define SPELL_ERROR_SERVICE_TRANSPORT 1006 /* E-SVC-006: a NATS operation failed; it is safe to retry with the same idempotency key */
+#define SPELL_ERROR_SERVICE_TIMEOUT 1007 /* E-SVC-007: no result before the deadline; the cast may still complete, query its status */
+#define SPELL_ERROR_SERVICE_UNKNOWN_CAST 1008 /* E-SVC-008: no cast with this id is known */
+#define SPELL_ERROR_SERVICE_ATTEMPTS_EXHAUSTED 1009 /* E-SVC-009: the cast failed on every attempt and was dead-lettered */
+#define SPELL_ERROR_SERVICE_CONNECT_OPTIONS 1010 /* E-SVC-010: the NATS connection options are invalid (credentials, certificates) */
 
 
 // Cancels the casts it is attached to, from any thread. Free it with `spell_cancel_delete`.

