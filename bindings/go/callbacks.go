@@ -61,8 +61,11 @@ func spellGoObserve(env unsafe.Pointer, event *C.spell_event_t) {
 		CastID:     goString(event.cast_id),
 		Kind:       EventKind(event.kind),
 		Outcome:    OutcomeKind(event.outcome),
-		Capability: goString(event.capability),
-		Detail:     goString(event.detail),
+		Capability:  goString(event.capability),
+		Detail:      goString(event.detail),
+		SpellDigest: goString(event.spell_digest),
+		SpellName:   goString(event.spell_name),
+		Code:        goString(event.code),
 	})
 }
 
