@@ -20,8 +20,9 @@ use crate::runtime::{Runtime, VerdictKey, lock};
 use crate::spell::SpellInner;
 use serde::{Serialize, Serializer};
 use spell_core::{ErrorCode, HasCode, Package, Policy, Sha256Digest};
+use spell_verify::{PolicyVerifier, Sbom};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 /// A verification verdict, as a rescan reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -79,19 +80,44 @@ impl RescanReport {
     }
 }
 
+/// A package's SBOM, parsed and validated at most once: it depends on the package alone, and
+/// is most of what the SBOM stages cost.
+#[derive(Default)]
+pub(crate) struct SbomSlot(OnceLock<Option<Sbom>>);
+
+impl SbomSlot {
+    pub(crate) fn get(&self, package: &Package) -> Result<Option<&Sbom>, Error> {
+        if self.0.get().is_none() {
+            let _ = self.0.set(PolicyVerifier::read_sbom(package)?);
+        }
+        Ok(self.0.get().and_then(Option::as_ref))
+    }
+}
+
 /// What a rescan needs of a verified spell, and its current verdict.
 pub(crate) struct Standing {
-    /// The package without its module bytes (verification never reads them).
+    /// The package without its module (verification never reads it), and without its SBOM bytes
+    /// once `sbom` holds them parsed.
     package: Package,
+    sbom: SbomSlot,
     verdict: Mutex<(VerdictKey, Verdict)>,
     revoked: AtomicBool,
 }
 
 impl Standing {
-    pub(crate) fn new(mut package: Package, key: VerdictKey, warnings: Vec<String>) -> Standing {
+    pub(crate) fn new(
+        mut package: Package,
+        sbom: SbomSlot,
+        key: VerdictKey,
+        warnings: Vec<String>,
+    ) -> Standing {
         package.module = Vec::new();
+        if sbom.0.get().is_some() {
+            package.sbom = None;
+        }
         Standing {
             package,
+            sbom,
             verdict: Mutex::new((key, Verdict::Accepted { warnings })),
             revoked: AtomicBool::new(false),
         }
@@ -191,7 +217,7 @@ impl Runtime {
             if key == old_key {
                 continue;
             }
-            let after = match self.verify_with(&standing.package, &verifier, key) {
+            let after = match self.verify_with(&standing.package, &standing.sbom, &verifier, key) {
                 Ok(v) => Verdict::Accepted {
                     warnings: v.warnings,
                 },
@@ -232,10 +258,7 @@ impl Runtime {
 }
 
 /// The key of a verdict: the package's digest, its bundle's, and the verifier's input digests.
-pub(crate) fn verdict_key(
-    package: &Package,
-    verifier: &spell_verify::PolicyVerifier,
-) -> VerdictKey {
+pub(crate) fn verdict_key(package: &Package, verifier: &PolicyVerifier) -> VerdictKey {
     (
         package.digest(),
         package.bundle.as_deref().map(Sha256Digest::of),

@@ -16,7 +16,7 @@ use crate::host::RESERVED_MODULES;
 use crate::metering::{MeteringHook, NoMetering};
 use crate::net::{self, NetGrant};
 use crate::random;
-use crate::rescan::{Registry, Standing, verdict_key};
+use crate::rescan::{Registry, SbomSlot, Standing, verdict_key};
 use crate::spell::{Spell, SpellInner};
 use lru::LruCache;
 use spell_core::capability::name_matches;
@@ -218,7 +218,8 @@ impl Runtime {
         let package = Package::read(package, &policy.package)?;
         let verifier = self.verifier(policy)?;
         let key = verdict_key(&package, &verifier);
-        let verification = self.verify_with(&package, &verifier, key)?;
+        let sbom = SbomSlot::default();
+        let verification = self.verify_with(&package, &sbom, &verifier, key)?;
         let grant = policy.grant(&package.manifest)?;
         let m = &package.manifest;
         let source = ModuleSource {
@@ -229,7 +230,7 @@ impl Runtime {
             module_digest: m.module.sha256,
             entrypoint: &m.entrypoint,
         };
-        let standing = Standing::new(package.clone(), key, verification.warnings.clone());
+        let standing = Standing::new(package.clone(), sbom, key, verification.warnings.clone());
         let spell = self.prepare(
             source,
             grant,
@@ -275,10 +276,11 @@ impl Runtime {
     }
 
     /// The verdict for `key` (from [`verdict_key`]): cached, or the signature check (cached by
-    /// the trust digest) completed by the SBOM stages.
+    /// the trust digest) completed by the SBOM stages (on the SBOM `sbom` holds or reads).
     pub(crate) fn verify_with(
         &self,
         package: &Package,
+        sbom: &SbomSlot,
         verifier: &PolicyVerifier,
         key: VerdictKey,
     ) -> Result<Verification, Error> {
@@ -295,7 +297,7 @@ impl Runtime {
                 s
             }
         };
-        let verification = verifier.verify_contents(package, signature)?;
+        let verification = verifier.verify_contents(package, signature, sbom.get(package)?)?;
         lock(&self.inner.verdicts).put(key, verification.clone());
         Ok(verification)
     }

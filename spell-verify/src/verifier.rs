@@ -11,9 +11,10 @@
 //! 4. vulnerabilities: component purls against the OSV database; findings at or above
 //!    `sbom.refuse_vulnerabilities` refuse, others and informational advisories are warnings.
 //!
-//! Stages 2 to 4 ([`PolicyVerifier::verify_contents`]) do not depend on the trust material, so a
-//! cache keyed by [`PolicyVerifier::trust_digest`] keeps signature checks across an OSV database
-//! update, which changes only [`PolicyVerifier::contents_digest`].
+//! Stages 2 to 4 ([`PolicyVerifier::read_sbom`], then [`PolicyVerifier::verify_contents`]) do
+//! not depend on the trust material, so a cache keyed by [`PolicyVerifier::trust_digest`] keeps
+//! signature checks across an OSV database update, which changes only
+//! [`PolicyVerifier::contents_digest`]; and reading the SBOM depends on the package alone.
 
 use crate::bundle::{SignatureVerifier, Signer, TrustRoot};
 use crate::error::{
@@ -166,7 +167,8 @@ impl PolicyVerifier {
     /// Verifies `package`: signature, SBOM, licenses, vulnerabilities.
     pub fn verify(&self, package: &Package) -> Result<Verification, VerifyError> {
         let signature = self.verify_signature(package)?;
-        self.verify_contents(package, signature)
+        let sbom = PolicyVerifier::read_sbom(package)?;
+        self.verify_contents(package, signature, sbom.as_ref())
     }
 
     /// The signature stage: revoked digests, the signature and signer rules, revoked signers and
@@ -207,26 +209,46 @@ impl PolicyVerifier {
     }
 
     /// The SBOM, license and vulnerability stages, after `signature`.
+    ///
+    /// `sbom` is what [`PolicyVerifier::read_sbom`] gave for `package`.
     pub fn verify_contents(
         &self,
         package: &Package,
         signature: SignatureCheck,
+        sbom: Option<&Sbom>,
     ) -> Result<Verification, VerifyError> {
         let mut out = Verification {
             signer: signature.signer,
             sbom: None,
             warnings: signature.warnings,
         };
-        let sbom = match &package.sbom {
-            Some(bytes) => Some(self.check_sbom(package, bytes)?),
-            None if self.sbom_required => return Err(SbomError::Missing.into()),
-            None => None,
-        };
-        self.check_licenses(package, sbom.as_ref(), &mut out.warnings)?;
+        if sbom.is_none() && self.sbom_required {
+            return Err(SbomError::Missing.into());
+        }
+        self.check_licenses(package, sbom, &mut out.warnings)?;
         if let Some(sbom) = sbom {
-            out.sbom = Some(self.check_vulnerabilities(&sbom, &mut out.warnings)?);
+            out.sbom = Some(self.check_vulnerabilities(sbom, &mut out.warnings)?);
         }
         Ok(out)
+    }
+
+    /// The package's SBOM, if it has one: valid CycloneDX whose `metadata.component` carries the
+    /// module's sha256. Depends on the package alone, so it can be kept across policy and OSV
+    /// database changes (parsing and validating is most of what the SBOM stages cost).
+    pub fn read_sbom(package: &Package) -> Result<Option<Sbom>, VerifyError> {
+        let Some(bytes) = &package.sbom else {
+            return Ok(None);
+        };
+        let sbom = Sbom::parse(bytes)?;
+        let expected = package.manifest.module.sha256.to_hex();
+        if sbom.subject_sha256.as_deref() != Some(expected.as_str()) {
+            return Err(SbomError::ModuleMismatch {
+                expected,
+                found: sbom.subject_sha256,
+            }
+            .into());
+        }
+        Ok(Some(sbom))
     }
 
     fn check_revoked(&self, signer: &Signer) -> Result<(), RevocationError> {
@@ -254,18 +276,6 @@ impl PolicyVerifier {
             }
         }
         Ok(())
-    }
-
-    fn check_sbom(&self, package: &Package, bytes: &[u8]) -> Result<Sbom, SbomError> {
-        let sbom = Sbom::parse(bytes)?;
-        let expected = package.manifest.module.sha256.to_hex();
-        if sbom.subject_sha256.as_deref() != Some(expected.as_str()) {
-            return Err(SbomError::ModuleMismatch {
-                expected,
-                found: sbom.subject_sha256,
-            });
-        }
-        Ok(sbom)
     }
 
     fn check_licenses(
