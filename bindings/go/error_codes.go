@@ -114,4 +114,14 @@ const (
 	CodeNetRequestInvalid ErrorCode = C.SPELL_ERROR_NET_REQUEST_INVALID
 	// CodeNetTransport is E-NET-006: the connection or HTTP exchange failed.
 	CodeNetTransport ErrorCode = C.SPELL_ERROR_NET_TRANSPORT
+	// CodeBillBudgetExhausted is E-BILL-001: the account cannot pay for this cast; raise its budget, top up its balance or wait for the next period.
+	CodeBillBudgetExhausted ErrorCode = C.SPELL_ERROR_BILL_BUDGET_EXHAUSTED
+	// CodeBillAccountUnknown is E-BILL-002: the account is not in the ledger; add it with `spell ledger account set`.
+	CodeBillAccountUnknown ErrorCode = C.SPELL_ERROR_BILL_ACCOUNT_UNKNOWN
+	// CodeBillPricesInvalid is E-BILL-003: the price list is invalid; check it against examples/prices.toml.
+	CodeBillPricesInvalid ErrorCode = C.SPELL_ERROR_BILL_PRICES_INVALID
+	// CodeLedgerTampered is E-BILL-004: the ledger was altered outside Spell; `spell ledger verify` names the first broken row.
+	CodeLedgerTampered ErrorCode = C.SPELL_ERROR_LEDGER_TAMPERED
+	// CodeLedgerStorage is E-BILL-005: the ledger database could not be read or written.
+	CodeLedgerStorage ErrorCode = C.SPELL_ERROR_LEDGER_STORAGE
 )

@@ -42,6 +42,16 @@ def async_per_cast(n: int, rounds: int, target: spell.Spell) -> float:
     return per_cast(1, rounds, lambda: asyncio.run(run())) / n
 
 
+def gathered_per_cast(n: int, in_flight: int, rounds: int, target: spell.Spell) -> float:
+    """Seconds per cast when `in_flight` `cast_async` calls are awaited together, n in all."""
+
+    async def run() -> None:
+        for _ in range(n // in_flight):
+            await asyncio.gather(*(target.cast_async() for _ in range(in_flight)))
+
+    return per_cast(1, rounds, lambda: asyncio.run(run())) / (n // in_flight * in_flight)
+
+
 def threaded_per_cast(n: int, threads: int, target: spell.Spell) -> float:
     """Seconds per cast when `threads` threads each cast n / threads times."""
     workers = [threading.Thread(target=lambda: [target.cast() for _ in range(n // threads)]) for _ in range(threads)]
@@ -78,6 +88,7 @@ def main() -> None:
         ("hello + UsageLog", per_cast(n, opts.rounds, lambda: hello.cast(["bench"], meter=log)), None),
         ("hello + Python record hook", per_cast(n, opts.rounds, lambda: hello.cast(["bench"], meter=records.append)), None),
         ("noop, cast_async awaited", async_per_cast(n, opts.rounds, noop), None),
+        ("noop, 8 cast_async gathered", gathered_per_cast(n, 8, opts.rounds, noop), None),
         ("noop, 2 threads (throughput)", min(threaded_per_cast(n, 2, noop) for _ in range(opts.rounds)), rust(noop, threads=2)),
     ]
     print(f"per-cast latency, best of {opts.rounds} x {n} casts")

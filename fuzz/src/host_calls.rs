@@ -4,7 +4,8 @@
 //! drawn from the values that break hosts (0, -1, `i32::MIN`, just inside and just outside
 //! memory, huge lengths, descriptor numbers around the preopens) or taken raw. The calls run
 //! straight-line (no loop for the epoch check to catch) in a module whose memory holds paths,
-//! iovecs and an event subscription, with a read-only and a read-write mount of scratch folders.
+//! iovecs and an event subscription, with a read-only and a read-write mount of scratch folders,
+//! under small limits (8 open files, 1 MiB of disk writes among them).
 //!
 //! Oracles: those of the sandbox target (one usage record equal to the outcome's, every limit
 //! kept, a documented outcome), plus: the cast ends within its deadline and a grace, and the
@@ -25,6 +26,8 @@ memory_bytes = 1048576
 fuel = 1000000
 wall_time_ms = 200
 output_bytes = 512
+open_files = 8
+disk_write_bytes = 1048576
 "#;
 
 /// How late a cast may end after its deadline: a slow or sanitizer-instrumented build and a
@@ -269,6 +272,7 @@ pub fn run(data: &[u8]) {
         u.fuel
     );
     assert!((out.stdout.len() + out.stderr.len()) as u64 <= limits.output_bytes);
+    assert!(u.disk_bytes_written <= limits.disk_write_bytes);
     let wall_ms = u.wall_ns / 1_000_000;
     assert!(
         wall_ms <= limits.wall_time_ms + WALL_GRACE_MS,
@@ -284,9 +288,11 @@ pub fn run(data: &[u8]) {
         Outcome::Ok => assert!(matches!(out.exit_code, None | Some(0))),
         Outcome::Exit => assert!(out.exit_code.is_some_and(|c| c != 0)),
         Outcome::Trap => assert!(out.trap.is_some() && out.detail.is_some()),
-        Outcome::Timeout | Outcome::OutOfFuel | Outcome::MemoryLimit | Outcome::OutputLimit => {
-            assert!(out.detail.is_some())
-        }
+        Outcome::Timeout
+        | Outcome::OutOfFuel
+        | Outcome::MemoryLimit
+        | Outcome::OutputLimit
+        | Outcome::DiskLimit => assert!(out.detail.is_some()),
         other => panic!("outcome {other:?} is impossible here"),
     }
 }

@@ -42,6 +42,9 @@ enum Command {
     /// Work with CycloneDX SBOMs.
     #[command(subcommand)]
     Sbom(commands::sbom::Command),
+    /// The usage ledger: accounts, prices, verification, reports and export.
+    #[command(subcommand)]
+    Ledger(commands::ledger::Command),
 }
 
 fn main() {
@@ -56,6 +59,7 @@ fn main() {
         Command::Sign(a) => commands::sign::run(a),
         Command::Keygen(a) => commands::keygen::run(a),
         Command::Sbom(c) => commands::sbom::run(c),
+        Command::Ledger(c) => commands::ledger::run(c),
     };
     match result {
         Ok(code) => std::process::exit(code),

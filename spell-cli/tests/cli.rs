@@ -313,3 +313,84 @@ fn a_refused_pack_leaves_no_file() {
         "no temporary left"
     );
 }
+
+#[test]
+fn a_ledger_bills_casts_refuses_a_spent_account_and_names_an_edited_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.db");
+    let db = db.to_str().expect("utf8");
+    let prices = dir.path().join("prices.toml");
+    std::fs::write(&prices, "version = \"t1\"\nper_cast = 100\n").expect("prices");
+    let ok = |o: Output| assert!(o.status.success(), "{}", text(&o.stderr));
+    ok(spell(&[
+        "ledger", "account", "set", db, "acme", "--budget", "150", "--period", "prepaid",
+    ]));
+    ok(spell(&[
+        "ledger",
+        "prices",
+        db,
+        prices.to_str().expect("utf8"),
+    ]));
+    let cast = |json: bool| {
+        let mut args = vec!["cast", "--ledger", db, "--account", "acme"];
+        if json {
+            args.push("--json");
+        }
+        args.extend(["examples/hello/hello.spell", "--", "world"]);
+        spell(&args)
+    };
+    let first = cast(false);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let second = cast(true);
+    assert_eq!(second.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&second.stdout).expect("json");
+    assert_eq!(v["outcome"], "denied");
+    assert_eq!(v["error"]["code"], "E-BILL-001");
+    let report = spell(&["ledger", "report", db, "--by", "spell", "--json"]);
+    let lines: serde_json::Value = serde_json::from_slice(&report.stdout).expect("json");
+    assert_eq!(lines[0]["casts"], 2);
+    assert_eq!(lines[0]["denied"], 1);
+    assert_eq!(lines[0]["charged"], 100);
+    let export = spell(&["ledger", "export", db, "--csv", "--account", "acme"]);
+    assert_eq!(
+        text(&export.stdout).lines().count(),
+        3,
+        "header and two rows"
+    );
+
+    let head = dir.path().join("head");
+    let head = head.to_str().expect("utf8");
+    ok(spell(&[
+        "ledger",
+        "head",
+        db,
+        "--sign",
+        "examples/keys/example.key",
+        "-o",
+        head,
+    ]));
+    ok(spell(&[
+        "verify-blob",
+        "--bundle",
+        &format!("{head}.sigstore.json"),
+        "--key",
+        "examples/keys/example.pub",
+        "--trusted-root",
+        "examples/keys/example.trusted_root.json",
+        head,
+    ]));
+    ok(spell(&["ledger", "verify", db, "--head", head]));
+
+    let edit = Command::new("sqlite3")
+        .args([
+            db,
+            "DROP TRIGGER usage_no_update; UPDATE usage SET charged = 0 WHERE seq = 1;",
+        ])
+        .output()
+        .expect("sqlite3 CLI (scripts/install-deps.sh installs it)");
+    assert!(edit.status.success());
+    let verify = spell(&["ledger", "verify", db]);
+    assert_eq!(verify.status.code(), Some(1));
+    let err = text(&verify.stderr);
+    assert!(err.contains("E-BILL-004") && err.contains("row 1"), "{err}");
+}

@@ -171,6 +171,19 @@ catalog! {
     NetRequestInvalid = 805, "E-NET-005", "net_request_invalid", "the request is malformed";
     /// Connecting, TLS or the HTTP exchange failed.
     NetTransport = 806, "E-NET-006", "net_transport", "the connection or HTTP exchange failed";
+
+    /// The ledger account cannot pay the minimum of a cast (its budget or balance is spent): the
+    /// HTTP 402 case.
+    BillBudgetExhausted = 901, "E-BILL-001", "bill_budget_exhausted", "the account cannot pay for this cast; raise its budget, top up its balance or wait for the next period";
+    /// The account named for a cast is not in the ledger.
+    BillAccountUnknown = 902, "E-BILL-002", "bill_account_unknown", "the account is not in the ledger; add it with `spell ledger account set`";
+    /// The price list is not valid TOML, has unknown fields, or a value is out of range.
+    BillPricesInvalid = 903, "E-BILL-003", "bill_prices_invalid", "the price list is invalid; check it against examples/prices.toml";
+    /// The ledger's hash chain is broken, or its head differs from a signed one: a row was
+    /// changed, removed or inserted behind the ledger's back.
+    LedgerTampered = 904, "E-BILL-004", "ledger_tampered", "the ledger was altered outside Spell; `spell ledger verify` names the first broken row";
+    /// The ledger database could not be opened, read or written (not a ledger, disk full, I/O).
+    LedgerStorage = 905, "E-BILL-005", "ledger_storage", "the ledger database could not be read or written";
 }
 
 impl fmt::Display for ErrorCode {

@@ -8,7 +8,7 @@ use crate::metering::{CastContext, HookError, MeteringHook, Outcome, UsageRecord
 use crate::net::NetScope;
 use crate::output::{OutputBudget, OutputCallback, OutputSink, Stream};
 use crate::spell::SpellInner;
-use spell_core::{Access, Grant, Limits};
+use spell_core::{Access, ErrorCode, Grant, Limits};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -191,6 +191,9 @@ pub struct CastOutcome {
     pub usage: UsageRecord,
     /// The record hook's error, if it failed.
     pub hook_error: Option<HookError>,
+    /// For `denied` outcomes, the catalog code the authorize hook gave (`E-BILL-001` when a
+    /// ledger account cannot pay: the HTTP 402 case).
+    pub denial_code: Option<ErrorCode>,
 }
 
 /// Per-cast host state, owned by the wasmtime store.
@@ -278,6 +281,7 @@ pub(crate) async fn run(
             in_flight: rt.config.max_concurrent_casts,
             waited_ms: rt.config.queue_timeout.as_millis() as u64,
         })?;
+    let _running = rt.ticker.running();
 
     let meter = req
         .meter
@@ -327,16 +331,24 @@ pub(crate) async fn run(
         spell_version: spell.version.clone(),
         limits,
     };
+    let mut denial_code = None;
     let mut end = match meter.authorize(&ctx) {
-        Err(denied) => Ended::new(Outcome::Denied, Some(denied.reason)),
+        Err(denied) => {
+            denial_code = denied.code;
+            Ended::new(Outcome::Denied, Some(denied.reason))
+        }
         Ok(allowance) => {
             let fuel_metered = rt.config.metering == crate::Metering::Fuel;
             let fuel = allowance
                 .max_fuel
                 .map_or(limits.fuel, |a| a.min(limits.fuel));
+            let wall_ms = allowance
+                .max_wall_time_ms
+                .map_or(limits.wall_time_ms, |a| a.min(limits.wall_time_ms));
             let deadline = Deadline::new(
-                started + Duration::from_millis(limits.wall_time_ms),
-                limits.wall_time_ms,
+                started + Duration::from_millis(wall_ms),
+                wall_ms,
+                wall_ms < limits.wall_time_ms,
                 req.cancel.clone().unwrap_or_default(),
                 tripwire.clone(),
             );
@@ -404,6 +416,7 @@ pub(crate) async fn run(
         stderr,
         usage,
         hook_error,
+        denial_code,
     })
 }
 
@@ -530,7 +543,8 @@ async fn supervise(
     cpu: &mut Duration,
 ) -> Option<wasmtime::Result<Vec<Val>>> {
     deadline.check().ok()?;
-    let whole = (clock == CpuClock::Thread).then(cpu_time::ThreadTime::now);
+    // The clock's value, not a `ThreadTime`, crosses the await: that one is not `Send`.
+    let whole = (clock == CpuClock::Thread).then(|| cpu_time::ThreadTime::now().as_duration());
     let per_poll = (clock == CpuClock::PerPoll).then_some(&mut *cpu);
     let mut cancelled = deadline.cancel.tx.subscribe();
     let guest = guarded(call(store, pre, export), deadline, per_poll);
@@ -549,7 +563,9 @@ async fn supervise(
         }
     };
     if let Some(start) = whole {
-        *cpu += start.elapsed();
+        *cpu += cpu_time::ThreadTime::now()
+            .as_duration()
+            .saturating_sub(start);
     }
     result
 }

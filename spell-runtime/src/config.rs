@@ -4,6 +4,7 @@ use crate::compile::CompileBudget;
 use crate::host::HostFunction;
 use crate::metering::MeteringHook;
 use crate::runtime::Runtime;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +54,7 @@ pub struct RuntimeBuilder {
     pub(crate) meter: Option<Arc<dyn MeteringHook>>,
     pub(crate) tls_roots: Vec<Vec<u8>>,
     pub(crate) compile_budget: CompileBudget,
+    pub(crate) dns_servers: Vec<SocketAddr>,
 }
 
 impl Default for RuntimeBuilder {
@@ -70,6 +72,7 @@ impl Default for RuntimeBuilder {
             meter: None,
             tls_roots: Vec::new(),
             compile_budget: CompileBudget::default(),
+            dns_servers: Vec::new(),
         }
     }
 }
@@ -163,6 +166,23 @@ impl RuntimeBuilder {
     /// it are refused at load with `E-MOD-005` before the compiler runs.
     pub fn compile_budget(mut self, budget: CompileBudget) -> Self {
         self.compile_budget = budget;
+        self
+    }
+
+    /// Resolve the names in spells' requests with these DNS servers (plain DNS: UDP, then TCP
+    /// for truncated answers) instead of the system's (`/etc/resolv.conf`, the default): the
+    /// host's own resolver, say one that filters names. `/etc/hosts` is read either way, so
+    /// `localhost` resolves. Each server is tried in turn; the SSRF guard checks whatever they
+    /// answer. An empty list means the system's servers.
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// let resolver: SocketAddr = "127.0.0.1:5353".parse()?;
+    /// let runtime = spell_runtime::Runtime::builder().dns_servers(vec![resolver]).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dns_servers(mut self, servers: Vec<SocketAddr>) -> Self {
+        self.dns_servers = servers;
         self
     }
 

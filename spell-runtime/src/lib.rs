@@ -32,6 +32,7 @@ mod cache;
 mod cast;
 mod compile;
 pub mod config;
+mod eager;
 mod error;
 mod fs_guard;
 pub mod host;
@@ -43,6 +44,7 @@ mod random;
 pub mod rescan;
 mod runtime;
 mod spell;
+mod ticker;
 
 pub use cache::CacheStats;
 pub use cast::{CancelHandle, CastOutcome, CastRequest, DirMount, MAX_ARGS_ENV_BYTES};
@@ -65,4 +67,7 @@ const _: () = {
     assert_send_sync::<Runtime>();
     assert_send_sync::<Spell>();
     assert_send_sync::<CastRequest>();
+    const fn assert_send<T: Send>(_: &T) {}
+    // `Spell::cast_async` must stay `Send`, for multi-threaded executors.
+    let _ = |spell: &Spell| assert_send(&spell.cast_async(CastRequest::new()));
 };

@@ -20,6 +20,8 @@ pub const TABLE_ELEMENT_BYTES: u64 = 8;
 pub(crate) enum Stop {
     #[error("wall-time limit of {0} ms reached")]
     Timeout(u64),
+    #[error("the authorize hook's wall-time allowance of {0} ms is used up")]
+    AllowanceTimeout(u64),
     #[error("cancelled by the host")]
     Cancelled,
     #[error("memory limit of {cap} bytes reached (asked for {wanted})")]
@@ -35,7 +37,7 @@ pub(crate) enum Stop {
 impl Stop {
     pub(crate) fn outcome(&self) -> Outcome {
         match self {
-            Stop::Timeout(_) => Outcome::Timeout,
+            Stop::Timeout(_) | Stop::AllowanceTimeout(_) => Outcome::Timeout,
             Stop::Cancelled => Outcome::Cancelled,
             Stop::MemoryLimit { .. } => Outcome::MemoryLimit,
             Stop::OutputLimit(_) => Outcome::OutputLimit,
@@ -96,6 +98,8 @@ impl Tripwire {
 pub(crate) struct Deadline {
     pub(crate) at: Instant,
     wall_ms: u64,
+    /// Whether the authorize hook's allowance set `wall_ms` (below the limit), to name it.
+    allowance_bound: bool,
     pub(crate) cancel: CancelHandle,
     tripwire: Arc<Tripwire>,
 }
@@ -104,12 +108,14 @@ impl Deadline {
     pub(crate) fn new(
         at: Instant,
         wall_ms: u64,
+        allowance_bound: bool,
         cancel: CancelHandle,
         tripwire: Arc<Tripwire>,
     ) -> Deadline {
         Deadline {
             at,
             wall_ms,
+            allowance_bound,
             cancel,
             tripwire,
         }
@@ -122,7 +128,12 @@ impl Deadline {
             return Err(self.tripwire.trip(Stop::Cancelled));
         }
         if Instant::now() >= self.at {
-            return Err(self.tripwire.trip(Stop::Timeout(self.wall_ms)));
+            let stop = if self.allowance_bound {
+                Stop::AllowanceTimeout(self.wall_ms)
+            } else {
+                Stop::Timeout(self.wall_ms)
+            };
+            return Err(self.tripwire.trip(stop));
         }
         Ok(())
     }

@@ -9,7 +9,7 @@
 //! [`UsageLog`] is a ready-made hook that keeps every record in memory.
 
 use serde::Serialize;
-use spell_core::EffectiveLimits;
+use spell_core::{EffectiveLimits, ErrorCode};
 use std::sync::Mutex;
 
 /// How a cast ended. Serialized in snake_case (`out_of_fuel`).
@@ -101,6 +101,10 @@ pub struct Allowance {
     /// At most this much fuel for this cast (e.g. the caller's remaining budget). Running out ends
     /// the cast as `out_of_fuel` with the allowance named as the reason.
     pub max_fuel: Option<u64>,
+    /// At most this many milliseconds of wall time (e.g. what a budget can pay when the price
+    /// depends on time, or when the runtime meters without fuel). Running out ends the cast as
+    /// `timeout` with the allowance named as the reason.
+    pub max_wall_time_ms: Option<u64>,
 }
 
 /// The authorize hook refused the cast.
@@ -109,6 +113,9 @@ pub struct Allowance {
 pub struct Denied {
     /// Why, in the host's words.
     pub reason: String,
+    /// The catalog code of the refusal, when it has one (`E-BILL-001`: the account cannot pay).
+    /// It is the outcome's `denial_code`.
+    pub code: Option<ErrorCode>,
 }
 
 impl Denied {
@@ -116,6 +123,15 @@ impl Denied {
     pub fn new(reason: impl Into<String>) -> Denied {
         Denied {
             reason: reason.into(),
+            code: None,
+        }
+    }
+
+    /// A refusal with a catalog code and a reason.
+    pub fn with_code(code: ErrorCode, reason: impl Into<String>) -> Denied {
+        Denied {
+            reason: reason.into(),
+            code: Some(code),
         }
     }
 }
@@ -219,7 +235,8 @@ pub trait MeteringHook: Send + Sync {
     /// Runs before a cast.
     ///
     /// ## Return Value
-    /// - `Ok(allowance)`: the cast runs; `allowance.max_fuel` lowers its fuel limit.
+    /// - `Ok(allowance)`: the cast runs; `allowance.max_fuel` lowers its fuel limit and
+    ///   `allowance.max_wall_time_ms` its wall-time limit.
     /// - `Err(Denied)`: nothing runs; the outcome is `denied` with the reason, and `record` is
     ///   still called with zero usage.
     fn authorize(&self, ctx: &CastContext) -> Result<Allowance, Denied> {
@@ -305,6 +322,7 @@ impl MeteringHook for UsageLog {
                 } else {
                     Ok(Allowance {
                         max_fuel: Some(left),
+                        ..Allowance::default()
                     })
                 }
             }

@@ -18,15 +18,14 @@ use crate::net::{self, NetGrant};
 use crate::random;
 use crate::rescan::{Registry, SbomSlot, Standing, verdict_key};
 use crate::spell::{Spell, SpellInner};
+use crate::ticker::Ticker;
 use lru::LruCache;
 use spell_core::capability::name_matches;
 use spell_core::{AddressRange, Grant, Package, Policy, Sha256Digest};
 use spell_verify::{PolicyVerifier, SignatureCheck, Verification};
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio_rustls::TlsConnector;
 use wasmtime::{
     Config, Engine, ExternType, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig,
@@ -99,6 +98,8 @@ pub(crate) struct RuntimeInner {
     pub(crate) grow_bounds: (u64, u64),
     /// HTTPS for spells' requests: Mozilla's roots and the builder's.
     tls: TlsConnector,
+    /// The resolver of spells' requests, shared by all casts.
+    dns: Arc<net::Dns>,
     modules: ModuleCache,
     host_names: HashSet<String>,
     /// By policy digest; replaced when the files one read change.
@@ -108,13 +109,7 @@ pub(crate) struct RuntimeInner {
     /// Verified spells, for rescans.
     pub(crate) loaded: Mutex<Registry>,
     pub(crate) rescans: Mutex<()>,
-    ticker_stop: Arc<AtomicBool>,
-}
-
-impl Drop for RuntimeInner {
-    fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
-    }
+    pub(crate) ticker: Ticker,
 }
 
 /// A module loaded without a package: for hosts that vouch for it themselves.
@@ -170,14 +165,16 @@ impl Runtime {
                 })?;
         }
         let tls = net::tls_connector(&config.tls_roots)?;
+        let dns = net::Dns::new(&config.dns_servers)
+            .map(Arc::new)
+            .map_err(|e| Error::Config(format!("could not start the DNS resolver: {e}")))?;
         let modules = ModuleCache::new(
             &engine,
             config.module_cache_capacity,
             config.cache_dir.as_deref(),
         )
         .map_err(|e| Error::Config(format!("cache folder: {e}")))?;
-        let ticker_stop = Arc::new(AtomicBool::new(false));
-        start_epoch_ticker(engine.clone(), config.epoch_tick, ticker_stop.clone())
+        let ticker = Ticker::start(engine.clone(), config.epoch_tick)
             .map_err(|e| Error::Config(format!("could not start the epoch ticker: {e}")))?;
         let inner = RuntimeInner {
             slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_casts)),
@@ -193,6 +190,7 @@ impl Runtime {
             engine,
             linker,
             tls,
+            dns,
             config,
             modules,
             host_names,
@@ -201,7 +199,7 @@ impl Runtime {
             verdicts: Mutex::new(lru(VERDICT_CACHE_CAPACITY)),
             loaded: Mutex::default(),
             rescans: Mutex::default(),
-            ticker_stop,
+            ticker,
         };
         Ok(Runtime {
             inner: Arc::new(inner),
@@ -338,6 +336,7 @@ impl Runtime {
                     patterns: grant.network.clone(),
                     allow_addresses,
                     tls: inner.tls.clone(),
+                    dns: inner.dns.clone(),
                 }),
                 grant,
                 verification,
@@ -421,23 +420,6 @@ fn engine_config(b: &RuntimeBuilder) -> Config {
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     }
     c
-}
-
-/// One thread per runtime advances the engine's epoch every tick until the runtime is dropped.
-fn start_epoch_ticker(
-    engine: Engine,
-    tick: Duration,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("spell-epoch".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(tick);
-                engine.increment_epoch();
-            }
-        })?;
-    Ok(())
 }
 
 fn lru<K: std::hash::Hash + Eq, V>(capacity: usize) -> LruCache<K, V> {

@@ -2,16 +2,18 @@
 //!
 //! The guest is `guest/examples/fetch.c` (a small curl over `spell_guest.h`), built with
 //! clang-14 once per run; ABI edge cases use inline WAT. Nothing here reaches an address outside
-//! 127.0.0.0/8: refused destinations are refused before any connection.
+//! 127.0.0.0/8: refused destinations are refused before any connection, and names other than
+//! `localhost` are resolved by [`FakeDns`] on 127.0.0.1.
 
 use spell_core::{ErrorCode, HasCode, Package, Policy};
 use spell_runtime::{CastOutcome, CastRequest, EventKind, Outcome, Runtime, Spell, UsageLog, Val};
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -34,6 +36,8 @@ enum Reply {
     Stall(Duration),
     /// Answers 200 at once, before reading anything (a TLS client gets plaintext back).
     Eager,
+    /// Writes these bytes as the response, whatever they are.
+    Raw(Arc<Vec<u8>>),
 }
 
 /// The start of a response that never completes.
@@ -249,6 +253,9 @@ fn serve(mut conn: impl Conn, reply: &Reply) -> Seen {
             std::thread::sleep(*wait);
         }
         Reply::Eager => {}
+        Reply::Raw(bytes) => {
+            send(bytes);
+        }
     }
     conn.close_write();
     // Whatever else the client sends before closing counts too.
@@ -264,6 +271,133 @@ fn serve(mut conn: impl Conn, reply: &Reply) -> Seen {
     }
 }
 
+/// A DNS server on 127.0.0.1 (UDP, a random port) for names under `spell.test`: `A 127.0.0.1`
+/// for `ok.spell.test` (and no AAAA), never an answer for names starting with `silent`, NXDOMAIN
+/// for the rest. Records every query's name.
+struct FakeDns {
+    addr: SocketAddr,
+    queries: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl FakeDns {
+    fn start() -> FakeDns {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        let addr = socket.local_addr().expect("addr");
+        let (queries, stop) = (Arc::default(), Arc::new(AtomicBool::new(false)));
+        let (seen, stopped): (Arc<Mutex<Vec<String>>>, _) = (Arc::clone(&queries), stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                    continue;
+                };
+                let Some((name, qtype, end)) = question(&buf[..n]) else {
+                    continue;
+                };
+                seen.lock().expect("queries").push(name.clone());
+                let reply = match (name.as_str(), qtype) {
+                    (n, _) if n.starts_with("silent") => continue,
+                    ("ok.spell.test", 1) => dns_reply(&buf[..end], 0, Some([127, 0, 0, 1])),
+                    ("ok.spell.test", _) => dns_reply(&buf[..end], 0, None),
+                    _ => dns_reply(&buf[..end], 3, None),
+                };
+                let _ = socket.send_to(&reply, from);
+            }
+        });
+        FakeDns {
+            addr,
+            queries,
+            stop,
+        }
+    }
+
+    /// A runtime whose spells resolve names here.
+    fn runtime(&self) -> Runtime {
+        Runtime::builder()
+            .max_concurrent_casts(4)
+            .dns_servers(vec![self.addr])
+            .build()
+            .expect("runtime")
+    }
+
+    /// How many queries for `name` arrived so far.
+    fn queries_for(&self, name: &str) -> usize {
+        let queries = self.queries.lock().expect("queries");
+        queries.iter().filter(|q| *q == name).count()
+    }
+}
+
+impl Drop for FakeDns {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A query's name (lowercase, no final dot), type, and where its question section ends.
+fn question(packet: &[u8]) -> Option<(String, u16, usize)> {
+    let mut labels = Vec::new();
+    let mut at = 12;
+    loop {
+        let len = usize::from(*packet.get(at)?);
+        at += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(packet.get(at..at + len)?).to_ascii_lowercase());
+        at += len;
+    }
+    let qtype = u16::from_be_bytes([*packet.get(at)?, *packet.get(at + 1)?]);
+    Some((labels.join("."), qtype, at + 4))
+}
+
+/// A response to `query` (header and question): `rcode`, and an `A` record when `a` is given.
+fn dns_reply(query: &[u8], rcode: u8, a: Option<[u8; 4]>) -> Vec<u8> {
+    let mut r = query[..2].to_vec();
+    r.extend_from_slice(&[0x80 | (query[2] & 0x01), 0x80 | rcode]);
+    r.extend_from_slice(&[0, 1, 0, u8::from(a.is_some()), 0, 0, 0, 0]);
+    r.extend_from_slice(&query[12..]);
+    if let Some(ip) = a {
+        r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+        r.extend_from_slice(&ip);
+    }
+    r
+}
+
+/// Threads of this process.
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .count()
+}
+
+/// Runs `body` alone in a child process (this test binary running only `test`), so that thread
+/// counts and the time to exit are its own; returns how long the child took, exit included.
+fn alone(test: &str, body: impl FnOnce()) -> Duration {
+    const CHILD: &str = "SPELL_NETWORK_TEST_ALONE";
+    if std::env::var_os(CHILD).is_some() {
+        body();
+        return Duration::ZERO;
+    }
+    let started = Instant::now();
+    let out = Command::new(std::env::current_exe().expect("test binary"))
+        .args([test, "--exact", "--test-threads=1", "--nocapture"])
+        .env(CHILD, "1")
+        .output()
+        .expect("run the test alone");
+    let took = started.elapsed();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "{test} alone: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    took
+}
+
 // ---------------------------------------------------------------------------------------------
 // Guests and spells
 
@@ -272,12 +406,14 @@ fn runtime() -> Runtime {
     RT.get_or_init(|| Runtime::new().expect("runtime")).clone()
 }
 
-/// `guest/examples/fetch.c`, built once per run.
+/// `guest/examples/fetch.c`, built once per process.
 fn fetch_wasm() -> Vec<u8> {
     static WASM: OnceLock<Vec<u8>> = OnceLock::new();
     WASM.get_or_init(|| {
         let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("network-fetch.wasm");
+        // One file per process: a test run `alone` builds it in a child at the same time.
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("network-fetch-{}.wasm", std::process::id()));
         let status = Command::new("clang-14")
             .args(["--target=wasm32-wasi", "-O2", "-Wl,--strip-all", "-I"])
             .arg(repo.join("guest/include"))
@@ -287,7 +423,9 @@ fn fetch_wasm() -> Vec<u8> {
             .status()
             .expect("clang-14 not found: run scripts/install-deps.sh");
         assert!(status.success(), "clang-14 failed on fetch.c");
-        std::fs::read(&out).expect("read fetch.wasm")
+        let wasm = std::fs::read(&out).expect("read fetch.wasm");
+        let _ = std::fs::remove_file(&out);
+        wasm
     })
     .clone()
 }
@@ -498,7 +636,11 @@ fn loopback_is_refused_when_the_policy_grants_the_pattern_but_not_the_address() 
         "127.0.0.1 resolves only to refused addresses: 127.0.0.1 (loopback)"
     );
     server.assert_untouched();
-    assert_eq!(log.records()[0].net_requests, 0);
+    assert_eq!(
+        log.records()[0].net_requests,
+        2,
+        "requests the guard refused count: they were resolved"
+    );
     assert_eq!(violations(&log).len(), 2);
 
     // The same grant plus the address: a name resolving to ::1 and 127.0.0.1 connects to the latter.
@@ -662,6 +804,143 @@ fn request_count_limit_refuses_further_requests() {
         [format!(
             "GET {url}: the cast's limit of 2 requests is reached"
         )]
+    );
+}
+
+#[test]
+fn every_lookup_counts_against_the_request_cap() {
+    let dns = FakeDns::start();
+    let server = Server::start(Reply::Body("ok"));
+    let pattern = format!("http://*.spell.test:{}", server.port);
+    let spell = load_in(
+        &dns.runtime(),
+        &fetch_wasm(),
+        &[pattern],
+        r#""net_requests": 3"#,
+        LOOPBACK_ALLOWED,
+    )
+    .expect("load");
+    let url = |host: &str| format!("http://{host}.spell.test:{}/", server.port);
+    let (outcome, log) = cast(
+        &spell,
+        &[
+            &url("ok"),
+            &url("nx-1"),
+            &url("nx-2"),
+            &url("nx-3"),
+            &url("ok"),
+        ],
+    );
+    let got = fetched(&outcome.stdout);
+    let rcs: Vec<i32> = got.iter().map(|f| f.rc).collect();
+    let (transport, limit) = (code(ErrorCode::NetTransport), code(ErrorCode::NetLimit));
+    assert_eq!(rcs, [0, transport, transport, limit, limit], "{got:?}");
+    assert!(
+        got[1].body.starts_with("resolving nx-1.spell.test: "),
+        "{}",
+        got[1].body
+    );
+    server.next();
+    server.assert_untouched();
+    assert_eq!(
+        log.records()[0].net_requests,
+        3,
+        "lookups that failed count as requests"
+    );
+    assert_eq!(
+        dns.queries_for("nx-3.spell.test"),
+        0,
+        "no lookup past the cap"
+    );
+    assert_eq!(violations(&log).len(), 2);
+}
+
+#[test]
+fn abandoned_lookups_leave_no_threads_and_the_cast_ends_on_time() {
+    const N: usize = 40;
+    let took = alone(
+        "abandoned_lookups_leave_no_threads_and_the_cast_ends_on_time",
+        || {
+            let dns = FakeDns::start();
+            let spell = load_in(
+                &dns.runtime(),
+                &fetch_wasm(),
+                &["http://*.spell.test".into()],
+                r#""net_requests": 64, "wall_time_ms": 20000"#,
+                LOOPBACK_ALLOWED,
+            )
+            .expect("load");
+            let mut args = vec!["-t", "50"];
+            args.extend(std::iter::repeat_n("http://silent.spell.test/", N));
+            cast(&spell, &args[..3]);
+            let baseline = threads();
+            let started = Instant::now();
+            let (outcome, log) = cast(&spell, &args);
+            let elapsed = started.elapsed();
+            let rcs: Vec<i32> = fetched(&outcome.stdout).iter().map(|f| f.rc).collect();
+            assert_eq!(rcs, vec![code(ErrorCode::NetTimeout); N]);
+            assert_eq!(log.records()[0].net_requests, N as u64);
+            assert!(
+                elapsed < Duration::from_millis(50 * N as u64 + 1500),
+                "{N} requests of 50 ms took {elapsed:?}"
+            );
+            assert!(
+                threads() <= baseline,
+                "{} threads after the cast, {baseline} before",
+                threads()
+            );
+            assert!(
+                dns.queries_for("silent.spell.test") >= N,
+                "each request looked up"
+            );
+        },
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "the process took {took:?} to run the test and exit"
+    );
+}
+
+#[test]
+fn a_lookup_cut_by_a_timeout_or_the_cast_deadline_sends_no_more_queries() {
+    let dns = FakeDns::start();
+    let runtime = dns.runtime();
+    let spell = |limits| {
+        load_in(
+            &runtime,
+            &fetch_wasm(),
+            &["http://*.spell.test".into()],
+            limits,
+            LOOPBACK_ALLOWED,
+        )
+        .expect("load")
+    };
+    let (by_request, _) = cast(&spell(""), &["-t", "300", "http://silent-1.spell.test/"]);
+    assert_eq!(
+        fetched(&by_request.stdout)[0].rc,
+        code(ErrorCode::NetTimeout)
+    );
+    let (by_cast, _) = cast(
+        &spell(r#""wall_time_ms": 300"#),
+        &["http://silent-2.spell.test/"],
+    );
+    assert_eq!(by_cast.outcome, Outcome::Timeout, "{by_cast:?}");
+    std::thread::sleep(Duration::from_millis(100));
+    let sent = [
+        dns.queries_for("silent-1.spell.test"),
+        dns.queries_for("silent-2.spell.test"),
+    ];
+    assert!(sent.iter().all(|n| *n > 0), "{sent:?}");
+    // Past the resolver's retry interval (333 ms) and query timeout (2 s): a lookup still
+    // running would have asked again.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        [
+            dns.queries_for("silent-1.spell.test"),
+            dns.queries_for("silent-2.spell.test"),
+        ],
+        sent,
+        "queries after the request ended"
     );
 }
 
@@ -910,4 +1189,131 @@ fn overhead_per_request() {
         direct,
         direct / N as u32
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile requests and responses: these held before; they stay in the suite so they keep holding.
+
+#[test]
+fn hostile_encodings_of_internal_addresses_are_refused_without_a_connection() {
+    let server = Server::start(Reply::Body("hello"));
+    let port = server.port;
+    // Every spelling of 127.0.0.1 that WHATWG parsing accepts, granted by its normalized
+    // pattern but not by the policy's addresses: the guard refuses each before connecting.
+    let loopback: Vec<String> = [
+        "2130706433",
+        "0x7f000001",
+        "0177.0.0.1",
+        "127.1",
+        "0x7f.0.0.1",
+        "127.000.000.001",
+    ]
+    .iter()
+    .map(|h| format!("http://{h}:{port}/"))
+    .collect();
+    let spell = load(&fetch_wasm(), &[server.pattern()], "", "").expect("load");
+    let args: Vec<&str> = loopback.iter().map(String::as_str).collect();
+    let (outcome, _) = cast(&spell, &args);
+    let got = fetched(&outcome.stdout);
+    assert_eq!(got.len(), loopback.len());
+    for (g, url) in got.iter().zip(&loopback) {
+        assert_eq!(g.rc, code(ErrorCode::NetAddressBlocked), "{url}: {g:?}");
+    }
+    server.assert_untouched();
+    // The cloud metadata address in its spellings, and IPv6 forms of loopback: refused by the
+    // guard or not granted, never connected to.
+    let metadata = [
+        "http://169.254.169.254/",
+        "http://2852039166/",
+        "http://0xa9.0xfe.0xa9.0xfe/",
+    ];
+    let spell = load(
+        &fetch_wasm(),
+        &["http://169.254.169.254".to_string()],
+        "",
+        "",
+    )
+    .expect("load");
+    let (outcome, _) = cast(&spell, &metadata);
+    for g in fetched(&outcome.stdout) {
+        assert_eq!(g.rc, code(ErrorCode::NetAddressBlocked), "{g:?}");
+        assert!(g.body.contains("cloud metadata"), "{}", g.body);
+    }
+    let v6 = [
+        format!("http://[::1]:{port}/"),
+        format!("http://[::ffff:127.0.0.1]:{port}/"),
+        format!("http://[::ffff:7f00:1]:{port}/"),
+    ];
+    let spell = load(&fetch_wasm(), &[server.pattern()], "", "").expect("load");
+    let (outcome, _) = cast(&spell, &v6.iter().map(String::as_str).collect::<Vec<_>>());
+    for g in fetched(&outcome.stdout) {
+        assert!(
+            [
+                code(ErrorCode::NetNotGranted),
+                code(ErrorCode::NetAddressBlocked)
+            ]
+            .contains(&g.rc),
+            "{g:?}"
+        );
+    }
+    server.assert_untouched();
+}
+
+#[test]
+fn hostile_header_and_method_injection_are_malformed_requests() {
+    let server = Server::start(Reply::Body("hello"));
+    let spell = fetch(&[server.pattern()], "");
+    let smuggle = "X-A: b\rGET /smuggled HTTP/1.1";
+    let (outcome, _) = cast(&spell, &["-H", smuggle, &server.url("/")]);
+    assert_eq!(
+        fetched(&outcome.stdout)[0].rc,
+        code(ErrorCode::NetRequestInvalid)
+    );
+    let (outcome, _) = cast(
+        &spell,
+        &[
+            "-X",
+            "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET",
+            &server.url("/"),
+        ],
+    );
+    assert_eq!(
+        fetched(&outcome.stdout)[0].rc,
+        code(ErrorCode::NetRequestInvalid)
+    );
+    server.assert_untouched();
+}
+
+#[test]
+fn hostile_header_and_chunk_bombs_fail_the_request_not_the_host() {
+    let mut header_bomb = b"HTTP/1.1 200 OK\r\nx-bomb: ".to_vec();
+    header_bomb.extend(std::iter::repeat_n(b'a', 1 << 20));
+    header_bomb.extend_from_slice(b"\r\ncontent-length: 0\r\n\r\n");
+    let many_headers: String = (0..10_000).map(|i| format!("x-{i}: y\r\n")).collect();
+    let bombs = [
+        header_bomb,
+        format!("HTTP/1.1 200 OK\r\n{many_headers}content-length: 0\r\n\r\n").into_bytes(),
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nffffffffffffffffff\r\nx".to_vec(),
+        b"HTTP/1.1 200 OK\r\ncontent-length: 99999999999\r\n\r\nshort".to_vec(),
+    ];
+    for bomb in bombs {
+        let server = Server::start(Reply::Raw(Arc::new(bomb)));
+        let spell = fetch(&[server.pattern()], "");
+        let (outcome, log) = cast(&spell, &["-c", "4096", &server.url("/")]);
+        let got = fetched(&outcome.stdout);
+        assert_eq!(got.len(), 1, "{}", String::from_utf8_lossy(&outcome.stdout));
+        assert_ne!(
+            got[0].rc, 0,
+            "a bomb is never a good response: {:?}",
+            got[0]
+        );
+        assert!(
+            matches!(outcome.outcome, Outcome::Exit | Outcome::NetworkLimit),
+            "{:?}",
+            outcome.outcome
+        );
+        let usage = &log.records()[0];
+        assert!(usage.net_bytes_in > 0 && usage.net_bytes_in <= spell.grant().limits.net_bytes);
+        let _ = server.next();
+    }
 }

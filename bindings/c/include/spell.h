@@ -73,6 +73,11 @@
 #define SPELL_ERROR_NET_TIMEOUT 804 /* E-NET-004: the request timed out */
 #define SPELL_ERROR_NET_REQUEST_INVALID 805 /* E-NET-005: the request is malformed */
 #define SPELL_ERROR_NET_TRANSPORT 806 /* E-NET-006: the connection or HTTP exchange failed */
+#define SPELL_ERROR_BILL_BUDGET_EXHAUSTED 901 /* E-BILL-001: the account cannot pay for this cast; raise its budget, top up its balance or wait for the next period */
+#define SPELL_ERROR_BILL_ACCOUNT_UNKNOWN 902 /* E-BILL-002: the account is not in the ledger; add it with `spell ledger account set` */
+#define SPELL_ERROR_BILL_PRICES_INVALID 903 /* E-BILL-003: the price list is invalid; check it against examples/prices.toml */
+#define SPELL_ERROR_LEDGER_TAMPERED 904 /* E-BILL-004: the ledger was altered outside Spell; `spell ledger verify` names the first broken row */
+#define SPELL_ERROR_LEDGER_STORAGE 905 /* E-BILL-005: the ledger database could not be read or written */
 
 
 // Cancels the casts it is attached to, from any thread. Free it with `spell_cancel_delete`.

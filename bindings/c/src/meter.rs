@@ -304,6 +304,7 @@ impl MeteringHook for ForeignMeter {
             Some(e) => Err(Denied::new(e.message())),
             None => Ok(Allowance {
                 max_fuel: allowance.has_max_fuel.then_some(allowance.max_fuel),
+                ..Allowance::default()
             }),
         }
     }

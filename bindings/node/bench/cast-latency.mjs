@@ -5,7 +5,7 @@
 // Casts examples/hello/hello.spell (argument, stdout, exit) sequentially, each awaited, after a
 // warm-up; reports p50, mean and p99 in microseconds for: Rust calling `Spell::cast` in a loop,
 // Node awaiting `spell.cast()`, and Node with a JS meter (authorize and record called across
-// threads on every cast). Then the throughput of Node with 2 casts in flight.
+// threads on every cast). Then the throughput of Node with 2 and 8 casts in flight.
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { Policy, Runtime } from '../index.js'
@@ -60,6 +60,7 @@ rows.push(['node: await spell.cast()', await nodeLatency(spell, { args: ['bench'
 const meter = { fuel: 0, authorize() {}, record(u) { this.fuel += u.fuel } }
 rows.push(['node: with a JS meter', await nodeLatency(spell, { args: ['bench'], meter })])
 const perSecond = await throughput(spell, 2, casts)
+const eightInFlight = await throughput(spell, 8, casts)
 
 console.log(`per-cast latency of ${spellPath.slice(repo.length)}, ${casts} casts after ${warmup} warm-up, microseconds`)
 console.log(`${'path'.padEnd(28)}${'p50'.padStart(9)}${'mean'.padStart(9)}${'p99'.padStart(9)}`)
@@ -68,4 +69,4 @@ for (const [name, s] of rows) {
 }
 const overhead = rows[1][1].p50_us - rows[0][1].p50_us
 console.log(`node overhead over rust at p50: ${overhead.toFixed(1)} us; JS meter round trips: ${(rows[2][1].p50_us - rows[1][1].p50_us).toFixed(1)} us more`)
-console.log(`node throughput, 2 casts in flight: ${perSecond.toFixed(0)} casts/s`)
+console.log(`node throughput, 2 casts in flight: ${perSecond.toFixed(0)} casts/s; 8 in flight: ${eightInFlight.toFixed(0)} casts/s (${(1e6 / eightInFlight).toFixed(1)} us per cast)`)

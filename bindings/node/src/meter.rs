@@ -234,7 +234,13 @@ impl MeteringHook for CastMeter {
         };
         let answer = call_and_wait(f, JsCastContext::from(ctx), read_allowance).and_then(|a| {
             let max_fuel = whole_opt(a.max_fuel, "allowance maxFuel").map_err(|e| e.message)?;
-            Ok((a.deny, Allowance { max_fuel }))
+            Ok((
+                a.deny,
+                Allowance {
+                    max_fuel,
+                    ..Allowance::default()
+                },
+            ))
         });
         match answer {
             Ok((Some(reason), _)) => Err(Denied::new(reason)),

@@ -1,15 +1,17 @@
 //! `Spell`: a loaded spell, cast any number of times, concurrently.
 
-use crate::cast::{Prepared, finish, prepare};
+use crate::cast::{AbortLink, Prepared, finish, prepare};
 use crate::convert::from_js;
 use crate::errors::Failure;
 use crate::meter::JsMeter;
 use crate::outcome::CastResult;
 use crate::pool::{promise, rejected};
-use napi::Env;
 use napi::bindgen_prelude::{PromiseRaw, Unknown};
+use napi::{Env, JsDeferred, JsValue};
 use napi_derive::napi;
-use std::sync::Arc;
+use spell_runtime::CastOutcome;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// A verified, compiled spell, ready to cast.
 #[napi]
@@ -73,10 +75,67 @@ impl Spell {
             Err(f) => return rejected(env, f),
         };
         let spell = self.inner.clone();
-        promise(
-            env,
-            move || spell.cast(request).map_err(|e| Failure::of(&e)),
-            move |env, outcome| finish(env, outcome, meter, abort),
-        )
+        // A cast whose meter or host functions are JS needs this thread free while it runs.
+        if meter.is_some() || !spell.grant().host_functions.is_empty() {
+            return promise(
+                env,
+                move || spell.cast(request).map_err(|e| Failure::of(&e)),
+                move |env, outcome| finish(env, outcome, meter, abort),
+            );
+        }
+        // Otherwise it starts here: most casts end within the budget and resolve at once,
+        // without a thread hop or a turn of the event loop; the rest finish in the runtime's
+        // pool and settle through a deferred.
+        let slot = Arc::new(Mutex::new(Slot::Running));
+        let late = slot.clone();
+        let finished = spell.cast_eager(request, EAGER_BUDGET, move |result| {
+            let mut slot = lock(&late);
+            match std::mem::replace(&mut *slot, Slot::Settled) {
+                Slot::Waiting(deferred, abort) => settle(deferred, result, abort),
+                _ => *slot = Slot::Finished(Box::new(result)),
+            }
+        });
+        if let Some(result) = finished {
+            return match finish(env, result.map_err(|e| Failure::of(&e)), None, abort) {
+                Ok(r) => PromiseRaw::resolve(env, r),
+                Err(f) => rejected(env, f),
+            };
+        }
+        let (deferred, promise) = env.create_deferred()?;
+        let mut slot = lock(&slot);
+        match std::mem::replace(&mut *slot, Slot::Settled) {
+            Slot::Finished(result) => settle(deferred, *result, abort),
+            _ => *slot = Slot::Waiting(deferred, abort),
+        }
+        Ok(PromiseRaw::new(env.raw(), promise.raw()))
     }
+}
+
+/// How long a cast may run on the JS thread before it moves to the runtime's pool: the most a
+/// cast holds the event loop.
+const EAGER_BUDGET: Duration = Duration::from_micros(250);
+
+type Resolver = Box<dyn FnOnce(Env) -> napi::Result<CastResult> + Send>;
+
+/// Where a cast that moved to the pool meets its promise: whichever comes second, the outcome
+/// or the deferred, settles it.
+enum Slot {
+    Running,
+    Finished(Box<Result<CastOutcome, spell_runtime::Error>>),
+    Waiting(JsDeferred<CastResult, Resolver>, Option<AbortLink>),
+    Settled,
+}
+
+fn settle(
+    deferred: JsDeferred<CastResult, Resolver>,
+    result: Result<CastOutcome, spell_runtime::Error>,
+    abort: Option<AbortLink>,
+) {
+    deferred.resolve(Box::new(move |env: Env| {
+        finish(&env, result.map_err(|e| Failure::of(&e)), None, abort).map_err(|f| f.throw(&env))
+    }));
+}
+
+fn lock(slot: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
+    slot.lock().unwrap_or_else(|e| e.into_inner())
 }

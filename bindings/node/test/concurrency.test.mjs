@@ -26,7 +26,7 @@ test('the event loop keeps ticking while a CPU-bound cast runs', async (t) => {
   assert.ok(r.usage.cpuNs > 200e6, 'the guest really used the CPU')
   // Blocked, the loop would see one tick and a lag of about 500 ms.
   assert.ok(ticks >= 10, `only ${ticks} ticks`)
-  assert.ok(worstLag < 250, `timer lag ${worstLag} ms`)
+  assert.ok(worstLag < 100, `timer lag ${worstLag} ms`)
 })
 
 test('concurrent casts overlap in time', async (t) => {
@@ -65,10 +65,15 @@ test('one signal serves several casts and keeps no listener once they end', asyn
   const controller = new AbortController()
   const { signal } = controller
   for (let round = 0; round < 3; round++) {
-    // Each running cast listens once (Node warns above 10 listeners on one signal).
-    const casts = Array.from({ length: 8 }, () => limits.cast({ export: 'hello', signal }))
+    // Each running cast listens once (Node warns above 10 listeners on one signal); a cast
+    // that ends within its eager budget has let go by the time cast() returns.
+    const quick = Array.from({ length: 8 }, () => limits.cast({ export: 'hello', signal }))
+    assert.ok(getEventListeners(signal, 'abort').length <= 8)
+    assert.ok((await Promise.all(quick)).every((r) => r.outcome === 'ok'))
+    assert.equal(getEventListeners(signal, 'abort').length, 0)
+    const slow = Array.from({ length: 8 }, () => limits.cast({ limits: { wallTimeMs: 20 }, signal }))
     assert.equal(getEventListeners(signal, 'abort').length, 8)
-    assert.ok((await Promise.all(casts)).every((r) => r.outcome === 'ok'))
+    assert.ok((await Promise.all(slow)).every((r) => r.outcome === 'timeout'))
     assert.equal(getEventListeners(signal, 'abort').length, 0)
   }
   const running = limits.cast({ signal })

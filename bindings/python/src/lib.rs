@@ -29,7 +29,6 @@ mod policy;
 mod request;
 mod runtime;
 mod spell;
-mod threads;
 
 use pyo3::prelude::*;
 use std::sync::{Mutex, MutexGuard};

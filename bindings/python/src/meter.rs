@@ -268,11 +268,13 @@ fn allowance(answer: &Bound<'_, PyAny>) -> PyResult<Allowance> {
     if let Ok(a) = answer.cast::<PyAllowance>() {
         return Ok(Allowance {
             max_fuel: a.get().max_fuel,
+            ..Allowance::default()
         });
     }
     match answer.extract::<u64>() {
         Ok(fuel) => Ok(Allowance {
             max_fuel: Some(fuel),
+            ..Allowance::default()
         }),
         Err(_) => Err(PyTypeError::new_err(format!(
             "authorize must return None, an int (max fuel) or spell.Allowance, not {}",

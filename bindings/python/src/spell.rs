@@ -9,9 +9,14 @@ use spell_core::ErrorCode;
 use spell_runtime::{CancelHandle, CastOutcome, Error, Spell};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// A spell ready to cast: verified, granted, compiled and pre-instantiated. Cast it from many
 /// threads at once; each cast runs with the GIL released.
+/// How long `cast_async` may run a cast on the event loop's thread before handing it to the
+/// runtime's pool: the most the loop is held by one cast.
+const EAGER_BUDGET: Duration = Duration::from_micros(250);
+
 #[pyclass(name = "Spell", module = "spell", frozen)]
 pub(crate) struct PySpell {
     pub(crate) inner: Spell,
@@ -143,22 +148,31 @@ impl PySpell {
         let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
         let future = event_loop.call_method0("create_future")?;
         future.call_method1("add_done_callback", (CancelIfCancelled { cancel },))?;
-        let (future_ref, loop_ref, spell) = (
-            future.clone().unbind(),
-            event_loop.unbind(),
-            self.inner.clone(),
-        );
-        crate::threads::spawn(move || {
-            let result = spell.cast(request);
-            Python::attach(|py| deliver(py, &future_ref, &loop_ref, outcome(py, result, &errors)));
-        })
-        .map_err(|e| {
-            spell_error(
-                py,
-                ErrorCode::CastSetup,
-                format!("could not start a cast thread: {e}"),
-            )
-        })?;
+        let errors = Arc::new(errors);
+        let (future_ref, loop_ref, late_errors) =
+            (future.clone().unbind(), event_loop.unbind(), errors.clone());
+        let spell = &self.inner;
+        // Most casts end within the budget: their future is done before it is awaited, and
+        // `await` returns at once. The rest finish in the runtime's pool and come back through
+        // the loop's call_soon_threadsafe.
+        let finished = py.detach(|| {
+            spell.cast_eager(request, EAGER_BUDGET, move |result| {
+                Python::attach(|py| {
+                    deliver(
+                        py,
+                        &future_ref,
+                        &loop_ref,
+                        outcome(py, result, &late_errors),
+                    )
+                })
+            })
+        });
+        if let Some(result) = finished {
+            match outcome(py, result, &errors) {
+                Ok(o) => future.call_method1("set_result", (Py::new(py, o)?,))?,
+                Err(e) => future.call_method1("set_exception", (e.into_value(py),))?,
+            };
+        }
         Ok(future)
     }
 

@@ -65,6 +65,26 @@ def test_cast_async_runs_casts_in_parallel(count: spell.Spell) -> None:
     assert shared > 0.25
 
 
+def test_cast_async_never_holds_the_event_loop(guest: Callable[..., spell.Spell]) -> None:
+    # A cast runs on the loop's thread only within a 0.25 ms budget, then in the runtime's pool:
+    # a 300 ms spinning cast leaves the loop's timers on time.
+    spin = guest("spin", limits={"wall_time_ms": 300})
+
+    async def main() -> tuple[float, spell.CastOutcome]:
+        worst = 0.0
+        task = asyncio.ensure_future(spin.cast_async())
+        while not task.done():
+            before = time.perf_counter()
+            await asyncio.sleep(0.002)
+            worst = max(worst, time.perf_counter() - before - 0.002)
+        return worst, await task
+
+    worst, outcome = asyncio.run(main())
+    print(f"\nworst timer lag during a 300 ms cast_async: {worst * 1e3:.2f} ms")
+    assert outcome.outcome == "timeout"
+    assert worst < 0.05
+
+
 def test_cast_async_raises_what_cast_raises(hello: spell.Spell) -> None:
     async def main() -> None:
         await hello.cast_async(env={"NOT_GRANTED": "x"})

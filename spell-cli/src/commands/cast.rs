@@ -63,6 +63,13 @@ pub struct Args {
     /// `[package] max_module_bytes` applies instead).
     #[arg(long, value_name = "SIZE", conflicts_with = "policy")]
     max_module_size: Option<bytesize::ByteSize>,
+    /// Bill the cast to an account of this usage ledger (see `spell ledger`): refused when the
+    /// account cannot pay, capped at what it can.
+    #[arg(long, requires = "account")]
+    ledger: Option<PathBuf>,
+    /// The ledger account to bill.
+    #[arg(long, requires = "ledger")]
+    account: Option<String>,
     /// Print one JSON object with the outcome, output and usage.
     #[arg(long)]
     json: bool,
@@ -100,7 +107,17 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             );
             Ok(exit_code(&outcome))
         }
-        Ok((outcome, _)) => Ok(exit_code(&outcome)),
+        Ok((outcome, _)) => {
+            if let Some(code) = outcome.denial_code {
+                let detail = outcome.detail.as_deref().unwrap_or("-");
+                eprintln!(
+                    "error[{}]: {detail}\n  = help: {}",
+                    code.code(),
+                    code.message()
+                );
+            }
+            Ok(exit_code(&outcome))
+        }
         Err(err) if json => {
             let (error, exit) = crate::report::error_json(&err);
             let out = json!({"outcome": null, "exit_code": null, "trap": null, "stdout": "", "stderr": "", "usage": null, "spell": null, "error": error});
@@ -233,12 +250,22 @@ fn cast(args: Args, on_output: Option<OutputCallback>) -> anyhow::Result<(CastOu
     if let Some(callback) = on_output {
         request = request.on_output(callback);
     }
+    if let (Some(db), Some(account)) = (&args.ledger, &args.account) {
+        let ledger = spell_ledger::Ledger::open(db)
+            .map_err(Coded::from)
+            .with_context(|| format!("opening {}", db.display()))?;
+        request = request.meter(ledger.meter(account).map_err(Coded::from)?);
+    }
     let outcome = spell.cast(request).map_err(|e| {
         anyhow::Error::new(Coded {
             code: e.code(),
             message: e.to_string(),
         })
     })?;
+    if let Some(e) = &outcome.hook_error {
+        // The cast ran; its record did not reach the ledger (or the host's hook).
+        eprintln!("spell: {e}");
+    }
     let info = SpellInfo {
         digest: spell.digest().to_hex(),
         name: spell.name().into(),
@@ -276,6 +303,6 @@ fn outcome_json(o: &CastOutcome, spell: SpellInfo) -> serde_json::Value {
             "cast_id": u.cast_id, "started_at_ms": u.started_at_ms,
         },
         "spell": {"digest": spell.digest, "name": spell.name, "version": spell.version},
-        "error": null,
+        "error": o.denial_code.map(|c| json!({"code": c.code(), "name": c.name(), "message": o.detail})),
     })
 }

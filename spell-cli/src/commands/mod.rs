@@ -4,6 +4,7 @@ pub mod audit;
 pub mod cast;
 pub mod inspect;
 pub mod keygen;
+pub mod ledger;
 pub mod pack;
 pub mod sbom;
 pub mod sign;

@@ -11,6 +11,7 @@
 //! to are checked.
 
 use super::NetError;
+use super::dns::Dns;
 use super::target::Target;
 use spell_core::AddressRange;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -114,19 +115,16 @@ pub(crate) fn admit(ip: IpAddr, allow: &[AddressRange]) -> Result<(), &'static s
     }
 }
 
-/// Resolves the target's host (IP literals are used as they are) and keeps the admitted
-/// addresses; refuses when none is.
+/// Resolves the target's host with the runtime's resolver (IP literals are used as they are)
+/// and keeps the admitted addresses; refuses when none is. Dropping the future cancels the lookup.
 pub(crate) async fn resolve(
+    dns: &Dns,
     target: &Target,
     allow: &[AddressRange],
 ) -> Result<Vec<SocketAddr>, NetError> {
     let found: Vec<IpAddr> = match target.ip() {
         Some(ip) => vec![ip],
-        None => tokio::net::lookup_host((target.host(), target.port()))
-            .await
-            .map_err(|e| NetError::Transport(format!("resolving {}: {e}", target.host())))?
-            .map(|a| a.ip())
-            .collect(),
+        None => dns.lookup(target.host()).await?,
     };
     let mut admitted: Vec<SocketAddr> = Vec::new();
     let mut refused = Vec::new();

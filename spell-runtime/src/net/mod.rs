@@ -21,12 +21,18 @@
 //! 805 and nothing is written.
 //!
 //! Semantics:
-//! - **Order of checks**: URL (WHATWG-normalized) → grant pattern → request count → DNS and the
-//!   SSRF guard ([`guard`]) → byte budget → connect to a checked address only (pinned: no second
+//! - **Order of checks**: URL (WHATWG-normalized) → grant pattern → request count → byte budget
+//!   (the request's head and body) → the request is counted → DNS ([`dns`]; IP literals skip
+//!   it) and the SSRF guard ([`guard`]) → connect to a checked address only (pinned: no second
 //!   lookup). Refusals (not granted, address refused, request limit) are reported to the
 //!   observer hook as `PolicyViolation { capability: "network" }` with the method, URL and reason.
-//! - **Limits**: `net_requests` counts requests that reached the connect stage; beyond it a
-//!   request fails with 803 and the cast goes on. `net_bytes` caps plaintext bytes in plus out
+//! - **Limits**: `net_requests` counts every request that passed the grant, count and byte
+//!   checks, whether it then failed at DNS, was refused by the SSRF guard, timed out or
+//!   connected: each lookup of a guest-chosen name is counted before it starts, so the cap bounds
+//!   lookups too. Beyond the cap a request fails with 803 and the cast goes on. A cast runs at
+//!   most one lookup at a time (the guest waits for each request), and a lookup ends with its
+//!   request: the request's timeout or the cast's deadline or cancellation cancels it, and on its
+//!   own it gives up after a few seconds ([`dns`]). `net_bytes` caps plaintext bytes in plus out
 //!   (heads and bodies; [`client`]); a request that would pass it, before or while sending or
 //!   receiving, ends the cast with outcome `network_limit`. The bytes moved up to that point are
 //!   in the usage record, as are those of a request cut short by the cast's deadline or
@@ -43,6 +49,7 @@
 
 mod abi;
 mod client;
+mod dns;
 mod guard;
 mod target;
 
@@ -62,6 +69,7 @@ use target::Target;
 use tokio_rustls::TlsConnector;
 
 pub(crate) use client::tls_connector;
+pub(crate) use dns::Dns;
 use wasmtime::{Caller, Linker};
 
 /// The import module of Spell's own host functions.
@@ -100,11 +108,12 @@ impl HasCode for NetError {
 }
 
 /// What a spell may reach, fixed at load: its granted patterns and the policy's SSRF
-/// exceptions, and the runtime's TLS trust.
+/// exceptions, and the runtime's TLS trust and resolver.
 pub(crate) struct NetGrant {
     pub(crate) patterns: Vec<HostPattern>,
     pub(crate) allow_addresses: Vec<AddressRange>,
     pub(crate) tls: TlsConnector,
+    pub(crate) dns: Arc<Dns>,
 }
 
 /// What one cast may reach and spend.
@@ -222,20 +231,9 @@ async fn perform(
     };
     let deadline = tokio::time::Instant::from_std(deadline);
     let timeout_ms = request.timeout_ms;
-    let addrs = match tokio::time::timeout_at(
-        deadline,
-        guard::resolve(&target, &scope.grant.allow_addresses),
-    )
-    .await
-    {
-        Err(_) => return Err(timed_out(timeout_ms)),
-        Ok(Err(e @ NetError::AddressBlocked { .. })) => return Err(refuse(e)),
-        Ok(Err(e)) => return Err(Failure::Request(e)),
-        Ok(Ok(addrs)) => addrs,
-    };
     let body_len = request.body.len();
     let request = build(&target, request)?;
-    let net = &mut call.state().net;
+    let net = &mut state.net;
     let budget = scope.max_bytes.saturating_sub(net.bytes_in + net.bytes_out);
     let size = client::request_size(&request, body_len);
     if size > budget {
@@ -245,7 +243,21 @@ async fn perform(
         );
         return Err(Failure::Cast(Stop::NetworkLimit(detail)));
     }
+    // Counted before the lookup: a request that fails at DNS or the guard still counts.
     net.requests += 1;
+    // Timing out drops the lookup, which cancels it.
+    let addrs = match tokio::time::timeout_at(
+        deadline,
+        guard::resolve(&scope.grant.dns, &target, &scope.grant.allow_addresses),
+    )
+    .await
+    {
+        Err(_) => return Err(timed_out(timeout_ms)),
+        Ok(Err(e @ NetError::AddressBlocked { .. })) => return Err(refuse(e)),
+        Ok(Err(e)) => return Err(Failure::Request(e)),
+        Ok(Ok(addrs)) => addrs,
+    };
+    let net = &mut call.state().net;
     let meter = WireMeter::new(budget);
     let result = {
         let _settle = Settle {
