@@ -105,18 +105,22 @@ pub(crate) struct Standing {
 }
 
 impl Standing {
+    /// What `package` (as loaded, with `sbom` read or not) leaves to rescans.
     pub(crate) fn new(
-        mut package: Package,
+        package: &Package,
         sbom: SbomSlot,
         key: VerdictKey,
         warnings: Vec<String>,
     ) -> Standing {
-        package.module = Vec::new();
-        if sbom.0.get().is_some() {
-            package.sbom = None;
-        }
+        let parsed = sbom.0.get().is_some();
         Standing {
-            package,
+            package: Package {
+                manifest_bytes: package.manifest_bytes.clone(),
+                manifest: package.manifest.clone(),
+                module: Vec::new(),
+                sbom: if parsed { None } else { package.sbom.clone() },
+                bundle: package.bundle.clone(),
+            },
             sbom,
             verdict: Mutex::new((key, Verdict::Accepted { warnings })),
             revoked: AtomicBool::new(false),

@@ -228,7 +228,7 @@ impl Runtime {
             module_digest: m.module.sha256,
             entrypoint: &m.entrypoint,
         };
-        let standing = Standing::new(package.clone(), sbom, key, verification.warnings.clone());
+        let standing = Standing::new(&package, sbom, key, verification.warnings.clone());
         let spell = self.prepare(
             source,
             grant,
