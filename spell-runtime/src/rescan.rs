@@ -105,22 +105,18 @@ pub(crate) struct Standing {
 }
 
 impl Standing {
-    /// What `package` (as loaded, with `sbom` read or not) leaves to rescans.
+    /// What `package` (its module taken; its SBOM read into `sbom` or not) leaves to rescans.
     pub(crate) fn new(
-        package: &Package,
+        mut package: Package,
         sbom: SbomSlot,
         key: VerdictKey,
         warnings: Vec<String>,
     ) -> Standing {
-        let parsed = sbom.0.get().is_some();
+        if sbom.0.get().is_some() {
+            package.sbom = None;
+        }
         Standing {
-            package: Package {
-                manifest_bytes: package.manifest_bytes.clone(),
-                manifest: package.manifest.clone(),
-                module: Vec::new(),
-                sbom: if parsed { None } else { package.sbom.clone() },
-                bundle: package.bundle.clone(),
-            },
+            package,
             sbom,
             verdict: Mutex::new((key, Verdict::Accepted { warnings })),
             revoked: AtomicBool::new(false),

@@ -213,22 +213,25 @@ impl Runtime {
 
     /// Loads a `.spell` package through the whole verified-loading pipeline.
     pub fn load(&self, package: &[u8], policy: &Policy) -> Result<Spell, Error> {
-        let package = Package::read(package, &policy.package)?;
+        let mut package = Package::read(package, &policy.package)?;
         let verifier = self.verifier(policy)?;
         let key = verdict_key(&package, &verifier);
         let sbom = SbomSlot::default();
         let verification = self.verify_with(&package, &sbom, &verifier, key)?;
         let grant = policy.grant(&package.manifest)?;
+        // The module goes to the compiler, the rest of the package to rescans.
+        let wasm = std::mem::take(&mut package.module);
         let m = &package.manifest;
+        let entrypoint = m.entrypoint.clone();
         let source = ModuleSource {
-            digest: package.digest(),
+            digest: key.0,
             name: m.name.clone(),
             version: m.version.to_string(),
-            wasm: &package.module,
+            wasm: &wasm,
             module_digest: m.module.sha256,
-            entrypoint: &m.entrypoint,
+            entrypoint: &entrypoint,
         };
-        let standing = Standing::new(&package, sbom, key, verification.warnings.clone());
+        let standing = Standing::new(package, sbom, key, verification.warnings.clone());
         let spell = self.prepare(
             source,
             grant,
