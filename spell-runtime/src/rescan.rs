@@ -195,10 +195,32 @@ impl Runtime {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn rescan(&self, policy: &Policy) -> Result<RescanReport, Error> {
-        let inner = &self.inner;
-        let _one_at_a_time = lock(&inner.rescans);
+        let report = {
+            let _one_at_a_time = lock(&self.inner.rescans);
+            self.rescan_loaded(policy)?
+        };
+        // Observed once the rescan is over, so that an observer may itself rescan.
+        for change in &report.changes {
+            if let (Verdict::Accepted { .. }, Verdict::Refused { code, message }) =
+                (&change.before, &change.after)
+            {
+                self.inner.default_meter.observe(&Event {
+                    cast_id: String::new(),
+                    kind: EventKind::SpellRevoked {
+                        spell_digest: change.digest.clone(),
+                        spell_name: change.name.clone(),
+                        code: code.code().to_string(),
+                        detail: message.clone(),
+                    },
+                });
+            }
+        }
+        Ok(report)
+    }
+
+    fn rescan_loaded(&self, policy: &Policy) -> Result<RescanReport, Error> {
         let verifier = self.verifier(policy)?;
-        let spells = lock(&inner.loaded).live();
+        let spells = lock(&self.inner.loaded).live();
         let mut report = RescanReport {
             spells: spells.len(),
             changes: Vec::new(),
@@ -229,29 +251,15 @@ impl Runtime {
             let before = std::mem::replace(&mut *lock(&standing.verdict), (key, after.clone())).1;
             let refused = matches!(after, Verdict::Refused { .. });
             standing.revoked.store(refused, Ordering::Release);
-            if before == after {
-                continue;
-            }
-            if let (Verdict::Accepted { .. }, Verdict::Refused { code, message }) =
-                (&before, &after)
-            {
-                inner.default_meter.observe(&Event {
-                    cast_id: String::new(),
-                    kind: EventKind::SpellRevoked {
-                        spell_digest: spell.digest_hex.clone(),
-                        spell_name: spell.name.clone(),
-                        code: code.code().to_string(),
-                        detail: message.clone(),
-                    },
+            if before != after {
+                report.changes.push(VerdictChange {
+                    digest: spell.digest_hex.clone(),
+                    name: spell.name.clone(),
+                    version: spell.version.clone(),
+                    before,
+                    after,
                 });
             }
-            report.changes.push(VerdictChange {
-                digest: spell.digest_hex.clone(),
-                name: spell.name.clone(),
-                version: spell.version.clone(),
-                before,
-                after,
-            });
         }
         Ok(report)
     }

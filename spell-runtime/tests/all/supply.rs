@@ -334,3 +334,38 @@ fn dropped_spells_leave_the_rescan_and_broken_trust_material_revokes_nothing() {
     trust(host.dir.path(), &host.key);
     assert_eq!(host.runtime.rescan(&policy).expect("rescan").spells, 0);
 }
+
+/// An observer that rescans when told of a revocation, as a host re-checking at once would.
+#[derive(Default)]
+struct Rescanning {
+    runtime: std::sync::OnceLock<(Runtime, Policy)>,
+    rescans: Mutex<usize>,
+}
+
+impl MeteringHook for Rescanning {
+    fn observe(&self, event: &spell_runtime::Event) {
+        if let (EventKind::SpellRevoked { .. }, Some((runtime, policy))) =
+            (&event.kind, self.runtime.get())
+        {
+            runtime.rescan(policy).expect("rescan from the observer");
+            *self.rescans.lock().expect("lock") += 1;
+        }
+    }
+}
+
+#[test]
+fn an_observer_may_rescan_when_told_of_a_revocation() {
+    let host = Host::new();
+    let observer = Arc::new(Rescanning::default());
+    let runtime = Runtime::builder()
+        .meter(observer.clone())
+        .build()
+        .expect("runtime");
+    let spell = runtime
+        .load(&host.spell("a", SERDE, Duration::ZERO), &host.policy(""))
+        .expect("load");
+    let revoking = host.policy(&format!("revoked_digests = [\"{}\"]", spell.digest()));
+    let _ = observer.runtime.set((runtime.clone(), revoking.clone()));
+    assert_eq!(runtime.rescan(&revoking).expect("rescan").changes.len(), 1);
+    assert_eq!(*observer.rescans.lock().expect("lock"), 1);
+}
