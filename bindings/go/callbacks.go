@@ -58,11 +58,14 @@ func spellGoObserve(env unsafe.Pointer, event *C.spell_event_t) {
 	// Observe has no error to report a panic through; the event is dropped instead.
 	defer func() { _ = recover() }()
 	handleValue[Observer](env).Observe(&Event{
-		CastID:     goString(event.cast_id),
-		Kind:       EventKind(event.kind),
-		Outcome:    OutcomeKind(event.outcome),
-		Capability: goString(event.capability),
-		Detail:     goString(event.detail),
+		CastID:      goString(event.cast_id),
+		Kind:        EventKind(event.kind),
+		Outcome:     OutcomeKind(event.outcome),
+		Capability:  goString(event.capability),
+		Detail:      goString(event.detail),
+		SpellDigest: goString(event.spell_digest),
+		SpellName:   goString(event.spell_name),
+		Code:        goString(event.code),
 	})
 }
 

@@ -58,6 +58,14 @@ const (
 	CodeSigningFailed ErrorCode = C.SPELL_ERROR_SIGNING_FAILED
 	// CodeSignatureArtifactMismatch is E-SIG-007: the signature does not cover this spell.json; the package was altered after signing, sign it again.
 	CodeSignatureArtifactMismatch ErrorCode = C.SPELL_ERROR_SIGNATURE_ARTIFACT_MISMATCH
+	// CodeSpellRevoked is E-SIG-008: the spell was revoked by a rescan (the message names the refusal); fix the cause and load it again.
+	CodeSpellRevoked ErrorCode = C.SPELL_ERROR_SPELL_REVOKED
+	// CodeDigestRevoked is E-SIG-009: the spell's digest is in trust.revoked_digests; this release was withdrawn.
+	CodeDigestRevoked ErrorCode = C.SPELL_ERROR_DIGEST_REVOKED
+	// CodeSignerRevoked is E-SIG-010: the signer is in trust.revoked_signers; have the spell signed by a trusted signer.
+	CodeSignerRevoked ErrorCode = C.SPELL_ERROR_SIGNER_REVOKED
+	// CodeSignatureRevoked is E-SIG-011: the signature was made before trust.revoked_before; sign the spell again with the rotated key.
+	CodeSignatureRevoked ErrorCode = C.SPELL_ERROR_SIGNATURE_REVOKED
 	// CodeSbomMissing is E-SBOM-001: the policy requires an SBOM; add sbom.cdx.json to the package.
 	CodeSbomMissing ErrorCode = C.SPELL_ERROR_SBOM_MISSING
 	// CodeSbomInvalid is E-SBOM-002: the SBOM is not a valid CycloneDX JSON document.

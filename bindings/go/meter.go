@@ -70,11 +70,14 @@ const (
 	// EventPolicyViolation: the guest tried something its grant does not allow;
 	// Event.Capability says what.
 	EventPolicyViolation EventKind = C.SPELL_EVENT_POLICY_VIOLATION
+	// EventSpellRevoked: a rescan revoked a loaded spell (seen by the runtime's meter, outside
+	// any cast); Event.SpellDigest, SpellName and Code say which and why.
+	EventSpellRevoked EventKind = C.SPELL_EVENT_SPELL_REVOKED
 )
 
-// Event is something that happened during a cast.
+// Event is something that happened during a cast, or to a loaded spell.
 type Event struct {
-	// CastID is the cast it happened in.
+	// CastID is the cast it happened in (empty outside a cast).
 	CastID string
 	// Kind is what happened.
 	Kind EventKind
@@ -82,6 +85,12 @@ type Event struct {
 	Outcome OutcomeKind
 	// Capability is the capability involved (EventPolicyViolation), e.g. "network".
 	Capability string
-	// Detail is which limit and its value, or what was attempted.
+	// Detail is which limit and its value, what was attempted, or the refusal.
 	Detail string
+	// SpellDigest is the revoked spell's digest, hex (EventSpellRevoked).
+	SpellDigest string
+	// SpellName is the revoked spell's name (EventSpellRevoked).
+	SpellName string
+	// Code is the refusal's code, e.g. "E-SBOM-005" (EventSpellRevoked).
+	Code string
 }

@@ -4,6 +4,7 @@ package spell
 import "C"
 
 import (
+	"encoding/json"
 	"runtime"
 	"time"
 )
@@ -145,6 +146,57 @@ func (rt *Runtime) Load(pkg []byte, policy *Policy) (*Spell, error) {
 		return nil, err
 	}
 	return newSpell(ptr, rt.fiberCallbacks), nil
+}
+
+// RescanReport is what Runtime.Rescan found.
+type RescanReport struct {
+	// Spells is how many loaded spells were checked.
+	Spells int `json:"spells"`
+	// Changes are the spells whose verdict changed, in load order.
+	Changes []VerdictChange `json:"changes"`
+}
+
+// VerdictChange is a loaded spell whose verdict a rescan changed.
+type VerdictChange struct {
+	Digest  string  `json:"digest"`
+	Name    string  `json:"name"`
+	Version string  `json:"version"`
+	Before  Verdict `json:"before"`
+	After   Verdict `json:"after"` // "refused" revoked it
+}
+
+// Verdict is a verification verdict: "accepted" with Warnings, or "refused" with the refusal's
+// Code ("E-SBOM-005") and Message.
+type Verdict struct {
+	Verdict  string   `json:"verdict"`
+	Warnings []string `json:"warnings,omitempty"`
+	Code     string   `json:"code,omitempty"`
+	Message  string   `json:"message,omitempty"`
+}
+
+// Rescan re-verifies every spell rt loaded against policy as it is now (its trusted roots, keys
+// and OSV database read again if they changed) and revokes those it refuses: their next Cast
+// fails with CodeSpellRevoked (E-SIG-008); casts in flight finish; the runtime's meter observes
+// an EventSpellRevoked for each. Returns the spells whose verdict changed.
+func (rt *Runtime) Rescan(policy *Policy) (*RescanReport, error) {
+	if policy == nil {
+		return nil, &Error{code: CodeInvalidArgument, msg: "policy is nil"}
+	}
+	var buf C.spell_buf_t
+	err := rt.h.use(func(r *C.spell_runtime_t) error {
+		return policy.h.use(func(p *C.spell_policy_t) error {
+			return takeError(C.spell_runtime_rescan(r, p, &buf))
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer C.spell_buf_delete(&buf)
+	report := &RescanReport{}
+	if err := json.Unmarshal(goBytes(buf.data, buf.len), report); err != nil {
+		return nil, &Error{code: CodeInternal, msg: "rescan report: " + err.Error()}
+	}
+	return report, nil
 }
 
 // Close frees the runtime. Safe to call more than once; waits for a Load in flight.

@@ -103,6 +103,13 @@ export declare class Runtime {
    * Rejects with a `SpellError` whose `code` says which step refused it.
    */
   load(spell: string | Uint8Array, policy: Policy): Promise<Spell>
+  /**
+   * Re-verifies every spell this runtime loaded against `policy` as it is now (its trusted
+   * roots, keys and OSV database read again if they changed) and revokes those it refuses:
+   * their next cast rejects with `E-SIG-008`; casts in flight finish. Resolves with the spells
+   * whose verdict changed (off the event loop).
+   */
+  rescan(policy: Policy): Promise<RescanReport>
   /** Counters of the module cache. */
   stats(): CacheStats
 }
@@ -314,6 +321,14 @@ export type Outcome = 'ok' | 'exit' | 'trap' | 'timeout' | 'out_of_fuel' | 'memo
  */
 export declare function pack(manifest: string | Uint8Array, module: string | Uint8Array): Buffer
 
+/** What `Runtime.rescan` found. */
+export interface RescanReport {
+  /** How many loaded spells were checked. */
+  spells: number
+  /** The spells whose verdict changed, in load order. */
+  changes: Array<VerdictChange>
+}
+
 /**
  * How to build a runtime. Every field is optional; the defaults are the Rust builder's:
  * 256 casts at once, 1 s queue timeout, 64 cached modules, no disk cache, 1 ms epoch tick,
@@ -354,19 +369,26 @@ export interface RuntimeOptions {
 }
 
 /**
- * Something that happened during a cast: a limit ended it, or the guest tried something its
- * grant does not allow.
+ * Something that happened during a cast (a limit ended it, or the guest tried something its
+ * grant does not allow), or to a loaded spell (a rescan revoked it: seen by the runtime's meter,
+ * `castId` empty).
  */
 export interface SpellEvent {
-  /** The cast it happened in. */
+  /** The cast it happened in (empty outside a cast). */
   castId: string
   /** What happened. */
-  type: 'limit_hit' | 'policy_violation'
+  type: 'limit_hit' | 'policy_violation' | 'spell_revoked'
   /** For `limit_hit`: the outcome the limit caused. */
   outcome?: Outcome
   /** For `policy_violation`: the capability involved (`network`, ...). */
   capability?: string
-  /** Which limit and its value, or what was attempted and why it was refused. */
+  /** For `spell_revoked`: the spell's digest (hex). */
+  spellDigest?: string
+  /** For `spell_revoked`: the spell's name. */
+  spellName?: string
+  /** For `spell_revoked`: the refusal's code (`E-SBOM-005`, ...). */
+  code?: string
+  /** Which limit and its value, what was attempted and why it was refused, or the refusal. */
   detail: string
 }
 
@@ -411,3 +433,29 @@ export interface Usage {
 
 /** A WebAssembly value type in a host function signature. */
 export type ValType = 'i32' | 'i64' | 'f32' | 'f64'
+
+/** A verification verdict. */
+export interface Verdict {
+  /** `accepted` or `refused`. */
+  verdict: 'accepted' | 'refused'
+  /** For `accepted`: findings that did not refuse the spell. */
+  warnings: Array<string>
+  /** For `refused`: the refusal's code (`E-SBOM-005`, ...). */
+  code?: string
+  /** For `refused`: the refusal with every finding. */
+  message?: string
+}
+
+/** A loaded spell whose verdict a rescan changed. */
+export interface VerdictChange {
+  /** The spell's digest (hex). */
+  digest: string
+  /** The spell's name. */
+  name: string
+  /** The spell's version. */
+  version: string
+  /** Its verdict before the rescan. */
+  before: Verdict
+  /** Its verdict now (`refused` revoked it). */
+  after: Verdict
+}

@@ -31,6 +31,8 @@ enum Command {
     Cast(commands::cast::Args),
     /// Verify a spell against a policy: signature, SBOM rules and capability grant.
     Verify(commands::verify::Args),
+    /// Re-verify packages at rest against a policy and its OSV database: what would be refused.
+    Audit(commands::audit::Args),
     /// Verify any file against a Sigstore bundle, like `cosign verify-blob`.
     VerifyBlob(commands::verify_blob::Args),
     /// Sign a spell offline with a local key.
@@ -63,6 +65,7 @@ fn main() {
         Command::Inspect(a) => commands::inspect::run(a),
         Command::Cast(a) => commands::cast::run(a),
         Command::Verify(a) => commands::verify::run(a),
+        Command::Audit(a) => commands::audit::run(a),
         Command::VerifyBlob(a) => commands::verify_blob::run(a),
         Command::Sign(a) => commands::sign::run(a),
         Command::Keygen(a) => commands::keygen::run(a),

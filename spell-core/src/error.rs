@@ -111,6 +111,14 @@ catalog! {
     SigningFailed = 406, "E-SIG-006", "signing_failed", "signing failed";
     /// The signature is valid for other bytes: spell.json was changed after signing.
     SignatureArtifactMismatch = 407, "E-SIG-007", "signature_artifact_mismatch", "the signature does not cover this spell.json; the package was altered after signing, sign it again";
+    /// A loaded spell was refused by a rescan: its casts fail until it is loaded again and accepted.
+    SpellRevoked = 408, "E-SIG-008", "spell_revoked", "the spell was revoked by a rescan (the message names the refusal); fix the cause and load it again";
+    /// The spell's digest is listed in the policy's `trust.revoked_digests`.
+    DigestRevoked = 409, "E-SIG-009", "digest_revoked", "the spell's digest is in trust.revoked_digests; this release was withdrawn";
+    /// The signer is listed in the policy's `trust.revoked_signers` (rule, identity or key).
+    SignerRevoked = 410, "E-SIG-010", "signer_revoked", "the signer is in trust.revoked_signers; have the spell signed by a trusted signer";
+    /// The signature was made before the policy's `trust.revoked_before` (or has no verified time).
+    SignatureRevoked = 411, "E-SIG-011", "signature_revoked", "the signature was made before trust.revoked_before; sign the spell again with the rotated key";
 
     /// The policy requires an SBOM and the spell has none.
     SbomMissing = 501, "E-SBOM-001", "sbom_missing", "the policy requires an SBOM; add sbom.cdx.json to the package";

@@ -85,6 +85,17 @@ pub struct TrustPolicy {
     /// A spell is trusted when any rule matches its signer.
     #[serde(default)]
     pub signers: Vec<SignerRule>,
+    /// Spells refused by identity (the sha256 of their `spell.json`): a withdrawn release.
+    #[serde(default)]
+    pub revoked_digests: Vec<Sha256Digest>,
+    /// Signers refused even when a rule matches: a rule's name, a certificate identity (keyless
+    /// subject) or a public key's `sha256:` fingerprint.
+    #[serde(default)]
+    pub revoked_signers: Vec<String>,
+    /// Refuse signatures whose verified signing time is before this instant (RFC 3339, e.g.
+    /// `2026-03-01T00:00:00Z`): after a key leaked, only what was signed since its rotation loads.
+    #[serde(default)]
+    pub revoked_before: Option<String>,
 }
 
 /// One acceptable signer: a keyless identity (OIDC issuer plus subject, exact or regex) or a
@@ -275,8 +286,8 @@ impl Policy {
         }
     }
 
-    /// A digest of the policy's content (and folder), to key caches of verification verdicts.
-    /// Files the policy names are identified by path: replacing one in place needs a new runtime.
+    /// A digest of the policy's content (and folder). Files the policy names are identified by
+    /// path here; verdict caches also key on the digest of their contents (`spell-verify`).
     pub fn digest(&self) -> Sha256Digest {
         let mut bytes = serde_json::to_vec(self).unwrap_or_default();
         if let Some(base) = &self.base_dir {
@@ -340,6 +351,13 @@ impl Policy {
                     ),
                 });
             }
+        }
+        if let Some(at) = &self.trust.revoked_before {
+            at.parse::<jiff::Timestamp>()
+                .map_err(|e| PolicyError::Invalid {
+                    field: "trust.revoked_before",
+                    reason: format!("`{at}` is not an RFC 3339 time: {e}"),
+                })?;
         }
         for id in self
             .sbom
@@ -425,6 +443,14 @@ mod tests {
             ),
             (
                 "[sbom]\nrefuse_vulnerabilities = \"some\"",
+                ErrorCode::PolicyParse,
+            ),
+            (
+                "[trust]\nrevoked_before = \"yesterday\"",
+                ErrorCode::PolicyInvalid,
+            ),
+            (
+                "[trust]\nrevoked_digests = [\"abc\"]",
                 ErrorCode::PolicyParse,
             ),
             (

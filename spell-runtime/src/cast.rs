@@ -253,6 +253,9 @@ pub(crate) async fn run(
     req: CastRequest,
     clock: CpuClock,
 ) -> Result<CastOutcome, Error> {
+    if let Some(standing) = &spell.standing {
+        standing.check(spell)?;
+    }
     let limits = spell
         .grant
         .limits

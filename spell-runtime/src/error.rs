@@ -70,6 +70,18 @@ pub enum Error {
     /// The cast could not be set up.
     #[error("cast setup: {0}")]
     Setup(String),
+    /// A rescan refused the spell after it was loaded; nothing ran.
+    #[error("spell {name} sha256:{digest} was revoked by a rescan: [{cause}] {reason}")]
+    Revoked {
+        /// The spell's name.
+        name: String,
+        /// The spell's digest (hex).
+        digest: String,
+        /// The refusal's own code (`E-SBOM-005`, `E-SIG-009`, …).
+        cause: ErrorCode,
+        /// The refusal with its findings.
+        reason: String,
+    },
 }
 
 impl HasCode for Error {
@@ -89,6 +101,7 @@ impl HasCode for Error {
             Error::HostFunction { .. } => ErrorCode::HostFunctionInvalid,
             Error::RequestDenied(_) => ErrorCode::CastRequestDenied,
             Error::Setup(_) => ErrorCode::CastSetup,
+            Error::Revoked { .. } => ErrorCode::SpellRevoked,
         }
     }
 }

@@ -23,7 +23,7 @@
 //! ```
 //!
 //! Modules: [`config`] (the builder and its defaults), [`metering`] (hooks, usage records),
-//! [`host`] (host functions), and the cast request and outcome types re-exported here.
+//! [`host`] (host functions), [`rescan`] (re-verifying loaded spells, revocation), and the cast request and outcome types re-exported here.
 
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
@@ -41,6 +41,7 @@ pub mod metering;
 mod net;
 mod output;
 mod random;
+pub mod rescan;
 mod runtime;
 mod spell;
 mod ticker;
@@ -57,6 +58,7 @@ pub use metering::{
     UsageLog, UsageRecord,
 };
 pub use output::{OutputCallback, Stream};
+pub use rescan::{RescanReport, Verdict, VerdictChange};
 pub use runtime::{Runtime, UnverifiedModule};
 pub use spell::Spell;
 

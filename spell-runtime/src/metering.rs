@@ -185,10 +185,11 @@ pub struct UsageRecord {
     pub started_at_ms: u64,
 }
 
-/// Something that happened during a cast that a host may want to act on at once.
+/// Something that happened that a host may want to act on at once: during a cast, or to a loaded
+/// spell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
-    /// The cast it happened in.
+    /// The cast it happened in (empty for events outside a cast).
     pub cast_id: String,
     /// What happened.
     pub kind: EventKind,
@@ -210,6 +211,18 @@ pub enum EventKind {
         /// The capability involved (`network`, ...).
         capability: String,
         /// What was attempted and why it was refused.
+        detail: String,
+    },
+    /// A rescan refused a loaded spell: its casts fail with `E-SIG-008` from now on. Observed by
+    /// the runtime's meter, outside any cast.
+    SpellRevoked {
+        /// The spell's digest (hex).
+        spell_digest: String,
+        /// The spell's name.
+        spell_name: String,
+        /// The refusal's code (`E-SBOM-005`, …).
+        code: String,
+        /// The refusal with its findings.
         detail: String,
     },
 }

@@ -2,7 +2,8 @@
 //! pipeline.
 //!
 //! Loading, in order: read the package (size caps, member rules, pins) → verify signature and
-//! SBOM against the policy (verdicts cached by package and policy) → intersect requested
+//! SBOM against the policy (verdicts cached by package, policy sections and the contents of the
+//! files the verifier read; see [`crate::rescan`]) → intersect requested
 //! capabilities with the policy → compile or fetch from cache → check every import is WASI or a
 //! granted host function → check the entrypoint → pre-instantiate.
 
@@ -15,13 +16,14 @@ use crate::host::RESERVED_MODULES;
 use crate::metering::{MeteringHook, NoMetering};
 use crate::net::{self, NetGrant};
 use crate::random;
+use crate::rescan::{Registry, SbomSlot, Standing, verdict_key};
 use crate::spell::{Spell, SpellInner};
 use crate::ticker::Ticker;
 use lru::LruCache;
 use spell_core::capability::name_matches;
 use spell_core::{AddressRange, Grant, Package, Policy, Sha256Digest};
-use spell_verify::{PolicyVerifier, Verification};
-use std::collections::{HashMap, HashSet};
+use spell_verify::{PolicyVerifier, SignatureCheck, Verification};
+use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use tokio_rustls::TlsConnector;
@@ -35,11 +37,23 @@ const RESIDENT_RESET_BYTES: usize = 64 << 10;
 /// Elements a table may have with the pooling allocator (its slots are sized for this many).
 const POOL_TABLE_ELEMENTS: u64 = 20_000;
 
-/// Verdicts kept per runtime (package, policy) pair.
-const VERDICT_CACHE_CAPACITY: usize = 1024;
+/// Verdicts and signature checks kept per runtime (each about 1 KB).
+const VERDICT_CACHE_CAPACITY: usize = 4096;
 
-/// A verdict holds for one manifest, one signature bundle and one policy.
-type VerdictKey = (Sha256Digest, Option<Sha256Digest>, Sha256Digest);
+/// Policy verifiers kept: each holds its parsed roots and its OSV index.
+const VERIFIER_CACHE_CAPACITY: usize = 8;
+
+/// A verdict holds for one manifest, one signature bundle, one
+/// [`PolicyVerifier::trust_digest`] and one [`PolicyVerifier::contents_digest`].
+pub(crate) type VerdictKey = (
+    Sha256Digest,
+    Option<Sha256Digest>,
+    Sha256Digest,
+    Sha256Digest,
+);
+
+/// A signature check holds for one manifest, one bundle and one trust digest.
+type SignatureKey = (Sha256Digest, Option<Sha256Digest>, Sha256Digest);
 
 /// A Spell runtime. Cheap to clone and share across threads; casts from many threads at once.
 ///
@@ -88,8 +102,13 @@ pub(crate) struct RuntimeInner {
     dns: Arc<net::Dns>,
     modules: ModuleCache,
     host_names: HashSet<String>,
-    verifiers: Mutex<HashMap<Sha256Digest, Arc<PolicyVerifier>>>,
+    /// By policy digest; replaced when the files one read change.
+    verifiers: Mutex<LruCache<Sha256Digest, Arc<PolicyVerifier>>>,
+    signatures: Mutex<LruCache<SignatureKey, SignatureCheck>>,
     verdicts: Mutex<LruCache<VerdictKey, Verification>>,
+    /// Verified spells, for rescans.
+    pub(crate) loaded: Mutex<Registry>,
+    pub(crate) rescans: Mutex<()>,
     pub(crate) ticker: Ticker,
 }
 
@@ -176,10 +195,11 @@ impl Runtime {
             config,
             modules,
             host_names,
-            verifiers: Mutex::default(),
-            verdicts: Mutex::new(LruCache::new(
-                NonZeroUsize::new(VERDICT_CACHE_CAPACITY).unwrap_or(NonZeroUsize::MIN),
-            )),
+            verifiers: Mutex::new(lru(VERIFIER_CACHE_CAPACITY)),
+            signatures: Mutex::new(lru(VERDICT_CACHE_CAPACITY)),
+            verdicts: Mutex::new(lru(VERDICT_CACHE_CAPACITY)),
+            loaded: Mutex::default(),
+            rescans: Mutex::default(),
             ticker,
         };
         Ok(Runtime {
@@ -194,24 +214,33 @@ impl Runtime {
 
     /// Loads a `.spell` package through the whole verified-loading pipeline.
     pub fn load(&self, package: &[u8], policy: &Policy) -> Result<Spell, Error> {
-        let package = Package::read(package, &policy.package)?;
-        let verification = self.verify(&package, policy)?;
+        let mut package = Package::read(package, &policy.package)?;
+        let verifier = self.verifier(policy)?;
+        let key = verdict_key(&package, &verifier);
+        let sbom = SbomSlot::default();
+        let verification = self.verify_with(&package, &sbom, &verifier, key)?;
         let grant = policy.grant(&package.manifest)?;
+        // The module goes to the compiler, the rest of the package to rescans.
+        let wasm = std::mem::take(&mut package.module);
         let m = &package.manifest;
+        let entrypoint = m.entrypoint.clone();
         let source = ModuleSource {
-            digest: package.digest(),
+            digest: key.0,
             name: m.name.clone(),
             version: m.version.to_string(),
-            wasm: &package.module,
+            wasm: &wasm,
             module_digest: m.module.sha256,
-            entrypoint: &m.entrypoint,
+            entrypoint: &entrypoint,
         };
-        self.prepare(
+        let standing = Standing::new(package, sbom, key, verification.warnings.clone());
+        let spell = self.prepare(
             source,
             grant,
             policy.network.allow_addresses.clone(),
-            Some(verification),
-        )
+            Some((verification, standing)),
+        )?;
+        lock(&self.inner.loaded).add(&spell.inner);
+        Ok(spell)
     }
 
     /// Loads a bare module without package, signature or SBOM checks. The caller vouches for
@@ -236,26 +265,41 @@ impl Runtime {
         self.prepare(source, module.grant, Vec::new(), None)
     }
 
-    fn verify(&self, package: &Package, policy: &Policy) -> Result<Verification, Error> {
-        let policy_digest = policy.digest();
-        let key = (
-            package.digest(),
-            package.bundle.as_deref().map(Sha256Digest::of),
-            policy_digest,
-        );
+    /// The verifier of `policy`, built again when the files it read changed on disk.
+    pub(crate) fn verifier(&self, policy: &Policy) -> Result<Arc<PolicyVerifier>, Error> {
+        let digest = policy.digest();
+        let cached = lock(&self.inner.verifiers).get(&digest).cloned();
+        if let Some(v) = cached.filter(|v| !v.inputs_changed()) {
+            return Ok(v);
+        }
+        let v = Arc::new(PolicyVerifier::new(policy)?);
+        lock(&self.inner.verifiers).put(digest, v.clone());
+        Ok(v)
+    }
+
+    /// The verdict for `key` (from [`verdict_key`]): cached, or the signature check (cached by
+    /// the trust digest) completed by the SBOM stages (on the SBOM `sbom` holds or reads).
+    pub(crate) fn verify_with(
+        &self,
+        package: &Package,
+        sbom: &SbomSlot,
+        verifier: &PolicyVerifier,
+        key: VerdictKey,
+    ) -> Result<Verification, Error> {
         if let Some(v) = lock(&self.inner.verdicts).get(&key) {
             return Ok(v.clone());
         }
-        let existing = lock(&self.inner.verifiers).get(&policy_digest).cloned();
-        let verifier = match existing {
-            Some(v) => v,
+        let signature_key = (key.0, key.1, key.2);
+        let cached = lock(&self.inner.signatures).get(&signature_key).cloned();
+        let signature = match cached {
+            Some(s) => s,
             None => {
-                let v = Arc::new(PolicyVerifier::new(policy)?);
-                lock(&self.inner.verifiers).insert(policy_digest, v.clone());
-                v
+                let s = verifier.verify_signature(package)?;
+                lock(&self.inner.signatures).put(signature_key, s.clone());
+                s
             }
         };
-        let verification = verifier.verify(package)?;
+        let verification = verifier.verify_contents(package, signature, sbom.get(package)?)?;
         lock(&self.inner.verdicts).put(key, verification.clone());
         Ok(verification)
     }
@@ -265,9 +309,10 @@ impl Runtime {
         source: ModuleSource<'_>,
         grant: Grant,
         allow_addresses: Vec<AddressRange>,
-        verification: Option<Verification>,
+        verified: Option<(Verification, Standing)>,
     ) -> Result<Spell, Error> {
         let inner = &self.inner;
+        let (verification, standing) = verified.map_or((None, None), |(v, s)| (Some(v), Some(s)));
         let module = inner.modules.get(
             &inner.engine,
             source.module_digest,
@@ -299,6 +344,7 @@ impl Runtime {
                 }),
                 grant,
                 verification,
+                standing,
                 pre,
             }),
         })
@@ -378,6 +424,10 @@ fn engine_config(b: &RuntimeBuilder) -> Config {
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     }
     c
+}
+
+fn lru<K: std::hash::Hash + Eq, V>(capacity: usize) -> LruCache<K, V> {
+    LruCache::new(NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN))
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -3,6 +3,7 @@
 use crate::cast::{CastOutcome, CastRequest, CastState, CpuClock};
 use crate::error::Error;
 use crate::net::NetGrant;
+use crate::rescan::Standing;
 use crate::runtime::Runtime;
 use spell_core::{Grant, Sha256Digest};
 use spell_verify::Verification;
@@ -28,6 +29,8 @@ pub(crate) struct SpellInner {
     pub(crate) grant: Grant,
     pub(crate) net: Arc<NetGrant>,
     pub(crate) verification: Option<Verification>,
+    /// The verdict rescans keep current (`None` for unverified modules).
+    pub(crate) standing: Option<Standing>,
     pub(crate) pre: InstancePre<CastState>,
 }
 
@@ -67,14 +70,23 @@ impl Spell {
         &self.inner.grant
     }
 
-    /// What verification established (`None` for unverified modules).
+    /// What verification established at load (`None` for unverified modules); see
+    /// [`Spell::revoked`] for later rescans.
     pub fn verification(&self) -> Option<&Verification> {
         self.inner.verification.as_ref()
     }
 
+    /// Why the latest [`Runtime::rescan`] refused this spell (`E-SIG-008`, naming the
+    /// refusal), or `None` while it may cast.
+    pub fn revoked(&self) -> Option<Error> {
+        let standing = self.inner.standing.as_ref()?;
+        standing.check(&self.inner).err()
+    }
+
     /// Casts the spell and waits for the outcome.
     ///
-    /// `Err` only when the cast could not start (request beyond the grant, `busy`, setup);
+    /// `Err` only when the cast could not start (spell revoked, request beyond the grant, `busy`,
+    /// setup);
     /// once started, every end (including traps, limits and cancellation) is an `Ok` outcome
     /// with its usage record, already passed to the metering hook.
     ///

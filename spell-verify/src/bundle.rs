@@ -32,10 +32,21 @@ pub struct TrustRoot {
 impl TrustRoot {
     /// Reads a `trusted_root.json` file. No TUF, no network.
     pub fn from_file(path: &Path) -> Result<TrustRoot, TrustError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TrustError::RootUnreadable {
+        TrustRoot::read_with(path, |p| std::fs::read(p))
+    }
+
+    /// Reads a `trusted_root.json` file with `read` (which records what it read).
+    pub(crate) fn read_with(
+        path: &Path,
+        read: impl FnOnce(&Path) -> std::io::Result<Vec<u8>>,
+    ) -> Result<TrustRoot, TrustError> {
+        let unreadable = |source| TrustError::RootUnreadable {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let bytes = read(path).map_err(unreadable)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| unreadable(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
         let root = TrustedRoot::from_json(&text).map_err(|e| TrustError::RootInvalid {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -112,6 +123,16 @@ impl SignatureVerifier {
         rules: &[SignerRule],
         resolve: impl Fn(&Path) -> PathBuf,
     ) -> Result<Self, TrustError> {
+        SignatureVerifier::build(roots, rules, |p| std::fs::read(resolve(p)))
+    }
+
+    /// [`SignatureVerifier::new`] with the key files read by `read_key` (which resolves and
+    /// records).
+    pub(crate) fn build(
+        roots: Vec<TrustRoot>,
+        rules: &[SignerRule],
+        read_key: impl FnMut(&Path) -> std::io::Result<Vec<u8>>,
+    ) -> Result<Self, TrustError> {
         if roots.is_empty() {
             return Err(TrustError::NoTrustedRoot);
         }
@@ -127,7 +148,7 @@ impl SignatureVerifier {
             .collect::<Result<_, TrustError>>()?;
         Ok(SignatureVerifier {
             roots,
-            rules: SignerRules::new(rules, resolve)?,
+            rules: SignerRules::new(rules, read_key)?,
         })
     }
 

@@ -35,6 +35,9 @@ pub enum VerifyError {
     /// Components have vulnerabilities the policy refuses.
     #[error(transparent)]
     Vulnerability(#[from] VulnerabilityError),
+    /// The spell, its signer or its signature was revoked by the policy.
+    #[error(transparent)]
+    Revoked(#[from] RevocationError),
 }
 
 /// The policy's trust material could not be loaded (raised by `PolicyVerifier::new`).
@@ -86,6 +89,14 @@ pub enum TrustError {
     RuleIncomplete {
         /// The rule's label.
         rule: String,
+    },
+    /// `trust.revoked_before` is not an RFC 3339 time.
+    #[error("trust.revoked_before {value:?} must be an RFC 3339 time: {reason}")]
+    RevokedBefore {
+        /// The value.
+        value: String,
+        /// What is wrong.
+        reason: String,
     },
     /// The OSV database could not be read.
     #[error("osv database {path}: {reason}")]
@@ -195,6 +206,35 @@ pub enum LicenseError {
     },
 }
 
+/// The policy's `trust.revoked_*` lists refuse the spell.
+#[derive(Debug, thiserror::Error)]
+pub enum RevocationError {
+    /// The spell's digest is in `trust.revoked_digests`.
+    #[error("spell sha256:{digest} is withdrawn: it is listed in trust.revoked_digests")]
+    Digest {
+        /// The spell's digest (hex).
+        digest: String,
+    },
+    /// The signer is in `trust.revoked_signers`.
+    #[error("signer {signer} (rule {rule}) is revoked: trust.revoked_signers lists {entry:?}")]
+    Signer {
+        /// Who signed (identity or key fingerprint).
+        signer: String,
+        /// The signer rule that matched.
+        rule: String,
+        /// The entry of `revoked_signers` that names it.
+        entry: String,
+    },
+    /// The signature was made before `trust.revoked_before`, or has no verified time.
+    #[error("signature made {} must be at or after trust.revoked_before = {revoked_before}", signed_at.as_deref().unwrap_or("at no verified time"))]
+    SignedBefore {
+        /// The verified signing time, if any.
+        signed_at: Option<String>,
+        /// The policy's cut-off.
+        revoked_before: String,
+    },
+}
+
 /// Known vulnerabilities at or above the policy's threshold.
 #[derive(Debug, thiserror::Error)]
 pub enum VulnerabilityError {
@@ -240,6 +280,11 @@ impl HasCode for VerifyError {
             VerifyError::Sbom(SbomError::ModuleMismatch { .. }) => ErrorCode::SbomModuleMismatch,
             VerifyError::License(_) => ErrorCode::LicenseDenied,
             VerifyError::Vulnerability(_) => ErrorCode::VulnerabilityFound,
+            VerifyError::Revoked(RevocationError::Digest { .. }) => ErrorCode::DigestRevoked,
+            VerifyError::Revoked(RevocationError::Signer { .. }) => ErrorCode::SignerRevoked,
+            VerifyError::Revoked(RevocationError::SignedBefore { .. }) => {
+                ErrorCode::SignatureRevoked
+            }
         }
     }
 }
@@ -252,7 +297,8 @@ impl HasCode for TrustError {
             | TrustError::KeyInvalid { .. } => ErrorCode::TrustRootInvalid,
             TrustError::NoTrustedRoot
             | TrustError::SubjectRegex { .. }
-            | TrustError::RuleIncomplete { .. } => ErrorCode::PolicyInvalid,
+            | TrustError::RuleIncomplete { .. }
+            | TrustError::RevokedBefore { .. } => ErrorCode::PolicyInvalid,
             TrustError::OsvDatabase { .. } => ErrorCode::OsvDatabaseInvalid,
         }
     }

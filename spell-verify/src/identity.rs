@@ -8,7 +8,7 @@ use crate::keys::key_fingerprint;
 use regex::Regex;
 use sigstore_verify::types::DerPublicKey;
 use spell_core::SignerRule;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Compiled signer rules.
 #[derive(Debug)]
@@ -39,10 +39,11 @@ pub(crate) struct KeyRule {
 }
 
 impl SignerRules {
-    /// Compiles `rules`; key paths go through `resolve` (the policy's folder).
+    /// Compiles `rules`; key files are read by `read_key` (which resolves them against the
+    /// policy's folder).
     pub(crate) fn new(
         rules: &[SignerRule],
-        resolve: impl Fn(&Path) -> PathBuf,
+        mut read_key: impl FnMut(&Path) -> std::io::Result<Vec<u8>>,
     ) -> Result<SignerRules, TrustError> {
         let mut out = SignerRules {
             keyless: Vec::new(),
@@ -51,14 +52,14 @@ impl SignerRules {
         for (i, rule) in rules.iter().enumerate() {
             let label = rule.name.clone().unwrap_or_else(|| format!("signers[{i}]"));
             if let Some(path) = &rule.public_key {
-                let path = resolve(path);
                 let invalid = |reason: String| TrustError::KeyInvalid {
                     rule: label.clone(),
                     path: path.clone(),
                     reason,
                 };
-                let pem = std::fs::read_to_string(&path).map_err(|e| invalid(e.to_string()))?;
-                let key = DerPublicKey::from_pem(&pem).map_err(|e| invalid(e.to_string()))?;
+                let bytes = read_key(path).map_err(|e| invalid(e.to_string()))?;
+                let pem = std::str::from_utf8(&bytes).map_err(|e| invalid(e.to_string()))?;
+                let key = DerPublicKey::from_pem(pem).map_err(|e| invalid(e.to_string()))?;
                 out.keys.push(KeyRule {
                     fingerprint: key_fingerprint(&key),
                     key,
@@ -136,7 +137,7 @@ mod tests {
                 keyless(Some("exact"), Some("a@x.dev"), None),
                 keyless(None, None, Some("https://github.com/acme/.*")),
             ],
-            Path::to_path_buf,
+            |p| std::fs::read(p),
         )
         .expect("compile");
         assert_eq!(
@@ -162,14 +163,14 @@ mod tests {
     #[test]
     fn bad_regex_and_missing_key_are_policy_errors() {
         use spell_core::{ErrorCode, HasCode};
-        let err = SignerRules::new(&[keyless(None, None, Some("("))], Path::to_path_buf)
+        let err = SignerRules::new(&[keyless(None, None, Some("("))], |p| std::fs::read(p))
             .expect_err("regex");
         assert_eq!(err.code(), ErrorCode::PolicyInvalid);
         let rule = SignerRule {
             public_key: Some("/nonexistent.pub".into()),
             ..Default::default()
         };
-        let err = SignerRules::new(&[rule], Path::to_path_buf).expect_err("key");
+        let err = SignerRules::new(&[rule], |p| std::fs::read(p)).expect_err("key");
         assert_eq!(err.code(), ErrorCode::TrustRootInvalid);
     }
 }

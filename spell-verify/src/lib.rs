@@ -43,6 +43,7 @@ mod bundle;
 pub mod error;
 mod generate;
 mod identity;
+mod inputs;
 mod keys;
 mod license;
 mod osv;
@@ -53,8 +54,8 @@ mod verifier;
 
 pub use bundle::{SignatureVerifier, Signer, SignerKind, TrustRoot};
 pub use error::{
-    BundleError, GenerateError, IdentityError, LicenseError, SbomError, SignatureError,
-    SigningError, TrustError, VerifyError, VulnerabilityError,
+    BundleError, GenerateError, IdentityError, LicenseError, RevocationError, SbomError,
+    SignatureError, SigningError, TrustError, VerifyError, VulnerabilityError,
 };
 pub use generate::SbomBuilder;
 pub use keys::SigningKey;
@@ -62,7 +63,7 @@ pub use license::{LicenseFinding, LicensePolicy, LicenseVerdict};
 pub use osv::{Finding, OsvDatabase};
 pub use sbom::{Component, Sbom};
 pub use severity::{Severity, cvss3_base_score};
-pub use verifier::{PolicyVerifier, SbomReport, Verification};
+pub use verifier::{PolicyVerifier, SbomReport, SignatureCheck, Verification};
 
 #[cfg(test)]
 mod tests {

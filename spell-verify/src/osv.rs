@@ -14,6 +14,7 @@
 //! as informational and never refuse a load.
 
 use crate::error::TrustError;
+use crate::inputs::InputFiles;
 use crate::purl::Purl;
 use crate::severity::{Severity, cvss3_base_score};
 use serde::{Deserialize, Serialize};
@@ -146,15 +147,25 @@ struct Event {
 impl OsvDatabase {
     /// Loads a folder of OSV records or an osv.dev zip.
     pub fn load(path: &Path) -> Result<OsvDatabase, TrustError> {
+        OsvDatabase::load_from(path, &mut InputFiles::default())
+    }
+
+    /// Loads the database, recording what it read in `inputs`.
+    pub(crate) fn load_from(
+        path: &Path,
+        inputs: &mut InputFiles,
+    ) -> Result<OsvDatabase, TrustError> {
         let fail = |reason: String| TrustError::OsvDatabase {
             path: path.to_path_buf(),
             reason,
         };
         let mut db = OsvDatabase::default();
         if path.is_dir() {
-            db.load_dir(path).map_err(|e| fail(e.to_string()))?;
+            for file in inputs.list_dir(path).map_err(|e| fail(e.to_string()))? {
+                db.add(&inputs.read_member(&file).map_err(|e| fail(e.to_string()))?);
+            }
         } else {
-            let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+            let file = inputs.open(path).map_err(|e| fail(e.to_string()))?;
             let mut zip = zip::ZipArchive::new(file)
                 .map_err(|e| fail(format!("not a folder or a zip: {e}")))?;
             for i in 0..zip.len() {
@@ -170,20 +181,6 @@ impl OsvDatabase {
             }
         }
         Ok(db)
-    }
-
-    fn load_dir(&mut self, dir: &Path) -> std::io::Result<()> {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let path = entry.path();
-            if entry.file_type()?.is_dir() {
-                self.load_dir(&path)?;
-            } else if path.extension().is_some_and(|e| e == "json") {
-                self.add(&std::fs::read(&path)?);
-            }
-        }
-        Ok(())
     }
 
     /// Indexes one record; counts it as skipped if it is not an OSV record.

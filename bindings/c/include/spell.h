@@ -45,6 +45,10 @@
 #define SPELL_ERROR_TRUST_ROOT_INVALID 405 /* E-SIG-005: a trusted root or key in the policy could not be loaded */
 #define SPELL_ERROR_SIGNING_FAILED 406 /* E-SIG-006: signing failed */
 #define SPELL_ERROR_SIGNATURE_ARTIFACT_MISMATCH 407 /* E-SIG-007: the signature does not cover this spell.json; the package was altered after signing, sign it again */
+#define SPELL_ERROR_SPELL_REVOKED 408 /* E-SIG-008: the spell was revoked by a rescan (the message names the refusal); fix the cause and load it again */
+#define SPELL_ERROR_DIGEST_REVOKED 409 /* E-SIG-009: the spell's digest is in trust.revoked_digests; this release was withdrawn */
+#define SPELL_ERROR_SIGNER_REVOKED 410 /* E-SIG-010: the signer is in trust.revoked_signers; have the spell signed by a trusted signer */
+#define SPELL_ERROR_SIGNATURE_REVOKED 411 /* E-SIG-011: the signature was made before trust.revoked_before; sign the spell again with the rotated key */
 #define SPELL_ERROR_SBOM_MISSING 501 /* E-SBOM-001: the policy requires an SBOM; add sbom.cdx.json to the package */
 #define SPELL_ERROR_SBOM_INVALID 502 /* E-SBOM-002: the SBOM is not a valid CycloneDX JSON document */
 #define SPELL_ERROR_SBOM_MODULE_MISMATCH 503 /* E-SBOM-003: the SBOM does not describe this module (sha256 differs) */
@@ -276,7 +280,8 @@ typedef struct spell_error_t *(*spell_record_fn)(void *env, const struct spell_u
 // The kind of a `spell_event_t`: one of the `SPELL_EVENT_*` constants.
 typedef uint8_t spell_event_kind_t;
 
-// Something that happened during a cast. Views are valid during the callback.
+// Something that happened during a cast, or to a loaded spell. Views are valid during the
+// callback.
 typedef struct spell_event_t {
   // The cast it happened in.
   struct spell_str_t cast_id;
@@ -286,8 +291,14 @@ typedef struct spell_event_t {
   spell_outcome_kind_t outcome;
   // For `SPELL_EVENT_POLICY_VIOLATION`: the capability involved (`network`, ...); else empty.
   struct spell_str_t capability;
-  // Details: which limit and its value, or what was attempted.
+  // Details: which limit and its value, what was attempted, or the refusal.
   struct spell_str_t detail;
+  // For `SPELL_EVENT_SPELL_REVOKED`: the spell's digest (hex); else empty.
+  struct spell_str_t spell_digest;
+  // For `SPELL_EVENT_SPELL_REVOKED`: the spell's name; else empty.
+  struct spell_str_t spell_name;
+  // For `SPELL_EVENT_SPELL_REVOKED`: the refusal's code (`E-SBOM-005`, ...); else empty.
+  struct spell_str_t code;
 } spell_event_t;
 
 // Runs as limits are hit and policy violations happen, from inside the cast.
@@ -360,6 +371,10 @@ typedef void (*spell_output_fn)(void *env, spell_stream_t stream, const uint8_t 
 
 // The guest tried something its grant does not allow; `capability` says what.
 #define SPELL_EVENT_POLICY_VIOLATION 1
+
+// A rescan revoked a loaded spell (outside any cast: `cast_id` is empty); `spell_digest`,
+// `spell_name` and `code` say which and why.
+#define SPELL_EVENT_SPELL_REVOKED 2
 
 // 32-bit float.
 #define SPELL_F32 2
@@ -966,6 +981,20 @@ void spell_runtime_delete(struct spell_runtime_t *runtime);
 // `config` is NULL or a live config, not used afterwards; `out` is writable.
 struct spell_error_t *spell_runtime_new(struct spell_config_t *config,
                                         struct spell_runtime_t **out);
+
+// Re-verifies every spell `runtime` loaded against `policy` as it is now (its trusted roots,
+// keys and OSV database read again if they changed) and revokes those it refuses: their next
+// cast fails with `SPELL_ERROR_SPELL_REVOKED` (E-SIG-008); casts in flight finish; the runtime's
+// meter observes a `SPELL_EVENT_SPELL_REVOKED` for each. Writes the spells whose verdict changed
+// to `report_json` as JSON: `{"spells": n, "changes": [{"digest", "name", "version", "before",
+// "after"}]}`, each verdict `{"verdict": "accepted", "warnings": [...]}` or `{"verdict":
+// "refused", "code", "message"}`; free it with `spell_buf_delete`.
+//
+// # Safety
+// `runtime` and `policy` are live; `report_json` is writable.
+struct spell_error_t *spell_runtime_rescan(const struct spell_runtime_t *runtime,
+                                           const struct spell_policy_t *policy,
+                                           struct spell_buf_t *report_json);
 
 // Writes the spell's version to `out`.
 //

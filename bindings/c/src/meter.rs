@@ -144,8 +144,12 @@ pub type spell_event_kind_t = u8;
 pub const SPELL_EVENT_LIMIT_HIT: spell_event_kind_t = 0;
 /// The guest tried something its grant does not allow; `capability` says what.
 pub const SPELL_EVENT_POLICY_VIOLATION: spell_event_kind_t = 1;
+/// A rescan revoked a loaded spell (outside any cast: `cast_id` is empty); `spell_digest`,
+/// `spell_name` and `code` say which and why.
+pub const SPELL_EVENT_SPELL_REVOKED: spell_event_kind_t = 2;
 
-/// Something that happened during a cast. Views are valid during the callback.
+/// Something that happened during a cast, or to a loaded spell. Views are valid during the
+/// callback.
 #[repr(C)]
 #[derive(Debug)]
 pub struct spell_event_t {
@@ -157,8 +161,14 @@ pub struct spell_event_t {
     pub outcome: spell_outcome_kind_t,
     /// For `SPELL_EVENT_POLICY_VIOLATION`: the capability involved (`network`, ...); else empty.
     pub capability: spell_str_t,
-    /// Details: which limit and its value, or what was attempted.
+    /// Details: which limit and its value, what was attempted, or the refusal.
     pub detail: spell_str_t,
+    /// For `SPELL_EVENT_SPELL_REVOKED`: the spell's digest (hex); else empty.
+    pub spell_digest: spell_str_t,
+    /// For `SPELL_EVENT_SPELL_REVOKED`: the spell's name; else empty.
+    pub spell_name: spell_str_t,
+    /// For `SPELL_EVENT_SPELL_REVOKED`: the refusal's code (`E-SBOM-005`, ...); else empty.
+    pub code: spell_str_t,
 }
 
 /// Everything one cast consumed. Views are valid as long as what it was read from (the outcome,
@@ -316,21 +326,39 @@ impl MeteringHook for ForeignMeter {
 
     fn observe(&self, event: &Event) {
         let Some(observe) = self.observe else { return };
-        let (kind, outcome, capability, detail) = match &event.kind {
+        let mut view = spell_event_t {
+            cast_id: spell_str_t::of(&event.cast_id),
+            kind: SPELL_EVENT_LIMIT_HIT,
+            outcome: 0,
+            capability: spell_str_t::EMPTY,
+            detail: spell_str_t::EMPTY,
+            spell_digest: spell_str_t::EMPTY,
+            spell_name: spell_str_t::EMPTY,
+            code: spell_str_t::EMPTY,
+        };
+        match &event.kind {
             EventKind::LimitHit { outcome, detail } => {
-                (SPELL_EVENT_LIMIT_HIT, *outcome as u8, "", detail)
+                view.outcome = *outcome as u8;
+                view.detail = spell_str_t::of(detail);
             }
             EventKind::PolicyViolation { capability, detail } => {
-                (SPELL_EVENT_POLICY_VIOLATION, 0, capability.as_str(), detail)
+                view.kind = SPELL_EVENT_POLICY_VIOLATION;
+                view.capability = spell_str_t::of(capability);
+                view.detail = spell_str_t::of(detail);
             }
-        };
-        let view = spell_event_t {
-            cast_id: spell_str_t::of(&event.cast_id),
-            kind,
-            outcome,
-            capability: spell_str_t::of(capability),
-            detail: spell_str_t::of(detail),
-        };
+            EventKind::SpellRevoked {
+                spell_digest,
+                spell_name,
+                code,
+                detail,
+            } => {
+                view.kind = SPELL_EVENT_SPELL_REVOKED;
+                view.spell_digest = spell_str_t::of(spell_digest);
+                view.spell_name = spell_str_t::of(spell_name);
+                view.code = spell_str_t::of(code);
+                view.detail = spell_str_t::of(detail);
+            }
+        }
         // SAFETY: `observe` was given with `env`; the view outlives the call.
         unsafe { observe(self.env.ptr(), &view) }
     }

@@ -7,7 +7,7 @@ use crate::config::spell_config_t;
 use crate::error::{guard, shield, spell_error_t};
 use crate::handle::{borrow, delete, into_handle, out_param};
 use crate::policy::spell_policy_t;
-use crate::view::{bytes_in, spell_str_t, write_view};
+use crate::view::{bytes_in, spell_buf_t, spell_str_t, write_view};
 use spell_runtime::{Runtime, RuntimeBuilder, Spell};
 
 /// A runtime: one engine, its caches and host functions. Thread-safe; one per process is
@@ -76,6 +76,35 @@ pub unsafe extern "C" fn spell_load(
             digest: spell.digest().to_hex(),
             spell,
         });
+        Ok(())
+    })
+}
+
+/// Re-verifies every spell `runtime` loaded against `policy` as it is now (its trusted roots,
+/// keys and OSV database read again if they changed) and revokes those it refuses: their next
+/// cast fails with `SPELL_ERROR_SPELL_REVOKED` (E-SIG-008); casts in flight finish; the runtime's
+/// meter observes a `SPELL_EVENT_SPELL_REVOKED` for each. Writes the spells whose verdict changed
+/// to `report_json` as JSON: `{"spells": n, "changes": [{"digest", "name", "version", "before",
+/// "after"}]}`, each verdict `{"verdict": "accepted", "warnings": [...]}` or `{"verdict":
+/// "refused", "code", "message"}`; free it with `spell_buf_delete`.
+///
+/// # Safety
+/// `runtime` and `policy` are live; `report_json` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_runtime_rescan(
+    runtime: *const spell_runtime_t,
+    policy: *const spell_policy_t,
+    report_json: *mut spell_buf_t,
+) -> *mut spell_error_t {
+    guard(|| {
+        // SAFETY: the caller's contract above.
+        let out = unsafe { out_param(report_json, "report_json") }?;
+        let runtime = unsafe { borrow(runtime, "runtime") }?;
+        let policy = unsafe { borrow(policy, "policy") }?;
+        let report = runtime.runtime.rescan(&policy.policy)?;
+        let json = serde_json::to_vec(&report)
+            .map_err(|e| spell_error_t::invalid(format!("report: {e}")))?;
+        *out = json.into();
         Ok(())
     })
 }

@@ -551,6 +551,30 @@ static void report_per_cast_latency(void) {
   spell_delete(spell);
 }
 
+static void test_rescan_revokes_a_withdrawn_digest(void) {
+  spell_runtime_t *own = NULL;
+  if (!OK(spell_runtime_new(NULL, &own))) return;
+  spell_t *spell = wat_spell_on(own, "(module (func (export \"run\")))", "\"entrypoint\":\"run\"");
+  spell_str_t digest;
+  CHECK(spell && spell_digest(spell, &digest));
+  char toml[256];
+  snprintf(toml, sizeof toml, "allow_unsigned = true\n[trust]\nrevoked_digests = [\"%.*s\"]\n", (int)digest.len,
+           digest.data);
+  spell_policy_t *revoking = NULL;
+  spell_buf_t report = {0};
+  if (spell && OK(spell_policy_from_toml(toml, strlen(toml), &revoking)) &&
+      OK(spell_runtime_rescan(own, revoking, &report))) {
+    CHECK(memmem(report.data, report.len, "\"code\":\"E-SIG-009\"", 18) != NULL);
+    spell_outcome_t *o = NULL;
+    CHECK(code_of(spell_cast(spell, NULL, &o)) == SPELL_ERROR_SPELL_REVOKED && o == NULL);
+  }
+  CHECK(code_of(spell_runtime_rescan(own, NULL, &report)) == SPELL_ERROR_INVALID_ARGUMENT);
+  spell_buf_delete(&report);
+  spell_policy_delete(revoking);
+  spell_delete(spell);
+  spell_runtime_delete(own);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: %s path/to/hello.spell\n", argv[0]);
@@ -575,6 +599,7 @@ int main(int argc, char **argv) {
       T(test_many_threads_cast_one_spell),
       T(test_bad_input_returns_the_catalog_code),
       T(test_busy_when_every_slot_is_taken),
+      T(test_rescan_revokes_a_withdrawn_digest),
   };
   int passed = 0, failures = 0;
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

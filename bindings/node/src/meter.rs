@@ -65,20 +65,30 @@ pub struct JsAllowance {
     pub deny: Option<String>,
 }
 
-/// Something that happened during a cast: a limit ended it, or the guest tried something its
-/// grant does not allow.
+/// Something that happened during a cast (a limit ended it, or the guest tried something its
+/// grant does not allow), or to a loaded spell (a rescan revoked it: seen by the runtime's meter,
+/// `castId` empty).
 #[napi(object, object_from_js = false, js_name = "SpellEvent")]
 pub struct JsEvent {
-    /// The cast it happened in.
+    /// The cast it happened in (empty outside a cast).
     pub cast_id: String,
     /// What happened.
-    #[napi(js_name = "type", ts_type = "'limit_hit' | 'policy_violation'")]
+    #[napi(
+        js_name = "type",
+        ts_type = "'limit_hit' | 'policy_violation' | 'spell_revoked'"
+    )]
     pub kind: String,
     /// For `limit_hit`: the outcome the limit caused.
     pub outcome: Option<Outcome>,
     /// For `policy_violation`: the capability involved (`network`, ...).
     pub capability: Option<String>,
-    /// Which limit and its value, or what was attempted and why it was refused.
+    /// For `spell_revoked`: the spell's digest (hex).
+    pub spell_digest: Option<String>,
+    /// For `spell_revoked`: the spell's name.
+    pub spell_name: Option<String>,
+    /// For `spell_revoked`: the refusal's code (`E-SBOM-005`, ...).
+    pub code: Option<String>,
+    /// Which limit and its value, what was attempted and why it was refused, or the refusal.
     pub detail: String,
 }
 
@@ -113,6 +123,9 @@ impl From<&Event> for JsEvent {
                 kind: "limit_hit".into(),
                 outcome: Some((*outcome).into()),
                 capability: None,
+                spell_digest: None,
+                spell_name: None,
+                code: None,
                 detail: detail.clone(),
             },
             EventKind::PolicyViolation { capability, detail } => JsEvent {
@@ -120,6 +133,24 @@ impl From<&Event> for JsEvent {
                 kind: "policy_violation".into(),
                 outcome: None,
                 capability: Some(capability.clone()),
+                spell_digest: None,
+                spell_name: None,
+                code: None,
+                detail: detail.clone(),
+            },
+            EventKind::SpellRevoked {
+                spell_digest,
+                spell_name,
+                code,
+                detail,
+            } => JsEvent {
+                cast_id,
+                kind: "spell_revoked".into(),
+                outcome: None,
+                capability: None,
+                spell_digest: Some(spell_digest.clone()),
+                spell_name: Some(spell_name.clone()),
+                code: Some(code.clone()),
                 detail: detail.clone(),
             },
         }

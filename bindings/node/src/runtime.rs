@@ -3,7 +3,7 @@
 use crate::convert::{from_js, whole_opt};
 use crate::errors::Failure;
 use crate::host_function::HostFunctionSpec;
-use crate::meter::JsMeter;
+use crate::meter::{CastMeter, JsMeter};
 use crate::policy::Policy;
 use crate::pool::{promise, rejected};
 use crate::spell::Spell;
@@ -69,6 +69,82 @@ pub struct CacheStats {
     pub disk_rejected: f64,
 }
 
+/// What `Runtime.rescan` found.
+#[napi(object, object_from_js = false)]
+pub struct RescanReport {
+    /// How many loaded spells were checked.
+    pub spells: f64,
+    /// The spells whose verdict changed, in load order.
+    pub changes: Vec<VerdictChange>,
+}
+
+/// A loaded spell whose verdict a rescan changed.
+#[napi(object, object_from_js = false)]
+pub struct VerdictChange {
+    /// The spell's digest (hex).
+    pub digest: String,
+    /// The spell's name.
+    pub name: String,
+    /// The spell's version.
+    pub version: String,
+    /// Its verdict before the rescan.
+    pub before: Verdict,
+    /// Its verdict now (`refused` revoked it).
+    pub after: Verdict,
+}
+
+/// A verification verdict.
+#[napi(object, object_from_js = false)]
+pub struct Verdict {
+    /// `accepted` or `refused`.
+    #[napi(ts_type = "'accepted' | 'refused'")]
+    pub verdict: String,
+    /// For `accepted`: findings that did not refuse the spell.
+    pub warnings: Vec<String>,
+    /// For `refused`: the refusal's code (`E-SBOM-005`, ...).
+    pub code: Option<String>,
+    /// For `refused`: the refusal with every finding.
+    pub message: Option<String>,
+}
+
+impl From<spell_runtime::RescanReport> for RescanReport {
+    fn from(r: spell_runtime::RescanReport) -> Self {
+        RescanReport {
+            spells: r.spells as f64,
+            changes: r
+                .changes
+                .into_iter()
+                .map(|c| VerdictChange {
+                    digest: c.digest,
+                    name: c.name,
+                    version: c.version,
+                    before: c.before.into(),
+                    after: c.after.into(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<spell_runtime::Verdict> for Verdict {
+    fn from(v: spell_runtime::Verdict) -> Self {
+        match v {
+            spell_runtime::Verdict::Accepted { warnings } => Verdict {
+                verdict: "accepted".into(),
+                warnings,
+                code: None,
+                message: None,
+            },
+            spell_runtime::Verdict::Refused { code, message } => Verdict {
+                verdict: "refused".into(),
+                warnings: Vec::new(),
+                code: Some(code.code().into()),
+                message: Some(message),
+            },
+        }
+    }
+}
+
 /// A Spell runtime: create one per process and load spells with it.
 #[napi]
 pub struct Runtime {
@@ -123,6 +199,28 @@ impl Runtime {
                 runtime.load(&package, &policy).map_err(|e| Failure::of(&e))
             },
             move |_, loaded| loaded.map(|spell| Spell::new(spell, meter)),
+        )
+    }
+
+    /// Re-verifies every spell this runtime loaded against `policy` as it is now (its trusted
+    /// roots, keys and OSV database read again if they changed) and revokes those it refuses:
+    /// their next cast rejects with `E-SIG-008`; casts in flight finish. Resolves with the spells
+    /// whose verdict changed (off the event loop).
+    #[napi(ts_args_type = "policy: Policy")]
+    pub fn rescan<'env>(
+        &self,
+        env: &'env Env,
+        policy: Unknown,
+    ) -> napi::Result<PromiseRaw<'env, RescanReport>> {
+        let policy = match from_js::<ClassInstance<Policy>>(policy, "policy") {
+            Ok(p) => p.inner.clone(),
+            Err(f) => return rejected(env, f),
+        };
+        let runtime = self.inner.clone();
+        promise(
+            env,
+            move || runtime.rescan(&policy).map_err(|e| Failure::of(&e)),
+            |_, report| report.map(RescanReport::from),
         )
     }
 
@@ -189,7 +287,11 @@ fn build(options: Unknown) -> Result<Runtime, Failure> {
             builder = builder.tls_root_certificate(der.to_vec());
         }
         if let Some(m) = o.meter {
-            meter = Some(Arc::new(JsMeter::from_js(&m).map_err(Failure::invalid)?));
+            let m = Arc::new(JsMeter::from_js(&m).map_err(Failure::invalid)?);
+            // Casts get their own `CastMeter`; this one observes events outside any cast
+            // (revocations by a rescan), whose failures have no cast to go to.
+            builder = builder.meter(Arc::new(CastMeter::new(m.clone())));
+            meter = Some(m);
         }
     }
     let inner = builder.build().map_err(|e| Failure::of(&e))?;

@@ -145,6 +145,16 @@ impl RuntimeHooks {
         Ok(RuntimeHooks { meter, in_flight })
     }
 
+    /// The runtime's meter as the Rust runtime's own: it observes events outside any cast
+    /// (revocations by a rescan). What its `observe` raises has no cast to go to and is dropped.
+    pub(crate) fn runtime_observer(&self, py: Python<'_>) -> CastMeter {
+        CastMeter {
+            hook: self.meter.clone_ref(py),
+            errors: Arc::default(),
+            in_flight: None,
+        }
+    }
+
     /// The meter of one cast: `meter` if given, else the runtime's.
     pub(crate) fn cast_meter(
         &self,
@@ -332,37 +342,59 @@ impl PyCastContext {
     }
 }
 
-/// Something an `observe` hook sees during a cast: `kind` is `limit_hit` (with the `outcome` it
-/// causes) or `policy_violation` (with the `capability` involved).
+/// Something an `observe` hook sees: during a cast, `kind` is `limit_hit` (with the `outcome` it
+/// causes) or `policy_violation` (with the `capability` involved); outside any cast (`cast_id`
+/// empty, seen by the runtime's meter), `spell_revoked` (with `spell_digest`, `spell_name` and
+/// the refusal's `code`).
 #[pyclass(name = "Event", module = "spell", frozen, get_all)]
 pub(crate) struct PyEvent {
     cast_id: String,
     kind: &'static str,
     outcome: Option<&'static str>,
     capability: Option<String>,
+    spell_digest: Option<String>,
+    spell_name: Option<String>,
+    code: Option<String>,
     detail: String,
 }
 
 impl PyEvent {
     pub(crate) fn new(e: &Event) -> PyEvent {
-        let (kind, outcome, capability, detail) = match &e.kind {
-            EventKind::LimitHit { outcome, detail } => {
-                ("limit_hit", Some(outcome.as_str()), None, detail.clone())
-            }
-            EventKind::PolicyViolation { capability, detail } => (
-                "policy_violation",
-                None,
-                Some(capability.clone()),
-                detail.clone(),
-            ),
-        };
-        PyEvent {
+        let mut event = PyEvent {
             cast_id: e.cast_id.clone(),
-            kind,
-            outcome,
-            capability,
-            detail,
+            kind: "",
+            outcome: None,
+            capability: None,
+            spell_digest: None,
+            spell_name: None,
+            code: None,
+            detail: String::new(),
+        };
+        match &e.kind {
+            EventKind::LimitHit { outcome, detail } => {
+                event.kind = "limit_hit";
+                event.outcome = Some(outcome.as_str());
+                event.detail = detail.clone();
+            }
+            EventKind::PolicyViolation { capability, detail } => {
+                event.kind = "policy_violation";
+                event.capability = Some(capability.clone());
+                event.detail = detail.clone();
+            }
+            EventKind::SpellRevoked {
+                spell_digest,
+                spell_name,
+                code,
+                detail,
+            } => {
+                event.kind = "spell_revoked";
+                event.spell_digest = Some(spell_digest.clone());
+                event.spell_name = Some(spell_name.clone());
+                event.code = Some(code.clone());
+                event.detail = detail.clone();
+            }
         }
+        event
     }
 }
 

@@ -1,13 +1,15 @@
 //! [`PyRuntime`]: one wasmtime engine, its caches and host functions; loads spells.
 
-use crate::errors::{OrRaise, invalid_argument};
+use crate::errors::{OrRaise, invalid_argument, spell_error};
 use crate::host::PyHostFunction;
 use crate::meter::{InFlight, RuntimeHooks};
+use crate::outcome::json_to_python;
 use crate::package::package_bytes;
 use crate::policy::PyPolicy;
 use crate::spell::PySpell;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use spell_core::ErrorCode;
 use spell_runtime::{Metering, Runtime};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -86,6 +88,7 @@ impl PyRuntime {
             }
         }
         let hooks = Arc::new(RuntimeHooks::new(meter.as_ref(), in_flight)?);
+        b = b.meter(Arc::new(hooks.runtime_observer(py)));
         let inner = py.detach(|| b.build()).or_raise(py)?;
         Ok(PyRuntime { inner, hooks })
     }
@@ -103,6 +106,24 @@ impl PyRuntime {
         let (runtime, policy) = (&self.inner, &policy.get().inner);
         let spell = py.detach(|| runtime.load(&bytes, policy)).or_raise(py)?;
         Ok(PySpell::new(spell, self.hooks.clone()))
+    }
+
+    /// Re-verifies every spell this runtime loaded against `policy` as it is now (its trusted
+    /// roots, keys and OSV database read again if they changed) and revokes those it refuses:
+    /// their next cast raises `SignatureError` `E-SIG-008`; casts in flight finish. Returns
+    /// `{"spells": n, "changes": [{"digest", "name", "version", "before", "after"}]}`, each
+    /// verdict `{"verdict": "accepted", "warnings"}` or `{"verdict": "refused", "code",
+    /// "message"}`. Runs with the GIL released.
+    fn rescan<'py>(
+        &self,
+        py: Python<'py>,
+        policy: &Bound<'_, PyPolicy>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (runtime, policy) = (&self.inner, &policy.get().inner);
+        let report = py.detach(|| runtime.rescan(policy)).or_raise(py)?;
+        let value =
+            serde_json::to_value(&report).map_err(|e| spell_error(py, ErrorCode::Internal, e))?;
+        json_to_python(py, &value)
     }
 
     /// Module cache counters: `compiled`, `memory_hits`, `disk_hits`, `disk_rejected`.

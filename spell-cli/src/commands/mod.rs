@@ -1,5 +1,6 @@
 //! One module per subcommand: an `Args` struct and a `run` returning the exit code.
 
+pub mod audit;
 pub mod cache;
 pub mod cast;
 pub mod inspect;

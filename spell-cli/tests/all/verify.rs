@@ -3,14 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn spell(args: &[&str]) -> Output {
+pub fn spell(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_spell"))
         .args(args)
         .output()
         .expect("run spell")
 }
 
-fn ok(args: &[&str]) -> String {
+pub fn ok(args: &[&str]) -> String {
     let out = spell(args);
     assert!(
         out.status.success(),
@@ -31,20 +31,25 @@ fn refused(args: &[&str], code: &str) {
     );
 }
 
-fn s(p: &Path) -> &str {
+pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
 /// A maker's key (`maker.*`) and an unsigned package with an SBOM, in a temp folder.
 fn maker() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    ok(&["keygen", "--out", s(d), "--name", "maker"]);
-    let src = d.join("src");
+    ok(&["keygen", "--out", s(dir.path()), "--name", "maker"]);
+    let pkg = package(dir.path(), "demo", "pkg:cargo/serde@1.0.200");
+    (dir, pkg)
+}
+
+/// Packs `<dir>/<name>.spell`, unsigned, whose SBOM lists one component, `purl`.
+pub fn package(dir: &Path, name: &str, purl: &str) -> PathBuf {
+    let src = dir.join(format!("{name}-src"));
     std::fs::create_dir(&src).expect("mkdir");
     std::fs::write(
         src.join("spell.json"),
-        r#"{"name":"demo","version":"0.1.0","license":"MIT"}"#,
+        format!(r#"{{"name":"{name}","version":"0.1.0","license":"MIT"}}"#),
     )
     .expect("write");
     std::fs::write(src.join("module.wasm"), b"\0asm\x01\0\0\0").expect("write");
@@ -55,17 +60,17 @@ fn maker() -> (tempfile::TempDir, PathBuf) {
         "generate",
         s(&module),
         "--name",
-        "demo",
+        name,
         "--version",
         "0.1.0",
         "--purl",
-        "pkg:cargo/serde@1.0.200",
+        purl,
         "-o",
         s(&sbom),
     ]);
-    let pkg = d.join("demo.spell");
+    let pkg = dir.join(format!("{name}.spell"));
     ok(&["pack", s(&src), "-o", s(&pkg)]);
-    (dir, pkg)
+    pkg
 }
 
 #[test]

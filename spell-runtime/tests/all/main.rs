@@ -10,4 +10,5 @@ mod host_functions;
 mod hostile;
 mod limits;
 mod micropython;
+mod supply;
 mod wasi;
