@@ -1,10 +1,10 @@
 // Ledger: the embedded SQLite usage ledger as a native meter, from Node: a spent budget refused
 // before anything runs, a cast within what the account can pay, concurrent casts never
 // spending more than the budget, a killed process's reservation released, tampering named.
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Ledger, Runtime, SpellError, devPolicy, fixture, helloSpell, roomy } from './helpers.mjs'
@@ -14,8 +14,13 @@ const runtime = new Runtime()
 const hello = await runtime.load(helloSpell, devPolicy)
 const spin = await runtime.load(fixture('limits', `"entrypoint":"spin",${roomy}`), devPolicy)
 
+const folders = []
+after(() => folders.forEach((f) => rmSync(f, { recursive: true, force: true })))
+
 function fresh() {
-  const path = join(mkdtempSync(join(tmpdir(), 'spell-ledger-')), 'usage.db')
+  const folder = mkdtempSync(join(tmpdir(), 'spell-ledger-'))
+  folders.push(folder)
+  const path = join(folder, 'usage.db')
   const ledger = new Ledger(path)
   ledger.setPrices(prices)
   return { ledger, path }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Runtime, Policy, SpellError, pack, repo } from './helpers.mjs'
@@ -20,7 +20,9 @@ await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
 after(() => server.close())
 const origin = `http://127.0.0.1:${server.address().port}`
 
-const wasm = join(mkdtempSync(join(tmpdir(), 'spell-node-')), 'fetch.wasm')
+const scratch = mkdtempSync(join(tmpdir(), 'spell-node-'))
+after(() => rmSync(scratch, { recursive: true, force: true }))
+const wasm = join(scratch, 'fetch.wasm')
 execFileSync('clang-14', ['--target=wasm32-wasi', '-O2', '-Wl,--strip-all', '-I', `${repo}guest/include`, '-o', wasm, `${repo}guest/examples/fetch.c`])
 /** The fetch guest on `runtime`, granted `origin` (loopback allowed explicitly). */
 function loadFetch(runtime, origin) {
