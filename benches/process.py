@@ -64,12 +64,13 @@ def main() -> None:
     opts = parser.parse_args()
     official = wasmtime()
     version = subprocess.run([str(official), "--version"], capture_output=True, text=True).stdout.strip()
-    work = pathlib.Path(tempfile.mkdtemp())
+    scratch = tempfile.TemporaryDirectory()
+    work = pathlib.Path(scratch.name)
     with tarfile.open(ROOT / "examples" / "hello" / "hello.spell") as package:
         package.extract("module.wasm", work, filter="data")
     hello = work / "module.wasm"
     # A warm cache for the "again" rows, shared by both tools, outside the user's own.
-    warm = pathlib.Path(tempfile.mkdtemp())
+    warm = work / "warm"
     env = dict(os.environ, SPELL_CACHE_DIR=str(warm / "spell"), XDG_CACHE_HOME=str(warm))
     cases = [
         ("hello.spell (29 KB)", [str(SPELL), "cast", str(ROOT / "examples/hello/hello.spell"), "--", "world"], [str(official), "run", str(hello), "world"]),
