@@ -195,8 +195,15 @@ impl Ledger {
     pub fn open(path: impl AsRef<Path>) -> Result<Ledger, LedgerError> {
         let path = path.as_ref().to_path_buf();
         let conn = open_conn(&path, OpenFlags::default())?;
+        // Small pages for a new file (no effect on an existing one): a cast changes a few rows
+        // in a handful of pages, and every changed page is written whole to the WAL.
+        conn.pragma_update(None, "page_size", 1024)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // A checkpoint (the WAL moved into the database, with an fsync) runs inside the commit
+        // that crosses the threshold: every 4,000 pages, about every 400 casts, it stays off the
+        // p99 (SQLite's default of 1,000 put 2-7 ms on it).
+        conn.pragma_update(None, "wal_autocheckpoint", 4000)?;
         init_schema(&conn, &path)?;
         let owner = Owner::claim(&path)?;
         let released = release_stale(&conn, &path)?;
