@@ -23,13 +23,26 @@ struct WorkerProcess {
 impl WorkerProcess {
     fn start(server: &NatsServer, id: &str, extra: &[&str]) -> WorkerProcess {
         let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml");
+        WorkerProcess::spawn(server, id, policy.as_ref(), extra)
+    }
+
+    fn start_with_policy(server: &NatsServer, id: &str, policy: &std::path::Path) -> WorkerProcess {
+        WorkerProcess::spawn(server, id, policy, &[])
+    }
+
+    fn spawn(
+        server: &NatsServer,
+        id: &str,
+        policy: &std::path::Path,
+        extra: &[&str],
+    ) -> WorkerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_spell"))
             .args([
                 "worker",
                 "--nats",
                 &server.url(),
                 "--policy",
-                policy,
+                policy.to_str().expect("utf-8 path"),
                 "--id",
                 id,
             ])
@@ -623,4 +636,61 @@ fn bad_input_gets_service_codes() {
     ]);
     assert_eq!(code, Some(1));
     assert!(stderr.contains("E-SVC-004"), "{stderr}");
+}
+
+#[test]
+fn a_hangup_rescans_and_a_revoked_spell_is_announced_and_refused() {
+    use futures_util::StreamExt;
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/keys/");
+    let policy_text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/policy.toml"
+    ))
+    .expect("policy")
+    .replace("\"keys/", &format!("\"{keys}"));
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, &policy_text).expect("write policy");
+    let mut worker = WorkerProcess::start_with_policy(&server, "w1", &policy);
+    runtime().block_on(async {
+        let client = client(&server).await;
+        let (digest, _) = client.publish(&hello()).await.expect("publish");
+        let first = CastJob::new(digest.to_hex(), "acme", "before");
+        assert_eq!(
+            client.cast(&first, WAIT).await.expect("result").state,
+            CastState::Succeeded
+        );
+        // The operator revokes the release and tells the worker.
+        let nats = async_nats::connect(server.url()).await.expect("connect");
+        let mut announced = nats.subscribe("spell.revoked.>").await.expect("subscribe");
+        nats.flush().await.expect("flush");
+        std::fs::write(
+            &policy,
+            policy_text.replace(
+                "revoked_digests = []",
+                &format!("revoked_digests = [\"{}\"]", digest.to_hex()),
+            ),
+        )
+        .expect("rewrite policy");
+        worker.signal("-HUP");
+        let message = tokio::time::timeout(WAIT, announced.next())
+            .await
+            .expect("a revocation announced")
+            .expect("message");
+        assert_eq!(message.subject.as_str(), "spell.revoked.w1");
+        let report: serde_json::Value = serde_json::from_slice(&message.payload).expect("json");
+        assert_eq!(report["worker"], "w1");
+        assert!(report.to_string().contains(&digest.to_hex()), "{report}");
+        // Its next cast is refused, and that cannot change by retrying.
+        let after = CastJob::new(digest.to_hex(), "acme", "after");
+        let result = client.cast(&after, WAIT).await.expect("result");
+        assert_eq!(result.state, CastState::DeadLetter, "{result:?}");
+        let code = result
+            .error
+            .as_ref()
+            .map(|e| e.code.clone())
+            .unwrap_or_default();
+        assert!(code.starts_with("E-SIG-"), "{code}");
+    });
 }

@@ -29,7 +29,9 @@ use async_nats::jetstream::{self, AckKind, consumer::PullConsumer, kv, message::
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use spell_core::{ErrorCode, HasCode, Policy, Sha256Digest};
-use spell_runtime::{CancelHandle, CastOutcome, CastRequest, Outcome, Runtime, Spell, UsageRecord};
+use spell_runtime::{
+    CancelHandle, CastOutcome, CastRequest, Outcome, RescanReport, Runtime, Spell, UsageRecord,
+};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,6 +57,7 @@ pub struct WorkerBuilder {
     tenant_concurrency: Option<usize>,
     drain_timeout: Duration,
     heartbeat: Duration,
+    rescan_every: Option<Duration>,
     id: String,
     config: ServiceConfig,
 }
@@ -85,6 +88,13 @@ impl WorkerBuilder {
         self
     }
 
+    /// Re-verify the loaded spells this often against the policy's current trust files and OSV
+    /// database ([`Worker::rescan`]). Default: only when [`Worker::rescan`] is called.
+    pub fn rescan_every(mut self, d: Duration) -> Self {
+        self.rescan_every = Some(d);
+        self
+    }
+
     /// The worker's id in lifecycles, results and heartbeats. Default: `worker-<random>`.
     pub fn id(mut self, id: impl Into<String>) -> Self {
         self.id = id.into();
@@ -104,7 +114,8 @@ impl WorkerBuilder {
                 js: jetstream::new(self.client.clone()),
                 client: self.client,
                 runtime: self.runtime,
-                policy: self.policy,
+                policy: std::sync::RwLock::new(self.policy),
+                rescan_every: self.rescan_every,
                 concurrency: self.concurrency,
                 tenant_concurrency: self.tenant_concurrency,
                 drain_timeout: self.drain_timeout,
@@ -135,6 +146,7 @@ impl WorkerBuilder {
 /// println!("{} casts", stats.casts);
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
 pub struct Worker {
     inner: Arc<Inner>,
 }
@@ -143,7 +155,9 @@ struct Inner {
     client: async_nats::Client,
     js: jetstream::Context,
     runtime: Runtime,
-    policy: Policy,
+    /// Replaced by [`Worker::rescan`] with a new policy.
+    policy: std::sync::RwLock<Policy>,
+    rescan_every: Option<Duration>,
     concurrency: usize,
     tenant_concurrency: Option<usize>,
     drain_timeout: Duration,
@@ -234,6 +248,7 @@ impl Worker {
             tenant_concurrency: None,
             drain_timeout: Duration::from_secs(30),
             heartbeat: Duration::from_secs(5),
+            rescan_every: None,
             id: format!("worker-{:016x}", rand::random::<u64>()),
             config: ServiceConfig::default(),
         }
@@ -242,6 +257,16 @@ impl Worker {
     /// The worker's id.
     pub fn id(&self) -> &str {
         &self.inner.id
+    }
+
+    /// Re-verifies every spell this worker loaded against `policy` (if given, it replaces the
+    /// worker's policy for later loads too) or the worker's own, with the trust files and OSV
+    /// database as they are now ([`Runtime::rescan`]). Revoked spells' next casts are refused
+    /// with `E-SIG-008` (and dead-lettered: they cannot succeed under this policy); casts in
+    /// flight finish. When anything changed, the report is published as JSON on
+    /// `spell.revoked.<worker id>` (`{"worker", "report"}`) for operators and other workers.
+    pub async fn rescan(&self, policy: Option<Policy>) -> Result<RescanReport, ServiceError> {
+        rescan(&self.inner, policy).await
     }
 
     /// Creates whatever of the service's streams, buckets and consumer is missing ([`Worker::run`]
@@ -270,6 +295,9 @@ impl Worker {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut side_tasks = JoinSet::new();
         side_tasks.spawn(heartbeats(inner.clone(), stop_rx.clone()));
+        if let Some(every) = inner.rescan_every {
+            side_tasks.spawn(rescans(inner.clone(), every, stop_rx.clone()));
+        }
         side_tasks.spawn(max_delivery_advisories(
             inner.clone(),
             streams.clone(),
@@ -732,9 +760,10 @@ async fn load(inner: &Arc<Inner>, streams: &Streams, job: &CastJob) -> Result<Sp
     if let Some(spell) = lock(&inner.spells).get(&digest) {
         return Ok(spell.clone());
     }
-    let bytes = packages::fetch(streams, &digest, inner.policy.package.max_package_bytes).await?;
+    let policy = read_policy(inner);
+    let bytes = packages::fetch(streams, &digest, policy.package.max_package_bytes).await?;
     let inner2 = inner.clone();
-    let spell = tokio::task::spawn_blocking(move || inner2.runtime.load(&bytes, &inner2.policy))
+    let spell = tokio::task::spawn_blocking(move || inner2.runtime.load(&bytes, &policy))
         .await
         .map_err(|e| ServiceError::transport("load task", e))??;
     if spell.digest() != digest {
@@ -940,6 +969,54 @@ async fn dead_letter(
 }
 
 /// Announces the worker every heartbeat interval until it stops.
+fn read_policy(inner: &Inner) -> Policy {
+    inner
+        .policy
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
+/// The subject a worker publishes its rescans' changes on: `spell.revoked.<worker id>`.
+pub const REVOKED_SUBJECT: &str = "spell.revoked";
+
+async fn rescan(inner: &Arc<Inner>, policy: Option<Policy>) -> Result<RescanReport, ServiceError> {
+    if let Some(p) = policy {
+        *inner.policy.write().unwrap_or_else(|e| e.into_inner()) = p;
+    }
+    let policy = read_policy(inner);
+    let runtime = inner.runtime.clone();
+    let report = tokio::task::spawn_blocking(move || runtime.rescan(&policy))
+        .await
+        .map_err(|e| ServiceError::transport("rescan task", e))??;
+    if !report.changes.is_empty() {
+        let message = serde_json::json!({"worker": inner.id, "report": report});
+        inner
+            .client
+            .publish(
+                format!("{REVOKED_SUBJECT}.{}", inner.id),
+                message.to_string().into(),
+            )
+            .await
+            .map_err(|e| ServiceError::transport("publish rescan", e))?;
+    }
+    Ok(report)
+}
+
+async fn rescans(inner: Arc<Inner>, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await; // the first tick is immediate: nothing is loaded yet
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = rescan(&inner, None).await {
+            tracing::warn!("rescan failed: {e}");
+        }
+    }
+}
+
 async fn heartbeats(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(inner.heartbeat);
     loop {

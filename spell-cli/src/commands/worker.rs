@@ -1,6 +1,8 @@
 //! `spell worker --nats URL --policy P.toml [--concurrency N]`: casts submitted spells until
 //! SIGTERM or Ctrl-C, then drains (finishes in-flight casts within --drain-timeout, hands the
-//! rest back).
+//! rest back). SIGHUP reads the policy file again and re-verifies the loaded spells against it
+//! (so do `--rescan-every` ticks, against the current trust files and OSV database); what a
+//! rescan revoked is published on `spell.revoked.<worker id>`.
 
 use super::nats::{NatsArgs, block_on};
 use crate::report::Coded;
@@ -31,6 +33,9 @@ pub struct Args {
     /// restarted worker does not compile again.
     #[arg(long)]
     cache_dir: Option<PathBuf>,
+    /// Re-verify the loaded spells this often (e.g. 10m), besides on SIGHUP.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    rescan_every: Option<Duration>,
     /// The worker's id (default: random).
     #[arg(long)]
     id: Option<String>,
@@ -74,8 +79,12 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         if let Some(id) = &args.id {
             worker = worker.id(id);
         }
+        if let Some(every) = args.rescan_every {
+            worker = worker.rescan_every(every);
+        }
         let worker = worker.build();
         worker.ensure().await.map_err(Coded::from)?;
+        tokio::spawn(rescan_on_hangup(worker.clone(), args.policy.clone()));
         eprintln!("spell worker {} ready", worker.id());
         Ok(worker.run(shutdown_signal()).await.map_err(Coded::from)?)
     })?;
@@ -88,6 +97,31 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// On each SIGHUP: the policy file read again, then a rescan with it.
+async fn rescan_on_hangup(worker: Worker, path: PathBuf) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        let policy = match Policy::from_file(&path) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("spell worker: SIGHUP: {} not reloaded: {e}", path.display());
+                continue;
+            }
+        };
+        match worker.rescan(Some(policy)).await {
+            Ok(report) => eprintln!(
+                "spell worker: rescan of {} spells: {} revoked",
+                report.spells,
+                report.revoked().count()
+            ),
+            Err(e) => eprintln!("spell worker: rescan failed: {e}"),
+        }
+    }
 }
 
 /// SIGTERM (what process managers send) or Ctrl-C.
