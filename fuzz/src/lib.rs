@@ -7,6 +7,7 @@
 //! the same functions, so a crash found once stays fixed.
 
 pub mod bundle_verify;
+pub mod compile_budget;
 mod fixtures;
 pub mod host_calls;
 pub mod manifest_parse;
@@ -19,7 +20,7 @@ pub mod sbom_parse;
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target.
-pub const TARGETS: [Target; 7] = [
+pub const TARGETS: [Target; 8] = [
     ("package_unpack", package_unpack::run),
     ("manifest_parse", manifest_parse::run),
     ("policy_parse", policy_parse::run),
@@ -27,4 +28,5 @@ pub const TARGETS: [Target; 7] = [
     ("bundle_verify", bundle_verify::run),
     ("sandbox", sandbox::run),
     ("host_calls", host_calls::run),
+    ("compile_budget", compile_budget::run),
 ];
