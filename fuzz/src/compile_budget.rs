@@ -56,23 +56,14 @@ fn shaped(data: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn smith(data: &[u8]) -> Option<Vec<u8>> {
-    let mut config = wasm_smith::Config {
+    let config = wasm_smith::Config {
         exports: Some(wat::parse_str(r#"(module (func (export "run")))"#).ok()?),
         max_nesting_depth: 3_000,
         max_instructions: 20_000,
         max_funcs: 16,
         ..wasm_smith::Config::default()
     };
-    config.threads_enabled = false;
-    config.exceptions_enabled = false;
-    config.gc_enabled = false;
-    config.memory64_enabled = false;
-    config.custom_page_sizes_enabled = false;
-    config.wide_arithmetic_enabled = false;
-    config.compact_imports_enabled = false;
-    wasm_smith::Module::new(config, &mut Unstructured::new(data))
-        .ok()
-        .map(|m| m.to_bytes())
+    crate::sandbox::smith_module(config, data)
 }
 
 /// The module an input stands for.

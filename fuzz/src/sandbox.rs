@@ -62,7 +62,7 @@ pub fn module(data: &[u8]) -> Option<Vec<u8>> {
             .ok()
             .and_then(|text| wat::parse_str(text).ok());
     }
-    let mut config = wasm_smith::Config {
+    let config = wasm_smith::Config {
         available_imports: Some(wat::parse_str(WASI_IMPORTS).expect("WASI imports")),
         exports: Some(wat::parse_str(r#"(module (func (export "run")))"#).expect("exports")),
         max_memory32_bytes: 2 << 20,
@@ -70,7 +70,12 @@ pub fn module(data: &[u8]) -> Option<Vec<u8>> {
         max_instructions: 1_000,
         ..wasm_smith::Config::default()
     };
-    // Proposals Spell's engine does not enable.
+    smith_module(config, data)
+}
+
+/// A `wasm-smith` module from `data` under `config`, without the proposals Spell's engine does
+/// not enable.
+pub(crate) fn smith_module(mut config: wasm_smith::Config, data: &[u8]) -> Option<Vec<u8>> {
     config.threads_enabled = false;
     config.exceptions_enabled = false;
     config.gc_enabled = false;

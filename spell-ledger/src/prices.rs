@@ -232,21 +232,10 @@ mod tests {
         let p = prices("per_cast = 1\nper_million_fuel = 1\nper_cpu_second = 1");
         let mut usage = UsageRecord {
             cast_id: "c".into(),
-            spell_digest: String::new(),
-            spell_name: String::new(),
-            outcome: Outcome::Ok,
-            exit_code: None,
             fuel: Some(1),
             wall_ns: 1,
             cpu_ns: 1,
-            memory_peak_bytes: 0,
-            stdout_bytes: 0,
-            stderr_bytes: 0,
-            net_requests: 0,
-            net_bytes_in: 0,
-            net_bytes_out: 0,
-            disk_bytes_written: 0,
-            started_at_ms: 0,
+            ..UsageRecord::default()
         };
         assert_eq!(p.cost(&usage), 3);
         usage.outcome = Outcome::Denied;

@@ -308,21 +308,10 @@ pub(crate) async fn run(
         cast_id: cast_id.clone(),
         spell_digest: spell.digest_hex.clone(),
         spell_name: spell.name.clone(),
-        outcome: Outcome::Ok,
-        exit_code: None,
-        fuel: None,
-        wall_ns: 0,
-        cpu_ns: 0,
-        memory_peak_bytes: 0,
-        stdout_bytes: 0,
-        stderr_bytes: 0,
-        net_requests: 0,
-        net_bytes_in: 0,
-        net_bytes_out: 0,
-        disk_bytes_written: 0,
         started_at_ms: SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
+        ..UsageRecord::default()
     };
     let ctx = CastContext {
         cast_id: cast_id.clone(),

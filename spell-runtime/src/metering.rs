@@ -13,10 +13,11 @@ use spell_core::{EffectiveLimits, ErrorCode};
 use std::sync::Mutex;
 
 /// How a cast ended. Serialized in snake_case (`out_of_fuel`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The guest exited with code 0 or its entrypoint returned.
+    #[default]
     Ok,
     /// The guest exited with a non-zero code.
     Exit,
@@ -147,8 +148,8 @@ pub struct HookError {
 }
 
 /// Everything one cast consumed. Serialized with the field names of `spell cast --json`; service
-/// mode reads it back from its usage stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// mode reads it back from its usage stream. The default is a record of nothing used.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageRecord {
     /// Unique id of the cast.
     pub cast_id: String,

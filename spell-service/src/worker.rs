@@ -883,20 +883,10 @@ fn lost_attempt(prior: &Lifecycle) -> UsageEntry {
         usage: UsageRecord {
             cast_id: prior.cast_id.clone(),
             spell_digest: prior.spell.clone(),
-            spell_name: String::new(),
             outcome: Outcome::Cancelled,
-            exit_code: None,
-            fuel: None,
             wall_ns: last.saturating_sub(started) * 1_000_000,
-            cpu_ns: 0,
-            memory_peak_bytes: 0,
-            stdout_bytes: 0,
-            stderr_bytes: 0,
-            net_requests: 0,
-            net_bytes_in: 0,
-            net_bytes_out: 0,
-            disk_bytes_written: 0,
             started_at_ms: started,
+            ..UsageRecord::default()
         },
     }
 }
