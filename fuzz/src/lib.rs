@@ -7,6 +7,7 @@
 //! the same functions, so a crash found once stays fixed.
 
 pub mod bundle_verify;
+pub mod cast_request;
 pub mod compile_budget;
 mod fixtures;
 pub mod host_calls;
@@ -20,7 +21,7 @@ pub mod sbom_parse;
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target.
-pub const TARGETS: [Target; 8] = [
+pub const TARGETS: [Target; 9] = [
     ("package_unpack", package_unpack::run),
     ("manifest_parse", manifest_parse::run),
     ("policy_parse", policy_parse::run),
@@ -29,4 +30,5 @@ pub const TARGETS: [Target; 8] = [
     ("sandbox", sandbox::run),
     ("host_calls", host_calls::run),
     ("compile_budget", compile_budget::run),
+    ("cast_request", cast_request::run),
 ];

@@ -2,7 +2,7 @@
 //! scripts/install-deps.sh) on 127.0.0.1 with a temporary store, and real `spell worker`
 //! processes: killed with SIGKILL, drained with SIGTERM, reconnecting across a server restart.
 
-use spell_core::{ErrorCode, Package};
+use spell_core::{ErrorCode, HasCode, Package};
 use spell_service::{Billed, CastJob, CastResult, CastState, Client, NatsOptions, UsageEntry};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -353,6 +353,18 @@ fn poison_requests_are_dead_lettered_with_their_reason() {
         .expect("publish")
         .await
         .expect("ack");
+        // A valid request for another tenant, published on acme's subject: refused, never cast.
+        let spoofed = CastJob::new("00".repeat(32), "victim", "spoofed");
+        js.send_publish(
+            "spell.cast.acme",
+            async_nats::jetstream::message::PublishMessage::build()
+                .payload(spoofed.to_json().expect("valid").into())
+                .message_id(spoofed.cast_id()),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
 
         // Kills every worker that takes it: dead-lettered after max_deliver (3) attempts.
         let (digest, _) = client.publish(&sleeper(3000)).await.expect("publish");
@@ -375,12 +387,27 @@ fn poison_requests_are_dead_lettered_with_their_reason() {
         );
 
         let letters = client.dead_letters().await.expect("dead letters");
-        assert_eq!(letters.len(), 3, "{letters:#?}");
-        let garbage = letters
+        assert_eq!(letters.len(), 4, "{letters:#?}");
+        // Refused requests are named by their stream sequence, never by a publisher's header.
+        let refused: Vec<_> = letters
             .iter()
-            .find(|l| l.cast_id == "garbage-1")
-            .expect("garbage letter");
-        assert_eq!(garbage.reason.code, "E-SVC-005");
+            .filter(|l| l.cast_id.starts_with("seq-"))
+            .collect();
+        assert_eq!(refused.len(), 2, "{letters:#?}");
+        assert!(refused.iter().all(|l| l.reason.code == "E-SVC-005"));
+        assert!(
+            refused.iter().any(|l| l
+                .reason
+                .message
+                .contains("`victim` was published on `spell.cast.acme`")),
+            "{refused:#?}"
+        );
+        assert!(
+            client
+                .status(&spoofed.cast_id())
+                .await
+                .is_err_and(|e| e.code() == ErrorCode::ServiceUnknownCast)
+        );
         let letter = letters
             .iter()
             .find(|l| l.cast_id == cast_id)

@@ -141,13 +141,7 @@ impl CastJob {
     pub fn validate(&self) -> Result<(), ServiceError> {
         self.spell_digest()?;
         let invalid = |m: &str| Err(ServiceError::InvalidRequest(m.into()));
-        if self.tenant.is_empty()
-            || self.tenant.len() > 64
-            || !self
-                .tenant
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
+        if !valid_tenant(&self.tenant) {
             return invalid("`tenant` must be 1-64 of A-Z a-z 0-9 _ -");
         }
         if self.idempotency_key.is_empty()
@@ -193,6 +187,20 @@ impl CastJob {
         Ok(job)
     }
 
+    /// Decodes a request as a worker receives it: from `subject` (`spell.cast.<tenant>`), which
+    /// NATS permissions can bind to the publisher, and the payload, which nobody vouches for. The
+    /// payload's tenant must be the subject's, or one tenant could bill its casts to another.
+    pub fn from_delivery(subject: &str, payload: &[u8]) -> Result<CastJob, ServiceError> {
+        let job = CastJob::from_json(payload)?;
+        if subject_tenant(subject) != Some(job.tenant.as_str()) {
+            return Err(ServiceError::InvalidRequest(format!(
+                "tenant `{}` was published on `{subject}`, not on `spell.cast.{}`",
+                job.tenant, job.tenant
+            )));
+        }
+        Ok(job)
+    }
+
     /// The JSON Schema of the request, as kept in `schema/cast-request.schema.json`.
     pub fn json_schema() -> String {
         let schema = schemars::schema_for!(CastJob);
@@ -200,6 +208,21 @@ impl CastJob {
         s.push('\n');
         s
     }
+}
+
+/// The tenant a request subject names (`spell.cast.<tenant>`), when it is a valid tenant.
+pub(crate) fn subject_tenant(subject: &str) -> Option<&str> {
+    subject
+        .strip_prefix("spell.cast.")
+        .filter(|t| valid_tenant(t))
+}
+
+fn valid_tenant(tenant: &str) -> bool {
+    !tenant.is_empty()
+        && tenant.len() <= 64
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn check_size(size: usize) -> Result<(), ServiceError> {
@@ -317,5 +340,31 @@ mod tests {
         let unknown_field = br#"{"spell":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","tenant":"a","idempotency_key":"k","extra":1}"#;
         assert_eq!(code(unknown_field), Err(ErrorCode::ServiceRequestInvalid));
         assert_eq!(code(&ok.to_json().expect("valid")), Ok(()));
+    }
+
+    #[test]
+    fn a_request_is_only_as_good_as_its_subject() {
+        let json = CastJob::new(DIGEST, "acme", "k").to_json().expect("valid");
+        let code = |subject: &str| {
+            CastJob::from_delivery(subject, &json)
+                .map(|j| j.tenant)
+                .map_err(|e| e.code())
+        };
+        assert_eq!(code("spell.cast.acme"), Ok("acme".to_string()));
+        for subject in [
+            "spell.cast.other",
+            "spell.cast.acme.x",
+            "spell.cast.",
+            "acme",
+            "",
+        ] {
+            assert_eq!(
+                code(subject),
+                Err(ErrorCode::ServiceRequestInvalid),
+                "{subject}"
+            );
+        }
+        assert_eq!(subject_tenant("spell.cast.a-b_1"), Some("a-b_1"));
+        assert_eq!(subject_tenant("spell.cast.a b"), None);
     }
 }

@@ -20,7 +20,7 @@
 //! with its worker are dead-lettered from the server's max-deliveries advisory.
 
 use crate::error::ServiceError;
-use crate::job::CastJob;
+use crate::job::{CastJob, subject_tenant};
 use crate::lifecycle;
 use crate::packages;
 use crate::record::{Billed, CastResult, CastState, DeadLetter, ErrorInfo, Lifecycle, UsageEntry};
@@ -429,18 +429,13 @@ async fn handle(
         .info()
         .map(|i| i.delivered.max(1) as u32)
         .unwrap_or(1);
-    let job = match CastJob::from_json(&message.payload) {
+    let job = match CastJob::from_delivery(&message.subject, &message.payload) {
         Ok(job) => job,
         Err(e) => {
-            let cast_id = message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
-                .map(|v| v.as_str().to_string())
-                .unwrap_or_else(|| {
-                    let seq = message.info().map(|i| i.stream_sequence).unwrap_or(0);
-                    format!("seq-{seq}")
-                });
+            // Named by its place in the stream: a publisher's `Nats-Msg-Id` could name another
+            // tenant's cast and have its running attempt billed as lost.
+            let seq = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+            let cast_id = format!("seq-{seq}");
             let reason = ErrorInfo::of(&e);
             return settle_dead(inner, streams, &message, &cast_id, None, reason, attempt).await;
         }
@@ -509,7 +504,10 @@ async fn settle_dead(
     reason: ErrorInfo,
     attempt: u32,
 ) {
-    let settled = match dead_letter(inner, streams, cast_id, job, reason, attempt).await {
+    let tenant = job
+        .map(|j| j.tenant.as_str())
+        .or_else(|| subject_tenant(&message.subject));
+    let settled = match dead_letter(inner, streams, cast_id, tenant, job, reason, attempt).await {
         Ok(()) => message.ack_with(AckKind::Term).await,
         Err(e) => {
             tracing::warn!("dead-lettering {cast_id} failed, retrying: {e}");
@@ -898,6 +896,7 @@ async fn dead_letter(
     inner: &Inner,
     streams: &Streams,
     cast_id: &str,
+    tenant: Option<&str>,
     job: Option<&CastJob>,
     reason: ErrorInfo,
     attempts: u32,
@@ -910,7 +909,7 @@ async fn dead_letter(
         publish_usage(&streams.js, &lost).await?;
         usage.push(lost);
     }
-    let tenant = job.map(|j| j.tenant.as_str()).unwrap_or("unknown");
+    let tenant = tenant.unwrap_or("unknown");
     let letter = DeadLetter {
         cast_id: cast_id.into(),
         reason: reason.clone(),
@@ -1071,7 +1070,7 @@ async fn max_delivery_advisories(
         let Ok(raw) = casts.get_raw_message(notice.stream_seq).await else {
             continue; // already acked and gone
         };
-        let job = CastJob::from_json(&raw.payload);
+        let job = CastJob::from_delivery(&raw.subject, &raw.payload);
         let cast_id = match &job {
             Ok(j) => j.cast_id(),
             Err(_) => format!("seq-{}", notice.stream_seq),
@@ -1086,10 +1085,15 @@ async fn max_delivery_advisories(
                         notice.deliveries
                     ),
                 );
+                let tenant = match &job {
+                    Ok(j) => Some(j.tenant.as_str()),
+                    Err(_) => subject_tenant(&raw.subject),
+                };
                 dead_letter(
                     &inner,
                     &streams,
                     &cast_id,
+                    tenant,
                     job.as_ref().ok(),
                     reason,
                     notice.deliveries,
