@@ -256,7 +256,8 @@ fn one_idempotency_key_makes_one_cast_even_when_submitted_concurrently() {
 }
 
 #[test]
-fn a_worker_killed_mid_cast_is_replaced_and_usage_is_billed_once_plus_the_lost_attempt() {
+fn a_worker_killed_mid_cast_is_replaced_and_usage_is_billed_once_plus_the_lost_attempt_also_by_the_ledger()
+ {
     let server = NatsServer::start();
     let mut doomed = WorkerProcess::start(&server, "doomed", &[]);
     runtime().block_on(async {
@@ -295,6 +296,76 @@ fn a_worker_killed_mid_cast_is_replaced_and_usage_is_billed_once_plus_the_lost_a
             "billed up to its last progress report"
         );
     });
+
+    // The ledger writer bills the cast and the lost attempt once each, however often it runs.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.db");
+    let db = db.to_str().expect("utf-8 path");
+    let prices = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/prices.toml");
+    spell(&["ledger", "prices", db, prices]);
+    spell(&[
+        "ledger", "account", "set", db, "acme", "--budget", "1000000",
+    ]);
+    let ingest = |durable: &str| {
+        spell(&[
+            "ledger",
+            "ingest",
+            db,
+            "--nats",
+            &server.url(),
+            "--durable",
+            durable,
+            "--idle-exit",
+            "1",
+        ])
+    };
+    assert_eq!(
+        ingest("billing"),
+        "applied 2 usage entries (0 already in the ledger)\n"
+    );
+    assert_eq!(
+        ingest("billing"),
+        "applied 0 usage entries (0 already in the ledger)\n"
+    );
+    assert_eq!(
+        ingest("replay"),
+        "applied 0 usage entries (2 already in the ledger)\n"
+    );
+    let rows: Vec<serde_json::Value> = spell(&["ledger", "export", db])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("export line"))
+        .collect();
+    let mut ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r["cast_id"].as_str().unwrap_or(""))
+        .collect();
+    ids.sort();
+    let cast_id = CastJob::new("", "acme", "survives").cast_id();
+    assert_eq!(ids, [cast_id.clone(), format!("{cast_id}.1")]);
+    let charged: i64 = rows
+        .iter()
+        .map(|r| r["charged"].as_i64().unwrap_or(0))
+        .sum();
+    let account: serde_json::Value =
+        serde_json::from_str(&spell(&["ledger", "account", "show", db, "acme", "--json"]))
+            .expect("account json");
+    assert!(charged > 0);
+    assert_eq!(account[0]["spent"].as_i64(), Some(charged));
+    spell(&["ledger", "verify", db]);
+}
+
+/// Runs `spell ARGS`, asserts it succeeds, returns its stdout.
+fn spell(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_spell"))
+        .args(args)
+        .output()
+        .expect("run spell");
+    assert!(
+        out.status.success(),
+        "spell {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
 #[test]

@@ -16,8 +16,9 @@
 //!   [`Ledger::verify`] names the first row changed behind the ledger's back.
 //! - **Reports and export**: [`Ledger::report`], [`Ledger::export`].
 //!
-//! Service mode (casts through NATS) has not landed; its seam is [`Ledger::record`], which a
-//! single ledger writer applies to each usage message: the cast id makes redeliveries free.
+//! In service mode (casts through NATS) a single ledger writer, `spell ledger ingest`, applies
+//! each entry of the usage stream with [`Ledger::record`]: the entry's id makes redeliveries
+//! free.
 //!
 //! ```
 //! use spell_core::{Package, Policy};

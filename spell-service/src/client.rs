@@ -42,7 +42,7 @@ pub struct Submitted {
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    streams: Streams,
+    pub(crate) streams: Streams,
     finals: Arc<FinalStates>,
 }
 

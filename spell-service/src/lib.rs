@@ -8,6 +8,8 @@
 //! - [`Worker`] pulls requests from a shared durable consumer, verifies packages with its own
 //!   policy, casts, stores results and publishes [`UsageEntry`]s (see the [`worker`] module for
 //!   the exactly-once protocol).
+//! - [`UsageFeed`] hands the usage stream to a billing consumer, each entry until it is
+//!   acknowledged ([`Client::usage_feed`]).
 //! - [`streams`] lists the streams and buckets; [`NatsOptions`] says how to connect.
 //!
 //! ```no_run
@@ -35,6 +37,7 @@
 mod client;
 mod connect;
 mod error;
+mod feed;
 mod job;
 mod lifecycle;
 mod packages;
@@ -45,6 +48,7 @@ pub mod worker;
 pub use client::{Client, Submitted};
 pub use connect::NatsOptions;
 pub use error::ServiceError;
+pub use feed::{UsageDelivery, UsageFeed};
 pub use job::{CastJob, MAX_REQUEST_BYTES, MAX_STDIN_BYTES};
 pub use record::{Billed, CastResult, CastState, DeadLetter, ErrorInfo, Lifecycle, UsageEntry};
 pub use streams::{ServiceConfig, Streams};

@@ -228,6 +228,16 @@ impl UsageEntry {
             Billed::FailedAttempt => format!("{}.{}", self.cast_id, self.attempt),
         }
     }
+
+    /// The usage record a ledger bills for this entry: its cast id is the entry's message id,
+    /// so a cast and each of its failed attempts are rows of their own, and an entry applied
+    /// twice (a redelivery) is the same row, charged once.
+    pub fn billing_record(&self) -> UsageRecord {
+        UsageRecord {
+            cast_id: self.message_id(),
+            ..self.usage.clone()
+        }
+    }
 }
 
 /// An entry of the `SPELL_DEAD` stream (subject `spell.dead.<tenant>`): a request that could not

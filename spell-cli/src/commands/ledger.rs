@@ -7,7 +7,10 @@
 //!   Sigstore bundle over it to HEAD.sigstore.json (check it with `spell verify-blob`)
 //! - `report DB [--account A] [--by spell|account|day] [--since T] [--json|--csv]`
 //! - `export DB [--account A] [--since T] [--csv]`: rated usage lines, JSON lines by default
+//! - `ingest DB --nats URL [--durable NAME] [--idle-exit SECS]`: the single ledger writer of
+//!   service mode, applying each entry of the usage stream once
 
+use super::nats::{NatsArgs, block_on, shutdown_signal};
 use crate::report::Coded;
 use anyhow::Context;
 use spell_ledger::{
@@ -15,7 +18,7 @@ use spell_ledger::{
 };
 use spell_verify::SigningKey;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// `spell ledger` subcommands.
 #[derive(clap::Subcommand)]
@@ -74,6 +77,21 @@ pub enum Command {
         /// Print CSV.
         #[arg(long)]
         csv: bool,
+    },
+    /// Service mode's ledger writer: applies every entry of the usage stream to the ledger
+    /// once (a cast and each failed attempt are rows of their own, billed to the tenant's
+    /// account), acknowledging each after it is written. Runs until SIGTERM or Ctrl-C.
+    Ingest {
+        /// The ledger database (with a price list).
+        db: PathBuf,
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// The durable consumer that keeps this writer's place in the stream.
+        #[arg(long, default_value = "spell-ledger")]
+        durable: String,
+        /// Exit once no entry has arrived for this many seconds (for batch runs).
+        #[arg(long, value_name = "SECS")]
+        idle_exit: Option<u64>,
     },
 }
 
@@ -276,6 +294,67 @@ pub fn run(command: Command) -> anyhow::Result<i32> {
                 }
             }
         }
+        Command::Ingest {
+            db,
+            nats,
+            durable,
+            idle_exit,
+        } => {
+            let ledger = open(&db)?;
+            let (applied, duplicates) = block_on(ingest(
+                &ledger,
+                &nats,
+                &durable,
+                idle_exit.map(Duration::from_secs),
+            ))?;
+            println!("applied {applied} usage entries ({duplicates} already in the ledger)");
+        }
     }
     Ok(0)
+}
+
+/// Applies usage entries until a signal (or `idle_exit` without one); returns how many were
+/// new and how many the ledger already held.
+async fn ingest(
+    ledger: &Ledger,
+    nats: &NatsArgs,
+    durable: &str,
+    idle_exit: Option<Duration>,
+) -> anyhow::Result<(u64, u64)> {
+    let client = spell_service::Client::connect(&nats.options())
+        .await
+        .map_err(Coded::from)?;
+    let mut feed = client.usage_feed(durable).await.map_err(Coded::from)?;
+    let (mut applied, mut duplicates) = (0, 0);
+    let mut idle = Duration::ZERO;
+    let poll = Duration::from_secs(1);
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        let next = tokio::select! {
+            _ = &mut stop => break,
+            next = feed.next(poll) => next.map_err(Coded::from)?,
+        };
+        let Some(delivery) = next else {
+            idle += poll;
+            if idle_exit.is_some_and(|limit| idle >= limit) {
+                break;
+            }
+            continue;
+        };
+        idle = Duration::ZERO;
+        let entry = &delivery.entry;
+        // Written before the ack: a writer stopped in between gets the entry again, and the
+        // ledger takes it as the duplicate it is.
+        let recorded =
+            tokio::task::block_in_place(|| ledger.record(&entry.tenant, &entry.billing_record()))
+                .map_err(Coded::from)?;
+        if recorded.duplicate {
+            duplicates += 1;
+        } else {
+            applied += 1;
+        }
+        delivery.ack().await.map_err(Coded::from)?;
+    }
+    Ok((applied, duplicates))
 }

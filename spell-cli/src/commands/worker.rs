@@ -4,7 +4,7 @@
 //! (so do `--rescan-every` ticks, against the current trust files and OSV database); what a
 //! rescan revoked is published on `spell.revoked.<worker id>`.
 
-use super::nats::{NatsArgs, block_on};
+use super::nats::{NatsArgs, block_on, shutdown_signal};
 use crate::report::Coded;
 use spell_core::Policy;
 use spell_runtime::Runtime;
@@ -120,22 +120,6 @@ async fn rescan_on_hangup(worker: Worker, path: PathBuf) {
                 report.revoked().count()
             ),
             Err(e) => eprintln!("spell worker: rescan failed: {e}"),
-        }
-    }
-}
-
-/// SIGTERM (what process managers send) or Ctrl-C.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }
