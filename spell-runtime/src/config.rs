@@ -58,6 +58,7 @@ pub struct RuntimeBuilder {
     pub(crate) tls_roots: Vec<Vec<u8>>,
     pub(crate) compile_budget: CompileBudget,
     pub(crate) dns_servers: Vec<SocketAddr>,
+    #[cfg(feature = "metrics")]
     pub(crate) metrics: bool,
 }
 
@@ -78,7 +79,8 @@ impl Default for RuntimeBuilder {
             tls_roots: Vec::new(),
             compile_budget: CompileBudget::default(),
             dns_servers: Vec::new(),
-            metrics: cfg!(feature = "metrics"),
+            #[cfg(feature = "metrics")]
+            metrics: true,
         }
     }
 }

@@ -39,6 +39,7 @@ mod job;
 mod lifecycle;
 mod packages;
 mod record;
+mod status;
 pub mod streams;
 pub mod worker;
 
