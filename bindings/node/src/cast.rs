@@ -41,7 +41,7 @@ pub struct CastOptions<'env> {
     pub export: Option<String>,
     /// Join this W3C trace (`00-<trace id>-<span id>-<flags>`): the usage names it
     /// (`traceId`) and the spell's outbound requests carry a child `traceparent`. A malformed
-    /// value refuses the cast (`cast_request_denied`).
+    /// value refuses the cast (`E-POL-004`).
     pub traceparent: Option<String>,
     /// The W3C `tracestate` passed on with `traceparent`.
     pub tracestate: Option<String>,
