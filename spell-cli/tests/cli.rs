@@ -79,7 +79,11 @@ fn json_output_has_the_documented_fields() {
         assert!(v["usage"][field].is_u64(), "usage.{field}: {}", v["usage"]);
     }
     assert_eq!(v["usage"]["stdout_bytes"], 13);
-    assert_eq!(v["usage"]["trace_id"], serde_json::Value::Null, "no trace given");
+    assert_eq!(
+        v["usage"]["trace_id"],
+        serde_json::Value::Null,
+        "no trace given"
+    );
 }
 
 #[test]
@@ -92,7 +96,13 @@ fn a_traceparent_names_the_trace_in_the_usage_and_json_logs_parse() {
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
         )
         .env("RUST_LOG", "spell_runtime=info")
-        .args(["--log-format", "json", "cast", "examples/hello/hello.spell", "--json"])
+        .args([
+            "--log-format",
+            "json",
+            "cast",
+            "examples/hello/hello.spell",
+            "--json",
+        ])
         .args(["--traceparent", &format!("00-{trace}-00f067aa0ba902b7-01")])
         .output()
         .expect("run spell");

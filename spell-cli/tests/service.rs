@@ -710,11 +710,19 @@ fn a_hangup_rescans_and_a_revoked_spell_is_announced_and_refused() {
 fn get(addr: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut conn = std::net::TcpStream::connect(addr).expect("connect to the status server");
-    write!(conn, "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").expect("send");
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    )
+    .expect("send");
     let mut response = String::new();
     conn.read_to_string(&mut response).expect("read");
     let (head, body) = response.split_once("\r\n\r\n").expect("a response head");
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
     (status, body.to_string())
 }
 
@@ -727,7 +735,11 @@ fn the_worker_serves_metrics_that_match_its_casts_and_health_and_readiness() {
     assert_eq!(get(&addr, "/nope").0, 404);
     let started = Instant::now();
     while get(&addr, "/readyz").0 != 200 {
-        assert!(started.elapsed() < WAIT, "never ready: {:?}", get(&addr, "/readyz"));
+        assert!(
+            started.elapsed() < WAIT,
+            "never ready: {:?}",
+            get(&addr, "/readyz")
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -743,8 +755,14 @@ fn the_worker_serves_metrics_that_match_its_casts_and_health_and_readiness() {
         }
         results
     });
-    let usages: Vec<_> = results.iter().map(|r| r.usage.clone().expect("usage")).collect();
-    assert!(usages.iter().all(|u| u.trace_id.as_deref() == Some(trace)), "the caller's trace");
+    let usages: Vec<_> = results
+        .iter()
+        .map(|r| r.usage.clone().expect("usage"))
+        .collect();
+    assert!(
+        usages.iter().all(|u| u.trace_id.as_deref() == Some(trace)),
+        "the caller's trace"
+    );
 
     let (status, text) = get(&addr, "/metrics");
     assert_eq!(status, 200);
@@ -764,7 +782,13 @@ fn the_worker_serves_metrics_that_match_its_casts_and_health_and_readiness() {
             .sum()
     };
     let hello = [("spell", "hello"), ("version", "0.1.0")];
-    assert_eq!(value("faas_invocations_total", &[("spell", "hello"), ("outcome", "ok")]), 3.0);
+    assert_eq!(
+        value(
+            "faas_invocations_total",
+            &[("spell", "hello"), ("outcome", "ok")]
+        ),
+        3.0
+    );
     let fuel: u64 = usages.iter().map(|u| u.fuel.expect("fuel")).sum();
     assert_eq!(value("spell_fuel_sum", &hello), fuel as f64);
     let out: u64 = usages.iter().map(|u| u.stdout_bytes).sum();
@@ -773,5 +797,9 @@ fn the_worker_serves_metrics_that_match_its_casts_and_health_and_readiness() {
     assert_eq!(value("faas_mem_usage_bytes_sum", &hello), memory as f64);
     assert_eq!(value("spell_worker_casts_total", &[]), 3.0);
     assert_eq!(value("spell_casts_in_flight", &[]), 0.0);
-    assert_eq!(value("spell_module_cache_misses_total", &[]), 1.0, "compiled once");
+    assert_eq!(
+        value("spell_module_cache_misses_total", &[]),
+        1.0,
+        "compiled once"
+    );
 }

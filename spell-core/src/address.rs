@@ -212,8 +212,7 @@ mod tests {
         assert_eq!(p.allow_addresses, [r("127.0.0.1/32"), r("10.0.0.0/8")]);
         assert!(toml::from_str::<NetworkPolicy>("allow_addresses = [\"10.0.0.1/8\"]").is_err());
         assert!(p.propagate_trace_context, "on unless turned off");
-        let off: NetworkPolicy =
-            toml::from_str("propagate_trace_context = false").expect("toml");
+        let off: NetworkPolicy = toml::from_str("propagate_trace_context = false").expect("toml");
         assert!(!off.propagate_trace_context);
         assert!(toml::from_str::<NetworkPolicy>("allow_hosts = []").is_err());
     }

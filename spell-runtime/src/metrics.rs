@@ -142,7 +142,11 @@ impl Metrics {
             refusals.clone(),
         );
         let in_flight = Gauge::default();
-        registry.register("spell_casts_in_flight", "Casts running now", in_flight.clone());
+        registry.register(
+            "spell_casts_in_flight",
+            "Casts running now",
+            in_flight.clone(),
+        );
         let queue_wait = Histogram::new(seconds_buckets());
         registry.register_with_unit(
             "spell_queue_wait",

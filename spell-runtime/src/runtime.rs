@@ -256,7 +256,11 @@ impl Runtime {
 
     /// Loads a `.spell` package through the whole verified-loading pipeline.
     pub fn load(&self, package: &[u8], policy: &Policy) -> Result<Spell, Error> {
-        let span = tracing::info_span!("load", spell = tracing::field::Empty, version = tracing::field::Empty);
+        let span = tracing::info_span!(
+            "load",
+            spell = tracing::field::Empty,
+            version = tracing::field::Empty
+        );
         let _entered = span.enter();
         let loaded = self.load_package(package, policy, &span);
         if let Err(e) = &loaded {
@@ -274,7 +278,10 @@ impl Runtime {
         let mut package =
             tracing::info_span!("read").in_scope(|| Package::read(package, &policy.package))?;
         span.record("spell", package.manifest.name.as_str());
-        span.record("version", tracing::field::display(&package.manifest.version));
+        span.record(
+            "version",
+            tracing::field::display(&package.manifest.version),
+        );
         let verifier = self.verifier(policy)?;
         let key = verdict_key(&package, &verifier);
         let sbom = SbomSlot::default();
@@ -399,7 +406,10 @@ impl Runtime {
             )
         })?;
         // Approximate under concurrent loads, exact for one: a span field, not a metric.
-        compile.record("cache_hit", inner.modules.stats().compiled == compiled_before);
+        compile.record(
+            "cache_hit",
+            inner.modules.stats().compiled == compiled_before,
+        );
         let pre = tracing::info_span!("link").in_scope(|| {
             self.check_imports(&module, &grant)?;
             check_entrypoint(&module, source.entrypoint)?;

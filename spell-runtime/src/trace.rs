@@ -27,7 +27,8 @@ pub(crate) struct TraceContext {
 impl TraceContext {
     /// Parses a `traceparent` (and the `tracestate` that came with it).
     pub(crate) fn parse(traceparent: &str, tracestate: Option<&str>) -> Result<Self, String> {
-        let bad = || format!("`{traceparent}` is not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)");
+        let bad =
+            || format!("`{traceparent}` is not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)");
         let mut parts = traceparent.trim().split('-');
         let (Some(version), Some(trace_id), Some(parent_id), Some(flags)) =
             (parts.next(), parts.next(), parts.next(), parts.next())

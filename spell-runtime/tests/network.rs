@@ -1329,7 +1329,13 @@ type Fieldset = std::collections::HashMap<String, String>;
 /// The spans a test subscriber saw, in order, with their fields as text; span ids are reused
 /// once a span closes, so `live` maps an id to its latest span.
 #[derive(Clone, Default)]
-struct Spans(Arc<Mutex<(Vec<(String, Fieldset)>, std::collections::HashMap<u64, usize>)>>);
+struct Spans(Arc<Mutex<Captured>>);
+
+/// Every span in order, and the latest span of each live id.
+type Captured = (
+    Vec<(String, Fieldset)>,
+    std::collections::HashMap<u64, usize>,
+);
 
 struct Fields<'a>(&'a mut std::collections::HashMap<String, String>);
 
@@ -1392,7 +1398,8 @@ const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
 
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+    head.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
 }
 
 #[test]
@@ -1406,7 +1413,10 @@ fn a_cast_joins_its_callers_trace_and_its_requests_carry_a_child_traceparent() {
             spell.cast(
                 CastRequest::new()
                     // The guest's own traceparent is replaced by the host's.
-                    .args(["-H", "traceparent: 00-11111111111111111111111111111111-2222222222222222-01"])
+                    .args([
+                        "-H",
+                        "traceparent: 00-11111111111111111111111111111111-2222222222222222-01",
+                    ])
                     .arg(server.url("/"))
                     .traceparent(format!("00-{TRACE_ID}-{PARENT}-01"))
                     .tracestate("congo=t61rcWkgMzE")
@@ -1433,9 +1443,15 @@ fn a_cast_joins_its_callers_trace_and_its_requests_carry_a_child_traceparent() {
     assert_eq!(cast["cast_id"], outcome.usage.cast_id);
     assert_eq!(cast["outcome"], "ok");
     assert_eq!(cast["fuel"], outcome.usage.fuel.expect("fuel").to_string());
-    assert_eq!(cast["net_bytes_out"], outcome.usage.net_bytes_out.to_string());
+    assert_eq!(
+        cast["net_bytes_out"],
+        outcome.usage.net_bytes_out.to_string()
+    );
     let request = &spans.named("http_request")[0];
-    assert_eq!(request["span_id"], parts[2], "the request's span is the header's");
+    assert_eq!(
+        request["span_id"], parts[2],
+        "the request's span is the header's"
+    );
     assert_eq!(request["http.response.status_code"], "200");
     assert_eq!(request["server.address"], "127.0.0.1");
     for step in ["queue", "instantiate", "run", "settle"] {
@@ -1461,7 +1477,11 @@ fn the_policy_can_keep_trace_context_from_the_hosts_spells_call() {
         )
         .expect("cast");
     assert_eq!(outcome.outcome, Outcome::Ok, "{outcome:?}");
-    assert_eq!(outcome.usage.trace_id.as_deref(), Some(TRACE_ID), "still recorded");
+    assert_eq!(
+        outcome.usage.trace_id.as_deref(),
+        Some(TRACE_ID),
+        "still recorded"
+    );
     let seen = server.next();
     assert_eq!(header(&seen.head, "traceparent"), None, "{}", seen.head);
 }

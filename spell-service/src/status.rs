@@ -12,8 +12,8 @@ use crate::worker::Worker;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
-use hyper_server as hyper;
 use hyper::body::Incoming;
+use hyper_server as hyper;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use tokio::net::TcpListener;
@@ -49,9 +49,10 @@ fn respond(worker: &Worker, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     match req.uri().path() {
         "/metrics" => {
             let mut response = text(StatusCode::OK, worker.metrics());
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, PROMETHEUS_TEXT.parse().expect("static"));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                PROMETHEUS_TEXT.parse().expect("static"),
+            );
             response
         }
         "/healthz" => text(StatusCode::OK, "alive\n"),
@@ -59,7 +60,10 @@ fn respond(worker: &Worker, req: &Request<Incoming>) -> Response<Full<Bytes>> {
             Ok(()) => text(StatusCode::OK, "ready\n"),
             Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
         },
-        _ => text(StatusCode::NOT_FOUND, "not found: /metrics, /healthz, /readyz\n"),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: /metrics, /healthz, /readyz\n",
+        ),
     }
 }
 

@@ -63,15 +63,28 @@ fn metrics_match_the_usage_records_of_the_casts_that_ran() {
 
     let records = log.records();
     let m = scrape(&runtime);
-    let labels = |outcome| [("spell", "test"), ("version", "1.0.0"), ("outcome", outcome)];
+    let labels = |outcome| {
+        [
+            ("spell", "test"),
+            ("version", "1.0.0"),
+            ("outcome", outcome),
+        ]
+    };
     assert_eq!(value(&m, "faas_invocations_total", &labels("ok")), 3.0);
     assert_eq!(value(&m, "faas_invocations_total", &labels("trap")), 1.0);
-    assert_eq!(value(&m, "faas_invocations_total", &labels("out_of_fuel")), 1.0);
+    assert_eq!(
+        value(&m, "faas_invocations_total", &labels("out_of_fuel")),
+        1.0
+    );
     assert_eq!(value(&m, "faas_errors_total", &labels("ok")), 0.0);
     assert_eq!(value(&m, "faas_errors_total", &labels("trap")), 1.0);
     let code = ErrorCode::CastRequestDenied.code();
     assert_eq!(
-        value(&m, "spell_refusals_total", &[("code", code), ("stage", "cast")]),
+        value(
+            &m,
+            "spell_refusals_total",
+            &[("code", code), ("stage", "cast")]
+        ),
         1.0
     );
     assert_eq!(
@@ -91,10 +104,19 @@ fn metrics_match_the_usage_records_of_the_casts_that_ran() {
     assert!(fuel >= 50_000.0, "the spin used all its fuel");
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.max(1.0);
     let wall = sum(|r| r.wall_ns) / 1e9;
-    assert!(close(value(&m, "faas_invoke_duration_seconds_sum", &spell_labels), wall));
-    assert_eq!(value(&m, "faas_invoke_duration_seconds_count", &spell_labels), 5.0);
+    assert!(close(
+        value(&m, "faas_invoke_duration_seconds_sum", &spell_labels),
+        wall
+    ));
+    assert_eq!(
+        value(&m, "faas_invoke_duration_seconds_count", &spell_labels),
+        5.0
+    );
     let cpu = sum(|r| r.cpu_ns) / 1e9;
-    assert!(close(value(&m, "faas_cpu_usage_seconds_sum", &spell_labels), cpu));
+    assert!(close(
+        value(&m, "faas_cpu_usage_seconds_sum", &spell_labels),
+        cpu
+    ));
     let memory = sum(|r| r.memory_peak_bytes);
     assert_eq!(memory, 5.0 * 2.0 * 65536.0, "two pages, five casts");
     assert_eq!(value(&m, "faas_mem_usage_bytes_sum", &spell_labels), memory);
@@ -107,12 +129,23 @@ fn metrics_match_the_usage_records_of_the_casts_that_ran() {
     let wall_buckets = buckets(&m, "faas_invoke_duration_seconds");
     assert_eq!(wall_buckets.first().map(|b| b.0), Some(1e-6));
     assert!(wall_buckets.iter().any(|b| (b.0 - 100.0).abs() < 1e-6));
-    assert!(wall_buckets.windows(2).all(|w| w[0].1 <= w[1].1), "cumulative");
+    assert!(
+        wall_buckets.windows(2).all(|w| w[0].1 <= w[1].1),
+        "cumulative"
+    );
     assert_eq!(wall_buckets.last().copied(), Some((f64::INFINITY, 5.0)));
     let fuel_buckets = buckets(&m, "spell_fuel");
     let at_most = |bs: &[(f64, f64)], le: f64| bs.iter().find(|b| b.0 >= le).map(|b| b.1);
-    assert_eq!(at_most(&fuel_buckets, 1e5), Some(5.0), "all under 10^5 fuel");
-    assert_eq!(at_most(&fuel_buckets, 100.0), Some(4.0), "the nops and the trap, under 100");
+    assert_eq!(
+        at_most(&fuel_buckets, 1e5),
+        Some(5.0),
+        "all under 10^5 fuel"
+    );
+    assert_eq!(
+        at_most(&fuel_buckets, 100.0),
+        Some(4.0),
+        "the nops and the trap, under 100"
+    );
 }
 
 #[test]
@@ -146,5 +179,9 @@ fn a_runtime_with_metrics_off_counts_no_casts() {
     assert_eq!(outcome.outcome, Outcome::Ok);
     let m = scrape(&runtime);
     assert_eq!(value(&m, "faas_invocations_total", &[]), 0.0);
-    assert_eq!(value(&m, "spell_module_cache_misses_total", &[]), 1.0, "caches still count");
+    assert_eq!(
+        value(&m, "spell_module_cache_misses_total", &[]),
+        1.0,
+        "caches still count"
+    );
 }
