@@ -353,7 +353,8 @@ async fn cast(
         )),
         None => None,
     };
-    if let Some(t) = &trace {
+    // Only for a subscriber: no span id is drawn when nobody records it.
+    if let Some(t) = trace.as_ref().filter(|_| !span.is_disabled()) {
         span.record("trace_id", t.trace_id.as_str());
         span.record("span_id", trace::span_id().as_str());
         span.record("parent_span_id", t.parent_id.as_str());

@@ -24,6 +24,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 use spell_core::ErrorCode;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Time buckets: 1 µs to 100 s, two per decade (1, 3.16, 10, ...).
@@ -94,9 +95,14 @@ pub(crate) struct Metrics {
     net_io: HistogramFamily<NetLabels>,
 }
 
-/// One spell's histograms, looked up once at load so a cast observes without hashing labels.
+/// One spell's metrics, looked up once (histograms at load, counters at an outcome's first cast)
+/// so a cast updates them without building or hashing labels.
 pub(crate) struct SpellMetrics {
     labels: SpellLabels,
+    /// By `Outcome as usize`: the declaration order, which `Outcome::ALL` lists.
+    invocations: [OnceLock<Counter>; Outcome::ALL.len()],
+    errors: [OnceLock<Counter>; Outcome::ALL.len()],
+    timeouts: OnceLock<Counter>,
     duration: Histogram,
     cpu: Histogram,
     fuel: Histogram,
@@ -227,6 +233,9 @@ impl Metrics {
             memory: self.memory.get_or_create_owned(&labels),
             net_in: self.net_io.get_or_create_owned(&net("receive")),
             net_out: self.net_io.get_or_create_owned(&net("transmit")),
+            invocations: Default::default(),
+            errors: Default::default(),
+            timeouts: OnceLock::new(),
             labels,
         }
     }
@@ -250,17 +259,26 @@ impl Metrics {
 
     /// A cast ended with `usage`.
     pub(crate) fn ended(&self, spell: &SpellMetrics, usage: &UsageRecord) {
-        let outcome = OutcomeLabels {
+        let outcome = usage.outcome;
+        let labels = || OutcomeLabels {
             spell: spell.labels.spell.clone(),
             version: spell.labels.version.clone(),
-            outcome: usage.outcome.as_str(),
+            outcome: outcome.as_str(),
         };
-        self.invocations.get_or_create(&outcome).inc();
-        if usage.outcome != Outcome::Ok {
-            self.errors.get_or_create(&outcome).inc();
+        let i = outcome as usize;
+        spell.invocations[i]
+            .get_or_init(|| self.invocations.get_or_create_owned(&labels()))
+            .inc();
+        if outcome != Outcome::Ok {
+            spell.errors[i]
+                .get_or_init(|| self.errors.get_or_create_owned(&labels()))
+                .inc();
         }
-        if usage.outcome == Outcome::Timeout {
-            self.timeouts.get_or_create(&spell.labels).inc();
+        if outcome == Outcome::Timeout {
+            spell
+                .timeouts
+                .get_or_init(|| self.timeouts.get_or_create_owned(&spell.labels))
+                .inc();
         }
         spell.duration.observe(nanos_to_seconds(usage.wall_ns));
         spell.cpu.observe(nanos_to_seconds(usage.cpu_ns));
