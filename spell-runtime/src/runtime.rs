@@ -225,8 +225,8 @@ impl Runtime {
     /// The runtime's metrics in the Prometheus text format (version 0.0.4), for a host to serve
     /// on its `/metrics`: casts by spell and outcome, refusals by code, histograms of wall and
     /// CPU time, fuel, memory peak and network bytes, casts in flight, queue wait, and the module
-    /// and verdict caches. See the crate's README for the list. Only the cache counters when the
-    /// builder turned metrics off.
+    /// and verdict caches (listed in the repository README's Observability section). Only the
+    /// cache counters when the builder turned metrics off.
     ///
     /// ```
     /// let runtime = spell_runtime::Runtime::new()?;

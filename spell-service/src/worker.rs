@@ -292,8 +292,9 @@ impl Worker {
         text
     }
 
-    /// Serves `/metrics`, `/healthz` and `/readyz` on `listener` (see the `status` module's
-    /// docs in the README) until the future is dropped or accepting fails.
+    /// Serves `GET /metrics` ([`Worker::metrics`]), `/healthz` (200 while alive) and `/readyz`
+    /// (200 when [`Worker::ready`], else 503 with the reason) over HTTP/1.1 on `listener`, until
+    /// the future is dropped or accepting fails.
     pub async fn serve_status(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         crate::status::serve(self.clone(), listener).await
     }
