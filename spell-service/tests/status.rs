@@ -3,6 +3,10 @@
 //! drained), liveness holds throughout.
 
 #[path = "support/nats_server.rs"]
+#[expect(
+    dead_code,
+    reason = "restarting the server (and the store it needs) is for other tests"
+)]
 mod nats_server;
 
 use nats_server::NatsServer;
