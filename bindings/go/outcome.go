@@ -101,6 +101,8 @@ type Usage struct {
 	DiskBytesWritten uint64
 	// StartedAt is when the cast started (millisecond precision).
 	StartedAt time.Time
+	// TraceID is the W3C trace the cast joined (32 hex digits), empty without a traceparent.
+	TraceID string
 }
 
 func usageFrom(u *C.spell_usage_t) Usage {
@@ -123,6 +125,7 @@ func usageFrom(u *C.spell_usage_t) Usage {
 		NetBytesOut:      uint64(u.net_bytes_out),
 		DiskBytesWritten: uint64(u.disk_bytes_written),
 		StartedAt:        time.UnixMilli(int64(u.started_at_ms)),
+		TraceID:          goString(u.trace_id),
 	}
 }
 

@@ -23,6 +23,12 @@ type Request struct {
 	Limits Limits
 	// Export names a function without parameters to call instead of the entrypoint.
 	Export string
+	// TraceParent joins the caller's W3C trace ("00-<trace id>-<span id>-<flags>"): the usage
+	// names the trace (Usage.TraceID) and the spell's outbound requests carry a child
+	// traceparent. A malformed one refuses the cast (CodeCastRequestDenied).
+	TraceParent string
+	// TraceState is the W3C tracestate passed on with TraceParent.
+	TraceState string
 	// Meter sees this cast instead of the runtime's meter. If it is an Observer, the cast runs
 	// on the C pool (see the package doc).
 	Meter MeteringHook
@@ -151,6 +157,18 @@ func (r *Request) apply(c *C.spell_request_t) error {
 	if r.Export != "" {
 		p, n := cStr(r.Export)
 		if err := takeError(C.spell_request_export(c, p, n)); err != nil {
+			return err
+		}
+	}
+	if r.TraceParent != "" {
+		p, n := cStr(r.TraceParent)
+		if err := takeError(C.spell_request_traceparent(c, p, n)); err != nil {
+			return err
+		}
+	}
+	if r.TraceState != "" {
+		p, n := cStr(r.TraceState)
+		if err := takeError(C.spell_request_tracestate(c, p, n)); err != nil {
 			return err
 		}
 	}

@@ -199,6 +199,21 @@ func (rt *Runtime) Rescan(policy *Policy) (*RescanReport, error) {
 	return report, nil
 }
 
+// Metrics returns the runtime's metrics in the Prometheus text format (0.0.4), for the host's
+// own /metrics: casts by spell and outcome, refusals by code, histograms of time, fuel, memory
+// and network bytes, casts in flight, queue wait, cache hits and misses.
+func (rt *Runtime) Metrics() (string, error) {
+	var buf C.spell_buf_t
+	err := rt.h.use(func(r *C.spell_runtime_t) error {
+		return takeError(C.spell_runtime_metrics(r, &buf))
+	})
+	if err != nil {
+		return "", err
+	}
+	defer C.spell_buf_delete(&buf)
+	return string(goBytes(buf.data, buf.len)), nil
+}
+
 // Close frees the runtime. Safe to call more than once; waits for a Load in flight.
 func (rt *Runtime) Close() error {
 	rt.h.close()

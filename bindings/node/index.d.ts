@@ -110,6 +110,12 @@ export declare class Runtime {
    * whose verdict changed (off the event loop).
    */
   rescan(policy: Policy): Promise<RescanReport>
+  /**
+   * The runtime's metrics in the Prometheus text format (0.0.4), for the host's own
+   * `/metrics`: casts by spell and outcome, refusals by code, histograms of time, fuel,
+   * memory and network bytes, casts in flight, queue wait, cache hits and misses.
+   */
+  metrics(): string
   /** Counters of the module cache. */
   stats(): CacheStats
 }
@@ -205,6 +211,14 @@ export interface CastOptions {
   signal?: AbortSignal
   /** Call this export (a function without parameters) instead of the entrypoint. */
   export?: string
+  /**
+   * Join this W3C trace (`00-<trace id>-<span id>-<flags>`): the usage names it
+   * (`traceId`) and the spell's outbound requests carry a child `traceparent`. A malformed
+   * value refuses the cast (`E-POL-004`).
+   */
+  traceparent?: string
+  /** The W3C `tracestate` passed on with `traceparent`. */
+  tracestate?: string
 }
 
 /** How a cast ended, what it printed, and what it used. */
@@ -429,6 +443,8 @@ export interface Usage {
   diskBytesWritten: number
   /** When the cast started, milliseconds since the Unix epoch. */
   startedAtMs: number
+  /** The W3C trace the cast joined (32 hex digits), when it was given a `traceparent`. */
+  traceId?: string
 }
 
 /** A WebAssembly value type in a host function signature. */

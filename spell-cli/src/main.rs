@@ -6,6 +6,8 @@
 
 mod commands;
 mod echo;
+mod logging;
+mod progress;
 mod report;
 
 use clap::{Parser, Subcommand};
@@ -17,6 +19,9 @@ use clap::{Parser, Subcommand};
     about = "Load verified WebAssembly spells and cast them in a metered sandbox"
 )]
 struct Cli {
+    /// Log lines on stderr as `text` or `json`; which ones, by `RUST_LOG` (default `warn`).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -60,6 +65,7 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    logging::init(cli.log_format);
     let result = match cli.command {
         Command::Pack(a) => commands::pack::run(a),
         Command::Inspect(a) => commands::inspect::run(a),

@@ -79,6 +79,49 @@ fn json_output_has_the_documented_fields() {
         assert!(v["usage"][field].is_u64(), "usage.{field}: {}", v["usage"]);
     }
     assert_eq!(v["usage"]["stdout_bytes"], 13);
+    assert_eq!(
+        v["usage"]["trace_id"],
+        serde_json::Value::Null,
+        "no trace given"
+    );
+}
+
+#[test]
+fn a_traceparent_names_the_trace_in_the_usage_and_json_logs_parse() {
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let o = Command::new(env!("CARGO_BIN_EXE_spell"))
+        .current_dir(root())
+        .env(
+            "SPELL_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
+        )
+        .env("RUST_LOG", "spell_runtime=info")
+        .args([
+            "--log-format",
+            "json",
+            "cast",
+            "examples/hello/hello.spell",
+            "--json",
+        ])
+        .args(["--traceparent", &format!("00-{trace}-00f067aa0ba902b7-01")])
+        .output()
+        .expect("run spell");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["usage"]["trace_id"], trace);
+    // No spinner when piped: every stderr line is a JSON log line.
+    let lines: Vec<serde_json::Value> = text(&o.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let cast = lines
+        .iter()
+        .find(|l| l["span"]["name"] == "cast")
+        .unwrap_or_else(|| panic!("no cast span closed: {lines:?}"));
+    assert_eq!(cast["span"]["trace_id"], trace);
+    assert_eq!(cast["span"]["cast_id"], v["usage"]["cast_id"]);
+    assert_eq!(cast["span"]["fuel"], v["usage"]["fuel"]);
+    assert_eq!(cast["level"], "INFO");
 }
 
 #[test]

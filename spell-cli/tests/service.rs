@@ -18,6 +18,8 @@ const WAIT: Duration = Duration::from_secs(60);
 /// A `spell worker` process; killed on drop.
 struct WorkerProcess {
     child: Child,
+    /// `spell worker <id> ready[ (status on http://ADDR)]`.
+    ready: String,
 }
 
 impl WorkerProcess {
@@ -56,7 +58,16 @@ impl WorkerProcess {
         let first = lines.next().and_then(Result::ok).unwrap_or_default();
         assert!(first.contains("ready"), "worker did not start: {first}");
         std::thread::spawn(move || lines.for_each(drop));
-        WorkerProcess { child }
+        WorkerProcess {
+            child,
+            ready: first,
+        }
+    }
+
+    /// The status server's address, from the ready line (`--listen`).
+    fn status_addr(&self) -> String {
+        let at = self.ready.find("http://").expect("started with --listen") + "http://".len();
+        self.ready[at..].trim_end_matches(')').to_string()
     }
 
     fn signal(&mut self, signal: &str) {
@@ -791,4 +802,102 @@ fn a_hangup_rescans_and_a_revoked_spell_is_announced_and_refused() {
             .unwrap_or_default();
         assert!(code.starts_with("E-SIG-"), "{code}");
     });
+}
+
+/// `GET path` over HTTP/1.1 from the worker's status server: status and body.
+fn get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect to the status server");
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut response = String::new();
+    conn.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a response head");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, body.to_string())
+}
+
+#[test]
+fn the_worker_serves_metrics_that_match_its_casts_and_health_and_readiness() {
+    let server = NatsServer::start();
+    let worker = WorkerProcess::start(&server, "w-status", &["--listen", "127.0.0.1:0"]);
+    let addr = worker.status_addr();
+    assert_eq!(get(&addr, "/healthz"), (200, "alive\n".into()));
+    assert_eq!(get(&addr, "/nope").0, 404);
+    let started = Instant::now();
+    while get(&addr, "/readyz").0 != 200 {
+        assert!(
+            started.elapsed() < WAIT,
+            "never ready: {:?}",
+            get(&addr, "/readyz")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let results = runtime().block_on(async {
+        let client = client(&server).await;
+        let (digest, _) = client.publish(&hello()).await.expect("publish");
+        let mut results = Vec::new();
+        for key in ["m-1", "m-2", "m-3"] {
+            let job = CastJob::new(digest.to_hex(), "acme", key)
+                .arg(key)
+                .traceparent(format!("00-{trace}-00f067aa0ba902b7-01"));
+            results.push(client.cast(&job, WAIT).await.expect("result"));
+        }
+        results
+    });
+    let usages: Vec<_> = results
+        .iter()
+        .map(|r| r.usage.clone().expect("usage"))
+        .collect();
+    assert!(
+        usages.iter().all(|u| u.trace_id.as_deref() == Some(trace)),
+        "the caller's trace"
+    );
+
+    let (status, text) = get(&addr, "/metrics");
+    assert_eq!(status, 200);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("Prometheus text");
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => panic!("{name} is a histogram"),
+            })
+            .sum()
+    };
+    let hello = [("spell", "hello"), ("version", "0.1.0")];
+    assert_eq!(
+        value(
+            "faas_invocations_total",
+            &[("spell", "hello"), ("outcome", "ok")]
+        ),
+        3.0
+    );
+    let fuel: u64 = usages.iter().map(|u| u.fuel.expect("fuel")).sum();
+    assert_eq!(value("spell_fuel_sum", &hello), fuel as f64);
+    let out: u64 = usages.iter().map(|u| u.stdout_bytes).sum();
+    assert!(out > 0);
+    let memory: u64 = usages.iter().map(|u| u.memory_peak_bytes).sum();
+    assert_eq!(value("faas_mem_usage_bytes_sum", &hello), memory as f64);
+    assert_eq!(value("spell_worker_casts_total", &[]), 3.0);
+    assert_eq!(value("spell_casts_in_flight", &[]), 0.0);
+    assert_eq!(
+        value("spell_module_cache_misses_total", &[]),
+        1.0,
+        "compiled once"
+    );
 }

@@ -129,7 +129,7 @@ impl<'de> Deserialize<'de> for AddressRange {
 }
 
 /// The policy's `[network]` table: host-wide network settings beyond the capability patterns.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkPolicy {
     /// Address ranges spells may reach although the SSRF guard would refuse them (loopback,
@@ -137,6 +137,25 @@ pub struct NetworkPolicy {
     /// granted host pattern names them.
     #[serde(default)]
     pub allow_addresses: Vec<AddressRange>,
+    /// Whether a cast that joins a W3C trace (its request carries a `traceparent`) sends a child
+    /// `traceparent` (and the caller's `tracestate`) with each of its outbound requests, so the
+    /// servers it calls join the trace. Default `true`; turn off when the trace ids of a caller
+    /// must not reach the hosts spells call.
+    #[serde(default = "propagate_by_default")]
+    pub propagate_trace_context: bool,
+}
+
+impl Default for NetworkPolicy {
+    fn default() -> Self {
+        NetworkPolicy {
+            allow_addresses: Vec::new(),
+            propagate_trace_context: propagate_by_default(),
+        }
+    }
+}
+
+fn propagate_by_default() -> bool {
+    true
 }
 
 #[cfg(test)]
@@ -192,6 +211,9 @@ mod tests {
             toml::from_str("allow_addresses = [\"127.0.0.1\", \"10.0.0.0/8\"]").expect("toml");
         assert_eq!(p.allow_addresses, [r("127.0.0.1/32"), r("10.0.0.0/8")]);
         assert!(toml::from_str::<NetworkPolicy>("allow_addresses = [\"10.0.0.1/8\"]").is_err());
+        assert!(p.propagate_trace_context, "on unless turned off");
+        let off: NetworkPolicy = toml::from_str("propagate_trace_context = false").expect("toml");
+        assert!(!off.propagate_trace_context);
         assert!(toml::from_str::<NetworkPolicy>("allow_hosts = []").is_err());
     }
 }

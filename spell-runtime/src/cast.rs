@@ -8,11 +8,13 @@ use crate::metering::{CastContext, HookError, MeteringHook, Outcome, UsageRecord
 use crate::net::NetScope;
 use crate::output::{OutputBudget, OutputCallback, OutputSink, Stream};
 use crate::spell::SpellInner;
-use spell_core::{Access, ErrorCode, Grant, Limits};
+use crate::trace::{self, TraceContext};
+use spell_core::{Access, ErrorCode, Grant, HasCode, Limits};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+use tracing::Instrument;
 use wasmtime::{CallHook, InstancePre, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
@@ -48,6 +50,8 @@ pub struct CastRequest {
     cancel: Option<CancelHandle>,
     export: Option<String>,
     on_output: Option<OutputCallback>,
+    traceparent: Option<String>,
+    tracestate: Option<String>,
 }
 
 /// A host directory shown to the guest at a granted guest path.
@@ -133,6 +137,23 @@ impl CastRequest {
     /// Sees each captured chunk of stdout and stderr as it is written.
     pub fn on_output(mut self, callback: OutputCallback) -> Self {
         self.on_output = Some(callback);
+        self
+    }
+
+    /// Joins the caller's W3C trace (`00-<trace id>-<parent span id>-<flags>`): the cast's span
+    /// records the trace id, the usage record carries it (`trace_id`), and the spell's outbound
+    /// requests send a child `traceparent` unless the policy's `[network]
+    /// propagate_trace_context` is off. A malformed value refuses the cast (`E-POL-004`). Default:
+    /// no trace.
+    pub fn traceparent(mut self, traceparent: impl Into<String>) -> Self {
+        self.traceparent = Some(traceparent.into());
+        self
+    }
+
+    /// The caller's W3C `tracestate`, passed on unchanged with the `traceparent` of outbound
+    /// requests. Ignored without [`CastRequest::traceparent`].
+    pub fn tracestate(mut self, tracestate: impl Into<String>) -> Self {
+        self.tracestate = Some(tracestate.into());
         self
     }
 }
@@ -248,10 +269,73 @@ pub(crate) enum CpuClock {
     PerPoll,
 }
 
+/// Runs a cast: see [`crate::Spell::cast`]. Refusals before it starts are counted in the
+/// metrics; a cast that starts is in the `cast` span with its usage recorded on it.
 pub(crate) async fn run(
     spell: &SpellInner,
     req: CastRequest,
     clock: CpuClock,
+) -> Result<CastOutcome, Error> {
+    use tracing::field::Empty;
+    let span = tracing::info_span!(
+        "cast",
+        spell = %spell.name,
+        version = %spell.version,
+        cast_id = Empty,
+        trace_id = Empty,
+        span_id = Empty,
+        parent_span_id = Empty,
+        outcome = Empty,
+        trap = Empty,
+        exit_code = Empty,
+        fuel = Empty,
+        wall_ns = Empty,
+        cpu_ns = Empty,
+        memory_peak_bytes = Empty,
+        net_requests = Empty,
+        net_bytes_in = Empty,
+        net_bytes_out = Empty,
+    );
+    let outcome = cast(spell, req, clock, &span)
+        .instrument(span.clone())
+        .await;
+    match &outcome {
+        Ok(o) => record_on(&span, o),
+        Err(e) => {
+            let _entered = span.enter();
+            tracing::info!(code = e.code().code(), "cast refused: {e}");
+        }
+    }
+    spell.runtime.counted("cast", outcome)
+}
+
+/// The usage record's fields on the cast span, for subscribers and exporters.
+fn record_on(span: &tracing::Span, o: &CastOutcome) {
+    let u = &o.usage;
+    span.record("cast_id", u.cast_id.as_str());
+    span.record("outcome", o.outcome.as_str());
+    if let Some(trap) = &o.trap {
+        span.record("trap", trap.as_str());
+    }
+    if let Some(code) = o.exit_code {
+        span.record("exit_code", code);
+    }
+    if let Some(fuel) = u.fuel {
+        span.record("fuel", fuel);
+    }
+    span.record("wall_ns", u.wall_ns);
+    span.record("cpu_ns", u.cpu_ns);
+    span.record("memory_peak_bytes", u.memory_peak_bytes);
+    span.record("net_requests", u.net_requests);
+    span.record("net_bytes_in", u.net_bytes_in);
+    span.record("net_bytes_out", u.net_bytes_out);
+}
+
+async fn cast(
+    spell: &SpellInner,
+    req: CastRequest,
+    clock: CpuClock,
+    span: &tracing::Span,
 ) -> Result<CastOutcome, Error> {
     if let Some(standing) = &spell.standing {
         standing.check(spell)?;
@@ -262,6 +346,19 @@ pub(crate) async fn run(
         .lowered_by(&req.limits)
         .map_err(Error::RequestDenied)?;
     check_request(&spell.grant, &req)?;
+    let trace = match &req.traceparent {
+        Some(tp) => Some(Arc::new(
+            TraceContext::parse(tp, req.tracestate.as_deref())
+                .map_err(|e| Error::RequestDenied(vec![e]))?,
+        )),
+        None => None,
+    };
+    // Only for a subscriber: no span id is drawn when nobody records it.
+    if let Some(t) = trace.as_ref().filter(|_| !span.is_disabled()) {
+        span.record("trace_id", t.trace_id.as_str());
+        span.record("span_id", trace::span_id().as_str());
+        span.record("parent_span_id", t.parent_id.as_str());
+    }
     let export = req
         .export
         .clone()
@@ -273,7 +370,9 @@ pub(crate) async fn run(
         )));
     }
     let rt = &spell.runtime.inner;
+    let queued = Instant::now();
     let _slot = tokio::time::timeout(rt.config.queue_timeout, rt.slots.clone().acquire_owned())
+        .instrument(tracing::info_span!("queue"))
         .await
         .ok()
         .and_then(Result::ok)
@@ -281,6 +380,7 @@ pub(crate) async fn run(
             in_flight: rt.config.max_concurrent_casts,
             waited_ms: rt.config.queue_timeout.as_millis() as u64,
         })?;
+    let _in_flight = rt.metrics.as_ref().map(|m| m.started(queued.elapsed()));
     let _running = rt.ticker.running();
 
     let meter = req
@@ -311,6 +411,7 @@ pub(crate) async fn run(
         started_at_ms: SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
+        trace_id: trace.as_ref().map(|t| t.trace_id.clone()),
         ..UsageRecord::default()
     };
     let ctx = CastContext {
@@ -346,7 +447,7 @@ pub(crate) async fn run(
                 cast_id,
                 tripwire: tripwire.clone(),
                 net: NetUsage::default(),
-                net_scope: NetScope::new(spell.net.clone(), &limits, deadline.at),
+                net_scope: NetScope::new(spell.net.clone(), &limits, deadline.at, trace),
                 deadline: deadline.clone(),
                 fs: FsGuard::new(&limits),
                 limiter: MemoryLimiter::new(limits.memory_bytes, rt.grow_bounds, tripwire.clone()),
@@ -394,7 +495,10 @@ pub(crate) async fn run(
     usage.stderr_bytes = stderr.len() as u64;
     usage.outcome = end.outcome;
     usage.exit_code = end.exit_code;
-    let hook_error = meter.record(&usage).err();
+    let hook_error = tracing::info_span!("settle").in_scope(|| meter.record(&usage).err());
+    if let (Some(m), Some(s)) = (&rt.metrics, &spell.metrics) {
+        m.ended(s, &usage);
+    }
     Ok(CastOutcome {
         outcome: end.outcome,
         exit_code: end.exit_code,
@@ -565,13 +669,18 @@ async fn call(
     pre: &InstancePre<CastState>,
     export: &str,
 ) -> wasmtime::Result<Vec<Val>> {
-    let instance = pre.instantiate_async(&mut *store).await?;
+    let instance = pre
+        .instantiate_async(&mut *store)
+        .instrument(tracing::info_span!("instantiate"))
+        .await?;
     let func = instance
         .get_func(&mut *store, export)
         .ok_or_else(|| wasmtime::format_err!("export `{export}` is not a function"))?;
     let n = func.ty(&*store).results().len();
     let mut results = vec![wasmtime::Val::I32(0); n];
-    func.call_async(&mut *store, &[], &mut results).await?;
+    func.call_async(&mut *store, &[], &mut results)
+        .instrument(tracing::info_span!("run", export))
+        .await?;
     Ok(results.iter().filter_map(Val::from_wasm).collect())
 }
 

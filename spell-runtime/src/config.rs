@@ -58,6 +58,8 @@ pub struct RuntimeBuilder {
     pub(crate) tls_roots: Vec<Vec<u8>>,
     pub(crate) compile_budget: CompileBudget,
     pub(crate) dns_servers: Vec<SocketAddr>,
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: bool,
 }
 
 impl Default for RuntimeBuilder {
@@ -77,6 +79,8 @@ impl Default for RuntimeBuilder {
             tls_roots: Vec::new(),
             compile_budget: CompileBudget::default(),
             dns_servers: Vec::new(),
+            #[cfg(feature = "metrics")]
+            metrics: true,
         }
     }
 }
@@ -194,6 +198,14 @@ impl RuntimeBuilder {
     /// ```
     pub fn dns_servers(mut self, servers: Vec<SocketAddr>) -> Self {
         self.dns_servers = servers;
+        self
+    }
+
+    /// Keep Prometheus metrics of casts, refusals and caches for [`Runtime::metrics`] (default
+    /// `true`; cargo feature `metrics`). Off, casts skip the few counter updates they cost.
+    #[cfg(feature = "metrics")]
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
         self
     }
 

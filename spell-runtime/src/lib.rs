@@ -38,6 +38,11 @@ mod fs_guard;
 pub mod host;
 mod limits;
 pub mod metering;
+#[cfg(feature = "metrics")]
+mod metrics;
+#[cfg(not(feature = "metrics"))]
+#[path = "metrics_off.rs"]
+mod metrics;
 mod net;
 mod output;
 mod random;
@@ -45,6 +50,7 @@ pub mod rescan;
 mod runtime;
 mod spell;
 mod ticker;
+mod trace;
 
 pub use cache::{CacheStats, CacheUsage, cache_usage, clear_cache};
 pub use cast::{CancelHandle, CastOutcome, CastRequest, DirMount, MAX_ARGS_ENV_BYTES};

@@ -184,6 +184,9 @@ pub struct UsageRecord {
     pub disk_bytes_written: u64,
     /// When the cast started, milliseconds since the Unix epoch.
     pub started_at_ms: u64,
+    /// The W3C trace the cast joined (32 hex digits), when its request carried a `traceparent`.
+    #[serde(default)]
+    pub trace_id: Option<String>,
 }
 
 /// Something that happened that a host may want to act on at once: during a cast, or to a loaded

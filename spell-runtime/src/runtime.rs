@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::fs_guard;
 use crate::host::RESERVED_MODULES;
 use crate::metering::{MeteringHook, NoMetering};
+use crate::metrics::Metrics;
 use crate::net::{self, NetGrant};
 use crate::random;
 use crate::rescan::{Registry, SbomSlot, Standing, verdict_key};
@@ -21,10 +22,11 @@ use crate::spell::{Spell, SpellInner};
 use crate::ticker::Ticker;
 use lru::LruCache;
 use spell_core::capability::name_matches;
-use spell_core::{AddressRange, Grant, Package, Policy, Sha256Digest};
+use spell_core::{Grant, HasCode, NetworkPolicy, Package, Policy, Sha256Digest};
 use spell_verify::{PolicyVerifier, SignatureCheck, Verification};
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio_rustls::TlsConnector;
 use wasmtime::{
@@ -106,6 +108,11 @@ pub(crate) struct RuntimeInner {
     verifiers: Mutex<LruCache<Sha256Digest, Arc<PolicyVerifier>>>,
     signatures: Mutex<LruCache<SignatureKey, SignatureCheck>>,
     verdicts: Mutex<LruCache<VerdictKey, Verification>>,
+    /// Loads (and rescans) that found their verdict in `verdicts`, and that did not.
+    verdict_hits: AtomicU64,
+    verdict_misses: AtomicU64,
+    /// `None` when the builder turned metrics off (or without the `metrics` feature).
+    pub(crate) metrics: Option<Metrics>,
     /// Verified spells, for rescans.
     pub(crate) loaded: Mutex<Registry>,
     pub(crate) rescans: Mutex<()>,
@@ -180,6 +187,7 @@ impl Runtime {
         let inner = RuntimeInner {
             slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_casts)),
             default_meter: config.meter.clone().unwrap_or_else(|| Arc::new(NoMetering)),
+            metrics: new_metrics(&config),
             grow_bounds: (
                 config.max_memory_bytes,
                 if config.pooling {
@@ -198,6 +206,8 @@ impl Runtime {
             verifiers: Mutex::new(lru(VERIFIER_CACHE_CAPACITY)),
             signatures: Mutex::new(lru(VERDICT_CACHE_CAPACITY)),
             verdicts: Mutex::new(lru(VERDICT_CACHE_CAPACITY)),
+            verdict_hits: AtomicU64::new(0),
+            verdict_misses: AtomicU64::new(0),
             loaded: Mutex::default(),
             rescans: Mutex::default(),
             ticker,
@@ -212,14 +222,71 @@ impl Runtime {
         self.inner.modules.stats()
     }
 
+    /// The runtime's metrics in the Prometheus text format (version 0.0.4), for a host to serve
+    /// on its `/metrics`: casts by spell and outcome, refusals by code, histograms of wall and
+    /// CPU time, fuel, memory peak and network bytes, casts in flight, queue wait, and the module
+    /// and verdict caches (listed in the repository README's Observability section). Only the
+    /// cache counters when the builder turned metrics off.
+    ///
+    /// ```
+    /// let runtime = spell_runtime::Runtime::new()?;
+    /// assert!(runtime.metrics().contains("# TYPE spell_casts_in_flight gauge"));
+    /// # Ok::<(), spell_runtime::Error>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn metrics(&self) -> String {
+        let caches = crate::metrics::CacheCounts {
+            modules: self.stats(),
+            verdict_hits: self.inner.verdict_hits.load(Ordering::Relaxed),
+            verdict_misses: self.inner.verdict_misses.load(Ordering::Relaxed),
+        };
+        match &self.inner.metrics {
+            Some(m) => m.encode(caches),
+            None => Metrics::new().encode(caches),
+        }
+    }
+
+    /// Counts a refusal of `stage` (`load`, `cast`) in the metrics.
+    pub(crate) fn counted<T>(&self, stage: &'static str, r: Result<T, Error>) -> Result<T, Error> {
+        if let (Err(e), Some(m)) = (&r, &self.inner.metrics) {
+            m.refused(stage, e.code());
+        }
+        r
+    }
+
     /// Loads a `.spell` package through the whole verified-loading pipeline.
     pub fn load(&self, package: &[u8], policy: &Policy) -> Result<Spell, Error> {
-        let mut package = Package::read(package, &policy.package)?;
+        let span = tracing::info_span!(
+            "load",
+            spell = tracing::field::Empty,
+            version = tracing::field::Empty
+        );
+        let _entered = span.enter();
+        let loaded = self.load_package(package, policy, &span);
+        if let Err(e) = &loaded {
+            tracing::info!(code = e.code().code(), "load refused: {e}");
+        }
+        self.counted("load", loaded)
+    }
+
+    fn load_package(
+        &self,
+        package: &[u8],
+        policy: &Policy,
+        span: &tracing::Span,
+    ) -> Result<Spell, Error> {
+        let mut package =
+            tracing::info_span!("read").in_scope(|| Package::read(package, &policy.package))?;
+        span.record("spell", package.manifest.name.as_str());
+        span.record(
+            "version",
+            tracing::field::display(&package.manifest.version),
+        );
         let verifier = self.verifier(policy)?;
         let key = verdict_key(&package, &verifier);
         let sbom = SbomSlot::default();
         let verification = self.verify_with(&package, &sbom, &verifier, key)?;
-        let grant = policy.grant(&package.manifest)?;
+        let grant = tracing::info_span!("grant").in_scope(|| policy.grant(&package.manifest))?;
         // The module goes to the compiler, the rest of the package to rescans.
         let wasm = std::mem::take(&mut package.module);
         let m = &package.manifest;
@@ -236,7 +303,7 @@ impl Runtime {
         let spell = self.prepare(
             source,
             grant,
-            policy.network.allow_addresses.clone(),
+            policy.network.clone(),
             Some((verification, standing)),
         )?;
         lock(&self.inner.loaded).add(&spell.inner);
@@ -246,6 +313,12 @@ impl Runtime {
     /// Loads a bare module without package, signature or SBOM checks. The caller vouches for
     /// it and states its grant and module size cap explicitly.
     pub fn load_unverified(&self, wasm: &[u8], module: UnverifiedModule) -> Result<Spell, Error> {
+        let _span = tracing::info_span!("load", spell = %module.name, verified = false).entered();
+        let loaded = self.load_module(wasm, module);
+        self.counted("load", loaded)
+    }
+
+    fn load_module(&self, wasm: &[u8], module: UnverifiedModule) -> Result<Spell, Error> {
         let max = module.max_module_bytes;
         if wasm.len() as u64 > max {
             return Err(Error::ModuleTooLarge {
@@ -262,7 +335,7 @@ impl Runtime {
             module_digest: digest,
             entrypoint: &module.entrypoint,
         };
-        self.prepare(source, module.grant, Vec::new(), None)
+        self.prepare(source, module.grant, NetworkPolicy::default(), None)
     }
 
     /// The verifier of `policy`, built again when the files it read changed on disk.
@@ -286,20 +359,29 @@ impl Runtime {
         verifier: &PolicyVerifier,
         key: VerdictKey,
     ) -> Result<Verification, Error> {
+        let span = tracing::info_span!("verify", cached = tracing::field::Empty);
+        let _entered = span.enter();
         if let Some(v) = lock(&self.inner.verdicts).get(&key) {
+            self.inner.verdict_hits.fetch_add(1, Ordering::Relaxed);
+            span.record("cached", true);
             return Ok(v.clone());
         }
+        self.inner.verdict_misses.fetch_add(1, Ordering::Relaxed);
+        span.record("cached", false);
         let signature_key = (key.0, key.1, key.2);
         let cached = lock(&self.inner.signatures).get(&signature_key).cloned();
         let signature = match cached {
             Some(s) => s,
             None => {
-                let s = verifier.verify_signature(package)?;
+                let s = tracing::info_span!("signature")
+                    .in_scope(|| verifier.verify_signature(package))?;
                 lock(&self.inner.signatures).put(signature_key, s.clone());
                 s
             }
         };
-        let verification = verifier.verify_contents(package, signature, sbom.get(package)?)?;
+        let verification = tracing::info_span!("sbom").in_scope(|| {
+            Ok::<_, Error>(verifier.verify_contents(package, signature, sbom.get(package)?)?)
+        })?;
         lock(&self.inner.verdicts).put(key, verification.clone());
         Ok(verification)
     }
@@ -308,23 +390,38 @@ impl Runtime {
         &self,
         source: ModuleSource<'_>,
         grant: Grant,
-        allow_addresses: Vec<AddressRange>,
+        network: NetworkPolicy,
         verified: Option<(Verification, Standing)>,
     ) -> Result<Spell, Error> {
         let inner = &self.inner;
         let (verification, standing) = verified.map_or((None, None), |(v, s)| (Some(v), Some(s)));
-        let module = inner.modules.get(
-            &inner.engine,
-            source.module_digest,
-            source.wasm,
-            &inner.config.compile_budget,
-        )?;
-        self.check_imports(&module, &grant)?;
-        check_entrypoint(&module, source.entrypoint)?;
-        let pre = inner
-            .linker
-            .instantiate_pre(&module)
-            .map_err(|e| Error::ImportNotGranted(vec![format!("{e:#}")]))?;
+        let compiled_before = inner.modules.stats().compiled;
+        let compile = tracing::info_span!("compile", cache_hit = tracing::field::Empty);
+        let module = compile.in_scope(|| {
+            inner.modules.get(
+                &inner.engine,
+                source.module_digest,
+                source.wasm,
+                &inner.config.compile_budget,
+            )
+        })?;
+        // Approximate under concurrent loads, exact for one: a span field, not a metric.
+        compile.record(
+            "cache_hit",
+            inner.modules.stats().compiled == compiled_before,
+        );
+        let pre = tracing::info_span!("link").in_scope(|| {
+            self.check_imports(&module, &grant)?;
+            check_entrypoint(&module, source.entrypoint)?;
+            inner
+                .linker
+                .instantiate_pre(&module)
+                .map_err(|e| Error::ImportNotGranted(vec![format!("{e:#}")]))
+        })?;
+        let metrics = inner
+            .metrics
+            .as_ref()
+            .map(|m| m.spell(&source.name, &source.version));
         Ok(Spell {
             inner: Arc::new(SpellInner {
                 runtime: self.clone(),
@@ -338,10 +435,12 @@ impl Runtime {
                     .any(|i| i.module() == "wasi_snapshot_preview1"),
                 net: Arc::new(NetGrant {
                     patterns: grant.network.clone(),
-                    allow_addresses,
+                    allow_addresses: network.allow_addresses,
                     tls: inner.tls.clone(),
                     dns: inner.dns.clone(),
+                    propagate_trace: network.propagate_trace_context,
                 }),
+                metrics,
                 grant,
                 verification,
                 standing,
@@ -401,6 +500,16 @@ fn check_entrypoint(module: &Module, name: &str) -> Result<(), Error> {
         Some(_) => err("is not a function"),
         None => err("is not exported"),
     }
+}
+
+#[cfg(feature = "metrics")]
+fn new_metrics(config: &RuntimeBuilder) -> Option<Metrics> {
+    config.metrics.then(Metrics::new)
+}
+
+#[cfg(not(feature = "metrics"))]
+fn new_metrics(_: &RuntimeBuilder) -> Option<Metrics> {
+    None
 }
 
 fn engine_config(b: &RuntimeBuilder) -> Config {

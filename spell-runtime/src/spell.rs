@@ -2,6 +2,7 @@
 
 use crate::cast::{CastOutcome, CastRequest, CastState, CpuClock};
 use crate::error::Error;
+use crate::metrics::SpellMetrics;
 use crate::net::NetGrant;
 use crate::rescan::Standing;
 use crate::runtime::Runtime;
@@ -32,6 +33,8 @@ pub(crate) struct SpellInner {
     /// The verdict rescans keep current (`None` for unverified modules).
     pub(crate) standing: Option<Standing>,
     pub(crate) pre: InstancePre<CastState>,
+    /// This spell's histograms, when the runtime keeps metrics.
+    pub(crate) metrics: Option<SpellMetrics>,
 }
 
 impl std::fmt::Debug for Spell {

@@ -1320,3 +1320,177 @@ fn hostile_header_and_chunk_bombs_fail_the_request_not_the_host() {
         let _ = server.next();
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Trace context
+
+type Fieldset = std::collections::HashMap<String, String>;
+
+/// The spans a test subscriber saw, in order, with their fields as text; span ids are reused
+/// once a span closes, so `live` maps an id to its latest span.
+#[derive(Clone, Default)]
+struct Spans(Arc<Mutex<Captured>>);
+
+/// Every span in order, and the latest span of each live id.
+type Captured = (
+    Vec<(String, Fieldset)>,
+    std::collections::HashMap<u64, usize>,
+);
+
+struct Fields<'a>(&'a mut std::collections::HashMap<String, String>);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().to_string(), value.to_string());
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().to_string(), format!("{value:?}"));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Spans {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let (all, live) = &mut *self.0.lock().expect("spans");
+        let mut fields = Default::default();
+        attrs.record(&mut Fields(&mut fields));
+        live.insert(id.into_u64(), all.len());
+        all.push((attrs.metadata().name().to_string(), fields));
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let (all, live) = &mut *self.0.lock().expect("spans");
+        values.record(&mut Fields(&mut all[live[&id.into_u64()]].1));
+    }
+}
+
+impl Spans {
+    /// Runs `f` with this collector as the thread's subscriber.
+    fn capture<T>(&self, f: impl FnOnce() -> T) -> T {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(self.clone());
+        tracing::subscriber::with_default(subscriber, f)
+    }
+
+    fn named(&self, name: &str) -> Vec<Fieldset> {
+        let spans = self.0.lock().expect("spans");
+        spans
+            .0
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, f)| f.clone())
+            .collect()
+    }
+}
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT: &str = "00f067aa0ba902b7";
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+}
+
+#[test]
+fn a_cast_joins_its_callers_trace_and_its_requests_carry_a_child_traceparent() {
+    let server = Server::start(Reply::Body("traced"));
+    let spell = fetch(&[server.pattern()], "");
+    let log = Arc::new(UsageLog::new());
+    let spans = Spans::default();
+    let outcome = spans
+        .capture(|| {
+            spell.cast(
+                CastRequest::new()
+                    // The guest's own traceparent is replaced by the host's.
+                    .args([
+                        "-H",
+                        "traceparent: 00-11111111111111111111111111111111-2222222222222222-01",
+                    ])
+                    .arg(server.url("/"))
+                    .traceparent(format!("00-{TRACE_ID}-{PARENT}-01"))
+                    .tracestate("congo=t61rcWkgMzE")
+                    .meter(log.clone()),
+            )
+        })
+        .expect("cast");
+    assert_eq!(outcome.outcome, Outcome::Ok, "{outcome:?}");
+    assert_eq!(outcome.usage.trace_id.as_deref(), Some(TRACE_ID));
+    assert_eq!(log.records()[0].trace_id.as_deref(), Some(TRACE_ID));
+
+    let seen = server.next();
+    let sent = header(&seen.head, "traceparent").expect("a traceparent header");
+    let parts: Vec<&str> = sent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{sent}");
+    assert_eq!((parts[0], parts[1], parts[3]), ("00", TRACE_ID, "01"));
+    assert_ne!(parts[2], PARENT, "a span of its own");
+    assert_eq!(header(&seen.head, "tracestate"), Some("congo=t61rcWkgMzE"));
+    assert_eq!(seen.head.matches("traceparent").count(), 1, "{}", seen.head);
+
+    let cast = &spans.named("cast")[0];
+    assert_eq!(cast["trace_id"], TRACE_ID);
+    assert_eq!(cast["parent_span_id"], PARENT);
+    assert_eq!(cast["cast_id"], outcome.usage.cast_id);
+    assert_eq!(cast["outcome"], "ok");
+    assert_eq!(cast["fuel"], outcome.usage.fuel.expect("fuel").to_string());
+    assert_eq!(
+        cast["net_bytes_out"],
+        outcome.usage.net_bytes_out.to_string()
+    );
+    let request = &spans.named("http_request")[0];
+    assert_eq!(
+        request["span_id"], parts[2],
+        "the request's span is the header's"
+    );
+    assert_eq!(request["http.response.status_code"], "200");
+    assert_eq!(request["server.address"], "127.0.0.1");
+    for step in ["queue", "instantiate", "run", "settle"] {
+        assert_eq!(spans.named(step).len(), 1, "{step}");
+    }
+}
+
+#[test]
+fn the_policy_can_keep_trace_context_from_the_hosts_spells_call() {
+    let server = Server::start(Reply::Body("untraced"));
+    let spell = load(
+        &fetch_wasm(),
+        &[server.pattern()],
+        "",
+        &format!("{LOOPBACK_ALLOWED}\npropagate_trace_context = false"),
+    )
+    .expect("load");
+    let outcome = spell
+        .cast(
+            CastRequest::new()
+                .arg(server.url("/"))
+                .traceparent(format!("00-{TRACE_ID}-{PARENT}-01")),
+        )
+        .expect("cast");
+    assert_eq!(outcome.outcome, Outcome::Ok, "{outcome:?}");
+    assert_eq!(
+        outcome.usage.trace_id.as_deref(),
+        Some(TRACE_ID),
+        "still recorded"
+    );
+    let seen = server.next();
+    assert_eq!(header(&seen.head, "traceparent"), None, "{}", seen.head);
+}
+
+#[test]
+fn a_malformed_traceparent_refuses_the_cast() {
+    let spell = fetch(&["http://127.0.0.1:9".to_string()], "");
+    let err = spell
+        .cast(CastRequest::new().traceparent("00-not-a-trace-01"))
+        .expect_err("refused");
+    assert_eq!(err.code(), ErrorCode::CastRequestDenied);
+}

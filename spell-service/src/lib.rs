@@ -42,6 +42,7 @@ mod job;
 mod lifecycle;
 mod packages;
 mod record;
+mod status;
 pub mod streams;
 pub mod worker;
 

@@ -34,7 +34,7 @@ use spell_runtime::{
 };
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -128,6 +128,7 @@ impl WorkerBuilder {
                 )),
                 tenants: Mutex::new(HashMap::new()),
                 stats: Stats::default(),
+                pulling: AtomicBool::new(false),
             }),
         }
     }
@@ -167,6 +168,8 @@ struct Inner {
     spells: Mutex<lru::LruCache<Sha256Digest, Spell>>,
     tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
     stats: Stats,
+    /// Pulling requests: its streams and consumer exist and it is not draining.
+    pulling: AtomicBool,
 }
 
 #[derive(Default)]
@@ -269,6 +272,33 @@ impl Worker {
         rescan(&self.inner, policy).await
     }
 
+    /// Whether the worker can take requests: it is pulling (its streams and consumer exist, it
+    /// is not draining) and its NATS connection is up. `Err` says why not.
+    pub fn ready(&self) -> Result<(), &'static str> {
+        if !self.inner.pulling.load(Ordering::Relaxed) {
+            return Err("not pulling: starting or draining");
+        }
+        match self.inner.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            _ => Err("not connected to NATS"),
+        }
+    }
+
+    /// The runtime's metrics ([`Runtime::metrics`]) followed by the worker's own counters
+    /// (`spell_worker_*`), in the Prometheus text format.
+    pub fn metrics(&self) -> String {
+        let mut text = self.inner.runtime.metrics();
+        text.push_str(&self.inner.stats.encode());
+        text
+    }
+
+    /// Serves `GET /metrics` ([`Worker::metrics`]), `/healthz` (200 while alive) and `/readyz`
+    /// (200 when [`Worker::ready`], else 503 with the reason) over HTTP/1.1 on `listener`, until
+    /// the future is dropped or accepting fails.
+    pub async fn serve_status(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        crate::status::serve(self.clone(), listener).await
+    }
+
     /// Creates whatever of the service's streams, buckets and consumer is missing ([`Worker::run`]
     /// does it too; call it first to know the worker is set up before it starts pulling).
     pub async fn ensure(&self) -> Result<Streams, ServiceError> {
@@ -304,6 +334,7 @@ impl Worker {
             stop_rx.clone(),
         ));
 
+        inner.pulling.store(true, Ordering::Relaxed);
         let slots = Arc::new(Semaphore::new(inner.concurrency));
         let cancels: Arc<Mutex<HashMap<u64, CancelHandle>>> = Arc::default();
         let mut in_flight = JoinSet::new();
@@ -376,6 +407,7 @@ impl Worker {
                 });
             }
         }
+        inner.pulling.store(false, Ordering::Relaxed);
         let _ = stop_tx.send(true);
         if tokio::time::timeout(inner.drain_timeout, async {
             while in_flight.join_next().await.is_some() {}
@@ -395,6 +427,34 @@ impl Worker {
 }
 
 impl Stats {
+    /// The counters in the Prometheus text format.
+    fn encode(&self) -> String {
+        use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
+        let mut registry = prometheus_client::registry::Registry::with_prefix("spell_worker");
+        let s = self.snapshot();
+        for (name, help, value) in [
+            ("casts", "Casts run to a stored result", s.casts),
+            (
+                "answered_from_store",
+                "Redelivered requests answered from the result store",
+                s.answered_from_store,
+            ),
+            ("dead_lettered", "Requests dead-lettered", s.dead_lettered),
+            ("retried", "Requests naked for a retry", s.retried),
+        ] {
+            let counter = Counter::<u64>::default();
+            counter.inc_by(value);
+            registry.register(name, help, counter);
+        }
+        let in_flight = Gauge::<i64>::default();
+        in_flight.set(i64::try_from(self.in_flight.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
+        registry.register("in_flight", "Requests being handled", in_flight);
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry);
+        out
+    }
+
     fn snapshot(&self) -> WorkerStats {
         WorkerStats {
             casts: self.casts.load(Ordering::Relaxed),
@@ -593,6 +653,12 @@ async fn process(
         .limits(job.limits)
         .cancel(cancel.clone());
     let request = job.env.iter().fold(request, |r, (k, v)| r.env(k, v));
+    // The caller's trace, checked when the request was read: the cast's span and its outbound
+    // requests join it, and the usage record names it.
+    let request = match &job.traceparent {
+        Some(tp) => request.traceparent(tp),
+        None => request,
+    };
 
     let cast_started = std::time::Instant::now();
     let progress = progress_reports(inner, streams, message, &cast_id, attempt);
@@ -615,6 +681,16 @@ async fn process(
         return Err(Failure::Superseded);
     }
     inner.stats.casts.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(
+        cast_id = %cast_id,
+        tenant = %job.tenant,
+        attempt,
+        outcome = %outcome.outcome,
+        fuel = outcome.usage.fuel,
+        wall_ns = outcome.usage.wall_ns,
+        trace_id = outcome.usage.trace_id.as_deref(),
+        "cast finished"
+    );
     let result = result_of(inner, job, &cast_id, attempt, outcome);
     let stored = store_result(&streams.results, &result).await?;
     if stored != result {

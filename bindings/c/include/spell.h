@@ -271,6 +271,8 @@ typedef struct spell_usage_t {
   uint64_t started_at_ms;
   // Bytes written to files, plus holes and growth by truncation.
   uint64_t disk_bytes_written;
+  // The W3C trace the cast joined (32 hex digits); empty without a traceparent.
+  struct spell_str_t trace_id;
 } spell_usage_t;
 
 // Runs exactly once after every cast that started. An error (from `spell_error_new`) does not
@@ -969,11 +971,39 @@ struct spell_error_t *spell_request_stdin(struct spell_request_t *request,
                                           const uint8_t *data,
                                           size_t len);
 
+// Joins the caller's W3C trace: `traceparent` is `00-<trace id>-<span id>-<flags>`. The usage
+// record names the trace (`trace_id`) and the spell's outbound requests carry a child
+// traceparent; a malformed one refuses the cast (`SPELL_E_CAST_REQUEST_DENIED`).
+//
+// # Safety
+// `request` is live; `traceparent` points to `len` bytes.
+struct spell_error_t *spell_request_traceparent(struct spell_request_t *request,
+                                                const char *traceparent,
+                                                size_t len);
+
+// The W3C `tracestate` passed on with the traceparent.
+//
+// # Safety
+// `request` is live; `tracestate` points to `len` bytes.
+struct spell_error_t *spell_request_tracestate(struct spell_request_t *request,
+                                               const char *tracestate,
+                                               size_t len);
+
 // Frees a runtime. NULL does nothing.
 //
 // # Safety
 // `runtime` is NULL or a live runtime, not used afterwards.
 void spell_runtime_delete(struct spell_runtime_t *runtime);
+
+// Writes the runtime's metrics in the Prometheus text format (0.0.4) to `text`, for the host's
+// own `/metrics`: casts by spell and outcome, refusals by code, histograms of time, fuel,
+// memory and network bytes, casts in flight, queue wait, cache hits and misses. Free `text`
+// with `spell_buf_delete`.
+//
+// # Safety
+// `runtime` is live; `text` is writable.
+struct spell_error_t *spell_runtime_metrics(const struct spell_runtime_t *runtime,
+                                            struct spell_buf_t *text);
 
 // Builds a runtime from `config` (consumed, even on error; NULL for the defaults).
 //

@@ -212,6 +212,8 @@ pub struct spell_usage_t {
     pub started_at_ms: u64,
     /// Bytes written to files, plus holes and growth by truncation.
     pub disk_bytes_written: u64,
+    /// The W3C trace the cast joined (32 hex digits); empty without a traceparent.
+    pub trace_id: spell_str_t,
 }
 
 impl From<&UsageRecord> for spell_usage_t {
@@ -235,6 +237,10 @@ impl From<&UsageRecord> for spell_usage_t {
             net_bytes_out: u.net_bytes_out,
             started_at_ms: u.started_at_ms,
             disk_bytes_written: u.disk_bytes_written,
+            trace_id: u
+                .trace_id
+                .as_deref()
+                .map_or(spell_str_t::EMPTY, spell_str_t::of),
         }
     }
 }

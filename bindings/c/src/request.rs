@@ -244,6 +244,42 @@ pub unsafe extern "C" fn spell_request_export(
     })
 }
 
+/// Joins the caller's W3C trace: `traceparent` is `00-<trace id>-<span id>-<flags>`. The usage
+/// record names the trace (`trace_id`) and the spell's outbound requests carry a child
+/// traceparent; a malformed one refuses the cast (`SPELL_E_CAST_REQUEST_DENIED`).
+///
+/// # Safety
+/// `request` is live; `traceparent` points to `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_request_traceparent(
+    request: *mut spell_request_t,
+    traceparent: *const c_char,
+    len: usize,
+) -> *mut spell_error_t {
+    guard(|| {
+        // SAFETY: the caller's contract above.
+        let tp = unsafe { str_in(traceparent, len, "traceparent") }?;
+        unsafe { update(request, |r| r.traceparent(tp)) }
+    })
+}
+
+/// The W3C `tracestate` passed on with the traceparent.
+///
+/// # Safety
+/// `request` is live; `tracestate` points to `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_request_tracestate(
+    request: *mut spell_request_t,
+    tracestate: *const c_char,
+    len: usize,
+) -> *mut spell_error_t {
+    guard(|| {
+        // SAFETY: the caller's contract above.
+        let ts = unsafe { str_in(tracestate, len, "tracestate") }?;
+        unsafe { update(request, |r| r.tracestate(ts)) }
+    })
+}
+
 /// Streams output: `callback` sees each captured chunk of stdout and stderr as it is written.
 /// `finalize(env)` runs once when the request no longer needs it (or at once on error).
 ///

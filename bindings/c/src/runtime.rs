@@ -109,6 +109,27 @@ pub unsafe extern "C" fn spell_runtime_rescan(
     })
 }
 
+/// Writes the runtime's metrics in the Prometheus text format (0.0.4) to `text`, for the host's
+/// own `/metrics`: casts by spell and outcome, refusals by code, histograms of time, fuel,
+/// memory and network bytes, casts in flight, queue wait, cache hits and misses. Free `text`
+/// with `spell_buf_delete`.
+///
+/// # Safety
+/// `runtime` is live; `text` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_runtime_metrics(
+    runtime: *const spell_runtime_t,
+    text: *mut spell_buf_t,
+) -> *mut spell_error_t {
+    guard(|| {
+        // SAFETY: the caller's contract above.
+        let out = unsafe { out_param(text, "text") }?;
+        let runtime = unsafe { borrow(runtime, "runtime") }?;
+        *out = runtime.runtime.metrics().into_bytes().into();
+        Ok(())
+    })
+}
+
 /// Frees a spell. NULL does nothing.
 ///
 /// # Safety

@@ -144,6 +144,35 @@ static void test_hello_example_greets_and_echoes_stdin(void) {
   free(pkg);
 }
 
+// A cast joining a W3C trace names it in its usage; the runtime's metrics count the cast.
+static void test_trace_id_and_metrics(void) {
+  size_t len = 0;
+  unsigned char *pkg = read_file(hello_path, &len);
+  spell_runtime_t *own = NULL;
+  spell_policy_t *policy = NULL;
+  spell_t *spell = NULL;
+  OK(spell_runtime_new(NULL, &own));
+  OK(spell_policy_trusting(pkg, len, &policy));
+  if (!OK(spell_load(own, pkg, len, policy, &spell))) return;
+  spell_request_t *req = spell_request_new();
+  OK(spell_request_traceparent(req, S("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")));
+  OK(spell_request_tracestate(req, S("a=1")));
+  spell_outcome_t *o = cast(spell, req);
+  spell_usage_t usage;
+  CHECK(spell_outcome_usage(o, &usage) && str_eq(usage.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736"));
+  spell_outcome_delete(o);
+  spell_buf_t text;
+  OK(spell_runtime_metrics(own, &text));
+  const char *line = "faas_invocations_total{spell=\"hello\",version=\"0.1.0\",outcome=\"ok\"} 1\n";
+  CHECK(memmem(text.data, text.len, line, strlen(line)) != NULL);
+  spell_buf_delete(&text);
+  spell_request_delete(req);
+  spell_delete(spell);
+  spell_policy_delete(policy);
+  spell_runtime_delete(own);
+  free(pkg);
+}
+
 // One spell whose exports end in each outcome that needs no hook or other thread.
 static void test_each_outcome(void) {
   const char *wat =
@@ -590,6 +619,7 @@ int main(int argc, char **argv) {
 #define T(f) {#f, f}
       T(test_hello_example_greets_and_echoes_stdin),
       T(test_each_outcome),
+      T(test_trace_id_and_metrics),
       T(test_wall_time_limit_stops_a_spinning_guest),
       T(test_cancel_from_another_thread),
       T(test_hooks_run_exactly_once_per_cast),

@@ -39,6 +39,12 @@ pub struct CastOptions<'env> {
     pub signal: Option<Object<'env>>,
     /// Call this export (a function without parameters) instead of the entrypoint.
     pub export: Option<String>,
+    /// Join this W3C trace (`00-<trace id>-<span id>-<flags>`): the usage names it
+    /// (`traceId`) and the spell's outbound requests carry a child `traceparent`. A malformed
+    /// value refuses the cast (`E-POL-004`).
+    pub traceparent: Option<String>,
+    /// The W3C `tracestate` passed on with `traceparent`.
+    pub tracestate: Option<String>,
 }
 
 /// A host directory shown to the guest.
@@ -135,6 +141,12 @@ pub(crate) fn prepare(
     }
     if let Some(export) = o.export {
         request = request.export(export);
+    }
+    if let Some(tp) = o.traceparent {
+        request = request.traceparent(tp);
+    }
+    if let Some(ts) = o.tracestate {
+        request = request.tracestate(ts);
     }
     let (native, own_meter) = match o.meter {
         Some(Either::A(ledger)) => (Some(ledger.inner.clone()), None),

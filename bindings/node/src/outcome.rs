@@ -87,6 +87,8 @@ pub struct Usage {
     pub disk_bytes_written: f64,
     /// When the cast started, milliseconds since the Unix epoch.
     pub started_at_ms: f64,
+    /// The W3C trace the cast joined (32 hex digits), when it was given a `traceparent`.
+    pub trace_id: Option<String>,
 }
 
 impl From<&UsageRecord> for Usage {
@@ -108,6 +110,7 @@ impl From<&UsageRecord> for Usage {
             net_bytes_out: u.net_bytes_out as f64,
             disk_bytes_written: u.disk_bytes_written as f64,
             started_at_ms: u.started_at_ms as f64,
+            trace_id: u.trace_id.clone(),
         }
     }
 }

@@ -224,6 +224,14 @@ impl Runtime {
         )
     }
 
+    /// The runtime's metrics in the Prometheus text format (0.0.4), for the host's own
+    /// `/metrics`: casts by spell and outcome, refusals by code, histograms of time, fuel,
+    /// memory and network bytes, casts in flight, queue wait, cache hits and misses.
+    #[napi]
+    pub fn metrics(&self) -> String {
+        self.inner.metrics()
+    }
+
     /// Counters of the module cache.
     #[napi]
     pub fn stats(&self) -> CacheStats {

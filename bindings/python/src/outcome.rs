@@ -117,6 +117,12 @@ impl PyUsage {
         self.record.started_at_ms
     }
 
+    /// The W3C trace the cast joined (32 hex digits), or `None` without a `traceparent`.
+    #[getter]
+    fn trace_id(&self) -> Option<&str> {
+        self.record.trace_id.as_deref()
+    }
+
     /// The record as a dict, serialized exactly as the Rust record is (the `usage` object of
     /// `spell cast --json`).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -168,6 +168,8 @@ pub(crate) struct CastArgs<'py> {
     pub(crate) cancel: Option<CancelHandle>,
     pub(crate) export: Option<String>,
     pub(crate) on_output: Option<Bound<'py, PyAny>>,
+    pub(crate) traceparent: Option<String>,
+    pub(crate) tracestate: Option<String>,
 }
 
 impl CastArgs<'_> {
@@ -200,6 +202,12 @@ impl CastArgs<'_> {
         }
         if let Some(export) = self.export {
             req = req.export(export);
+        }
+        if let Some(tp) = self.traceparent {
+            req = req.traceparent(tp);
+        }
+        if let Some(ts) = self.tracestate {
+            req = req.tracestate(ts);
         }
         if let Some(cb) = self.on_output.filter(|c| !c.is_none()) {
             req = req.on_output(output_callback(cb.unbind(), errors.clone()));

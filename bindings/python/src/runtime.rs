@@ -126,6 +126,14 @@ impl PyRuntime {
         json_to_python(py, &value)
     }
 
+    /// The runtime's metrics in the Prometheus text format (0.0.4), for a host's `/metrics`:
+    /// casts by spell and outcome, refusals by code, histograms of time, fuel, memory and
+    /// network bytes, casts in flight, queue wait, cache hits and misses.
+    fn metrics(&self, py: Python<'_>) -> String {
+        let runtime = &self.inner;
+        py.detach(|| runtime.metrics())
+    }
+
     /// Module cache counters: `compiled`, `memory_hits`, `disk_hits`, `disk_rejected`.
     #[getter]
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

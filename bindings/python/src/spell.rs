@@ -70,7 +70,7 @@ impl PySpell {
     /// request beyond the grant, `RunError` `busy` or `cast_setup`). Once started, every end
     /// (traps, limits, cancellation, a denying `authorize`) is a returned `CastOutcome` whose
     /// usage record was passed to `record` exactly once.
-    #[pyo3(signature = (args=None, *, env=None, stdin=None, mounts=None, limits=None, meter=None, cancel=None, export=None, on_output=None))]
+    #[pyo3(signature = (args=None, *, env=None, stdin=None, mounts=None, limits=None, meter=None, cancel=None, export=None, on_output=None, traceparent=None, tracestate=None))]
     #[expect(
         clippy::too_many_arguments,
         reason = "the keyword arguments of the Python method"
@@ -87,6 +87,8 @@ impl PySpell {
         cancel: Option<Bound<'py, PyCancelHandle>>,
         export: Option<String>,
         on_output: Option<Bound<'py, PyAny>>,
+        traceparent: Option<String>,
+        tracestate: Option<String>,
     ) -> PyResult<PyCastOutcome> {
         let cancel = cancel.map(|c| c.get().inner.clone());
         let request = CastArgs {
@@ -99,6 +101,8 @@ impl PySpell {
             cancel,
             export,
             on_output,
+            traceparent,
+            tracestate,
         };
         let (request, errors, cancel) = request.into_request(py, &self.hooks)?;
         let spell = &self.inner;
@@ -114,7 +118,7 @@ impl PySpell {
     /// own (reused between casts), so casts awaited together run in parallel and the event loop
     /// is never blocked.
     /// Cancelling the awaiting task cancels the cast (through `cancel`, if given).
-    #[pyo3(signature = (args=None, *, env=None, stdin=None, mounts=None, limits=None, meter=None, cancel=None, export=None, on_output=None))]
+    #[pyo3(signature = (args=None, *, env=None, stdin=None, mounts=None, limits=None, meter=None, cancel=None, export=None, on_output=None, traceparent=None, tracestate=None))]
     #[expect(
         clippy::too_many_arguments,
         reason = "the keyword arguments of the Python method"
@@ -131,6 +135,8 @@ impl PySpell {
         cancel: Option<Bound<'py, PyCancelHandle>>,
         export: Option<String>,
         on_output: Option<Bound<'py, PyAny>>,
+        traceparent: Option<String>,
+        tracestate: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let cancel = cancel.map(|c| c.get().inner.clone());
         let request = CastArgs {
@@ -143,6 +149,8 @@ impl PySpell {
             cancel,
             export,
             on_output,
+            traceparent,
+            tracestate,
         };
         let (request, errors, cancel) = request.into_request(py, &self.hooks)?;
         let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;

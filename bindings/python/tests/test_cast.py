@@ -43,7 +43,7 @@ def test_usage_has_the_fields_of_the_rust_record(hello: spell.Spell) -> None:
     assert set(as_dict) == {
         "cast_id", "spell_digest", "spell_name", "outcome", "exit_code", "fuel", "wall_ns", "cpu_ns",
         "memory_peak_bytes", "stdout_bytes", "stderr_bytes", "net_requests", "net_bytes_in",
-        "net_bytes_out", "disk_bytes_written", "started_at_ms",
+        "net_bytes_out", "disk_bytes_written", "started_at_ms", "trace_id",
     }  # fmt: skip
     for key, value in as_dict.items():
         assert getattr(usage, key) == value, key

@@ -74,6 +74,13 @@ pub struct Args {
     /// cache folder of `spell cache info`).
     #[arg(long)]
     no_cache: bool,
+    /// Join this W3C trace (`00-<trace id>-<span id>-<flags>`): the usage record names it and
+    /// the spell's outbound requests carry it on (unless the policy turns that off).
+    #[arg(long)]
+    traceparent: Option<String>,
+    /// The W3C `tracestate` that goes with --traceparent.
+    #[arg(long, requires = "traceparent")]
+    tracestate: Option<String>,
     /// Print one JSON object with the outcome, output and usage.
     #[arg(long)]
     json: bool,
@@ -214,9 +221,10 @@ fn cast(args: Args, on_output: Option<OutputCallback>) -> anyhow::Result<(CastOu
             grant,
             max_module_bytes: policy.package.max_module_bytes,
         };
-        runtime
-            .load_unverified(&bytes, module)
-            .map_err(Coded::from)?
+        crate::progress::spin("compiling", args.json, || {
+            runtime.load_unverified(&bytes, module)
+        })
+        .map_err(Coded::from)?
     } else {
         let policy = match policy_file {
             Some(p) => p,
@@ -232,7 +240,10 @@ fn cast(args: Args, on_output: Option<OutputCallback>) -> anyhow::Result<(CastOu
                 p
             }
         };
-        runtime.load(&bytes, &policy).map_err(Coded::from)?
+        crate::progress::spin("verifying and compiling", args.json, || {
+            runtime.load(&bytes, &policy)
+        })
+        .map_err(Coded::from)?
     };
     let stdin = match &args.stdin {
         None => Vec::new(),
@@ -255,6 +266,12 @@ fn cast(args: Args, on_output: Option<OutputCallback>) -> anyhow::Result<(CastOu
     }
     if let Some(export) = &args.invoke {
         request = request.export(export.clone());
+    }
+    if let Some(tp) = &args.traceparent {
+        request = request.traceparent(tp);
+    }
+    if let Some(ts) = &args.tracestate {
+        request = request.tracestate(ts);
     }
     if let Some(callback) = on_output {
         request = request.on_output(callback);
@@ -309,7 +326,7 @@ fn outcome_json(o: &CastOutcome, spell: SpellInfo) -> serde_json::Value {
             "fuel": u.fuel, "wall_ns": u.wall_ns, "cpu_ns": u.cpu_ns, "memory_peak_bytes": u.memory_peak_bytes,
             "stdout_bytes": u.stdout_bytes, "stderr_bytes": u.stderr_bytes, "net_requests": u.net_requests,
             "net_bytes_in": u.net_bytes_in, "net_bytes_out": u.net_bytes_out, "disk_bytes_written": u.disk_bytes_written,
-            "cast_id": u.cast_id, "started_at_ms": u.started_at_ms,
+            "cast_id": u.cast_id, "started_at_ms": u.started_at_ms, "trace_id": u.trace_id,
         },
         "spell": {"digest": spell.digest, "name": spell.name, "version": spell.version},
         "error": o.denial_code.map(|c| json!({"code": c.code(), "name": c.name(), "message": o.detail})),

@@ -29,9 +29,10 @@ struct Verified {
 fn verify(args: &Args) -> anyhow::Result<Verified> {
     let policy = Policy::from_file(&args.policy).map_err(Coded::from)?;
     let package = Package::read_file(&args.package, &policy.package).map_err(Coded::from)?;
-    let verification = PolicyVerifier::new(&policy)
-        .and_then(|v| v.verify(&package))
-        .map_err(Coded::from)?;
+    let verification = crate::progress::spin("verifying signature and SBOM", args.json, || {
+        PolicyVerifier::new(&policy).and_then(|v| v.verify(&package))
+    })
+    .map_err(Coded::from)?;
     let grant = policy.grant(&package.manifest).map_err(Coded::from)?;
     Ok(Verified {
         package,

@@ -2,7 +2,8 @@
 //! SIGTERM or Ctrl-C, then drains (finishes in-flight casts within --drain-timeout, hands the
 //! rest back). SIGHUP reads the policy file again and re-verifies the loaded spells against it
 //! (so do `--rescan-every` ticks, against the current trust files and OSV database); what a
-//! rescan revoked is published on `spell.revoked.<worker id>`.
+//! rescan revoked is published on `spell.revoked.<worker id>`. With `--listen ADDR` it serves
+//! `/metrics`, `/healthz` and `/readyz` there (see `spell_service::Worker::serve_status`).
 
 use super::nats::{NatsArgs, block_on, shutdown_signal};
 use crate::report::Coded;
@@ -45,6 +46,10 @@ pub struct Args {
     /// Redelivery wait without an ack (applies when this worker creates the consumer).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     ack_wait: Duration,
+    /// Serve `/metrics` (Prometheus), `/healthz` and `/readyz` on this address, e.g.
+    /// 127.0.0.1:9464 (port 0: any free port; the ready line names it).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
     /// Print the worker's totals as JSON when it stops.
     #[arg(long)]
     json: bool,
@@ -85,7 +90,20 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let worker = worker.build();
         worker.ensure().await.map_err(Coded::from)?;
         tokio::spawn(rescan_on_hangup(worker.clone(), args.policy.clone()));
-        eprintln!("spell worker {} ready", worker.id());
+        let mut status = String::new();
+        if let Some(addr) = args.listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("--listen {addr}: {e}"))?;
+            status = format!(" (status on http://{})", listener.local_addr()?);
+            let server = worker.clone();
+            tokio::spawn(async move {
+                if let Err(e) = server.serve_status(listener).await {
+                    eprintln!("spell worker: status server stopped: {e}");
+                }
+            });
+        }
+        eprintln!("spell worker {} ready{status}", worker.id());
         Ok(worker.run(shutdown_signal()).await.map_err(Coded::from)?)
     })?;
     if args.json {

@@ -56,6 +56,7 @@ mod target;
 use crate::cast::{CastState, NetUsage};
 use crate::host::{HostCall, HostError, HostFault};
 use crate::limits::Stop;
+use crate::trace::{self, TraceContext};
 use abi::{GuestRequest, ResponseBuffers};
 use bytes::Bytes;
 use client::{Response, WireMeter};
@@ -67,6 +68,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use target::Target;
 use tokio_rustls::TlsConnector;
+use tracing::Instrument;
 
 pub(crate) use client::tls_connector;
 pub(crate) use dns::Dns;
@@ -74,6 +76,9 @@ use wasmtime::{Caller, Linker};
 
 /// The import module of Spell's own host functions.
 pub(crate) const MODULE: &str = "spell";
+const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
+
 /// The functions of [`MODULE`].
 pub(crate) const IMPORTS: [&str; 1] = ["http_request"];
 
@@ -114,6 +119,8 @@ pub(crate) struct NetGrant {
     pub(crate) allow_addresses: Vec<AddressRange>,
     pub(crate) tls: TlsConnector,
     pub(crate) dns: Arc<Dns>,
+    /// The policy's `[network] propagate_trace_context`.
+    pub(crate) propagate_trace: bool,
 }
 
 /// What one cast may reach and spend.
@@ -124,6 +131,8 @@ pub(crate) struct NetScope {
     max_bytes: u64,
     deadline: Instant,
     wall_time_ms: u64,
+    /// The trace the cast joined, whose context requests carry when the policy lets them.
+    trace: Option<Arc<TraceContext>>,
 }
 
 impl NetScope {
@@ -131,6 +140,7 @@ impl NetScope {
         grant: Arc<NetGrant>,
         limits: &EffectiveLimits,
         deadline: Instant,
+        trace: Option<Arc<TraceContext>>,
     ) -> NetScope {
         NetScope {
             grant,
@@ -138,7 +148,17 @@ impl NetScope {
             max_bytes: limits.net_bytes,
             deadline,
             wall_time_ms: limits.wall_time_ms,
+            trace,
         }
+    }
+
+    /// The trace context a request with span id `span_id` sends, if any.
+    fn propagated(&self, span_id: &str) -> Option<(HeaderValue, Option<HeaderValue>)> {
+        let trace = self.trace.as_ref().filter(|_| self.grant.propagate_trace)?;
+        // Both were checked to be printable ASCII when the cast started.
+        let parent = HeaderValue::from_str(&trace.child(span_id)).ok()?;
+        let state = trace.state().and_then(|s| HeaderValue::from_str(s).ok());
+        Some((parent, state))
     }
 
     /// When a request must end, and whether that is the cast's own deadline.
@@ -187,9 +207,29 @@ async fn http_request(
         Ok(b) => b,
         Err(e) => return Ok(code_of(&e)),
     };
+    let span_id = trace::span_id();
+    let span = tracing::info_span!(
+        "http_request",
+        span_id = span_id.as_str(),
+        http.request.method = tracing::field::Empty,
+        server.address = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        error = tracing::field::Empty,
+    );
     let result = match GuestRequest::read(&mut call, request) {
-        Ok(request) => perform(&mut call, request, buffers.body_cap()).await,
+        Ok(request) => {
+            // The host and method, not the URL: its path and query may carry secrets.
+            span.record("http.request.method", request.method.as_str());
+            perform(&mut call, request, buffers.body_cap(), &span_id)
+                .instrument(span.clone())
+                .await
+        }
         Err(e) => Err(Failure::Request(e)),
+    };
+    match &result {
+        Ok(r) => span.record("http.response.status_code", r.status),
+        Err(Failure::Request(e)) => span.record("error", tracing::field::display(e)),
+        Err(Failure::Cast(stop)) => span.record("error", tracing::field::display(stop)),
     };
     match result {
         Ok(response) => match buffers.deliver(&mut call, &response).map_err(fault)? {
@@ -208,6 +248,7 @@ async fn perform(
     call: &mut HostCall<'_>,
     request: GuestRequest,
     body_cap: usize,
+    span_id: &str,
 ) -> Result<Response, Failure> {
     let state = call.state();
     let scope = state.net_scope.clone();
@@ -218,6 +259,7 @@ async fn perform(
         Failure::Request(e)
     };
     let target = Target::parse(&request.url).map_err(Failure::Request)?;
+    tracing::Span::current().record("server.address", target.host());
     if !target.granted_by(&scope.grant.patterns) {
         return Err(refuse(NetError::NotGranted));
     }
@@ -232,7 +274,7 @@ async fn perform(
     let deadline = tokio::time::Instant::from_std(deadline);
     let timeout_ms = request.timeout_ms;
     let body_len = request.body.len();
-    let request = build(&target, request)?;
+    let request = build(&target, request, scope.propagated(span_id))?;
     let net = &mut state.net;
     let budget = scope.max_bytes.saturating_sub(net.bytes_in + net.bytes_out);
     let size = client::request_size(&request, body_len);
@@ -289,7 +331,13 @@ async fn perform(
 }
 
 /// The HTTP request: the guest's method, headers and body, plus the headers the host owns.
-fn build(target: &Target, request: GuestRequest) -> Result<http::Request<Full<Bytes>>, Failure> {
+/// With `trace`, the `traceparent` (and `tracestate`) replace any the guest set: the host's
+/// context is the one the trace is built from.
+fn build(
+    target: &Target,
+    request: GuestRequest,
+    trace: Option<(HeaderValue, Option<HeaderValue>)>,
+) -> Result<http::Request<Full<Bytes>>, Failure> {
     let invalid = |what: &str| {
         Failure::Request(NetError::Invalid(format!(
             "{what} of `{}`",
@@ -303,6 +351,13 @@ fn build(target: &Target, request: GuestRequest) -> Result<http::Request<Full<By
     );
     headers.extend(request.headers);
     headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    if let Some((parent, state)) = trace {
+        headers.insert(TRACEPARENT, parent);
+        match state {
+            Some(state) => headers.insert(TRACESTATE, state),
+            None => headers.remove(TRACESTATE),
+        };
+    }
     if !request.body.is_empty()
         || matches!(request.method, Method::POST | Method::PUT | Method::PATCH)
     {

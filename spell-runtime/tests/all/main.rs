@@ -9,6 +9,8 @@ mod hooks;
 mod host_functions;
 mod hostile;
 mod limits;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod micropython;
 mod supply;
 mod wasi;

@@ -1,0 +1,104 @@
+//! The worker's status endpoints over HTTP against a real `nats-server -js` on 127.0.0.1:
+//! readiness follows the worker's life (503 before it pulls, 200 while it does, 503 once it has
+//! drained), liveness holds throughout.
+
+#[path = "support/nats_server.rs"]
+#[expect(
+    dead_code,
+    reason = "restarting the server (and the store it needs) is for other tests"
+)]
+mod nats_server;
+
+use nats_server::NatsServer;
+use spell_service::{NatsOptions, Worker};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// `GET path` over HTTP/1.1: status and body.
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    conn.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    conn.read_to_string(&mut response).await.expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a response head");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_worker_from_start_to_drain() {
+    let server = NatsServer::start();
+    let client = NatsOptions::new(server.url())
+        .connect()
+        .await
+        .expect("connect");
+    let policy = spell_core::Policy::from_file(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml").as_ref(),
+    )
+    .expect("policy");
+    let runtime = spell_runtime::Runtime::new().expect("runtime");
+    let worker = Worker::builder(client, runtime, policy).build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let status = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.serve_status(listener).await }
+    });
+
+    assert_eq!(get(addr, "/healthz").await, (200, "alive\n".into()));
+    let (code, why) = get(addr, "/readyz").await;
+    assert_eq!(
+        (code, why.as_str()),
+        (503, "not pulling: starting or draining\n")
+    );
+    let (code, text) = get(addr, "/metrics").await;
+    assert_eq!(code, 200);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("Prometheus text");
+    let value = |name: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name)
+            .map(|s| s.value.clone())
+    };
+    assert_eq!(
+        value("spell_worker_casts_total"),
+        Some(prometheus_parse::Value::Counter(0.0))
+    );
+    assert_eq!(
+        value("spell_casts_in_flight"),
+        Some(prometheus_parse::Value::Gauge(0.0)),
+        "the runtime's metrics too"
+    );
+    assert_eq!(get(addr, "/elsewhere").await.0, 404);
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn({
+        let worker = worker.clone();
+        async move {
+            worker
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+        }
+    });
+    let started = Instant::now();
+    while get(addr, "/readyz").await.0 != 200 {
+        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop.send(());
+    run.await.expect("join").expect("drained");
+    assert_eq!(get(addr, "/readyz").await.0, 503, "drained");
+    assert_eq!(get(addr, "/healthz").await.0, 200, "still alive");
+    status.abort();
+}
