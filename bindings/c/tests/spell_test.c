@@ -186,14 +186,26 @@ static void test_each_outcome(void) {
         size_t n = 0;
         CHECK(spell_outcome_returned(o, &vals, &n) && n == 1 && vals[0].kind == SPELL_I32 && vals[0].of.i32 == 42);
         CHECK(!spell_outcome_detail(o, &detail));
+        spell_trap_kind_t none;
+        CHECK(!spell_outcome_trap_kind(o, &none));
         break;
       }
       case SPELL_OUTCOME_EXIT:
         CHECK(spell_outcome_exit_code(o, &code) && code == 3);
         break;
-      case SPELL_OUTCOME_TRAP:
+      case SPELL_OUTCOME_TRAP: {
+        spell_trap_kind_t trap_kind = SPELL_TRAP_UNKNOWN;
         CHECK(spell_outcome_trap(o, &trap) && str_eq(trap, "unreachable_code_reached"));
+        CHECK(spell_outcome_trap_kind(o, &trap_kind) && trap_kind == SPELL_TRAP_UNREACHABLE_CODE_REACHED);
+        CHECK(spell_trap_kind_name(trap_kind, &trap) && str_eq(trap, "unreachable_code_reached"));
+        // The shared JSON shape; made once, so a second call gives the same view.
+        spell_str_t json, again;
+        const char *kind_json = "\"trap\":\"unreachable_code_reached\"";
+        CHECK(spell_outcome_json(o, &json) && memmem(json.data, json.len, kind_json, strlen(kind_json)));
+        CHECK(memmem(json.data, json.len, "\"disk_bytes_written\":", 21));
+        CHECK(spell_outcome_json(o, &again) && again.data == json.data && !spell_outcome_json(NULL, &json));
         break;
+      }
       case SPELL_OUTCOME_OUTPUT_LIMIT: {
         spell_bytes_t out;
         CHECK(spell_outcome_stdout(o, &out) && out.len == 100);
@@ -393,6 +405,9 @@ static void test_host_functions(void) {
   spell_str_t trap, detail;
   CHECK(spell_outcome_kind(o) == SPELL_OUTCOME_TRAP);
   CHECK(spell_outcome_trap(o, &trap) && str_eq(trap, "host_error"));
+  spell_trap_kind_t trap_kind = SPELL_TRAP_UNKNOWN;
+  CHECK(spell_outcome_trap_kind(o, &trap_kind) && trap_kind == SPELL_TRAP_HOST_ERROR);
+  CHECK(!spell_trap_kind_name(200, &trap));
   CHECK(spell_outcome_detail(o, &detail) && memmem(detail.data, detail.len, "oops!", 5));
   spell_outcome_delete(o);
   spell_request_delete(req);

@@ -190,7 +190,7 @@ pub(crate) fn finish(
     Ok(CastResult {
         outcome: o.outcome.into(),
         exit_code: o.exit_code,
-        trap: o.trap,
+        trap: o.trap.map(|t| t.as_str().into()),
         detail: o.detail,
         returned: o.returned.iter().map(to_js_value).collect(),
         stdout: o.stdout.into(),

@@ -3,7 +3,7 @@
 use crate::errors::{OrRaise, invalid_argument, spell_error};
 use crate::host::PyHostFunction;
 use crate::meter::{InFlight, RuntimeHooks};
-use crate::outcome::json_to_python;
+use crate::outcome::to_python;
 use crate::package::package_bytes;
 use crate::policy::PyPolicy;
 use crate::spell::PySpell;
@@ -121,9 +121,7 @@ impl PyRuntime {
     ) -> PyResult<Bound<'py, PyAny>> {
         let (runtime, policy) = (&self.inner, &policy.get().inner);
         let report = py.detach(|| runtime.rescan(policy)).or_raise(py)?;
-        let value =
-            serde_json::to_value(&report).map_err(|e| spell_error(py, ErrorCode::Internal, e))?;
-        json_to_python(py, &value)
+        to_python(py, &report)
     }
 
     /// Module cache counters: `compiled`, `memory_hits`, `disk_hits`, `disk_rejected`.
