@@ -29,6 +29,15 @@ export interface Meter {
 /** What a host function answers: nothing, one value, or one per result type. */
 export type HostResult = void | number | bigint | Array<number | bigint>
 
+/** A cast result's `toJSON()`: merged into the generated `CastResult`. */
+export interface CastResult {
+  /**
+   * The JSON shape every binding shares (`spell cast --json`, Python's `to_dict`): the field
+   * names of `jsonFields()`, snake_case, absent values as null, stdout and stderr as text.
+   */
+  toJSON(): Record<string, unknown>
+}
+
 /** The guest's side of one host function call: its memory, for as long as the call lasts. */
 export declare class HostCall {
   /** The id of the cast this call belongs to. */
@@ -269,6 +278,22 @@ export interface HostFunction {
    * promise of either). Runs on the JS thread while the cast waits.
    */
   func: (args: Array<number | bigint>, call: HostCall) => HostResult | Promise<HostResult>
+}
+
+/** The field names of the shared JSON shape, from the Rust types. */
+export declare function jsonFields(): JsonFields
+
+/**
+ * The field names, snake_case, of the JSON shape every binding shares (`spell cast --json`,
+ * Python's `to_dict`): what a cast result's `toJSON()` gives.
+ */
+export interface JsonFields {
+  /** The cast result's fields. */
+  outcome: Array<string>
+  /** The usage record's fields. */
+  usage: Array<string>
+  /** The limits' fields. */
+  limits: Array<string>
 }
 
 /** The head of the ledger's hash chain: `seq` rows, the last one's hash. */

@@ -11,8 +11,8 @@ const fields = JSON.parse(readFileSync(new URL('../../../schema/fields.json', im
 const camel = (name) => name.replace(/_([a-z])/g, (_, c) => c.toUpperCase())
 const sorted = (names) => [...names].sort()
 const declarations = readFileSync(new URL('../index.d.ts', import.meta.url), 'utf8')
-// The body of `export interface <name> { ... }` in index.d.ts.
-const declared = (name) => declarations.match(new RegExp(`export interface ${name} \\{([^}]*)\\}`))[1]
+// The bodies of every `export interface <name> { ... }` in index.d.ts (declarations merge).
+const declared = (name) => [...declarations.matchAll(new RegExp(`export interface ${name} \\{([^}]*)\\}`, 'g'))].map((m) => m[1]).join('\n')
 
 test('the addon lists the fields of schema/fields.json', () => {
   const listed = jsonFields()
