@@ -1,6 +1,6 @@
 //! [`PyRuntime`]: one wasmtime engine, its caches and host functions; loads spells.
 
-use crate::errors::{OrRaise, invalid_argument, spell_error};
+use crate::errors::{OrRaise, invalid_argument};
 use crate::host::PyHostFunction;
 use crate::meter::{InFlight, RuntimeHooks};
 use crate::outcome::to_python;
@@ -9,7 +9,6 @@ use crate::policy::PyPolicy;
 use crate::spell::PySpell;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use spell_core::ErrorCode;
 use spell_runtime::{Metering, Runtime};
 use std::path::PathBuf;
 use std::sync::Arc;

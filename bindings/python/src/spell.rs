@@ -1,11 +1,10 @@
 //! [`PySpell`]: a loaded spell, cast from Python threads (GIL released) or from asyncio.
 
-use crate::errors::{OrRaise, spell_error};
+use crate::errors::OrRaise;
 use crate::meter::{CastErrors, RuntimeHooks};
 use crate::outcome::{PyCastOutcome, to_python};
 use crate::request::{CastArgs, PyCancelHandle};
 use pyo3::prelude::*;
-use spell_core::ErrorCode;
 use spell_runtime::{CancelHandle, CastOutcome, Error, Spell};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
