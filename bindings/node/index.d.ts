@@ -29,15 +29,6 @@ export interface Meter {
 /** What a host function answers: nothing, one value, or one per result type. */
 export type HostResult = void | number | bigint | Array<number | bigint>
 
-/** A cast result's `toJSON()`: merged into the generated `CastResult`. */
-export interface CastResult {
-  /**
-   * The JSON shape every binding shares (`spell cast --json`, Python's `to_dict`): the field
-   * names of `jsonFields()`, snake_case, absent values as null, stdout and stderr as text.
-   */
-  toJSON(): Record<string, unknown>
-}
-
 /** The guest's side of one host function call: its memory, for as long as the call lasts. */
 export declare class HostCall {
   /** The id of the cast this call belongs to. */
@@ -241,6 +232,11 @@ export interface CastResult {
    * ledger account cannot pay.
    */
   denialCode?: string
+  /**
+   * The JSON shape every binding shares (`spell cast --json`, Python's `to_dict`): the field
+   * names of `jsonFields()`, snake_case, absent values as null, stdout and stderr as text.
+   */
+  toJSON: () => Record<string, unknown>
 }
 
 /** Concrete limits of one cast. */

@@ -32,12 +32,7 @@ function toJSON() {
     hook_error: e ? { code: e.code, name: e.codeName, hook: e.hook ?? null, message: e.message } : null,
   }
 }
-const cast = native.Spell.prototype.cast
-Object.defineProperty(native.Spell.prototype, 'cast', {
-  value: function (options) {
-    return cast.call(this, options).then((result) => Object.defineProperty(result, 'toJSON', { value: toJSON }))
-  },
-})
+native.registerToJson(toJSON)
 
 // Listed one by one so that ESM `import { Runtime } from '@spell/runtime'` works too.
 exports.Runtime = native.Runtime

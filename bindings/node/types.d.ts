@@ -28,12 +28,3 @@ export interface Meter {
 
 /** What a host function answers: nothing, one value, or one per result type. */
 export type HostResult = void | number | bigint | Array<number | bigint>
-
-/** A cast result's `toJSON()`: merged into the generated `CastResult`. */
-export interface CastResult {
-  /**
-   * The JSON shape every binding shares (`spell cast --json`, Python's `to_dict`): the field
-   * names of `jsonFields()`, snake_case, absent values as null, stdout and stderr as text.
-   */
-  toJSON(): Record<string, unknown>
-}

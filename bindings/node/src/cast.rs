@@ -4,7 +4,7 @@ use crate::convert::{bytes, whole_opt};
 use crate::errors::Failure;
 use crate::ledger::LedgerMeter;
 use crate::meter::{CastMeter, JsMeter};
-use crate::outcome::{CastResult, to_js_value};
+use crate::outcome::{CastResult, ToJson, to_js_value};
 use napi::bindgen_prelude::{
     ClassInstance, Either, FnArgs, Function, FunctionRef, JsObjectValue, Object, ObjectRef,
     Uint8Array, Unknown,
@@ -198,6 +198,7 @@ pub(crate) fn finish(
         usage: (&o.usage).into(),
         hook_error: failure.map(|h| Failure::hook(&h).into_js(env)),
         denial_code: o.denial_code.map(|c| c.code().to_string()),
+        to_json: ToJson,
     })
 }
 
