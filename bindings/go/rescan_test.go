@@ -52,3 +52,19 @@ func TestARevokedDigestTakesEffectAtRescan(t *testing.T) {
 		t.Fatalf("nil policy: %v", err)
 	}
 }
+
+func TestStatsCountCompiledModulesAndMemoryHits(t *testing.T) {
+	rt, err := NewRuntime(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watSpell(t, rt, `(module (func (export "run")))`, `"entrypoint":"run"`)
+	watSpell(t, rt, `(module (func (export "run")))`, `"entrypoint":"run"`)
+	if s := rt.Stats(); s != (CacheStats{Compiled: 1, MemoryHits: 1}) {
+		t.Fatalf("stats %+v", s)
+	}
+	rt.Close()
+	if s := rt.Stats(); s != (CacheStats{}) {
+		t.Fatalf("stats after Close %+v", s)
+	}
+}

@@ -363,6 +363,18 @@ typedef uint8_t spell_stream_t;
 // during the call). Runs on the casting thread.
 typedef void (*spell_output_fn)(void *env, spell_stream_t stream, const uint8_t *data, size_t len);
 
+// Counters of a runtime's module cache (`spell_runtime_stats`).
+typedef struct spell_cache_stats_t {
+  // Modules compiled from WebAssembly.
+  uint64_t compiled;
+  // Loads served from memory.
+  uint64_t memory_hits;
+  // Loads served from an on-disk artifact.
+  uint64_t disk_hits;
+  // On-disk artifacts refused (bad MAC, corrupt, incompatible) and compiled again.
+  uint64_t disk_rejected;
+} spell_cache_stats_t;
+
 // Read-only.
 #define SPELL_ACCESS_RO 0
 
@@ -1070,6 +1082,12 @@ struct spell_error_t *spell_runtime_new(struct spell_config_t *config,
 struct spell_error_t *spell_runtime_rescan(const struct spell_runtime_t *runtime,
                                            const struct spell_policy_t *policy,
                                            struct spell_buf_t *report_json);
+
+// Writes the counters of `runtime`'s module cache to `out`; returns false for NULL.
+//
+// # Safety
+// `runtime` is NULL or live; `out` is NULL or writable.
+bool spell_runtime_stats(const struct spell_runtime_t *runtime, struct spell_cache_stats_t *out);
 
 // Writes the snake_case name of a trap kind (`"integer_division_by_zero"`, static) to `out`.
 // Returns false for an unknown number.

@@ -41,6 +41,46 @@ pub unsafe extern "C" fn spell_runtime_new(
     })
 }
 
+/// Counters of a runtime's module cache (`spell_runtime_stats`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct spell_cache_stats_t {
+    /// Modules compiled from WebAssembly.
+    pub compiled: u64,
+    /// Loads served from memory.
+    pub memory_hits: u64,
+    /// Loads served from an on-disk artifact.
+    pub disk_hits: u64,
+    /// On-disk artifacts refused (bad MAC, corrupt, incompatible) and compiled again.
+    pub disk_rejected: u64,
+}
+
+/// Writes the counters of `runtime`'s module cache to `out`; returns false for NULL.
+///
+/// # Safety
+/// `runtime` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_runtime_stats(
+    runtime: *const spell_runtime_t,
+    out: *mut spell_cache_stats_t,
+) -> bool {
+    shield(false, || {
+        // SAFETY: the caller's contract above.
+        let (Some(runtime), Some(out)) = (unsafe { runtime.as_ref() }, unsafe { out.as_mut() })
+        else {
+            return false;
+        };
+        let s = runtime.runtime.stats();
+        *out = spell_cache_stats_t {
+            compiled: s.compiled,
+            memory_hits: s.memory_hits,
+            disk_hits: s.disk_hits,
+            disk_rejected: s.disk_rejected,
+        };
+        true
+    })
+}
+
 /// Frees a runtime. NULL does nothing.
 ///
 /// # Safety

@@ -570,6 +570,11 @@ static void test_rescan_revokes_a_withdrawn_digest(void) {
   spell_runtime_t *own = NULL;
   if (!OK(spell_runtime_new(NULL, &own))) return;
   spell_t *spell = wat_spell_on(own, "(module (func (export \"run\")))", "\"entrypoint\":\"run\"");
+  // The module cache's counters: compiled once, then served from memory.
+  spell_delete(wat_spell_on(own, "(module (func (export \"run\")))", "\"entrypoint\":\"run\""));
+  spell_cache_stats_t stats = {0};
+  CHECK(spell_runtime_stats(own, &stats) && stats.compiled == 1 && stats.memory_hits == 1 && stats.disk_hits == 0);
+  CHECK(!spell_runtime_stats(NULL, &stats) && !spell_runtime_stats(own, NULL));
   spell_str_t digest;
   CHECK(spell && spell_digest(spell, &digest));
   char toml[256];
