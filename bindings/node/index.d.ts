@@ -135,6 +135,19 @@ export declare class Spell {
   cast(options?: CastOptions): Promise<CastResult>
 }
 
+/**
+ * The ready-made meter, as in Rust and Python: keeps every usage record and event in memory,
+ * optionally with a fuel budget shared by its casts. It runs in Rust: no JS hook is called.
+ */
+export declare class UsageLog {
+  /** A log, with a fuel budget if given. */
+  constructor(options?: UsageLogOptions | undefined | null)
+  /** The usage records so far, in order. */
+  records(): Array<Usage>
+  /** The events so far, in order. */
+  events(): Array<SpellEvent>
+}
+
 /** Where an account stands, in micro-units. */
 export interface AccountStatus {
   id: string
@@ -196,8 +209,11 @@ export interface CastOptions {
   mounts?: Array<Mount>
   /** Lower limits for this cast (asking above the grant is refused). */
   limits?: Limits
-  /** Metering hooks for this cast, instead of the runtime's: JS hooks, or a `LedgerMeter`. */
-  meter?: Meter | LedgerMeter
+  /**
+   * Metering hooks for this cast, instead of the runtime's: JS hooks, a `LedgerMeter` or a
+   * `UsageLog`.
+   */
+  meter?: Meter | LedgerMeter | UsageLog
   /**
    * Aborting it cancels the cast, which then ends `cancelled` (at once if it is already
    * aborted), with its usage recorded as always.
@@ -450,6 +466,15 @@ export interface Usage {
   diskBytesWritten: number
   /** When the cast started, milliseconds since the Unix epoch. */
   startedAtMs: number
+}
+
+/** Options of a `UsageLog`. */
+export interface UsageLogOptions {
+  /**
+   * At most this much fuel over all its casts: each is allowed what remains, and casts are
+   * denied once it is spent.
+   */
+  fuelBudget?: number
 }
 
 /** A WebAssembly value type in a host function signature. */

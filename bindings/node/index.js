@@ -41,6 +41,7 @@ exports.Spell = native.Spell
 exports.HostCall = native.HostCall
 exports.Ledger = native.Ledger
 exports.LedgerMeter = native.LedgerMeter
+exports.UsageLog = native.UsageLog
 exports.pack = native.pack
 exports.jsonFields = native.jsonFields
 exports.SpellError = SpellError
