@@ -68,3 +68,19 @@ func TestStatsCountCompiledModulesAndMemoryHits(t *testing.T) {
 		t.Fatalf("stats after Close %+v", s)
 	}
 }
+
+func TestGrantIsWhatThePolicyGave(t *testing.T) {
+	s := watSpell(t, shared, `(module (func (export "run")))`, `"entrypoint":"run","limits":{"fuel":12345}`)
+	grant, err := s.Grant()
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits, _ := grant["limits"].(map[string]any)
+	if limits["fuel"] != float64(12345) || grant["env"] == nil || grant["host_functions"] == nil {
+		t.Fatalf("grant %v", grant)
+	}
+	s.Close()
+	if _, err := s.Grant(); err == nil {
+		t.Fatal("a closed spell gave a grant")
+	}
+}

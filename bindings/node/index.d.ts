@@ -125,6 +125,11 @@ export declare class Spell {
   /** The export a cast calls unless it names another. */
   get entrypoint(): string
   /**
+   * What the spell may use, as Python's `Spell.grant` gives it: `env`, `mounts`, `network`,
+   * `host_functions` and `limits`, with the Rust names.
+   */
+  get grant(): Record<string, unknown>
+  /**
    * Casts the spell on a thread of its own; the event loop stays free.
    *
    * Resolves with the outcome whenever the cast started, however it ended (limits, traps,

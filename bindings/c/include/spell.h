@@ -720,6 +720,14 @@ void spell_error_message(const struct spell_error_t *error, struct spell_str_t *
 // `message` points to `len` readable bytes, or is NULL with `len` 0.
 struct spell_error_t *spell_error_new(const char *message, size_t len);
 
+// Writes what the spell may use as JSON to `out`: `{"env", "mounts", "network",
+// "host_functions", "limits"}`, the serialization Python's `Spell.grant` and Node's
+// `spell.grant` give. Made on the first call; valid while the spell lives.
+//
+// # Safety
+// `spell` is NULL or live; `out` is NULL or writable.
+bool spell_grant_json(const struct spell_t *spell, struct spell_str_t *out);
+
 // Writes the id of the cast this call belongs to (valid during the callback) to `out`.
 //
 // # Safety

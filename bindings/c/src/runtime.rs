@@ -20,6 +20,8 @@ pub struct spell_runtime_t {
 pub struct spell_t {
     pub(crate) spell: Spell,
     digest: String,
+    /// The grant as JSON, made on the first `spell_grant_json`.
+    grant: std::sync::OnceLock<String>,
 }
 
 /// Builds a runtime from `config` (consumed, even on error; NULL for the defaults).
@@ -115,6 +117,7 @@ pub unsafe extern "C" fn spell_load(
         *out = into_handle(spell_t {
             digest: spell.digest().to_hex(),
             spell,
+            grant: std::sync::OnceLock::new(),
         });
         Ok(())
     })
@@ -212,6 +215,24 @@ pub unsafe extern "C" fn spell_digest(spell: *const spell_t, out: *mut spell_str
 pub unsafe extern "C" fn spell_entrypoint(spell: *const spell_t, out: *mut spell_str_t) -> bool {
     // SAFETY: the caller's contract above.
     unsafe { spell_str(spell, out, |s| s.spell.entrypoint()) }
+}
+
+/// Writes what the spell may use as JSON to `out`: `{"env", "mounts", "network",
+/// "host_functions", "limits"}`, the serialization Python's `Spell.grant` and Node's
+/// `spell.grant` give. Made on the first call; valid while the spell lives.
+///
+/// # Safety
+/// `spell` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_grant_json(spell: *const spell_t, out: *mut spell_str_t) -> bool {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        spell_str(spell, out, |s| {
+            // Serializing a grant cannot fail (string keys, plain values).
+            s.grant
+                .get_or_init(|| serde_json::to_string(s.spell.grant()).unwrap_or_default())
+        })
+    }
 }
 
 /// A handle must be `Send + Sync` for the thread rules of spell.h to hold.

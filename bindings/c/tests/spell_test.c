@@ -113,6 +113,9 @@ static void test_hello_example_greets_and_echoes_stdin(void) {
   spell_str_t name, digest;
   CHECK(spell_name(spell, &name) && str_eq(name, "hello"));
   CHECK(spell_digest(spell, &digest) && digest.len == 64);
+  spell_str_t grant;
+  const char *granted_env = "\"env\":[\"HELLO_NAME\"]";
+  CHECK(spell_grant_json(spell, &grant) && memmem(grant.data, grant.len, granted_env, strlen(granted_env)));
 
   spell_request_t *req = spell_request_new();
   OK(spell_request_arg(req, S("world")));
