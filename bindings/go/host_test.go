@@ -75,7 +75,7 @@ func TestAFailingHostFunctionTrapsTheGuest(t *testing.T) {
 		var upper *HostCall
 		s := watSpell(t, mathRuntime(t, fail, &upper), mathGuest, mathManifest)
 		o := mustCast(t, s, &Request{Export: "fail"})
-		if o.Kind != OutcomeTrap || o.Trap != "host_error" || !strings.Contains(o.Detail, want) {
+		if o.Kind != OutcomeTrap || o.Trap != TrapHostError || !strings.Contains(o.Detail, want) {
 			t.Errorf("%s: %v %q %q", want, o.Kind, o.Trap, o.Detail)
 		}
 	}

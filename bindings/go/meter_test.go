@@ -1,6 +1,7 @@
 package spell
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -108,6 +109,14 @@ func TestARecordErrorIsReportedAndTheOutcomeStands(t *testing.T) {
 	var err *Error
 	if o.Kind != OutcomeOK || !errors.As(o.HookError, &err) || err.Code() != CodeHookFailed || !strings.Contains(err.Message(), "billing store unreachable") {
 		t.Fatalf("%v %v", o.Kind, o.HookError)
+	}
+	// In the shared JSON shape, the failure names its hook.
+	out, _ := json.Marshal(o)
+	var parsed struct {
+		HookError struct{ Code, Name, Hook, Message string } `json:"hook_error"`
+	}
+	if json.Unmarshal(out, &parsed) != nil || parsed.HookError.Hook != "record" || parsed.HookError.Code != "E-RUN-004" {
+		t.Fatalf("%s", out)
 	}
 }
 

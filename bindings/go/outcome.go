@@ -4,6 +4,7 @@ package spell
 import "C"
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 	"unsafe"
@@ -54,9 +55,9 @@ type Outcome struct {
 	Exited bool
 	// ExitCode is the exit code when Exited.
 	ExitCode int32
-	// Trap is the trap kind for OutcomeTrap: "unreachable_code_reached", "stack_overflow",
-	// "memory_out_of_bounds", "host_error", ...
-	Trap string
+	// Trap is the trap kind for OutcomeTrap (TrapUnreachableCodeReached, TrapHostError, ...);
+	// TrapUnknown for other kinds of outcome.
+	Trap TrapKind
 	// Detail is a human-readable reason, for every kind but OK and Exit.
 	Detail string
 	// Returned is what a named export returned.
@@ -71,6 +72,8 @@ type Outcome struct {
 	// DenialCode is, for OutcomeDenied, the catalog code the meter gave (e.g.
 	// CodeBillBudgetExhausted from a Ledger); 0 when it gave none.
 	DenialCode ErrorCode
+	// hookErrorJSON is HookError in the shared JSON shape ({code, name, hook, message}).
+	hookErrorJSON json.RawMessage
 }
 
 // Usage is everything one cast consumed.
@@ -136,15 +139,24 @@ func newOutcome(o *C.spell_outcome_t) *Outcome {
 	if C.spell_outcome_exit_code(o, &code) {
 		out.Exited, out.ExitCode = true, int32(code)
 	}
-	var s C.spell_str_t
-	if C.spell_outcome_trap(o, &s) {
-		out.Trap = goString(s)
+	var trap C.spell_trap_kind_t
+	if C.spell_outcome_trap_kind(o, &trap) {
+		out.Trap = TrapKind(trap)
 	}
+	var s C.spell_str_t
 	if C.spell_outcome_detail(o, &s) {
 		out.Detail = goString(s)
 	}
 	if C.spell_outcome_hook_error(o, &s) {
 		out.HookError = &Error{code: CodeHookFailed, msg: goString(s)}
+		// Only then is the outcome's JSON made (a failing hook is rare): its hook_error names
+		// the hook, which the message alone does not.
+		var whole struct {
+			HookError json.RawMessage `json:"hook_error"`
+		}
+		if C.spell_outcome_json(o, &s) && json.Unmarshal([]byte(goString(s)), &whole) == nil {
+			out.hookErrorJSON = whole.HookError
+		}
 	}
 	var b C.spell_bytes_t
 	C.spell_outcome_stdout(o, &b)

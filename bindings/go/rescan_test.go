@@ -52,3 +52,35 @@ func TestARevokedDigestTakesEffectAtRescan(t *testing.T) {
 		t.Fatalf("nil policy: %v", err)
 	}
 }
+
+func TestStatsCountCompiledModulesAndMemoryHits(t *testing.T) {
+	rt, err := NewRuntime(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watSpell(t, rt, `(module (func (export "run")))`, `"entrypoint":"run"`)
+	watSpell(t, rt, `(module (func (export "run")))`, `"entrypoint":"run"`)
+	if s := rt.Stats(); s != (CacheStats{Compiled: 1, MemoryHits: 1}) {
+		t.Fatalf("stats %+v", s)
+	}
+	rt.Close()
+	if s := rt.Stats(); s != (CacheStats{}) {
+		t.Fatalf("stats after Close %+v", s)
+	}
+}
+
+func TestGrantIsWhatThePolicyGave(t *testing.T) {
+	s := watSpell(t, shared, `(module (func (export "run")))`, `"entrypoint":"run","limits":{"fuel":12345}`)
+	grant, err := s.Grant()
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits, _ := grant["limits"].(map[string]any)
+	if limits["fuel"] != float64(12345) || grant["env"] == nil || grant["host_functions"] == nil {
+		t.Fatalf("grant %v", grant)
+	}
+	s.Close()
+	if _, err := s.Grant(); err == nil {
+		t.Fatal("a closed spell gave a grant")
+	}
+}

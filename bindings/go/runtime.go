@@ -214,6 +214,32 @@ func (rt *Runtime) Metrics() (string, error) {
 	return string(goBytes(buf.data, buf.len)), nil
 }
 
+// CacheStats are the counters of a runtime's module cache.
+type CacheStats struct {
+	// Compiled counts modules compiled from WebAssembly.
+	Compiled uint64
+	// MemoryHits counts loads served from memory.
+	MemoryHits uint64
+	// DiskHits counts loads served from an on-disk artifact.
+	DiskHits uint64
+	// DiskRejected counts on-disk artifacts refused (bad MAC, corrupt, incompatible) and
+	// compiled again.
+	DiskRejected uint64
+}
+
+// Stats reads the counters of the runtime's module cache (zero after Close).
+func (rt *Runtime) Stats() CacheStats {
+	var s C.spell_cache_stats_t
+	_ = rt.h.use(func(r *C.spell_runtime_t) error {
+		C.spell_runtime_stats(r, &s)
+		return nil
+	})
+	return CacheStats{
+		Compiled: uint64(s.compiled), MemoryHits: uint64(s.memory_hits),
+		DiskHits: uint64(s.disk_hits), DiskRejected: uint64(s.disk_rejected),
+	}
+}
+
 // Close frees the runtime. Safe to call more than once; waits for a Load in flight.
 func (rt *Runtime) Close() error {
 	rt.h.close()

@@ -5,6 +5,7 @@ import "C"
 
 import (
 	"context"
+	"encoding/json"
 	"runtime"
 )
 
@@ -47,6 +48,20 @@ func (s *Spell) Digest() string { return s.digest }
 
 // Entrypoint is the export a cast calls unless the request names another.
 func (s *Spell) Entrypoint() string { return s.entrypoint }
+
+// Grant is what the spell may use, decoded from its JSON (the keys of Python's Spell.grant:
+// "env", "mounts", "network", "host_functions", "limits").
+func (s *Spell) Grant() (map[string]any, error) {
+	var grant map[string]any
+	err := s.h.use(func(p *C.spell_t) error {
+		var j C.spell_str_t
+		if !C.spell_grant_json(p, &j) {
+			return &Error{code: CodeInternal, msg: "no grant"}
+		}
+		return json.Unmarshal([]byte(goString(j)), &grant)
+	})
+	return grant, err
+}
 
 // Cast casts the spell with req (nil: an empty request) and waits for the outcome, blocking
 // the goroutine (and its OS thread) while the guest runs.

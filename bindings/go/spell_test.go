@@ -43,6 +43,7 @@ const outcomes = `(module
   (func (export "wide") (result i64 f32 f64) i64.const -7 f32.const 1.5 f64.const -2.25)
   (func (export "exit") (call $exit (i32.const 3)))
   (func (export "trap") unreachable)
+  (func (export "divide") (drop (i32.div_u (i32.const 1) (i32.const 0))))
   (func (export "spin") (loop br 0))
   (func (export "grow") (loop (drop (memory.grow (i32.const 1))) br 0))
   (func (export "flood") (loop (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))) br 0)))`
@@ -56,7 +57,10 @@ func TestEachOutcome(t *testing.T) {
 	}{
 		{"answer", OutcomeOK, func(o *Outcome) bool { return len(o.Returned) == 1 && o.Returned[0] == ValI32(42) && o.Detail == "" }},
 		{"exit", OutcomeExit, func(o *Outcome) bool { return o.Exited && o.ExitCode == 3 }},
-		{"trap", OutcomeTrap, func(o *Outcome) bool { return o.Trap == "unreachable_code_reached" }},
+		{"trap", OutcomeTrap, func(o *Outcome) bool { return o.Trap == TrapUnreachableCodeReached }},
+		{"divide", OutcomeTrap, func(o *Outcome) bool {
+			return o.Trap == TrapIntegerDivisionByZero && o.Trap.String() == "integer_division_by_zero"
+		}},
 		{"spin", OutcomeOutOfFuel, func(o *Outcome) bool { return o.Usage.Fuel == 1000000 }},
 		{"grow", OutcomeMemoryLimit, func(o *Outcome) bool { return o.Usage.MemoryPeakBytes == 1<<20 }},
 		{"flood", OutcomeOutputLimit, func(o *Outcome) bool { return bytes.Equal(o.Stdout, bytes.Repeat([]byte("hello\n"), 17)[:100]) }},

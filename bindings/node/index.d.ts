@@ -131,6 +131,11 @@ export declare class Spell {
   /** The export a cast calls unless it names another. */
   get entrypoint(): string
   /**
+   * What the spell may use, as Python's `Spell.grant` gives it: `env`, `mounts`, `network`,
+   * `host_functions` and `limits`, with the Rust names.
+   */
+  get grant(): Record<string, unknown>
+  /**
    * Casts the spell on a thread of its own; the event loop stays free.
    *
    * Resolves with the outcome whenever the cast started, however it ended (limits, traps,
@@ -139,6 +144,19 @@ export declare class Spell {
    * setup (`E-RUN-005`).
    */
   cast(options?: CastOptions): Promise<CastResult>
+}
+
+/**
+ * The ready-made meter, as in Rust and Python: keeps every usage record and event in memory,
+ * optionally with a fuel budget shared by its casts. It runs in Rust: no JS hook is called.
+ */
+export declare class UsageLog {
+  /** A log, with a fuel budget if given. */
+  constructor(options?: UsageLogOptions | undefined | null)
+  /** The usage records so far, in order. */
+  records(): Array<Usage>
+  /** The events so far, in order. */
+  events(): Array<SpellEvent>
 }
 
 /** Where an account stands, in micro-units. */
@@ -202,8 +220,11 @@ export interface CastOptions {
   mounts?: Array<Mount>
   /** Lower limits for this cast (asking above the grant is refused). */
   limits?: Limits
-  /** Metering hooks for this cast, instead of the runtime's: JS hooks, or a `LedgerMeter`. */
-  meter?: Meter | LedgerMeter
+  /**
+   * Metering hooks for this cast, instead of the runtime's: JS hooks, a `LedgerMeter` or a
+   * `UsageLog`.
+   */
+  meter?: Meter | LedgerMeter | UsageLog
   /**
    * Aborting it cancels the cast, which then ends `cancelled` (at once if it is already
    * aborted), with its usage recorded as always.
@@ -246,6 +267,11 @@ export interface CastResult {
    * ledger account cannot pay.
    */
   denialCode?: string
+  /**
+   * The JSON shape every binding shares (`spell cast --json`, Python's `to_dict`): the field
+   * names of `jsonFields()`, snake_case, absent values as null, stdout and stderr as text.
+   */
+  toJSON: () => Record<string, unknown>
 }
 
 /** Concrete limits of one cast. */
@@ -283,6 +309,22 @@ export interface HostFunction {
    * promise of either). Runs on the JS thread while the cast waits.
    */
   func: (args: Array<number | bigint>, call: HostCall) => HostResult | Promise<HostResult>
+}
+
+/** The field names of the shared JSON shape, from the Rust types. */
+export declare function jsonFields(): JsonFields
+
+/**
+ * The field names, snake_case, of the JSON shape every binding shares (`spell cast --json`,
+ * Python's `to_dict`): what a cast result's `toJSON()` gives.
+ */
+export interface JsonFields {
+  /** The cast result's fields. */
+  outcome: Array<string>
+  /** The usage record's fields. */
+  usage: Array<string>
+  /** The limits' fields. */
+  limits: Array<string>
 }
 
 /** The head of the ledger's hash chain: `seq` rows, the last one's hash. */
@@ -445,6 +487,15 @@ export interface Usage {
   startedAtMs: number
   /** The W3C trace the cast joined (32 hex digits), when it was given a `traceparent`. */
   traceId?: string
+}
+
+/** Options of a `UsageLog`. */
+export interface UsageLogOptions {
+  /**
+   * At most this much fuel over all its casts: each is allowed what remains, and casts are
+   * denied once it is spent.
+   */
+  fuelBudget?: number
 }
 
 /** A WebAssembly value type in a host function signature. */

@@ -64,21 +64,25 @@ fn json_output_has_the_documented_fields() {
     assert_eq!(v["stdout"], "Hello, json!\n");
     assert_eq!(v["error"], serde_json::Value::Null);
     assert_eq!(v["spell"]["name"], "hello");
-    for field in [
-        "fuel",
-        "wall_ns",
-        "cpu_ns",
-        "memory_peak_bytes",
-        "stdout_bytes",
-        "stderr_bytes",
-        "net_requests",
-        "net_bytes_in",
-        "net_bytes_out",
-        "disk_bytes_written",
-    ] {
-        assert!(v["usage"][field].is_u64(), "usage.{field}: {}", v["usage"]);
-    }
+    // Every field of the shared shape (schema/fields.json), and nothing else but `spell` and
+    // `error`.
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let fields: serde_json::Value =
+        serde_json::from_str(include_str!("../../schema/fields.json")).expect("fields.json");
+    let listed = |part: &str| -> Vec<String> {
+        serde_json::from_value(fields[part].clone()).expect("a list")
+    };
+    let mut outcome = listed("outcome");
+    outcome.extend(["error".to_string(), "spell".to_string()]);
+    outcome.sort();
+    assert_eq!(keys(&v), outcome);
+    assert_eq!(keys(&v["usage"]), listed("usage"));
     assert_eq!(v["usage"]["stdout_bytes"], 13);
+    assert_eq!(v["usage"]["spell_name"], "hello");
     assert_eq!(
         v["usage"]["trace_id"],
         serde_json::Value::Null,
@@ -210,6 +214,7 @@ fn refusals_print_their_code_and_exit_1() {
     let o = spell(&["cast", bad.to_str().expect("utf8"), "--json"]);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(v["usage"].is_null() && v["trap"].is_null() && v["denial_code"].is_null());
     assert!(
         v["error"]["code"]
             .as_str()

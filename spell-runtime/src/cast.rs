@@ -9,6 +9,7 @@ use crate::net::NetScope;
 use crate::output::{OutputBudget, OutputCallback, OutputSink, Stream};
 use crate::spell::SpellInner;
 use crate::trace::{self, TraceContext};
+use crate::trap::TrapKind;
 use spell_core::{Access, ErrorCode, Grant, HasCode, Limits};
 use std::future::Future;
 use std::path::PathBuf;
@@ -199,7 +200,7 @@ pub struct CastOutcome {
     pub exit_code: Option<i32>,
     /// The trap kind for `trap` outcomes, e.g. `unreachable_code_reached`, `stack_overflow`,
     /// `host_error`.
-    pub trap: Option<String>,
+    pub trap: Option<TrapKind>,
     /// A human-readable reason for every outcome but `ok` and `exit`.
     pub detail: Option<String>,
     /// What a named export returned.
@@ -517,7 +518,7 @@ async fn cast(
 struct Ended {
     outcome: Outcome,
     exit_code: Option<i32>,
-    trap: Option<String>,
+    trap: Option<TrapKind>,
     detail: Option<String>,
     returned: Vec<Val>,
 }
@@ -746,7 +747,7 @@ fn classify(
     }
     if let Some(fault) = err.downcast_ref::<HostFault>() {
         return Ended {
-            trap: Some("host_error".into()),
+            trap: Some(TrapKind::HostError),
             ..Ended::new(Outcome::Trap, Some(fault.to_string()))
         };
     }
@@ -763,27 +764,12 @@ fn classify(
             )
         }
         Some(trap) => Ended {
-            trap: Some(snake_case(&format!("{trap:?}"))),
+            trap: Some(TrapKind::of(*trap)),
             ..Ended::new(Outcome::Trap, Some(format!("{err:#}")))
         },
         None => Ended {
-            trap: Some("host_error".into()),
+            trap: Some(TrapKind::HostError),
             ..Ended::new(Outcome::Trap, Some(format!("{err:#}")))
         },
     }
-}
-
-fn snake_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }

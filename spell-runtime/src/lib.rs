@@ -23,7 +23,7 @@
 //! ```
 //!
 //! Modules: [`config`] (the builder and its defaults), [`metering`] (hooks, usage records),
-//! [`host`] (host functions), [`rescan`] (re-verifying loaded spells, revocation), and the cast request and outcome types re-exported here.
+//! [`host`] (host functions), [`json`] (the JSON shape of outcomes), [`rescan`] (re-verifying loaded spells, revocation), and the cast request and outcome types re-exported here.
 
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
@@ -36,6 +36,7 @@ mod eager;
 mod error;
 mod fs_guard;
 pub mod host;
+pub mod json;
 mod limits;
 pub mod metering;
 #[cfg(feature = "metrics")]
@@ -51,6 +52,7 @@ mod runtime;
 mod spell;
 mod ticker;
 mod trace;
+mod trap;
 
 pub use cache::{CacheStats, CacheUsage, cache_usage, clear_cache};
 pub use cast::{CancelHandle, CastOutcome, CastRequest, DirMount, MAX_ARGS_ENV_BYTES};
@@ -67,6 +69,7 @@ pub use output::{OutputCallback, Stream};
 pub use rescan::{RescanReport, Verdict, VerdictChange};
 pub use runtime::{Runtime, UnverifiedModule};
 pub use spell::Spell;
+pub use trap::TrapKind;
 
 const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}

@@ -5,7 +5,7 @@
 use crate::job::{CastJob, base64_bytes};
 use serde::{Deserialize, Serialize};
 use spell_core::{ErrorCode, HasCode};
-use spell_runtime::{Outcome, UsageRecord};
+use spell_runtime::{Outcome, TrapKind, UsageRecord};
 
 /// Where a cast is. States only move forward: `queued` → `running` → one of the four final
 /// states; `running` may repeat with a higher attempt (a redelivery).
@@ -161,7 +161,7 @@ pub struct CastResult {
     pub exit_code: Option<i32>,
     /// The trap kind, for `trap` outcomes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trap: Option<String>,
+    pub trap: Option<TrapKind>,
     /// Why it ended, for outcomes other than `ok` and `exit`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,

@@ -352,6 +352,9 @@ typedef struct spell_bytes_t {
   size_t len;
 } spell_bytes_t;
 
+// Why a guest trapped: one of the `SPELL_TRAP_*` constants. New kinds are only appended.
+typedef uint8_t spell_trap_kind_t;
+
 // Access to a mounted folder: `SPELL_ACCESS_RO` or `SPELL_ACCESS_RW`.
 typedef uint8_t spell_access_t;
 
@@ -361,6 +364,18 @@ typedef uint8_t spell_stream_t;
 // Sees each captured chunk of output as the guest writes it (`len` bytes at `data`, valid
 // during the call). Runs on the casting thread.
 typedef void (*spell_output_fn)(void *env, spell_stream_t stream, const uint8_t *data, size_t len);
+
+// Counters of a runtime's module cache (`spell_runtime_stats`).
+typedef struct spell_cache_stats_t {
+  // Modules compiled from WebAssembly.
+  uint64_t compiled;
+  // Loads served from memory.
+  uint64_t memory_hits;
+  // Loads served from an on-disk artifact.
+  uint64_t disk_hits;
+  // On-disk artifacts refused (bad MAC, corrupt, incompatible) and compiled again.
+  uint64_t disk_rejected;
+} spell_cache_stats_t;
 
 // Read-only.
 #define SPELL_ACCESS_RO 0
@@ -443,6 +458,63 @@ typedef void (*spell_output_fn)(void *env, spell_stream_t stream, const uint8_t 
 
 // Standard output.
 #define SPELL_STREAM_STDOUT 0
+
+// An allocation too large for the GC heap.
+#define SPELL_TRAP_ALLOCATION_TOO_LARGE 16
+
+// An out-of-bounds array access.
+#define SPELL_TRAP_ARRAY_OUT_OF_BOUNDS 15
+
+// An atomic wait on a non-shared memory.
+#define SPELL_TRAP_ATOMIC_WAIT_NON_SHARED_MEMORY 13
+
+// A float-to-integer conversion out of range or of NaN.
+#define SPELL_TRAP_BAD_CONVERSION_TO_INTEGER 10
+
+// An indirect call whose signature does not match.
+#define SPELL_TRAP_BAD_SIGNATURE 7
+
+// A failed reference cast.
+#define SPELL_TRAP_CAST_FAILURE 17
+
+// An unaligned atomic access.
+#define SPELL_TRAP_HEAP_MISALIGNED 4
+
+// A host function failed, or the host ended the guest otherwise.
+#define SPELL_TRAP_HOST_ERROR 1
+
+// An indirect call through an uninitialized table element.
+#define SPELL_TRAP_INDIRECT_CALL_TO_NULL 6
+
+// An integer division or remainder by zero.
+#define SPELL_TRAP_INTEGER_DIVISION_BY_ZERO 9
+
+// An integer overflow (`i32.div_s` of `INT_MIN` by -1).
+#define SPELL_TRAP_INTEGER_OVERFLOW 8
+
+// An interrupt not caused by Spell's deadline or cancellation.
+#define SPELL_TRAP_INTERRUPT 12
+
+// An out-of-bounds linear memory access.
+#define SPELL_TRAP_MEMORY_OUT_OF_BOUNDS 3
+
+// A null reference was used.
+#define SPELL_TRAP_NULL_REFERENCE 14
+
+// The guest exhausted its call stack.
+#define SPELL_TRAP_STACK_OVERFLOW 2
+
+// An out-of-bounds table access.
+#define SPELL_TRAP_TABLE_OUT_OF_BOUNDS 5
+
+// An exception no handler caught.
+#define SPELL_TRAP_UNHANDLED_TAG 18
+
+// A trap this version of Spell does not name.
+#define SPELL_TRAP_UNKNOWN 0
+
+// The `unreachable` instruction ran.
+#define SPELL_TRAP_UNREACHABLE_CODE_REACHED 11
 
 #ifdef __cplusplus
 extern "C" {
@@ -650,6 +722,14 @@ void spell_error_message(const struct spell_error_t *error, struct spell_str_t *
 // `message` points to `len` readable bytes, or is NULL with `len` 0.
 struct spell_error_t *spell_error_new(const char *message, size_t len);
 
+// Writes what the spell may use as JSON to `out`: `{"env", "mounts", "network",
+// "host_functions", "limits"}`, the serialization Python's `Spell.grant` and Node's
+// `spell.grant` give. Made on the first call; valid while the spell lives.
+//
+// # Safety
+// `spell` is NULL or live; `out` is NULL or writable.
+bool spell_grant_json(const struct spell_t *spell, struct spell_str_t *out);
+
 // Writes the id of the cast this call belongs to (valid during the callback) to `out`.
 //
 // # Safety
@@ -780,6 +860,14 @@ bool spell_outcome_exit_code(const struct spell_outcome_t *outcome, int32_t *out
 // `outcome` is NULL or live; `out` is NULL or writable.
 bool spell_outcome_hook_error(const struct spell_outcome_t *outcome, struct spell_str_t *out);
 
+// Writes the outcome as JSON to `out`: the shape `spell cast --json` prints and every binding
+// shares (field names in `schema/fields.json`), valid while the outcome lives. Made once, on
+// the first call. Returns false for NULL.
+//
+// # Safety
+// `outcome` is NULL or live; `out` is NULL or writable.
+bool spell_outcome_json(const struct spell_outcome_t *outcome, struct spell_str_t *out);
+
 // How the cast ended: one of `SPELL_OUTCOME_*`; 255 for NULL.
 //
 // # Safety
@@ -814,13 +902,20 @@ bool spell_outcome_stderr(const struct spell_outcome_t *outcome, struct spell_by
 // `outcome` is NULL or live; `out` is NULL or writable.
 bool spell_outcome_stdout(const struct spell_outcome_t *outcome, struct spell_bytes_t *out);
 
-// For `SPELL_OUTCOME_TRAP`, writes the trap kind (`unreachable_code_reached`,
-// `stack_overflow`, `memory_out_of_bounds`, `host_error`, ...) to `out`; returns whether there
-// is one.
+// For `SPELL_OUTCOME_TRAP`, writes the trap kind's name (`unreachable_code_reached`,
+// `stack_overflow`, `memory_out_of_bounds`, `host_error`, ...; static) to `out`; returns
+// whether there is one.
 //
 // # Safety
 // `outcome` is NULL or live; `out` is NULL or writable.
 bool spell_outcome_trap(const struct spell_outcome_t *outcome, struct spell_str_t *out);
+
+// For `SPELL_OUTCOME_TRAP`, writes the trap kind (one of `SPELL_TRAP_*`) to `out`; returns
+// whether there is one.
+//
+// # Safety
+// `outcome` is NULL or live; `out` is NULL or writable.
+bool spell_outcome_trap_kind(const struct spell_outcome_t *outcome, spell_trap_kind_t *out);
 
 // Writes the cast's usage record, the one the metering hook's `record` saw, to `out` (views
 // valid while the outcome lives).
@@ -1025,6 +1120,19 @@ struct spell_error_t *spell_runtime_new(struct spell_config_t *config,
 struct spell_error_t *spell_runtime_rescan(const struct spell_runtime_t *runtime,
                                            const struct spell_policy_t *policy,
                                            struct spell_buf_t *report_json);
+
+// Writes the counters of `runtime`'s module cache to `out`; returns false for NULL.
+//
+// # Safety
+// `runtime` is NULL or live; `out` is NULL or writable.
+bool spell_runtime_stats(const struct spell_runtime_t *runtime, struct spell_cache_stats_t *out);
+
+// Writes the snake_case name of a trap kind (`"integer_division_by_zero"`, static) to `out`.
+// Returns false for an unknown number.
+//
+// # Safety
+// `out` is NULL or writable.
+bool spell_trap_kind_name(spell_trap_kind_t kind, struct spell_str_t *out);
 
 // Writes the spell's version to `out`.
 //

@@ -9,6 +9,7 @@ use crate::host::spell_val_t;
 use crate::meter::{spell_outcome_kind_t, spell_usage_t};
 use crate::request::spell_request_t;
 use crate::runtime::spell_t;
+use crate::trap::spell_trap_kind_t;
 use crate::view::{spell_bytes_t, spell_str_t, write_view};
 use spell_runtime::{CastOutcome, CastRequest};
 
@@ -17,6 +18,8 @@ pub struct spell_outcome_t {
     outcome: CastOutcome,
     returned: Vec<spell_val_t>,
     hook_error: Option<String>,
+    /// The outcome's JSON, made on the first `spell_outcome_json`.
+    json: std::sync::OnceLock<String>,
 }
 
 /// Casts `spell` with `request` (NULL: an empty request) and waits for the outcome, blocking
@@ -46,6 +49,7 @@ pub unsafe extern "C" fn spell_cast(
             returned: outcome.returned.iter().map(|&v| v.into()).collect(),
             hook_error: outcome.hook_error.as_ref().map(ToString::to_string),
             outcome,
+            json: std::sync::OnceLock::new(),
         });
         Ok(())
     })
@@ -113,9 +117,9 @@ pub unsafe extern "C" fn spell_outcome_exit_code(
     }
 }
 
-/// For `SPELL_OUTCOME_TRAP`, writes the trap kind (`unreachable_code_reached`,
-/// `stack_overflow`, `memory_out_of_bounds`, `host_error`, ...) to `out`; returns whether there
-/// is one.
+/// For `SPELL_OUTCOME_TRAP`, writes the trap kind's name (`unreachable_code_reached`,
+/// `stack_overflow`, `memory_out_of_bounds`, `host_error`, ...; static) to `out`; returns
+/// whether there is one.
 ///
 /// # Safety
 /// `outcome` is NULL or live; `out` is NULL or writable.
@@ -127,10 +131,25 @@ pub unsafe extern "C" fn spell_outcome_trap(
     // SAFETY: the caller's contract above.
     unsafe {
         read(outcome, false, |o| {
-            o.outcome
-                .trap
-                .as_deref()
-                .is_some_and(|t| write_view(out, t))
+            o.outcome.trap.is_some_and(|t| write_view(out, t.as_str()))
+        })
+    }
+}
+
+/// For `SPELL_OUTCOME_TRAP`, writes the trap kind (one of `SPELL_TRAP_*`) to `out`; returns
+/// whether there is one.
+///
+/// # Safety
+/// `outcome` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_outcome_trap_kind(
+    outcome: *const spell_outcome_t,
+    out: *mut spell_trap_kind_t,
+) -> bool {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        read(outcome, false, |o| {
+            o.outcome.trap.is_some_and(|t| put(out, t as u8))
         })
     }
 }
@@ -258,6 +277,29 @@ pub unsafe extern "C" fn spell_outcome_hook_error(
     unsafe {
         read(outcome, false, |o| {
             o.hook_error.as_deref().is_some_and(|e| write_view(out, e))
+        })
+    }
+}
+
+/// Writes the outcome as JSON to `out`: the shape `spell cast --json` prints and every binding
+/// shares (field names in `schema/fields.json`), valid while the outcome lives. Made once, on
+/// the first call. Returns false for NULL.
+///
+/// # Safety
+/// `outcome` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_outcome_json(
+    outcome: *const spell_outcome_t,
+    out: *mut spell_str_t,
+) -> bool {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        read(outcome, false, |o| {
+            // Serializing these types cannot fail (string keys, no maps with other keys).
+            let json = o
+                .json
+                .get_or_init(|| serde_json::to_string(&o.outcome).unwrap_or_default());
+            write_view(out, json)
         })
     }
 }

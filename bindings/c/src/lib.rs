@@ -21,7 +21,7 @@
 //!
 //! Modules: [`error`] (`spell_error_t` and the catalog codes), [`view`] (strings and bytes),
 //! [`config`] and [`runtime`] (runtimes, loading), [`policy`], [`request`] (cast requests and
-//! cancellation), [`cast`] (casting, outcomes, usage), [`meter`] (metering hooks), [`host`]
+//! cancellation), [`cast`] (casting, outcomes, usage), [`trap`] (trap kinds), [`meter`] (metering hooks), [`host`]
 //! (host functions and values), [`package`] (packing test packages).
 //!
 //! # Ownership and threads: the rules every function follows
@@ -70,6 +70,7 @@ pub mod package;
 pub mod policy;
 pub mod request;
 pub mod runtime;
+pub mod trap;
 pub mod view;
 
 pub use cast::*;
@@ -83,4 +84,5 @@ pub use package::*;
 pub use policy::*;
 pub use request::*;
 pub use runtime::*;
+pub use trap::*;
 pub use view::*;

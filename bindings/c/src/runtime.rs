@@ -20,6 +20,8 @@ pub struct spell_runtime_t {
 pub struct spell_t {
     pub(crate) spell: Spell,
     digest: String,
+    /// The grant as JSON, made on the first `spell_grant_json`.
+    grant: std::sync::OnceLock<String>,
 }
 
 /// Builds a runtime from `config` (consumed, even on error; NULL for the defaults).
@@ -38,6 +40,46 @@ pub unsafe extern "C" fn spell_runtime_new(
         let runtime = builder.unwrap_or_else(RuntimeBuilder::new).build()?;
         *out = into_handle(spell_runtime_t { runtime });
         Ok(())
+    })
+}
+
+/// Counters of a runtime's module cache (`spell_runtime_stats`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct spell_cache_stats_t {
+    /// Modules compiled from WebAssembly.
+    pub compiled: u64,
+    /// Loads served from memory.
+    pub memory_hits: u64,
+    /// Loads served from an on-disk artifact.
+    pub disk_hits: u64,
+    /// On-disk artifacts refused (bad MAC, corrupt, incompatible) and compiled again.
+    pub disk_rejected: u64,
+}
+
+/// Writes the counters of `runtime`'s module cache to `out`; returns false for NULL.
+///
+/// # Safety
+/// `runtime` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_runtime_stats(
+    runtime: *const spell_runtime_t,
+    out: *mut spell_cache_stats_t,
+) -> bool {
+    shield(false, || {
+        // SAFETY: the caller's contract above.
+        let (Some(runtime), Some(out)) = (unsafe { runtime.as_ref() }, unsafe { out.as_mut() })
+        else {
+            return false;
+        };
+        let s = runtime.runtime.stats();
+        *out = spell_cache_stats_t {
+            compiled: s.compiled,
+            memory_hits: s.memory_hits,
+            disk_hits: s.disk_hits,
+            disk_rejected: s.disk_rejected,
+        };
+        true
     })
 }
 
@@ -75,6 +117,7 @@ pub unsafe extern "C" fn spell_load(
         *out = into_handle(spell_t {
             digest: spell.digest().to_hex(),
             spell,
+            grant: std::sync::OnceLock::new(),
         });
         Ok(())
     })
@@ -193,6 +236,24 @@ pub unsafe extern "C" fn spell_digest(spell: *const spell_t, out: *mut spell_str
 pub unsafe extern "C" fn spell_entrypoint(spell: *const spell_t, out: *mut spell_str_t) -> bool {
     // SAFETY: the caller's contract above.
     unsafe { spell_str(spell, out, |s| s.spell.entrypoint()) }
+}
+
+/// Writes what the spell may use as JSON to `out`: `{"env", "mounts", "network",
+/// "host_functions", "limits"}`, the serialization Python's `Spell.grant` and Node's
+/// `spell.grant` give. Made on the first call; valid while the spell lives.
+///
+/// # Safety
+/// `spell` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_grant_json(spell: *const spell_t, out: *mut spell_str_t) -> bool {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        spell_str(spell, out, |s| {
+            // Serializing a grant cannot fail (string keys, plain values).
+            s.grant
+                .get_or_init(|| serde_json::to_string(s.spell.grant()).unwrap_or_default())
+        })
+    }
 }
 
 /// A handle must be `Send + Sync` for the thread rules of spell.h to hold.

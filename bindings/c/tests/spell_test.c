@@ -113,6 +113,9 @@ static void test_hello_example_greets_and_echoes_stdin(void) {
   spell_str_t name, digest;
   CHECK(spell_name(spell, &name) && str_eq(name, "hello"));
   CHECK(spell_digest(spell, &digest) && digest.len == 64);
+  spell_str_t grant;
+  const char *granted_env = "\"env\":[\"HELLO_NAME\"]";
+  CHECK(spell_grant_json(spell, &grant) && memmem(grant.data, grant.len, granted_env, strlen(granted_env)));
 
   spell_request_t *req = spell_request_new();
   OK(spell_request_arg(req, S("world")));
@@ -215,14 +218,26 @@ static void test_each_outcome(void) {
         size_t n = 0;
         CHECK(spell_outcome_returned(o, &vals, &n) && n == 1 && vals[0].kind == SPELL_I32 && vals[0].of.i32 == 42);
         CHECK(!spell_outcome_detail(o, &detail));
+        spell_trap_kind_t none;
+        CHECK(!spell_outcome_trap_kind(o, &none));
         break;
       }
       case SPELL_OUTCOME_EXIT:
         CHECK(spell_outcome_exit_code(o, &code) && code == 3);
         break;
-      case SPELL_OUTCOME_TRAP:
+      case SPELL_OUTCOME_TRAP: {
+        spell_trap_kind_t trap_kind = SPELL_TRAP_UNKNOWN;
         CHECK(spell_outcome_trap(o, &trap) && str_eq(trap, "unreachable_code_reached"));
+        CHECK(spell_outcome_trap_kind(o, &trap_kind) && trap_kind == SPELL_TRAP_UNREACHABLE_CODE_REACHED);
+        CHECK(spell_trap_kind_name(trap_kind, &trap) && str_eq(trap, "unreachable_code_reached"));
+        // The shared JSON shape; made once, so a second call gives the same view.
+        spell_str_t json, again;
+        const char *kind_json = "\"trap\":\"unreachable_code_reached\"";
+        CHECK(spell_outcome_json(o, &json) && memmem(json.data, json.len, kind_json, strlen(kind_json)));
+        CHECK(memmem(json.data, json.len, "\"disk_bytes_written\":", 21));
+        CHECK(spell_outcome_json(o, &again) && again.data == json.data && !spell_outcome_json(NULL, &json));
         break;
+      }
       case SPELL_OUTCOME_OUTPUT_LIMIT: {
         spell_bytes_t out;
         CHECK(spell_outcome_stdout(o, &out) && out.len == 100);
@@ -422,6 +437,9 @@ static void test_host_functions(void) {
   spell_str_t trap, detail;
   CHECK(spell_outcome_kind(o) == SPELL_OUTCOME_TRAP);
   CHECK(spell_outcome_trap(o, &trap) && str_eq(trap, "host_error"));
+  spell_trap_kind_t trap_kind = SPELL_TRAP_UNKNOWN;
+  CHECK(spell_outcome_trap_kind(o, &trap_kind) && trap_kind == SPELL_TRAP_HOST_ERROR);
+  CHECK(!spell_trap_kind_name(200, &trap));
   CHECK(spell_outcome_detail(o, &detail) && memmem(detail.data, detail.len, "oops!", 5));
   spell_outcome_delete(o);
   spell_request_delete(req);
@@ -584,6 +602,11 @@ static void test_rescan_revokes_a_withdrawn_digest(void) {
   spell_runtime_t *own = NULL;
   if (!OK(spell_runtime_new(NULL, &own))) return;
   spell_t *spell = wat_spell_on(own, "(module (func (export \"run\")))", "\"entrypoint\":\"run\"");
+  // The module cache's counters: compiled once, then served from memory.
+  spell_delete(wat_spell_on(own, "(module (func (export \"run\")))", "\"entrypoint\":\"run\""));
+  spell_cache_stats_t stats = {0};
+  CHECK(spell_runtime_stats(own, &stats) && stats.compiled == 1 && stats.memory_hits == 1 && stats.disk_hits == 0);
+  CHECK(!spell_runtime_stats(NULL, &stats) && !spell_runtime_stats(own, NULL));
   spell_str_t digest;
   CHECK(spell && spell_digest(spell, &digest));
   char toml[256];

@@ -3,16 +3,16 @@
 use crate::convert::{bytes, whole_opt};
 use crate::errors::Failure;
 use crate::ledger::LedgerMeter;
-use crate::meter::{CastMeter, JsMeter};
-use crate::outcome::{CastResult, to_js_value};
+use crate::meter::{CastMeter, JsMeter, UsageLog};
+use crate::outcome::{CastResult, ToJson, to_js_value};
 use napi::bindgen_prelude::{
-    ClassInstance, Either, FnArgs, Function, FunctionRef, JsObjectValue, Object, ObjectRef,
-    Uint8Array, Unknown,
+    ClassInstance, Either, Either3, FnArgs, Function, FunctionRef, JsObjectValue, Object,
+    ObjectRef, Uint8Array, Unknown,
 };
 use napi::{Env, JsValue};
 use napi_derive::napi;
 use spell_core::Access;
-use spell_runtime::{CancelHandle, CastOutcome, CastRequest};
+use spell_runtime::{CancelHandle, CastOutcome, CastRequest, MeteringHook};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -30,9 +30,12 @@ pub struct CastOptions<'env> {
     pub mounts: Option<Vec<Mount>>,
     /// Lower limits for this cast (asking above the grant is refused).
     pub limits: Option<Limits>,
-    /// Metering hooks for this cast, instead of the runtime's: JS hooks, or a `LedgerMeter`.
-    #[napi(ts_type = "Meter | LedgerMeter")]
-    pub meter: Option<Either<ClassInstance<'env, LedgerMeter>, Object<'env>>>,
+    /// Metering hooks for this cast, instead of the runtime's: JS hooks, a `LedgerMeter` or a
+    /// `UsageLog`.
+    #[napi(ts_type = "Meter | LedgerMeter | UsageLog")]
+    pub meter: Option<
+        Either3<ClassInstance<'env, LedgerMeter>, ClassInstance<'env, UsageLog>, Object<'env>>,
+    >,
     /// Aborting it cancels the cast, which then ends `cancelled` (at once if it is already
     /// aborted), with its usage recorded as always.
     #[napi(ts_type = "AbortSignal")]
@@ -148,9 +151,10 @@ pub(crate) fn prepare(
     if let Some(ts) = o.tracestate {
         request = request.tracestate(ts);
     }
-    let (native, own_meter) = match o.meter {
-        Some(Either::A(ledger)) => (Some(ledger.inner.clone()), None),
-        Some(Either::B(hooks)) => (
+    let (native, own_meter): (Option<Arc<dyn MeteringHook>>, _) = match o.meter {
+        Some(Either3::A(ledger)) => (Some(ledger.inner.clone()), None),
+        Some(Either3::B(log)) => (Some(log.inner.clone()), None),
+        Some(Either3::C(hooks)) => (
             None,
             Some(Arc::new(
                 JsMeter::from_js(&hooks).map_err(Failure::invalid)?,
@@ -160,8 +164,8 @@ pub(crate) fn prepare(
     };
     // A native meter runs in Rust: no JS hook, so nothing to track on this side.
     let meter = match native {
-        Some(ledger) => {
-            request = request.meter(ledger);
+        Some(native) => {
+            request = request.meter(native);
             None
         }
         None => own_meter
@@ -202,7 +206,7 @@ pub(crate) fn finish(
     Ok(CastResult {
         outcome: o.outcome.into(),
         exit_code: o.exit_code,
-        trap: o.trap,
+        trap: o.trap.map(|t| t.as_str().into()),
         detail: o.detail,
         returned: o.returned.iter().map(to_js_value).collect(),
         stdout: o.stdout.into(),
@@ -210,6 +214,7 @@ pub(crate) fn finish(
         usage: (&o.usage).into(),
         hook_error: failure.map(|h| Failure::hook(&h).into_js(env)),
         denial_code: o.denial_code.map(|c| c.code().to_string()),
+        to_json: ToJson,
     })
 }
 

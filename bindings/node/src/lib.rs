@@ -59,3 +59,27 @@ fn pack_package(manifest: Unknown, module: Unknown) -> Result<Vec<u8>, Failure> 
     };
     Package::pack(&manifest, &wasm, None, None).map_err(|e| Failure::of(&e))
 }
+
+/// The field names, snake_case, of the JSON shape every binding shares (`spell cast --json`,
+/// Python's `to_dict`): what a cast result's `toJSON()` gives.
+#[napi(object, object_from_js = false)]
+pub struct JsonFields {
+    /// The cast result's fields.
+    pub outcome: Vec<String>,
+    /// The usage record's fields.
+    pub usage: Vec<String>,
+    /// The limits' fields.
+    pub limits: Vec<String>,
+}
+
+/// The field names of the shared JSON shape, from the Rust types.
+#[napi]
+pub fn json_fields() -> JsonFields {
+    use spell_runtime::json::{LIMITS_FIELDS, OUTCOME_FIELDS, USAGE_FIELDS};
+    let names = |f: &[&str]| f.iter().map(|n| n.to_string()).collect();
+    JsonFields {
+        outcome: names(&OUTCOME_FIELDS),
+        usage: names(&USAGE_FIELDS),
+        limits: names(&LIMITS_FIELDS),
+    }
+}

@@ -279,3 +279,53 @@ fn read_allowance(_: &Env, value: Unknown<'static>) -> napi::Result<JsAllowance>
             .map_err(|f| napi::Error::from_reason(f.message)),
     }
 }
+
+/// The ready-made meter, as in Rust and Python: keeps every usage record and event in memory,
+/// optionally with a fuel budget shared by its casts. It runs in Rust: no JS hook is called.
+#[napi]
+pub struct UsageLog {
+    pub(crate) inner: Arc<spell_runtime::UsageLog>,
+}
+
+/// Options of a `UsageLog`.
+#[napi(object, object_to_js = false)]
+pub struct UsageLogOptions {
+    /// At most this much fuel over all its casts: each is allowed what remains, and casts are
+    /// denied once it is spent.
+    pub fuel_budget: Option<f64>,
+}
+
+#[napi]
+impl UsageLog {
+    /// A log, with a fuel budget if given.
+    #[napi(constructor)]
+    pub fn new(options: Option<UsageLogOptions>) -> napi::Result<UsageLog> {
+        let budget = options.and_then(|o| o.fuel_budget);
+        let inner = match budget {
+            None => spell_runtime::UsageLog::new(),
+            Some(f) if f >= 0.0 && f.fract() == 0.0 => {
+                spell_runtime::UsageLog::with_fuel_budget(f as u64)
+            }
+            Some(f) => {
+                return Err(napi::Error::from_reason(format!(
+                    "fuelBudget must be a whole number >= 0, not {f}"
+                )));
+            }
+        };
+        Ok(UsageLog {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The usage records so far, in order.
+    #[napi]
+    pub fn records(&self) -> Vec<Usage> {
+        self.inner.records().iter().map(Usage::from).collect()
+    }
+
+    /// The events so far, in order.
+    #[napi]
+    pub fn events(&self) -> Vec<JsEvent> {
+        self.inner.events().iter().map(JsEvent::from).collect()
+    }
+}

@@ -1,9 +1,66 @@
 //! What a cast gives back to JS: its outcome, output, returned values and usage record.
 
-use napi::JsError;
-use napi::bindgen_prelude::{BigInt, Buffer, Either};
+use napi::bindgen_prelude::{
+    BigInt, Buffer, Either, Function, FunctionRef, ToNapiValue, TypeName, Unknown,
+};
+use napi::{Env, JsError, JsValue, ValueType, sys};
 use napi_derive::napi;
 use spell_runtime::{UsageRecord, Val};
+use std::cell::RefCell;
+
+type Method = FunctionRef<(), Unknown<'static>>;
+
+thread_local! {
+    /// The `toJSON` of cast results in the JS environment on this thread, from `index.js`.
+    static TO_JSON: RefCell<Option<Method>> = const { RefCell::new(None) };
+}
+
+/// Registers the `toJSON` every cast result carries: `index.js` defines it (the shared JSON
+/// shape, named by `jsonFields()`) and calls this once when it loads the addon. One function
+/// for all results, set as a property like the others: no wrapper around `cast`, no extra turn
+/// of the event loop.
+#[cfg_attr(
+    test,
+    allow(
+        dead_code,
+        reason = "napi-derive registers exports only outside cfg(test)"
+    )
+)]
+#[napi(skip_typescript)]
+pub fn register_to_json(method: Function<(), Unknown<'static>>) -> napi::Result<()> {
+    let method = method.create_ref()?;
+    TO_JSON.with(|slot| *slot.borrow_mut() = Some(method));
+    Ok(())
+}
+
+/// A cast result's `toJSON` property: the registered function (`undefined` before
+/// `registerToJson`).
+pub struct ToJson;
+
+impl TypeName for ToJson {
+    fn type_name() -> &'static str {
+        "Function"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Function
+    }
+}
+
+#[expect(
+    unsafe_code,
+    reason = "napi-rs's conversion to JS is an unsafe trait method; it returns a stored function"
+)]
+impl ToNapiValue for ToJson {
+    unsafe fn to_napi_value(raw: sys::napi_env, _: Self) -> napi::Result<sys::napi_value> {
+        let env = Env::from_raw(raw);
+        TO_JSON.with(|slot| match slot.borrow().as_ref() {
+            Some(method) => Ok(method.borrow_back(&env)?.raw()),
+            // SAFETY: `raw` is the live environment napi-rs passes in.
+            None => unsafe { <()>::to_napi_value(raw, ()) },
+        })
+    }
+}
 
 /// How a cast ended.
 #[napi(string_enum = "snake_case")]
@@ -141,6 +198,10 @@ pub struct CastResult {
     /// For `denied` casts, the catalog code the authorize hook gave, e.g. `E-BILL-001` when a
     /// ledger account cannot pay.
     pub denial_code: Option<String>,
+    /// The JSON shape every binding shares (`spell cast --json`, Python's `to_dict`): the field
+    /// names of `jsonFields()`, snake_case, absent values as null, stdout and stderr as text.
+    #[napi(js_name = "toJSON", ts_type = "() => Record<string, unknown>")]
+    pub to_json: ToJson,
 }
 
 /// A WebAssembly value in JS: i64 as bigint, i32, f32 and f64 as number.

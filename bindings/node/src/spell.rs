@@ -53,6 +53,14 @@ impl Spell {
         self.inner.entrypoint().to_string()
     }
 
+    /// What the spell may use, as Python's `Spell.grant` gives it: `env`, `mounts`, `network`,
+    /// `host_functions` and `limits`, with the Rust names.
+    #[napi(getter, ts_return_type = "Record<string, unknown>")]
+    pub fn grant(&self) -> napi::Result<serde_json::Value> {
+        serde_json::to_value(self.inner.grant())
+            .map_err(|e| napi::Error::from_reason(e.to_string()))
+    }
+
     /// Casts the spell on a thread of its own; the event loop stays free.
     ///
     /// Resolves with the outcome whenever the cast started, however it ended (limits, traps,

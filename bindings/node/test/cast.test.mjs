@@ -11,6 +11,8 @@ test('the bundled example greets its argument, its env variable, and echoes stdi
   const hello = await runtime.load(helloSpell, devPolicy)
   assert.ok(hello instanceof Spell)
   assert.deepEqual([hello.name, hello.version, hello.entrypoint], ['hello', '0.1.0', '_start'])
+  assert.deepEqual(hello.grant.env, ['HELLO_NAME'])
+  assert.equal(typeof hello.grant.limits.fuel, 'number')
   assert.match(hello.digest, /^[0-9a-f]{64}$/)
 
   const byArg = await hello.cast({ args: ['node'], stdin: 'piped in\n' })

@@ -2,7 +2,7 @@
 //! needs nothing beyond the wheel. Everything is the Rust ledger's; this only translates.
 
 use crate::errors::spell_error;
-use crate::outcome::json_to_python;
+use crate::outcome::to_python;
 use pyo3::prelude::*;
 use spell_core::{ErrorCode, HasCode};
 use spell_ledger::{Budget, Ledger, LedgerError, LedgerMeter, Period, PriceList};
@@ -100,9 +100,4 @@ impl PyLedger {
     fn released_reservations(&self) -> u64 {
         self.inner.released_reservations()
     }
-}
-
-fn to_python<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
-    let value = serde_json::to_value(value).map_err(|e| spell_error(py, ErrorCode::Internal, e))?;
-    json_to_python(py, &value)
 }

@@ -5,7 +5,8 @@ use crate::meter::CastErrors;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use spell_core::ErrorCode;
-use spell_runtime::{CastOutcome, UsageRecord, Val};
+use spell_runtime::json::OutcomeJson;
+use spell_runtime::{CastOutcome, HookError, Outcome, TrapKind, UsageRecord, Val};
 
 /// Everything one cast consumed, with the fields (and names) of the Rust `UsageRecord`.
 #[pyclass(name = "Usage", module = "spell", frozen)]
@@ -126,9 +127,7 @@ impl PyUsage {
     /// The record as a dict, serialized exactly as the Rust record is (the `usage` object of
     /// `spell cast --json`).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let value = serde_json::to_value(&self.record)
-            .map_err(|e| spell_error(py, ErrorCode::InvalidArgument, e))?;
-        json_to_python(py, &value)
+        to_python(py, &self.record)
     }
 
     fn __repr__(&self) -> String {
@@ -145,13 +144,11 @@ impl PyUsage {
 /// How a cast ended, what it printed, and what it used.
 #[pyclass(name = "CastOutcome", module = "spell", frozen)]
 pub(crate) struct PyCastOutcome {
-    outcome: &'static str,
+    outcome: Outcome,
     /// The exit code, when the guest exited (`_start` returning counts as 0).
     #[pyo3(get)]
     exit_code: Option<i32>,
-    /// The trap kind of `trap` outcomes, e.g. `unreachable_code_reached`, `host_error`.
-    #[pyo3(get)]
-    trap: Option<String>,
+    trap: Option<TrapKind>,
     /// Why, for every outcome but `ok` and `exit`.
     #[pyo3(get)]
     detail: Option<String>,
@@ -169,10 +166,9 @@ pub(crate) struct PyCastOutcome {
     /// `spell.HookError` whose `__cause__` is the original; `None` if none raised.
     #[pyo3(get)]
     hook_error: Option<Py<PyAny>>,
-    /// For `denied` casts, the catalog code the authorize hook gave, e.g. `E-BILL-001` when a
-    /// ledger account cannot pay; `None` otherwise.
-    #[pyo3(get)]
-    denial_code: Option<&'static str>,
+    /// `hook_error` as the runtime describes it, for `to_dict`.
+    hook_failure: Option<HookError>,
+    denial_code: Option<ErrorCode>,
 }
 
 impl PyCastOutcome {
@@ -181,13 +177,22 @@ impl PyCastOutcome {
         o: CastOutcome,
         errors: &CastErrors,
     ) -> PyResult<PyCastOutcome> {
-        let hook_error = match (errors.take(), o.hook_error) {
-            (Some(r), _) => Some(hook_error(py, &r.hook, r.message, Some(r.err))),
-            (None, Some(h)) => Some(hook_error(py, &h.hook, &h, None)),
-            (None, None) => None,
+        let (hook_error, hook_failure) = match (errors.take(), o.hook_error) {
+            (Some(r), _) => {
+                let failure = HookError {
+                    hook: r.hook.clone(),
+                    message: r.message.clone(),
+                };
+                (
+                    Some(hook_error(py, &r.hook, r.message, Some(r.err))),
+                    Some(failure),
+                )
+            }
+            (None, Some(h)) => (Some(hook_error(py, &h.hook, &h, None)), Some(h)),
+            (None, None) => (None, None),
         };
         Ok(PyCastOutcome {
-            outcome: o.outcome.as_str(),
+            outcome: o.outcome,
             exit_code: o.exit_code,
             trap: o.trap,
             detail: o.detail,
@@ -196,7 +201,8 @@ impl PyCastOutcome {
             stderr: PyBytes::new(py, &o.stderr).unbind(),
             usage: Py::new(py, PyUsage::new(o.usage))?,
             hook_error: hook_error.map(|e| e.into_value(py).into_any()),
-            denial_code: o.denial_code.map(|c| c.code()),
+            hook_failure,
+            denial_code: o.denial_code,
         })
     }
 }
@@ -207,13 +213,26 @@ impl PyCastOutcome {
     /// `output_limit`, `network_limit`, `cancelled`, `denied` or `disk_limit`.
     #[getter]
     fn outcome(&self) -> &'static str {
-        self.outcome
+        self.outcome.as_str()
     }
 
     /// Whether it ended `ok`.
     #[getter]
     fn ok(&self) -> bool {
-        self.outcome == "ok"
+        self.outcome == Outcome::Ok
+    }
+
+    /// The trap kind of `trap` outcomes, e.g. `unreachable_code_reached`, `host_error`.
+    #[getter]
+    fn trap(&self) -> Option<&'static str> {
+        self.trap.map(TrapKind::as_str)
+    }
+
+    /// For `denied` casts, the catalog code the authorize hook gave, e.g. `E-BILL-001` when a
+    /// ledger account cannot pay; `None` otherwise.
+    #[getter]
+    fn denial_code(&self) -> Option<&'static str> {
+        self.denial_code.map(|c| c.code())
     }
 
     /// What a named export returned (ints and floats).
@@ -227,33 +246,24 @@ impl PyCastOutcome {
         PyList::new(py, values)
     }
 
-    /// The outcome as a dict: `outcome`, `exit_code`, `trap`, `detail`, `returned`, `stdout`,
-    /// `stderr` (bytes), `usage` (a dict) and `hook_error` (`None` or a dict with `code`,
-    /// `name`, `hook`, `message`).
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        d.set_item("outcome", self.outcome)?;
-        d.set_item("exit_code", self.exit_code)?;
-        d.set_item("trap", &self.trap)?;
-        d.set_item("detail", &self.detail)?;
-        d.set_item("returned", self.returned(py)?)?;
-        d.set_item("stdout", &self.stdout)?;
-        d.set_item("stderr", &self.stderr)?;
-        d.set_item("usage", self.usage.bind(py).get().to_dict(py)?)?;
-        let hook_error = match &self.hook_error {
-            None => None,
-            Some(e) => {
-                let e = e.bind(py);
-                let h = PyDict::new(py);
-                for attr in ["code", "name", "hook"] {
-                    h.set_item(attr, e.getattr(attr)?)?;
-                }
-                h.set_item("message", e.str()?)?;
-                Some(h)
-            }
+    /// The outcome as a dict, in the JSON shape of `spell cast --json` (the Rust
+    /// `CastOutcome`'s serialization): `stdout` and `stderr` as text, `usage` a dict,
+    /// `hook_error` `None` or a dict with `code`, `name`, `hook` and `message`.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let usage = self.usage.bind(py).get();
+        let json = OutcomeJson {
+            outcome: self.outcome,
+            exit_code: self.exit_code,
+            trap: self.trap,
+            detail: self.detail.as_deref(),
+            returned: &self.returned,
+            stdout: self.stdout.bind(py).as_bytes(),
+            stderr: self.stderr.bind(py).as_bytes(),
+            usage: &usage.record,
+            hook_error: self.hook_failure.as_ref(),
+            denial_code: self.denial_code,
         };
-        d.set_item("hook_error", hook_error)?;
-        Ok(d)
+        to_python(py, &json)
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
@@ -263,7 +273,8 @@ impl PyCastOutcome {
         );
         format!(
             "CastOutcome(outcome={:?}, exit_code={:?}, stdout={out} bytes, stderr={err} bytes)",
-            self.outcome, self.exit_code
+            self.outcome.as_str(),
+            self.exit_code
         )
     }
 }
@@ -275,6 +286,15 @@ pub(crate) fn val_to_python(py: Python<'_>, v: Val) -> PyResult<Bound<'_, PyAny>
         Val::F32(x) => x.into_pyobject(py)?.into_any(),
         Val::F64(x) => x.into_pyobject(py)?.into_any(),
     })
+}
+
+/// A value serialized to JSON, as the Python value `json.loads` would give.
+pub(crate) fn to_python<'py>(
+    py: Python<'py>,
+    value: &impl serde::Serialize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let value = serde_json::to_value(value).map_err(|e| spell_error(py, ErrorCode::Internal, e))?;
+    json_to_python(py, &value)
 }
 
 /// A JSON value as the Python value `json.loads` would give.

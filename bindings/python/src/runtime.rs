@@ -1,15 +1,14 @@
 //! [`PyRuntime`]: one wasmtime engine, its caches and host functions; loads spells.
 
-use crate::errors::{OrRaise, invalid_argument, spell_error};
+use crate::errors::{OrRaise, invalid_argument};
 use crate::host::PyHostFunction;
 use crate::meter::{InFlight, RuntimeHooks};
-use crate::outcome::json_to_python;
+use crate::outcome::to_python;
 use crate::package::package_bytes;
 use crate::policy::PyPolicy;
 use crate::spell::PySpell;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use spell_core::ErrorCode;
 use spell_runtime::{Metering, Runtime};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -121,9 +120,7 @@ impl PyRuntime {
     ) -> PyResult<Bound<'py, PyAny>> {
         let (runtime, policy) = (&self.inner, &policy.get().inner);
         let report = py.detach(|| runtime.rescan(policy)).or_raise(py)?;
-        let value =
-            serde_json::to_value(&report).map_err(|e| spell_error(py, ErrorCode::Internal, e))?;
-        json_to_python(py, &value)
+        to_python(py, &report)
     }
 
     /// The runtime's metrics in the Prometheus text format (0.0.4), for a host's `/metrics`:

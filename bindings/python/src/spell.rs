@@ -1,11 +1,10 @@
 //! [`PySpell`]: a loaded spell, cast from Python threads (GIL released) or from asyncio.
 
-use crate::errors::{OrRaise, spell_error};
+use crate::errors::OrRaise;
 use crate::meter::{CastErrors, RuntimeHooks};
-use crate::outcome::{PyCastOutcome, json_to_python};
+use crate::outcome::{PyCastOutcome, to_python};
 use crate::request::{CastArgs, PyCancelHandle};
 use pyo3::prelude::*;
-use spell_core::ErrorCode;
 use spell_runtime::{CancelHandle, CastOutcome, Error, Spell};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -58,9 +57,7 @@ impl PySpell {
     /// What the spell may use (env, mounts, network, host_functions, limits), as a dict.
     #[getter]
     fn grant<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let value = serde_json::to_value(self.inner.grant())
-            .map_err(|e| spell_error(py, ErrorCode::InvalidArgument, e))?;
-        json_to_python(py, &value)
+        to_python(py, self.inner.grant())
     }
 
     /// Casts the spell and waits for the outcome, with the GIL released. Ctrl-C (any signal

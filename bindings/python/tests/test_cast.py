@@ -55,7 +55,7 @@ def test_usage_has_the_fields_of_the_rust_record(hello: spell.Spell) -> None:
 
 def test_outcome_to_dict_carries_everything(hello: spell.Spell) -> None:
     d = hello.cast(["dict"]).to_dict()
-    assert d["outcome"] == "ok" and d["exit_code"] == 0 and d["stdout"] == b"Hello, dict!\n"
+    assert d["outcome"] == "ok" and d["exit_code"] == 0 and d["stdout"] == "Hello, dict!\n"
     assert d["usage"]["outcome"] == "ok" and d["hook_error"] is None and d["returned"] == []
 
 

@@ -18,6 +18,7 @@ use spell_core::{
     Access, Capabilities, HasCode, Limits, Manifest, ModuleKind, ModuleRef, Mount, Package, Policy,
     Sha256Digest,
 };
+use spell_runtime::json::OUTCOME_FIELDS;
 use spell_runtime::{CastOutcome, CastRequest, Outcome, OutputCallback, Runtime, UnverifiedModule};
 use std::path::PathBuf;
 
@@ -114,7 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Ok((outcome, spell)) if json => {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&outcome_json(&outcome, spell))?
+                serde_json::to_string_pretty(&outcome_json(&outcome, spell)?)?
             );
             Ok(exit_code(&outcome))
         }
@@ -131,7 +132,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
         Err(err) if json => {
             let (error, exit) = crate::report::error_json(&err);
-            let out = json!({"outcome": null, "exit_code": null, "trap": null, "stdout": "", "stderr": "", "usage": null, "spell": null, "error": error});
+            // The outcome's shape with every field null, plus the error.
+            let mut out: serde_json::Map<_, _> = OUTCOME_FIELDS
+                .iter()
+                .map(|f| (f.to_string(), serde_json::Value::Null))
+                .collect();
+            out.insert("spell".into(), serde_json::Value::Null);
+            out.insert("error".into(), error);
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(exit)
         }
@@ -313,22 +320,22 @@ fn parse_mounts(specs: &[String], access: Access) -> impl Iterator<Item = (PathB
     })
 }
 
-fn outcome_json(o: &CastOutcome, spell: SpellInfo) -> serde_json::Value {
-    let u = &o.usage;
-    json!({
-        "outcome": o.outcome,
-        "exit_code": o.exit_code,
-        "trap": o.trap,
-        "detail": o.detail,
-        "stdout": String::from_utf8_lossy(&o.stdout),
-        "stderr": String::from_utf8_lossy(&o.stderr),
-        "usage": {
-            "fuel": u.fuel, "wall_ns": u.wall_ns, "cpu_ns": u.cpu_ns, "memory_peak_bytes": u.memory_peak_bytes,
-            "stdout_bytes": u.stdout_bytes, "stderr_bytes": u.stderr_bytes, "net_requests": u.net_requests,
-            "net_bytes_in": u.net_bytes_in, "net_bytes_out": u.net_bytes_out, "disk_bytes_written": u.disk_bytes_written,
-            "cast_id": u.cast_id, "started_at_ms": u.started_at_ms, "trace_id": u.trace_id,
-        },
-        "spell": {"digest": spell.digest, "name": spell.name, "version": spell.version},
-        "error": o.denial_code.map(|c| json!({"code": c.code(), "name": c.name(), "message": o.detail})),
-    })
+/// The outcome's own JSON shape (`CastOutcome`'s serialization, which the bindings share), plus
+/// the spell it ran and, for a denial with a catalog code, that code as an error.
+fn outcome_json(o: &CastOutcome, spell: SpellInfo) -> anyhow::Result<serde_json::Value> {
+    let mut out = serde_json::to_value(o)?;
+    if let Some(map) = out.as_object_mut() {
+        map.insert(
+            "spell".into(),
+            json!({"digest": spell.digest, "name": spell.name, "version": spell.version}),
+        );
+        map.insert(
+            "error".into(),
+            json!(
+                o.denial_code
+                    .map(|c| json!({"code": c.code(), "name": c.name(), "message": o.detail}))
+            ),
+        );
+    }
+    Ok(out)
 }

@@ -2,7 +2,9 @@
 
 use crate::guests::package;
 use spell_core::Policy;
-use spell_runtime::{CastRequest, Error, HostError, HostFunction, Outcome, Runtime, Val, ValType};
+use spell_runtime::{
+    CastRequest, Error, HostError, HostFunction, Outcome, Runtime, TrapKind, Val, ValType,
+};
 
 const GUEST: &str = r#"(module
   (import "math" "add" (func $add (param i32 i32) (result i32)))
@@ -76,8 +78,8 @@ fn granted_host_functions_are_called_with_guest_memory() {
     // A host function refusing bad guest pointers ends the cast as a host_error trap.
     let bad = spell.cast(CastRequest::new().export("bad")).expect("cast");
     assert_eq!(
-        (bad.outcome, bad.trap.as_deref()),
-        (Outcome::Trap, Some("host_error"))
+        (bad.outcome, bad.trap),
+        (Outcome::Trap, Some(TrapKind::HostError))
     );
     assert!(bad.detail.expect("detail").contains("out of bounds"));
 }

@@ -2,7 +2,7 @@
 
 use crate::guests::wat_spell;
 use spell_core::Limits;
-use spell_runtime::{CancelHandle, CastRequest, Outcome, TABLE_ELEMENT_BYTES, UsageLog};
+use spell_runtime::{CancelHandle, CastRequest, Outcome, TABLE_ELEMENT_BYTES, TrapKind, UsageLog};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -191,21 +191,25 @@ fn traps_are_reported_with_their_kind() {
     for (wat, kind) in [
         (
             r#"(module (func (export "run") unreachable))"#,
-            "unreachable_code_reached",
+            TrapKind::UnreachableCodeReached,
         ),
         (
             r#"(module (func $f (export "run") (call $f)))"#,
-            "stack_overflow",
+            TrapKind::StackOverflow,
         ),
         (
             r#"(module (memory 1) (func (export "run") (drop (i32.load (i32.const 70000)))))"#,
-            "memory_out_of_bounds",
+            TrapKind::MemoryOutOfBounds,
+        ),
+        (
+            r#"(module (func (export "run") (drop (i32.div_u (i32.const 1) (i32.const 0)))))"#,
+            TrapKind::IntegerDivisionByZero,
         ),
     ] {
         let o = wat_spell(wat, r#""entrypoint":"run""#)
             .cast(CastRequest::new())
             .expect("cast");
-        assert_eq!((o.outcome, o.trap.as_deref()), (Outcome::Trap, Some(kind)));
+        assert_eq!((o.outcome, o.trap), (Outcome::Trap, Some(kind)));
     }
 }
 
