@@ -68,7 +68,7 @@ fn build_primes(work: &Path) -> PathBuf {
 }
 
 #[test]
-fn python_sdk_client_lists_calls_cancels_and_sees_list_changes() {
+fn python_sdk_client_lists_calls_cancels_and_sees_list_changes_over_stdio_and_http() {
     let work = tempfile::tempdir().expect("tmp");
     let work = work.path();
     let module = build_primes(work);
@@ -166,6 +166,14 @@ fn python_sdk_client_lists_calls_cancels_and_sees_list_changes() {
         text(&o.stdout),
         text(&o.stderr)
     );
+    let o = Command::new("python3")
+        .arg(root().join("spell-cli/tests/mcp_client.py"))
+        .args(["--http", "--spell", env!("CARGO_BIN_EXE_spell")])
+        .args(["--policy", utf8(&policy), "--dir", utf8(&dir)])
+        .args(["--cache-dir", utf8(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-cache"))])
+        .output()
+        .expect("python3");
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
     // Each refusal is logged with its code.
     for (file, reason) in [
         ("unsigned.spell", "error[E-SIG-001]"),

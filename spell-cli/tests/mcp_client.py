@@ -9,6 +9,7 @@ Run by spell-cli/tests/mcp.rs, which builds the packages and the policy; this sc
 - a cast past its time limit: an error result with outcome `timeout`; the server still answers
 - concurrent calls; progress notifications; a cancelled call ends its cast as `cancelled`
 - notifications/tools/list_changed when a package is added to the watched folder
+- with `--http`: the same server over streamable HTTP (`spell mcp --listen 127.0.0.1:0`)
 """
 
 import argparse
@@ -22,6 +23,7 @@ from typing import Any
 import anyio
 import mcp.types as types
 from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
 
 
 def check(condition: bool, what: str, detail: Any = "") -> None:
@@ -161,12 +163,43 @@ async def run_checks(
     check(result.structured_content == {"below": 20, "count": 8, "largest": 19}, "the new tool works", result)
 
 
+async def http_main(args: argparse.Namespace) -> None:
+    """`spell mcp --listen`: list and call over streamable HTTP, on a port the server picks."""
+    command = [args.spell, "mcp", "--policy", args.policy, "--listen", "127.0.0.1:0", args.dir]
+    env = {"SPELL_CACHE_DIR": args.cache_dir, "PATH": "/usr/bin:/bin"}
+    async with await anyio.open_process(command, env=env) as server:
+        try:
+            assert server.stderr is not None
+            log = b""
+            with anyio.fail_after(30):
+                while b"serving http://" not in log:
+                    log += await server.stderr.receive()
+            url = log.split(b"serving ", 1)[1].split(b"\n", 1)[0].decode()
+            check(url.startswith("http://127.0.0.1:") and url.endswith("/mcp"), "the server names its URL", url)
+            async with streamable_http_client(url) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    tools = [t.name for t in (await session.list_tools()).tools]
+                    # The stdio run added primes-two to the folder.
+                    check(tools == ["primes", "primes-two"], "tools over HTTP", tools)
+                    result = await session.call_tool("primes", {"below": 100})
+                    check(result.structured_content == {"below": 100, "count": 25, "largest": 97}, "a call over HTTP", result)
+                    check(spell_meta(result)["usage"]["outcome"] == "ok", "usage over HTTP", result.meta)
+        finally:
+            server.terminate()
+    print("mcp_client: HTTP checks passed")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("spell", "policy", "dir", "extra", "manifest", "usage-log", "server-log", "cache-dir"):
+    parser.add_argument("--http", action="store_true", help="check streamable HTTP (needs --spell, --policy, --dir, --cache-dir)")
+    for name in ("spell", "policy", "dir", "cache-dir"):
         parser.add_argument(f"--{name}", required=True)
+    for name in ("extra", "manifest", "usage-log", "server-log"):
+        parser.add_argument(f"--{name}")
+    args = parser.parse_args()
     try:
-        anyio.run(main, parser.parse_args())
+        anyio.run(http_main if args.http else main, args)
     except AssertionError as e:
         print(f"mcp_client: FAILED: {e}", file=sys.stderr)
         sys.exit(1)
