@@ -14,7 +14,7 @@ The client speaks JSON-RPC on the server's pipes directly (no SDK) so the figure
 server's, not a client library's. Nothing is written outside a temporary folder.
 
     cargo build --release -p spell-cli
-    python3 benches/mcp.py [--calls 2000] [--lists 200]
+    python3 benches/mcp.py [--calls 2000] [--lists 200] [--spell PATH]
 """
 
 import argparse
@@ -30,7 +30,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-SPELL = TARGET / "release" / "spell"
+SPELL = TARGET / "release" / "spell"  # --spell overrides
 
 
 class Server:
@@ -91,10 +91,13 @@ def pack(work: pathlib.Path, module: pathlib.Path, name: str, out: pathlib.Path)
 
 
 def main() -> None:
+    global SPELL
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--lists", type=int, default=200)
+    parser.add_argument("--spell", type=pathlib.Path, default=SPELL, help="the spell binary")
     args = parser.parse_args()
+    SPELL = args.spell
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
         module = work / "primes.wasm"

@@ -83,6 +83,17 @@ fn python_sdk_client_lists_calls_cancels_and_sees_list_changes_over_stdio_and_ht
         &dir.join("primes.spell"),
         Some(&example_key),
     ));
+    // Its output does not match its output schema (a field the guest never writes).
+    let mut strict: serde_json::Value =
+        serde_json::from_str(&manifest("strict", true)).expect("json");
+    strict["tool"]["output_schema"]["required"] = serde_json::json!(["below", "proof"]);
+    ok(pack(
+        work,
+        &module,
+        &strict.to_string(),
+        &dir.join("strict.spell"),
+        Some(&example_key),
+    ));
     // Refused by the policy (no signature; a signer it does not trust), or not a tool.
     ok(pack(
         work,
@@ -166,14 +177,47 @@ fn python_sdk_client_lists_calls_cancels_and_sees_list_changes_over_stdio_and_ht
         text(&o.stdout),
         text(&o.stderr)
     );
+    // Over HTTP, billed to a ledger account: the `spell cast --ledger` code path.
+    let ledger = work.join("ledger.db");
+    let o = spell(&[
+        "ledger",
+        "account",
+        "set",
+        utf8(&ledger),
+        "acme",
+        "--budget",
+        "1000000",
+        "--period",
+        "prepaid",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let prices = root().join("examples/prices.toml");
+    let o = spell(&["ledger", "prices", utf8(&ledger), utf8(&prices)]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
     let o = Command::new("python3")
         .arg(root().join("spell-cli/tests/mcp_client.py"))
         .args(["--http", "--spell", env!("CARGO_BIN_EXE_spell")])
         .args(["--policy", utf8(&policy), "--dir", utf8(&dir)])
-        .args(["--cache-dir", utf8(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-cache"))])
+        .args([
+            "--cache-dir",
+            utf8(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-cache")),
+        ])
+        .args([
+            "--server-args",
+            &format!("--ledger {} --account acme", utf8(&ledger)),
+        ])
         .output()
         .expect("python3");
     assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    let o = spell(&["ledger", "report", utf8(&ledger), "--by", "spell", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("report json");
+    assert_eq!(report[0]["key"], "primes", "{report}");
+    assert_eq!(
+        report[0]["casts"], 1,
+        "the HTTP call is in the ledger: {report}"
+    );
+    assert!(report[0]["fuel"].as_i64() > Some(0), "{report}");
+    assert!(report[0]["charged"].as_i64() > Some(0), "{report}");
     // Each refusal is logged with its code.
     for (file, reason) in [
         ("unsigned.spell", "error[E-SIG-001]"),

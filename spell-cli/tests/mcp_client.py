@@ -71,7 +71,7 @@ async def run_checks(
 ) -> None:
     # tools/list: the signed tool spell only; unsigned, stranger-signed and tool-less ones are not.
     tools = {t.name: t for t in (await session.list_tools()).tools}
-    check(set(tools) == {"primes"}, "only the verified tool spell is listed", sorted(tools))
+    check(set(tools) == {"primes", "strict"}, "only the verified tool spells are listed", sorted(tools))
     tool = tools["primes"]
     manifest = json.loads(Path(args.manifest).read_text())
     check(tool.input_schema == manifest["tool"]["input_schema"], "input schema", tool.input_schema)
@@ -101,6 +101,14 @@ async def run_checks(
         check(error.get("code") == "E-MCP-001", f"bad arguments {bad} name E-MCP-001", error)
         check("usage" not in spell_meta(result), "a refused call has no usage", result.meta)
     check(len(usage_records(usage_log)) == 1, "refused calls are not metered", usage_records(usage_log))
+
+    # Output that does not match the declared output schema: an error result naming E-MCP-003,
+    # with the guest's stdout; the cast ran, so it is metered.
+    result = await session.call_tool("strict", {"below": 10})
+    error = spell_meta(result).get("error", {})
+    check(result.is_error and error.get("code") == "E-MCP-003", "output not matching its schema", result)
+    check(any('"count":4' in c.text for c in result.content if isinstance(c, types.TextContent)), "stdout is shown", result)
+    check(usage_records(usage_log)[-1] == spell_meta(result)["usage"], "the mismatched cast is metered", result.meta)
 
     # An unknown tool is a protocol error carrying E-MCP-002.
     try:
@@ -158,30 +166,31 @@ async def run_checks(
     with anyio.fail_after(10):
         await list_changed.wait()
     tools = {t.name for t in (await session.list_tools()).tools}
-    check(tools == {"primes", "primes-two"}, "the new tool is listed", tools)
+    check(tools == {"primes", "primes-two", "strict"}, "the new tool is listed", tools)
     result = await session.call_tool("primes-two", {"below": 20})
     check(result.structured_content == {"below": 20, "count": 8, "largest": 19}, "the new tool works", result)
 
 
 async def http_main(args: argparse.Namespace) -> None:
     """`spell mcp --listen`: list and call over streamable HTTP, on a port the server picks."""
-    command = [args.spell, "mcp", "--policy", args.policy, "--listen", "127.0.0.1:0", args.dir]
+    command = [args.spell, "mcp", "--policy", args.policy, "--listen", "127.0.0.1:0", *args.server_args.split(), args.dir]
     env = {"SPELL_CACHE_DIR": args.cache_dir, "PATH": "/usr/bin:/bin"}
     async with await anyio.open_process(command, env=env) as server:
         try:
             assert server.stderr is not None
             log = b""
             with anyio.fail_after(30):
-                while b"serving http://" not in log:
+                # Until the whole line naming the address has arrived.
+                while b"\n" not in log.partition(b"serving ")[2]:
                     log += await server.stderr.receive()
-            url = log.split(b"serving ", 1)[1].split(b"\n", 1)[0].decode()
+            url = log.partition(b"serving ")[2].split(b"\n", 1)[0].decode()
             check(url.startswith("http://127.0.0.1:") and url.endswith("/mcp"), "the server names its URL", url)
             async with streamable_http_client(url) as (read, write):
                 async with ClientSession(read, write) as session:
                     await session.initialize()
                     tools = [t.name for t in (await session.list_tools()).tools]
                     # The stdio run added primes-two to the folder.
-                    check(tools == ["primes", "primes-two"], "tools over HTTP", tools)
+                    check(tools == ["primes", "primes-two", "strict"], "tools over HTTP", tools)
                     result = await session.call_tool("primes", {"below": 100})
                     check(result.structured_content == {"below": 100, "count": 25, "largest": 97}, "a call over HTTP", result)
                     check(spell_meta(result)["usage"]["outcome"] == "ok", "usage over HTTP", result.meta)
@@ -197,6 +206,7 @@ if __name__ == "__main__":
         parser.add_argument(f"--{name}", required=True)
     for name in ("extra", "manifest", "usage-log", "server-log"):
         parser.add_argument(f"--{name}")
+    parser.add_argument("--server-args", default="", help="more `spell mcp` arguments, space-separated")
     args = parser.parse_args()
     try:
         anyio.run(http_main if args.http else main, args)

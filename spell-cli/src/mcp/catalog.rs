@@ -52,6 +52,7 @@ impl Catalog {
         policy: &Policy,
     ) -> (Catalog, bool) {
         let mut files = BTreeMap::new();
+        let mut loaded = Vec::new();
         for path in package_files(sources) {
             let Ok(meta) = std::fs::metadata(&path) else {
                 continue;
@@ -62,32 +63,36 @@ impl Catalog {
             };
             let entry = match self.files.get(&path) {
                 Some((old, entry)) if *old == stamp => entry.clone(),
-                _ => match load(&path, runtime, policy) {
-                    Ok(entry) => entry.map(Arc::new),
-                    Err(err) => {
-                        eprintln!(
-                            "spell mcp: not offered: {}: {}",
-                            path.display(),
-                            one_line(&err)
-                        );
-                        None
-                    }
-                },
+                _ => {
+                    loaded.push(path.clone());
+                    load(&path, runtime, policy)
+                        .map(|e| e.map(Arc::new))
+                        .unwrap_or_else(|err| {
+                            eprintln!(
+                                "spell mcp: not offered: {}: {}",
+                                path.display(),
+                                one_line(&err)
+                            );
+                            None
+                        })
+                }
             };
             files.insert(path, (stamp, entry));
         }
-        let mut tools = BTreeMap::new();
+        let mut tools: BTreeMap<String, Arc<Entry>> = BTreeMap::new();
         for (path, (_, entry)) in &files {
             let Some(entry) = entry else { continue };
-            let name = entry.spell.name().to_string();
-            match tools.get(&name) {
-                Some(first) => eprintln!(
+            let name = entry.spell.name();
+            match tools.get(name) {
+                // Said once, when the file is (re)loaded, not on every poll.
+                Some(first) if loaded.contains(path) => eprintln!(
                     "spell mcp: not offered: {}: the tool name `{name}` is taken by sha256:{}",
                     path.display(),
-                    Entry::digest(first)
+                    first.spell.digest().to_hex()
                 ),
+                Some(_) => {}
                 None => {
-                    tools.insert(name, entry.clone());
+                    tools.insert(name.to_string(), entry.clone());
                 }
             }
         }
@@ -99,12 +104,6 @@ impl Catalog {
             files,
         };
         (catalog, changed)
-    }
-}
-
-impl Entry {
-    fn digest(entry: &Arc<Entry>) -> String {
-        entry.spell.digest().to_hex()
     }
 }
 
@@ -134,7 +133,7 @@ fn package_files(sources: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
-/// Loads one package: `Ok(None)` when it has no tool section (not a tool; not logged as refused).
+/// Loads one package: `Ok(None)` (logged) when it has no tool section.
 fn load(path: &Path, runtime: &Runtime, policy: &Policy) -> anyhow::Result<Option<Entry>> {
     let bytes = std::fs::read(path)?;
     let package = Package::read(&bytes, &policy.package).map_err(Coded::from)?;

@@ -11,7 +11,8 @@ use super::call;
 use super::catalog::Catalog;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
-    PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig,
+    PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler};
@@ -144,35 +145,37 @@ impl ServerHandler for SpellTools {
         if let Some(meter) = &self.shared.meter {
             cast = cast.meter(meter.clone());
         }
-        let ct = context.ct.clone();
-        let on_cancel = tokio::spawn(async move {
-            ct.cancelled().await;
-            cancel.cancel();
-        });
-        let progress = context.meta.get_progress_token().map(|token| {
-            let peer = context.peer.clone();
+        let cast = entry.spell.cast_async(cast);
+        tokio::pin!(cast);
+        let start = Instant::now();
+        let total = entry.spell.grant().limits.wall_time_ms as f64;
+        let mut progress = context.meta.get_progress_token().map(|token| {
             let every = self.shared.progress_every;
-            let total = entry.spell.grant().limits.wall_time_ms as f64;
-            tokio::spawn(async move {
-                let start = Instant::now();
-                let mut ticks = tokio::time::interval_at((start + every).into(), every);
-                loop {
-                    ticks.tick().await;
+            (
+                token,
+                tokio::time::interval_at((start + every).into(), every),
+            )
+        });
+        let mut cancelled = false;
+        // One task drives the cast, the client's cancellation and the progress ticks.
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut cast => break outcome,
+                _ = context.ct.cancelled(), if !cancelled => {
+                    cancelled = true;
+                    cancel.cancel();
+                }
+                Some(token) = next_tick(&mut progress) => {
                     let elapsed = start.elapsed().as_millis() as f64;
-                    let mut p = ProgressNotificationParam::new(token.clone(), elapsed);
+                    let mut p = ProgressNotificationParam::new(token, elapsed);
                     p.total = Some(total);
                     p.message = Some(format!("casting: {elapsed:.0} ms of {total:.0} ms"));
-                    if peer.notify_progress(p).await.is_err() {
-                        return;
+                    if context.peer.notify_progress(p).await.is_err() {
+                        progress = None;
                     }
                 }
-            })
-        });
-        let outcome = entry.spell.cast_async(cast).await;
-        on_cancel.abort();
-        if let Some(p) = progress {
-            p.abort();
-        }
+            }
+        };
         let result = match outcome {
             Ok(o) => {
                 self.shared.log_usage(&o.usage);
@@ -182,5 +185,18 @@ impl ServerHandler for SpellTools {
             Err(e) => call::refused(spell_core::HasCode::code(&e), &e.to_string()),
         };
         Ok(result.into())
+    }
+}
+
+/// The progress token when the next tick is due; never, without progress.
+async fn next_tick(
+    progress: &mut Option<(ProgressToken, tokio::time::Interval)>,
+) -> Option<ProgressToken> {
+    match progress {
+        Some((token, ticks)) => {
+            ticks.tick().await;
+            Some(token.clone())
+        }
+        None => std::future::pending().await,
     }
 }
