@@ -36,6 +36,8 @@ const (
 	CodeManifestParse ErrorCode = C.SPELL_ERROR_MANIFEST_PARSE
 	// CodeManifestInvalid is E-MAN-002: a manifest field has an invalid value.
 	CodeManifestInvalid ErrorCode = C.SPELL_ERROR_MANIFEST_INVALID
+	// CodeManifestToolInvalid is E-MAN-003: the manifest's `tool` section is invalid; see `spell mcp` in README.md.
+	CodeManifestToolInvalid ErrorCode = C.SPELL_ERROR_MANIFEST_TOOL_INVALID
 	// CodePolicyParse is E-POL-001: the policy is not valid; check it against examples/policy.toml.
 	CodePolicyParse ErrorCode = C.SPELL_ERROR_POLICY_PARSE
 	// CodePolicyInvalid is E-POL-002: a policy value is invalid.
@@ -144,4 +146,10 @@ const (
 	CodeServiceAttemptsExhausted ErrorCode = C.SPELL_ERROR_SERVICE_ATTEMPTS_EXHAUSTED
 	// CodeServiceConnectOptions is E-SVC-010: the NATS connection options are invalid (credentials, certificates).
 	CodeServiceConnectOptions ErrorCode = C.SPELL_ERROR_SERVICE_CONNECT_OPTIONS
+	// CodeToolArgumentsInvalid is E-MCP-001: the tool's arguments do not match its input schema; fix them and call again.
+	CodeToolArgumentsInvalid ErrorCode = C.SPELL_ERROR_TOOL_ARGUMENTS_INVALID
+	// CodeToolUnknown is E-MCP-002: no tool by this name is offered; list the tools again.
+	CodeToolUnknown ErrorCode = C.SPELL_ERROR_TOOL_UNKNOWN
+	// CodeToolOutputInvalid is E-MCP-003: the spell's output does not match its declared output schema; report it to the spell's maker.
+	CodeToolOutputInvalid ErrorCode = C.SPELL_ERROR_TOOL_OUTPUT_INVALID
 )

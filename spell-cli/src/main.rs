@@ -8,6 +8,7 @@ mod commands;
 mod echo;
 mod logging;
 mod progress;
+mod mcp;
 mod report;
 
 use clap::{Parser, Subcommand};
@@ -61,6 +62,8 @@ enum Command {
     Status(commands::status::Args),
     /// Service mode: cast submitted spells until SIGTERM, then drain.
     Worker(commands::worker::Args),
+    /// Serve verified spells as Model Context Protocol tools (stdio, or HTTP with --listen).
+    Mcp(commands::mcp::Args),
 }
 
 fn main() {
@@ -82,6 +85,7 @@ fn main() {
         Command::Submit(a) => commands::submit::run(a),
         Command::Status(a) => commands::status::run(a),
         Command::Worker(a) => commands::worker::run(a),
+        Command::Mcp(a) => commands::mcp::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -87,6 +87,9 @@ catalog! {
     ManifestParse = 201, "E-MAN-001", "manifest_parse", "spell.json is not a valid manifest; see the JSON Schema in schema/manifest.schema.json";
     /// The manifest parses but a value is invalid (name, version, license, entrypoint, path).
     ManifestInvalid = 202, "E-MAN-002", "manifest_invalid", "a manifest field has an invalid value";
+    /// The manifest's `tool` section is malformed: no description, a schema that is not an object
+    /// schema, not a valid JSON Schema, too large, or referring outside itself.
+    ManifestToolInvalid = 203, "E-MAN-003", "manifest_tool_invalid", "the manifest's `tool` section is invalid; see `spell mcp` in README.md";
 
     /// The policy is not valid TOML or has unknown or mistyped fields.
     PolicyParse = 301, "E-POL-001", "policy_parse", "the policy is not valid; check it against examples/policy.toml";
@@ -204,6 +207,13 @@ catalog! {
     ServiceAttemptsExhausted = 1009, "E-SVC-009", "service_attempts_exhausted", "the cast failed on every attempt and was dead-lettered";
     /// Connection options are invalid (unreadable credentials file, certificate or key).
     ServiceConnectOptions = 1010, "E-SVC-010", "service_connect_options", "the NATS connection options are invalid (credentials, certificates)";
+
+    /// A tool call's arguments do not match the tool's input schema (`spell mcp`).
+    ToolArgumentsInvalid = 1101, "E-MCP-001", "tool_arguments_invalid", "the tool's arguments do not match its input schema; fix them and call again";
+    /// A tool call names no tool the server offers.
+    ToolUnknown = 1102, "E-MCP-002", "tool_unknown", "no tool by this name is offered; list the tools again";
+    /// A tool with an output schema wrote stdout that is not JSON matching it.
+    ToolOutputInvalid = 1103, "E-MCP-003", "tool_output_invalid", "the spell's output does not match its declared output schema; report it to the spell's maker";
 }
 
 impl fmt::Display for ErrorCode {

@@ -26,6 +26,7 @@ pub mod grant;
 pub mod manifest;
 pub mod package;
 pub mod policy;
+pub mod tool;
 
 pub use address::{AddressRange, AddressRangeError, NetworkPolicy};
 pub use capability::{Access, Capabilities, HostPattern, Mount, Port};
@@ -37,3 +38,4 @@ pub use package::{Package, PackageError, PackageLimits};
 pub use policy::{
     DEFAULT_LIMITS, EffectiveLimits, Policy, PolicyError, SignerRule, VulnerabilityThreshold,
 };
+pub use tool::{SchemaValidator, ToolAnnotations, ToolError, ToolSpec};

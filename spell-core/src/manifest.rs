@@ -16,6 +16,7 @@
 use crate::capability::Capabilities;
 use crate::digest::Sha256Digest;
 use crate::error::{ErrorCode, HasCode};
+use crate::tool::{ToolError, ToolSpec};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +56,10 @@ pub struct Manifest {
     /// Limits the spell asks for. Absent values take the policy's defaults.
     #[serde(default)]
     pub limits: Limits,
+    /// How the spell is offered as a Model Context Protocol tool (`spell mcp`); spells without
+    /// it are not offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<ToolSpec>,
 }
 
 fn default_entrypoint() -> String {
@@ -143,6 +148,9 @@ pub enum ManifestError {
         /// What is wrong.
         reason: String,
     },
+    /// The `tool` section is malformed.
+    #[error(transparent)]
+    Tool(#[from] ToolError),
 }
 
 impl HasCode for ManifestError {
@@ -150,6 +158,7 @@ impl HasCode for ManifestError {
         match self {
             ManifestError::Parse(_) => ErrorCode::ManifestParse,
             ManifestError::Invalid { .. } => ErrorCode::ManifestInvalid,
+            ManifestError::Tool(e) => e.code(),
         }
     }
 }
@@ -205,7 +214,11 @@ impl Manifest {
             return invalid("entrypoint", "must be 1-256 characters");
         }
         validate_capabilities(&self.capabilities, false)
-            .map_err(|(field, reason)| ManifestError::Invalid { field, reason })
+            .map_err(|(field, reason)| ManifestError::Invalid { field, reason })?;
+        match &self.tool {
+            Some(tool) => Ok(tool.validate()?),
+            None => Ok(()),
+        }
     }
 
     /// The JSON Schema of the manifest, as kept in `schema/manifest.schema.json`.
@@ -323,6 +336,14 @@ mod tests {
                 ErrorCode::ManifestParse,
             ),
             ("[]".to_string(), ErrorCode::ManifestParse),
+            (
+                manifest(r#","tool":{"description":"x","input_schema":{"type":"array"}}"#),
+                ErrorCode::ManifestToolInvalid,
+            ),
+            (
+                manifest(r#","tool":{"input_schema":{"type":"object"}}"#),
+                ErrorCode::ManifestParse,
+            ),
         ];
         for (json, code) in cases {
             let err = Manifest::from_json(json.as_bytes()).expect_err(&json);

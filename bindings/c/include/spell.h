@@ -34,6 +34,7 @@
 #define SPELL_ERROR_PACKAGE_IO 112 /* E-PKG-012: reading or writing package files failed */
 #define SPELL_ERROR_MANIFEST_PARSE 201 /* E-MAN-001: spell.json is not a valid manifest; see the JSON Schema in schema/manifest.schema.json */
 #define SPELL_ERROR_MANIFEST_INVALID 202 /* E-MAN-002: a manifest field has an invalid value */
+#define SPELL_ERROR_MANIFEST_TOOL_INVALID 203 /* E-MAN-003: the manifest's `tool` section is invalid; see `spell mcp` in README.md */
 #define SPELL_ERROR_POLICY_PARSE 301 /* E-POL-001: the policy is not valid; check it against examples/policy.toml */
 #define SPELL_ERROR_POLICY_INVALID 302 /* E-POL-002: a policy value is invalid */
 #define SPELL_ERROR_CAPABILITY_DENIED 303 /* E-POL-003: the spell asks for capabilities or limits the policy does not grant */
@@ -88,6 +89,9 @@
 #define SPELL_ERROR_SERVICE_UNKNOWN_CAST 1008 /* E-SVC-008: no cast with this id is known */
 #define SPELL_ERROR_SERVICE_ATTEMPTS_EXHAUSTED 1009 /* E-SVC-009: the cast failed on every attempt and was dead-lettered */
 #define SPELL_ERROR_SERVICE_CONNECT_OPTIONS 1010 /* E-SVC-010: the NATS connection options are invalid (credentials, certificates) */
+#define SPELL_ERROR_TOOL_ARGUMENTS_INVALID 1101 /* E-MCP-001: the tool's arguments do not match its input schema; fix them and call again */
+#define SPELL_ERROR_TOOL_UNKNOWN 1102 /* E-MCP-002: no tool by this name is offered; list the tools again */
+#define SPELL_ERROR_TOOL_OUTPUT_INVALID 1103 /* E-MCP-003: the spell's output does not match its declared output schema; report it to the spell's maker */
 
 
 // Cancels the casts it is attached to, from any thread. Free it with `spell_cancel_delete`.

@@ -19,8 +19,11 @@ use spell_core::{
     Sha256Digest,
 };
 use spell_runtime::json::OUTCOME_FIELDS;
-use spell_runtime::{CastOutcome, CastRequest, Outcome, OutputCallback, Runtime, UnverifiedModule};
+use spell_runtime::{
+    CastOutcome, CastRequest, MeteringHook, Outcome, OutputCallback, Runtime, UnverifiedModule,
+};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Exit code when a cast ended by a limit, trap or cancellation.
 pub const EXIT_STOPPED: i32 = 3;
@@ -64,13 +67,8 @@ pub struct Args {
     /// `[package] max_module_bytes` applies instead).
     #[arg(long, value_name = "SIZE", conflicts_with = "policy")]
     max_module_size: Option<bytesize::ByteSize>,
-    /// Bill the cast to an account of this usage ledger (see `spell ledger`): refused when the
-    /// account cannot pay, capped at what it can.
-    #[arg(long, requires = "account")]
-    ledger: Option<PathBuf>,
-    /// The ledger account to bill.
-    #[arg(long, requires = "ledger")]
-    account: Option<String>,
+    #[command(flatten)]
+    ledger: LedgerArgs,
     /// Compile the module afresh and keep nothing (default: compiled modules are kept in the
     /// cache folder of `spell cache info`).
     #[arg(long)]
@@ -146,6 +144,31 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     }
 }
 
+/// `--ledger DB --account A`: bill casts to a ledger account (`spell cast`, `spell mcp`).
+#[derive(clap::Args)]
+pub struct LedgerArgs {
+    /// Bill casts to an account of this usage ledger (see `spell ledger`): a cast is refused
+    /// when the account cannot pay, capped at what it can.
+    #[arg(long, requires = "account")]
+    ledger: Option<PathBuf>,
+    /// The ledger account to bill.
+    #[arg(long, requires = "ledger")]
+    account: Option<String>,
+}
+
+impl LedgerArgs {
+    /// The ledger account's meter, when both flags are given.
+    pub fn meter(&self) -> anyhow::Result<Option<Arc<dyn MeteringHook>>> {
+        let (Some(db), Some(account)) = (&self.ledger, &self.account) else {
+            return Ok(None);
+        };
+        let ledger = spell_ledger::Ledger::open(db)
+            .map_err(Coded::from)
+            .with_context(|| format!("opening {}", db.display()))?;
+        Ok(Some(ledger.meter(account).map_err(Coded::from)?))
+    }
+}
+
 fn exit_code(o: &CastOutcome) -> i32 {
     match o.outcome {
         Outcome::Ok | Outcome::Exit => o.exit_code.unwrap_or(0),
@@ -216,6 +239,7 @@ fn cast(args: Args, on_output: Option<OutputCallback>) -> anyhow::Result<(CastOu
                 ..Capabilities::default()
             },
             limits,
+            tool: None,
         };
         let mut policy = policy_file.unwrap_or_else(|| Policy::trusting(&manifest));
         if let Some(max) = args.max_module_size {
@@ -283,11 +307,8 @@ fn cast(args: Args, on_output: Option<OutputCallback>) -> anyhow::Result<(CastOu
     if let Some(callback) = on_output {
         request = request.on_output(callback);
     }
-    if let (Some(db), Some(account)) = (&args.ledger, &args.account) {
-        let ledger = spell_ledger::Ledger::open(db)
-            .map_err(Coded::from)
-            .with_context(|| format!("opening {}", db.display()))?;
-        request = request.meter(ledger.meter(account).map_err(Coded::from)?);
+    if let Some(meter) = args.ledger.meter()? {
+        request = request.meter(meter);
     }
     let outcome = spell.cast(request).map_err(|e| {
         anyhow::Error::new(Coded {

@@ -6,6 +6,7 @@ pub mod cast;
 pub mod inspect;
 pub mod keygen;
 pub mod ledger;
+pub mod mcp;
 pub mod nats;
 pub mod pack;
 pub mod publish;
