@@ -7,8 +7,8 @@
 mod commands;
 mod echo;
 mod logging;
-mod progress;
 mod mcp;
+mod progress;
 mod report;
 
 use clap::{Parser, Subcommand};
