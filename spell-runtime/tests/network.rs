@@ -1380,7 +1380,12 @@ impl Spans {
     fn capture<T>(&self, f: impl FnOnce() -> T) -> T {
         use tracing_subscriber::layer::SubscriberExt;
         let subscriber = tracing_subscriber::registry().with(self.clone());
-        tracing::subscriber::with_default(subscriber, f)
+        tracing::subscriber::with_default(subscriber, || {
+            // Another test's thread may have cached a callsite as disabled while this collector
+            // was being registered; have every callsite ask again.
+            tracing::callsite::rebuild_interest_cache();
+            f()
+        })
     }
 
     fn named(&self, name: &str) -> Vec<Fieldset> {
