@@ -26,6 +26,7 @@ type usageJSON struct {
 	NetBytesOut      uint64  `json:"net_bytes_out"`
 	DiskBytesWritten uint64  `json:"disk_bytes_written"`
 	StartedAtMs      int64   `json:"started_at_ms"`
+	TraceID          *string `json:"trace_id"`
 }
 
 // MarshalJSON gives the usage record in the shared JSON shape.
@@ -42,6 +43,9 @@ func (u Usage) MarshalJSON() ([]byte, error) {
 	}
 	if u.FuelMetered {
 		j.Fuel = &u.Fuel
+	}
+	if u.TraceID != "" {
+		j.TraceID = &u.TraceID
 	}
 	return json.Marshal(j)
 }

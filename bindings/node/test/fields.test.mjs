@@ -23,7 +23,9 @@ test('a cast result and its usage record have every field, declared and in toJSO
   const runtime = new Runtime()
   let context
   const hello = await runtime.load(helloSpell, devPolicy)
-  const r = await hello.cast({ args: ['fields'], meter: { authorize: (ctx) => void (context = ctx) } })
+  // With a trace, so the optional fields are all present.
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+  const r = await hello.cast({ args: ['fields'], traceparent, meter: { authorize: (ctx) => void (context = ctx) } })
   for (const name of fields.usage) {
     assert.ok(camel(name) in r.usage, `usage.${camel(name)}`)
     assert.match(declared('Usage'), new RegExp(`\\b${camel(name)}\\??:`), `Usage declares ${camel(name)}`)
