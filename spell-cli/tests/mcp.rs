@@ -6,20 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn spell(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spell"))
-        .args(args)
-        .output()
-        .expect("run spell")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod support;
+use support::{root, spell, text};
 
 fn utf8(p: &Path) -> &str {
     p.to_str().expect("utf8 path")

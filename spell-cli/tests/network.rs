@@ -4,24 +4,12 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn spell(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spell"))
-        .args(args)
-        .output()
-        .expect("run spell")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod support;
+use support::{root, spell, text};
 
 /// Bytes a served connection read and wrote.
 struct Seen {

@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 mod nats_server;
 use nats_server::NatsServer;
 
+#[path = "../../spell-service/tests/support/http_get.rs"]
+mod http_get;
+use http_get::get;
+
 const WAIT: Duration = Duration::from_secs(60);
 
 /// A `spell worker` process; killed on drop.
@@ -802,26 +806,6 @@ fn a_hangup_rescans_and_a_revoked_spell_is_announced_and_refused() {
             .unwrap_or_default();
         assert!(code.starts_with("E-SIG-"), "{code}");
     });
-}
-
-/// `GET path` over HTTP/1.1 from the worker's status server: status and body.
-fn get(addr: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut conn = std::net::TcpStream::connect(addr).expect("connect to the status server");
-    write!(
-        conn,
-        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut response = String::new();
-    conn.read_to_string(&mut response).expect("read");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a response head");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    (status, body.to_string())
 }
 
 #[test]

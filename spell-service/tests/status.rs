@@ -2,6 +2,8 @@
 //! readiness follows the worker's life (503 before it pulls, 200 while it does, 503 once it has
 //! drained), liveness holds throughout.
 
+#[path = "support/http_get.rs"]
+mod http_get;
 #[path = "support/nats_server.rs"]
 #[expect(
     dead_code,
@@ -12,22 +14,13 @@ mod nats_server;
 use nats_server::NatsServer;
 use spell_service::{NatsOptions, Worker};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// `GET path` over HTTP/1.1: status and body.
+/// `GET path` over HTTP/1.1: status and body (off the runtime's threads: the server is on them).
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
-    conn.write_all(request.as_bytes()).await.expect("send");
-    let mut response = String::new();
-    conn.read_to_string(&mut response).await.expect("read");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a response head");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    (status, body.to_string())
+    let path = path.to_string();
+    tokio::task::spawn_blocking(move || http_get::get(&addr.to_string(), &path))
+        .await
+        .expect("the request's thread")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
