@@ -885,3 +885,113 @@ fn the_worker_serves_metrics_that_match_its_casts_and_health_and_readiness() {
         "compiled once"
     );
 }
+
+/// A tool spell (unsigned) printing `done` after `ms` ms: `sleeper` with a `tool` section.
+fn sleeper_tool(name: &str) -> Vec<u8> {
+    let package = Package::read(&sleeper(1), &Default::default()).expect("sleeper");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&package.manifest_bytes).expect("manifest");
+    manifest["name"] = name.into();
+    manifest["tool"] =
+        serde_json::json!({"description": "prints done", "input_schema": {"type": "object"}});
+    Package::pack(manifest.to_string().as_bytes(), &package.module, None, None).expect("pack")
+}
+
+/// `spell mcp --published`: the tools are the packages in the service's object store, found again
+/// when one is published, and called over stdio with raw JSON-RPC.
+#[test]
+fn mcp_offers_the_published_packages_and_sees_new_ones() {
+    use std::io::Write;
+    use std::sync::mpsc;
+    let server = NatsServer::start();
+    let rt = runtime();
+    let client = rt.block_on(async {
+        let nats = async_nats::connect(server.url()).await.expect("connect");
+        spell_service::ServiceConfig::default()
+            .ensure(&spell_service::jetstream(nats))
+            .await
+            .expect("streams");
+        client(&server).await
+    });
+    let (first, _) = rt
+        .block_on(client.publish(&sleeper_tool("first")))
+        .expect("publish");
+    rt.block_on(client.publish(&hello()))
+        .expect("publish a spell without a tool section");
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "allow_unsigned = true\n").expect("policy");
+    let mut mcp = Command::new(env!("CARGO_BIN_EXE_spell"))
+        .args([
+            "mcp",
+            "--published",
+            "--nats",
+            &server.url(),
+            "--watch-every",
+            "100ms",
+        ])
+        .arg("--policy")
+        .arg(&policy)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spell mcp");
+    let mut stdin = mcp.stdin.take().expect("stdin");
+    let stdout = BufReader::new(mcp.stdout.take().expect("stdout"));
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = tx.send(serde_json::from_str::<serde_json::Value>(&line).expect("json"));
+        }
+    });
+    let mut send = |v: serde_json::Value| writeln!(stdin, "{v}").expect("write");
+    let next = |pred: &dyn Fn(&serde_json::Value) -> bool| loop {
+        let v = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a message");
+        if pred(&v) {
+            return v;
+        }
+    };
+    send(
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}),
+    );
+    next(&|v| v["id"] == 1);
+    send(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    send(serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
+    let tools = next(&|v| v["id"] == 2)["result"]["tools"].clone();
+    assert_eq!(tools.as_array().map(Vec::len), Some(1), "{tools}");
+    assert_eq!(tools[0]["name"], "first");
+    let digest = format!("sha256:{}", first.to_hex());
+    assert_eq!(tools[0]["_meta"]["spell"]["digest"], digest.as_str());
+    send(
+        serde_json::json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "first", "arguments": {}}}),
+    );
+    let result = next(&|v| v["id"] == 3)["result"].clone();
+    assert_eq!(result["content"][0]["text"], "done\n", "{result}");
+    assert_eq!(
+        result["_meta"]["spell"]["usage"]["outcome"], "ok",
+        "{result}"
+    );
+
+    rt.block_on(client.publish(&sleeper_tool("second")))
+        .expect("publish");
+    next(&|v| v["method"] == "notifications/tools/list_changed");
+    send(serde_json::json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}));
+    let tools = next(&|v| v["id"] == 4)["result"]["tools"].clone();
+    let names: Vec<_> = tools
+        .as_array()
+        .expect("tools")
+        .iter()
+        .map(|t| t["name"].clone())
+        .collect();
+    assert_eq!(names, ["first", "second"], "{tools}");
+    drop(stdin);
+    assert!(
+        mcp.wait().expect("wait").success(),
+        "spell mcp exits when stdin closes"
+    );
+}

@@ -66,6 +66,22 @@ impl Client {
         packages::publish(&self.streams, package).await
     }
 
+    /// The digests of every published package (the names in the `spell_packages` object store
+    /// that are digests; anything else there is skipped).
+    pub async fn packages(&self) -> Result<Vec<Sha256Digest>, ServiceError> {
+        packages::list(&self.streams).await
+    }
+
+    /// The package published under `digest` (`E-SVC-004` when there is none), refused before
+    /// reading when larger than `max_bytes`. The object store checks its SHA-256 while reading.
+    pub async fn package(
+        &self,
+        digest: &Sha256Digest,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, ServiceError> {
+        packages::fetch(&self.streams, digest, max_bytes).await
+    }
+
     /// Submits a cast. Submitting the same tenant and idempotency key again (a retry after a
     /// lost reply, a concurrent duplicate) names the same cast and makes no second one.
     pub async fn submit(&self, job: &CastJob) -> Result<Submitted, ServiceError> {

@@ -32,6 +32,24 @@ pub async fn publish(
     Ok((digest, true))
 }
 
+/// The digests of the published packages.
+pub async fn list(streams: &Streams) -> Result<Vec<Sha256Digest>, ServiceError> {
+    use futures_util::StreamExt;
+    let mut objects = streams
+        .packages
+        .list()
+        .await
+        .map_err(|e| ServiceError::transport("object list", e))?;
+    let mut digests = Vec::new();
+    while let Some(object) = objects.next().await {
+        let object = object.map_err(|e| ServiceError::transport("object list", e))?;
+        if let (false, Ok(digest)) = (object.deleted, object.name.parse()) {
+            digests.push(digest);
+        }
+    }
+    Ok(digests)
+}
+
 /// Fetches the package published under `digest`, refusing one larger than `max_bytes` before
 /// reading it. The object store checks the content's SHA-256 while reading; the worker's
 /// runtime then checks that the manifest's digest is the one asked for.

@@ -1,19 +1,21 @@
 //! The tools `spell mcp` offers: every `.spell` package named on the command line (or found in a
-//! named folder, not recursively) that has a `tool` section and passes the policy.
+//! named folder, not recursively), and with `--published` every package published to service
+//! mode, that has a `tool` section and passes the policy.
 //!
 //! A package is read first (cheap) and offered only when its manifest has a `tool` section; then
 //! it is loaded exactly as `spell cast --policy` loads it (signature, SBOM, grant, compile). Every
 //! package left out is logged on stderr with its reason and code; stdout carries the protocol.
 //! A rescan reuses what it loaded before for files whose size and modification time did not
-//! change, so polling a folder costs a `stat` per package.
+//! change, so polling a folder costs a `stat` per package; a published package is named by its
+//! digest, so it is fetched and loaded once.
 
 use crate::report::Coded;
 use rmcp::model::{MetaObject, Tool, ToolAnnotations};
 use serde_json::json;
-use spell_core::{Package, Policy, SchemaValidator, ToolSpec};
+use spell_core::{Package, Policy, SchemaValidator, Sha256Digest, ToolSpec};
 use spell_runtime::{Runtime, Spell};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -26,33 +28,79 @@ pub struct Entry {
     pub tool: Tool,
 }
 
-/// A file's identity between scans.
+/// Where a package comes from.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Origin {
+    /// A file.
+    File(PathBuf),
+    /// The service-mode object store, by digest.
+    Published(Sha256Digest),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::File(path) => write!(f, "{}", path.display()),
+            Origin::Published(digest) => write!(f, "published sha256:{}", digest.to_hex()),
+        }
+    }
+}
+
+/// A package's identity between scans: a file's size and modification time; nothing for a
+/// published package, whose origin is its digest.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Stamp {
     len: u64,
     modified: Option<SystemTime>,
 }
 
-/// The offered tools by name, and what each scanned file gave (an entry or a logged refusal).
+/// A published package for [`Catalog::rescan`]: its bytes, fetched only when
+/// [`Catalog::has`] said the catalog does not have it yet.
+pub type Published = (Sha256Digest, Option<Vec<u8>>);
+
+/// The offered tools by name, and what each scanned package gave (an entry or a logged refusal).
 #[derive(Default)]
 pub struct Catalog {
     pub tools: BTreeMap<String, Arc<Entry>>,
     /// The listing, in name order, built once per scan.
     pub listed: Arc<Vec<Tool>>,
-    files: BTreeMap<PathBuf, (Stamp, Option<Arc<Entry>>)>,
+    packages: BTreeMap<Origin, (Stamp, Option<Arc<Entry>>)>,
 }
 
 impl Catalog {
-    /// Scans `sources` again, reusing `self`'s entries for unchanged files. Returns the new
-    /// catalog and whether the listing changed.
+    /// Whether a scan already gave a verdict on the package published under `digest`.
+    pub fn has(&self, digest: &Sha256Digest) -> bool {
+        self.packages.contains_key(&Origin::Published(*digest))
+    }
+
+    /// Scans `sources` and the `published` packages again, reusing `self`'s entries for unchanged
+    /// ones. Returns the new catalog and whether the listing changed.
     pub fn rescan(
         &self,
         sources: &[PathBuf],
+        published: Vec<Published>,
         runtime: &Runtime,
         policy: &Policy,
     ) -> (Catalog, bool) {
-        let mut files = BTreeMap::new();
+        let mut packages = BTreeMap::new();
         let mut loaded = Vec::new();
+        let mut scan =
+            |origin: Origin, stamp: Stamp, read: &dyn Fn() -> std::io::Result<Vec<u8>>| {
+                let entry = match self.packages.get(&origin) {
+                    Some((old, entry)) if *old == stamp => entry.clone(),
+                    _ => {
+                        loaded.push(origin.clone());
+                        let entry = read()
+                            .map_err(anyhow::Error::from)
+                            .and_then(|bytes| load(&origin, &bytes, runtime, policy));
+                        entry.map(|e| e.map(Arc::new)).unwrap_or_else(|err| {
+                            eprintln!("spell mcp: not offered: {origin}: {}", one_line(&err));
+                            None
+                        })
+                    }
+                };
+                packages.insert(origin, (stamp, entry));
+            };
         for path in package_files(sources) {
             let Ok(meta) = std::fs::metadata(&path) else {
                 continue;
@@ -61,33 +109,28 @@ impl Catalog {
                 len: meta.len(),
                 modified: meta.modified().ok(),
             };
-            let entry = match self.files.get(&path) {
-                Some((old, entry)) if *old == stamp => entry.clone(),
-                _ => {
-                    loaded.push(path.clone());
-                    load(&path, runtime, policy)
-                        .map(|e| e.map(Arc::new))
-                        .unwrap_or_else(|err| {
-                            eprintln!(
-                                "spell mcp: not offered: {}: {}",
-                                path.display(),
-                                one_line(&err)
-                            );
-                            None
-                        })
-                }
+            scan(Origin::File(path.clone()), stamp, &|| std::fs::read(&path));
+        }
+        let unchanged = Stamp {
+            len: 0,
+            modified: None,
+        };
+        for (digest, bytes) in published {
+            let read = || {
+                bytes
+                    .clone()
+                    .ok_or_else(|| std::io::Error::other("not fetched"))
             };
-            files.insert(path, (stamp, entry));
+            scan(Origin::Published(digest), unchanged, &read);
         }
         let mut tools: BTreeMap<String, Arc<Entry>> = BTreeMap::new();
-        for (path, (_, entry)) in &files {
+        for (origin, (_, entry)) in &packages {
             let Some(entry) = entry else { continue };
             let name = entry.spell.name();
             match tools.get(name) {
                 // Said once, when the file is (re)loaded, not on every poll.
-                Some(first) if loaded.contains(path) => eprintln!(
-                    "spell mcp: not offered: {}: the tool name `{name}` is taken by sha256:{}",
-                    path.display(),
+                Some(first) if loaded.contains(origin) => eprintln!(
+                    "spell mcp: not offered: {origin}: the tool name `{name}` is taken by sha256:{}",
                     first.spell.digest().to_hex()
                 ),
                 Some(_) => {}
@@ -101,7 +144,7 @@ impl Catalog {
         let catalog = Catalog {
             tools,
             listed: Arc::new(listed),
-            files,
+            packages,
         };
         (catalog, changed)
     }
@@ -134,17 +177,26 @@ fn package_files(sources: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Loads one package: `Ok(None)` (logged) when it has no tool section.
-fn load(path: &Path, runtime: &Runtime, policy: &Policy) -> anyhow::Result<Option<Entry>> {
-    let bytes = std::fs::read(path)?;
-    let package = Package::read(&bytes, &policy.package).map_err(Coded::from)?;
-    let Some(spec) = package.manifest.tool.clone() else {
-        eprintln!(
-            "spell mcp: not offered: {}: no `tool` section",
-            path.display()
+fn load(
+    origin: &Origin,
+    bytes: &[u8],
+    runtime: &Runtime,
+    policy: &Policy,
+) -> anyhow::Result<Option<Entry>> {
+    let package = Package::read(bytes, &policy.package).map_err(Coded::from)?;
+    if let Origin::Published(digest) = origin {
+        // The object's name is the digest it was published under; the package must be that one.
+        anyhow::ensure!(
+            package.digest() == *digest,
+            "its digest is sha256:{}, not the one it was published under",
+            package.digest().to_hex()
         );
+    }
+    let Some(spec) = package.manifest.tool.clone() else {
+        eprintln!("spell mcp: not offered: {origin}: no `tool` section");
         return Ok(None);
     };
-    let spell = runtime.load(&bytes, policy).map_err(Coded::from)?;
+    let spell = runtime.load(bytes, policy).map_err(Coded::from)?;
     let input = spec.input_validator().map_err(Coded::from)?;
     let output = spec.output_validator().map_err(Coded::from)?;
     let tool = describe(&spell, &spec);
