@@ -321,6 +321,7 @@ async fn ingest(
     durable: &str,
     idle_exit: Option<Duration>,
 ) -> anyhow::Result<(u64, u64)> {
+    let stop = shutdown_signal();
     let client = spell_service::Client::connect(&nats.options())
         .await
         .map_err(Coded::from)?;
@@ -328,7 +329,6 @@ async fn ingest(
     let (mut applied, mut duplicates) = (0, 0);
     let mut idle = Duration::ZERO;
     let poll = Duration::from_secs(1);
-    let stop = shutdown_signal();
     tokio::pin!(stop);
     loop {
         let next = tokio::select! {

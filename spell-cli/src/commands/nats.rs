@@ -58,18 +58,27 @@ pub fn block_on<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> a
         .block_on(f)
 }
 
-/// SIGTERM (what process managers send) or Ctrl-C.
-pub async fn shutdown_signal() {
+/// SIGTERM (what process managers send) or Ctrl-C (SIGINT). The handlers are installed by this
+/// call, not when the future is first polled: a signal that comes as soon as the caller has said
+/// it is ready must not take the default action (exit without draining).
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
+    let term = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        tokio::select! {
+            _ = received(term) => {}
+            _ = received(interrupt) => {}
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Waits for a signal; forever when its handler could not be installed.
+async fn received(signal: std::io::Result<tokio::signal::unix::Signal>) {
+    match signal {
+        Ok(mut s) => {
+            s.recv().await;
         }
+        Err(_) => std::future::pending().await,
     }
 }

@@ -7,6 +7,7 @@
 
 use super::nats::{NatsArgs, block_on, shutdown_signal};
 use crate::report::Coded;
+use anyhow::Context;
 use spell_core::Policy;
 use spell_runtime::Runtime;
 use spell_service::{ServiceConfig, Worker};
@@ -88,8 +89,16 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             worker = worker.rescan_every(every);
         }
         let worker = worker.build();
+        // Installed before anything can say "ready" (a SIGHUP's default action is to exit).
+        let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("installing the SIGHUP handler")?;
+        let stop = shutdown_signal();
         worker.ensure().await.map_err(Coded::from)?;
-        tokio::spawn(rescan_on_hangup(worker.clone(), args.policy.clone()));
+        tokio::spawn(rescan_on_hangup(
+            worker.clone(),
+            hangups,
+            args.policy.clone(),
+        ));
         let mut status = String::new();
         if let Some(addr) = args.listen {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -104,7 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             });
         }
         eprintln!("spell worker {} ready{status}", worker.id());
-        Ok(worker.run(shutdown_signal()).await.map_err(Coded::from)?)
+        Ok(worker.run(stop).await.map_err(Coded::from)?)
     })?;
     if args.json {
         println!("{}", serde_json::to_string(&stats)?);
@@ -118,11 +127,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 }
 
 /// On each SIGHUP: the policy file read again, then a rescan with it.
-async fn rescan_on_hangup(worker: Worker, path: PathBuf) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        return;
-    };
+async fn rescan_on_hangup(worker: Worker, mut hangups: tokio::signal::unix::Signal, path: PathBuf) {
     while hangups.recv().await.is_some() {
         let policy = match Policy::from_file(&path) {
             Ok(p) => p,

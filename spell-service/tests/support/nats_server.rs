@@ -48,8 +48,15 @@ impl NatsServer {
     }
 
     /// Stops the server and starts it again on the same port and store.
+    /// A clean stop (SIGTERM, as an operator's restart), not a crash: a SIGKILLed single server
+    /// can lose the messages it acknowledged in the last moments (its file store writes behind
+    /// unless `sync_interval: always`), which would test NATS's durability, not Spell's.
     pub fn restart(&mut self) {
-        self.child.kill().expect("kill nats-server");
+        let term = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM nats-server");
+        assert!(term.success());
         self.child.wait().expect("wait nats-server");
         std::thread::sleep(Duration::from_millis(500));
         self.child = NatsServer::spawn(self.port, self.store.path());
