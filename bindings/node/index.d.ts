@@ -240,6 +240,12 @@ export interface CastOptions {
   traceparent?: string
   /** The W3C `tracestate` passed on with `traceparent`. */
   tracestate?: string
+  /**
+   * Called with each chunk of the guest's stdout and stderr (within the output limit) as it
+   * is written, on the JS thread; every chunk arrives before the cast's promise settles. A
+   * throw becomes the cast's `hookError` (hook `onOutput`); the cast goes on.
+   */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Uint8Array) => unknown
 }
 
 /** How a cast ended, what it printed, and what it used. */

@@ -5,6 +5,7 @@ use crate::errors::Failure;
 use crate::ledger::LedgerMeter;
 use crate::meter::{CastMeter, JsMeter, UsageLog};
 use crate::outcome::{CastResult, ToJson, to_js_value};
+use crate::output::{OnOutput, OutputRelay};
 use napi::bindgen_prelude::{
     ClassInstance, Either, Either3, FnArgs, Function, FunctionRef, JsObjectValue, Object,
     ObjectRef, Uint8Array, Unknown,
@@ -48,6 +49,11 @@ pub struct CastOptions<'env> {
     pub traceparent: Option<String>,
     /// The W3C `tracestate` passed on with `traceparent`.
     pub tracestate: Option<String>,
+    /// Called with each chunk of the guest's stdout and stderr (within the output limit) as it
+    /// is written, on the JS thread; every chunk arrives before the cast's promise settles. A
+    /// throw becomes the cast's `hookError` (hook `onOutput`); the cast goes on.
+    #[napi(ts_type = "(stream: 'stdout' | 'stderr', chunk: Uint8Array) => unknown")]
+    pub on_output: Option<OnOutput<'env>>,
 }
 
 /// A host directory shown to the guest.
@@ -88,6 +94,7 @@ pub(crate) struct Prepared {
     pub(crate) request: CastRequest,
     pub(crate) meter: Option<Arc<CastMeter>>,
     pub(crate) abort: Option<AbortLink>,
+    pub(crate) output: Option<Arc<OutputRelay>>,
 }
 
 /// Builds the request on the JS thread. The signal is wired last, so a refusal leaves no listener.
@@ -106,6 +113,7 @@ pub(crate) fn prepare(
             request,
             meter,
             abort: None,
+            output: None,
         });
     };
     request = request.args(o.args.unwrap_or_default());
@@ -151,6 +159,14 @@ pub(crate) fn prepare(
     if let Some(ts) = o.tracestate {
         request = request.tracestate(ts);
     }
+    let output = match o.on_output {
+        Some(f) => {
+            let relay = OutputRelay::new(env, &f).map_err(|e| Failure::invalid(e.reason))?;
+            request = request.on_output(relay.callback());
+            Some(relay)
+        }
+        None => None,
+    };
     let (native, own_meter): (Option<Arc<dyn MeteringHook>>, _) = match o.meter {
         Some(Either3::A(ledger)) => (Some(ledger.inner.clone()), None),
         Some(Either3::B(log)) => (Some(log.inner.clone()), None),
@@ -186,23 +202,30 @@ pub(crate) fn prepare(
         request,
         meter,
         abort,
+        output,
     })
 }
 
-/// On the JS thread, once the cast ended or failed to start: detaches the signal and builds the
-/// result, with the first hook failure (`authorize` or `observe` before `record`) as `hookError`.
+/// On the JS thread, once the cast ended or failed to start: detaches the signal, delivers the
+/// last output, and builds the result, with the first hook failure (`authorize` or `observe`,
+/// then `record`, then `onOutput`) as `hookError`.
 pub(crate) fn finish(
     env: &Env,
     outcome: Result<CastOutcome, Failure>,
     meter: Option<Arc<CastMeter>>,
     abort: Option<AbortLink>,
+    output: Option<Arc<OutputRelay>>,
 ) -> Result<CastResult, Failure> {
+    let output_failure = output.and_then(|relay| relay.finish(env));
     if let Some(abort) = abort {
         // The cast is over either way: a signal that cannot be detached only keeps a no-op listener.
         let _ = abort.detach(env);
     }
     let o = outcome?;
-    let failure = meter.and_then(|m| m.take_failure()).or(o.hook_error);
+    let failure = meter
+        .and_then(|m| m.take_failure())
+        .or(o.hook_error)
+        .or(output_failure);
     Ok(CastResult {
         outcome: o.outcome.into(),
         exit_code: o.exit_code,

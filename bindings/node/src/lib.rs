@@ -24,6 +24,7 @@ mod js_call;
 mod ledger;
 mod meter;
 mod outcome;
+mod output;
 mod policy;
 mod pool;
 mod runtime;

@@ -77,18 +77,20 @@ impl Spell {
             request,
             meter,
             abort,
+            output,
         } = match from_js(options, "cast options").and_then(|o| prepare(env, o, self.meter.clone()))
         {
             Ok(prepared) => prepared,
             Err(f) => return rejected(env, f),
         };
         let spell = self.inner.clone();
-        // A cast whose meter or host functions are JS needs this thread free while it runs.
-        if meter.is_some() || !spell.grant().host_functions.is_empty() {
+        // A cast whose meter or host functions are JS needs this thread free while it runs; one
+        // with `onOutput` too, so its output reaches JS while it runs.
+        if meter.is_some() || output.is_some() || !spell.grant().host_functions.is_empty() {
             return promise(
                 env,
                 move || spell.cast(request).map_err(|e| Failure::of(&e)),
-                move |env, outcome| finish(env, outcome, meter, abort),
+                move |env, outcome| finish(env, outcome, meter, abort, output),
             );
         }
         // Otherwise it starts here: most casts end within the budget and resolve at once,
@@ -104,7 +106,7 @@ impl Spell {
             }
         });
         if let Some(result) = finished {
-            return match finish(env, result.map_err(|e| Failure::of(&e)), None, abort) {
+            return match finish(env, result.map_err(|e| Failure::of(&e)), None, abort, None) {
                 Ok(r) => PromiseRaw::resolve(env, r),
                 Err(f) => rejected(env, f),
             };
@@ -140,7 +142,8 @@ fn settle(
     abort: Option<AbortLink>,
 ) {
     deferred.resolve(Box::new(move |env: Env| {
-        finish(&env, result.map_err(|e| Failure::of(&e)), None, abort).map_err(|f| f.throw(&env))
+        finish(&env, result.map_err(|e| Failure::of(&e)), None, abort, None)
+            .map_err(|f| f.throw(&env))
     }));
 }
 
