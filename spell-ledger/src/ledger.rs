@@ -361,13 +361,13 @@ impl Ledger {
                 format!("account `{account}` is not in the ledger"),
             )));
         };
-        let Some((version, text)) = current_prices(&tx)? else {
+        let Some(version) = current_version(&tx)? else {
             return Err(Reserve::Denied(Denied::with_code(
                 ErrorCode::BillPricesInvalid,
                 "the ledger has no price list",
             )));
         };
-        let prices = cached_prices(&mut w.prices, &version, &text)?;
+        let prices = prices_of(&tx, &mut w.prices, &version)?;
         let Some(sized) = prices.size(&ctx.limits, status.available) else {
             return Err(Reserve::Denied(Denied::with_code(
                 ErrorCode::BillBudgetExhausted,
@@ -438,18 +438,13 @@ impl Ledger {
             Some((a, amount, v)) => (a, Some(amount), Some(v)),
             None => (account.to_string(), None, None),
         };
+        let version = match version {
+            Some(v) => Some(v),
+            None => current_version(&tx)?,
+        };
         let prices = match version {
-            Some(v) => {
-                let text: String =
-                    tx.query_row("SELECT toml FROM prices WHERE version = ?1", [&v], |r| {
-                        r.get(0)
-                    })?;
-                Some((v.clone(), cached_prices(&mut w.prices, &v, &text)?))
-            }
-            None => match current_prices(&tx)? {
-                Some((v, text)) => Some((v.clone(), cached_prices(&mut w.prices, &v, &text)?)),
-                None => None,
-            },
+            Some(v) => Some((v.clone(), prices_of(&tx, &mut w.prices, &v)?)),
+            None => None,
         };
         let (version, cost) = match prices {
             Some((v, p)) => (v, p.cost(usage)),
@@ -620,7 +615,37 @@ fn init_schema(conn: &Connection, path: &Path) -> Result<(), LedgerError> {
             Ok(())
         }
         (APPLICATION_ID, schema::VERSION) => Ok(()),
+        (APPLICATION_ID, v) if (1..schema::VERSION).contains(&v) => migrate(conn),
+        (APPLICATION_ID, v) if v > schema::VERSION => Err(LedgerError::Invalid(format!(
+            "{} is a ledger of schema version {v}, newer than this Spell's {}",
+            path.display(),
+            schema::VERSION
+        ))),
         _ => Err(not_a_ledger()),
+    }
+}
+
+/// Brings an older ledger to [`schema::VERSION`] in one transaction; the version is read again
+/// inside it, so two processes opening the same old file migrate it once.
+fn migrate(conn: &Connection) -> Result<(), LedgerError> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let migrated = (|| {
+        let mut version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (from, sql) in schema::MIGRATIONS {
+            if *from == version {
+                conn.execute_batch(sql)?;
+                version += 1;
+            }
+        }
+        conn.pragma_update(None, "user_version", version)?;
+        Ok::<_, LedgerError>(())
+    })();
+    match migrated {
+        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
 }
 
@@ -689,15 +714,28 @@ fn current_prices(conn: &Connection) -> Result<Option<(String, String)>, LedgerE
         .optional()?)
 }
 
-fn cached_prices(
+/// The version of the current price list, if one was set.
+fn current_version(conn: &Connection) -> Result<Option<String>, LedgerError> {
+    Ok(conn
+        .prepare_cached("SELECT version FROM prices ORDER BY rowid DESC LIMIT 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?)
+}
+
+/// The prices of `version`, read and parsed once per writer: a stored version's prices never
+/// change ([`Ledger::set_prices`] refuses that), so the cache needs no invalidation.
+fn prices_of(
+    conn: &Connection,
     cache: &mut HashMap<String, Arc<PriceList>>,
     version: &str,
-    text: &str,
 ) -> Result<Arc<PriceList>, LedgerError> {
     if let Some(p) = cache.get(version) {
         return Ok(p.clone());
     }
-    let p = Arc::new(PriceList::from_toml(text)?);
+    let text: String = conn
+        .prepare_cached("SELECT toml FROM prices WHERE version = ?1")?
+        .query_row([version], |r| r.get(0))?;
+    let p = Arc::new(PriceList::from_toml(&text)?);
     cache.insert(version.to_string(), p.clone());
     Ok(p)
 }

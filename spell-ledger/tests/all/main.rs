@@ -2,6 +2,7 @@
 
 mod budget;
 mod crash;
+mod migrate;
 mod tamper;
 
 use spell_core::{Package, Policy};

@@ -8,7 +8,7 @@ use spell_runtime::{CastRequest, Runtime};
 use std::path::Path;
 use std::process::Command;
 
-fn sqlite3(db: &Path, sql: &str) -> std::process::Output {
+pub fn sqlite3(db: &Path, sql: &str) -> std::process::Output {
     Command::new("sqlite3")
         .arg(db)
         .arg(sql)
@@ -16,7 +16,7 @@ fn sqlite3(db: &Path, sql: &str) -> std::process::Output {
         .expect("sqlite3 CLI (scripts/install-deps.sh installs it)")
 }
 
-fn three_rows() -> (tempfile::TempDir, std::path::PathBuf, spell_ledger::Ledger) {
+pub fn three_rows() -> (tempfile::TempDir, std::path::PathBuf, spell_ledger::Ledger) {
     let (dir, path, ledger) = ledger("per_cast = 10", "acme", 1_000);
     let runtime = Runtime::new().expect("runtime");
     let spell = spell(&runtime, NOOP, "");
