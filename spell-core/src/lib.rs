@@ -34,7 +34,7 @@ pub use digest::Sha256Digest;
 pub use error::{ErrorCode, HasCode};
 pub use grant::{DeniedItem, Grant, GrantDenied};
 pub use manifest::{Limits, MODULE_PATH, Manifest, ManifestError, ModuleKind, ModuleRef};
-pub use package::{Package, PackageError, PackageLimits};
+pub use package::{Package, PackageError, PackageInfo, PackageLimits};
 pub use policy::{
     DEFAULT_LIMITS, EffectiveLimits, Policy, PolicyError, SignerRule, VulnerabilityThreshold,
 };

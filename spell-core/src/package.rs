@@ -177,10 +177,42 @@ impl HasCode for PackageError {
     }
 }
 
+/// What a package says about itself, checked for nothing but its form and pins: `spell inspect
+/// --json` and every binding's `inspect`. Trust it only after verification.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackageInfo {
+    /// sha256 of `spell.json`: the spell's identity.
+    pub digest: Sha256Digest,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Whether a Sigstore bundle is attached.
+    pub signed: bool,
+    /// Whether an SBOM is attached.
+    pub has_sbom: bool,
+}
+
 impl Package {
     /// The spell's identity: sha256 of the exact `spell.json` bytes.
     pub fn digest(&self) -> Sha256Digest {
         Sha256Digest::of(&self.manifest_bytes)
+    }
+
+    /// What the package says about itself ([`PackageInfo`]).
+    ///
+    /// ```
+    /// # let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/hello/hello.spell")).unwrap();
+    /// let package = spell_core::Package::read(&bytes, &Default::default())?;
+    /// let info = package.info();
+    /// assert_eq!((info.manifest.name.as_str(), info.signed, info.has_sbom), ("hello", true, true));
+    /// # Ok::<(), spell_core::PackageError>(())
+    /// ```
+    pub fn info(&self) -> PackageInfo {
+        PackageInfo {
+            digest: self.digest(),
+            manifest: self.manifest.clone(),
+            signed: self.bundle.is_some(),
+            has_sbom: self.sbom.is_some(),
+        }
     }
 
     /// Reads a package file, checking its size before reading it.

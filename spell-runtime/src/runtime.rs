@@ -119,6 +119,22 @@ pub(crate) struct RuntimeInner {
     pub(crate) ticker: Ticker,
 }
 
+/// What [`Runtime::verify`] established about a package. Serializes to the object `spell verify
+/// --json` prints (and every binding's `verify` returns).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Verified {
+    /// The spell's name.
+    pub name: String,
+    /// The spell's version.
+    pub version: String,
+    /// sha256 of its `spell.json`: the spell's identity.
+    pub digest: Sha256Digest,
+    /// The signer (identity, issuer, the rule that matched), the SBOM's findings, warnings.
+    pub verification: Verification,
+    /// What the spell may use under the policy.
+    pub grant: Grant,
+}
+
 /// A module loaded without a package: for hosts that vouch for it themselves.
 #[derive(Debug, Clone)]
 pub struct UnverifiedModule {
@@ -282,11 +298,7 @@ impl Runtime {
             "version",
             tracing::field::display(&package.manifest.version),
         );
-        let verifier = self.verifier(policy)?;
-        let key = verdict_key(&package, &verifier);
-        let sbom = SbomSlot::default();
-        let verification = self.verify_with(&package, &sbom, &verifier, key)?;
-        let grant = tracing::info_span!("grant").in_scope(|| policy.grant(&package.manifest))?;
+        let (verification, grant, key, sbom) = self.check(&package, policy)?;
         // The module goes to the compiler, the rest of the package to rescans.
         let wasm = std::mem::take(&mut package.module);
         let m = &package.manifest;
@@ -308,6 +320,52 @@ impl Runtime {
         )?;
         lock(&self.inner.loaded).add(&spell.inner);
         Ok(spell)
+    }
+
+    /// Checks a `.spell` package exactly as [`Runtime::load`] does (archive, manifest, digests,
+    /// signature and signer rule, SBOM rules, grant), with the same verdict cache, but does not
+    /// compile it: what a host shows before it decides to install a spell.
+    ///
+    /// ```
+    /// # let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+    /// let package = std::fs::read(format!("{examples}/hello/hello.spell"))?;
+    /// let policy = spell_core::Policy::from_file(format!("{examples}/policy.toml").as_ref())?;
+    /// let runtime = spell_runtime::Runtime::new()?;
+    /// let verified = runtime.verify(&package, &policy)?;
+    /// assert_eq!(verified.name, "hello");
+    /// assert_eq!(verified.verification.signer.expect("signed").rule, "spell-examples");
+    /// assert_eq!(verified.grant.env, ["HELLO_NAME"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn verify(&self, package: &[u8], policy: &Policy) -> Result<Verified, Error> {
+        let _span = tracing::info_span!("verify_package").entered();
+        let checked = Package::read(package, &policy.package)
+            .map_err(Error::from)
+            .and_then(|package| {
+                let (verification, grant, _, _) = self.check(&package, policy)?;
+                Ok(Verified {
+                    name: package.manifest.name.clone(),
+                    version: package.manifest.version.to_string(),
+                    digest: package.digest(),
+                    verification,
+                    grant,
+                })
+            });
+        self.counted("verify", checked)
+    }
+
+    /// The signature, SBOM and grant checks of a read package.
+    fn check(
+        &self,
+        package: &Package,
+        policy: &Policy,
+    ) -> Result<(Verification, Grant, VerdictKey, SbomSlot), Error> {
+        let verifier = self.verifier(policy)?;
+        let key = verdict_key(package, &verifier);
+        let sbom = SbomSlot::default();
+        let verification = self.verify_with(package, &sbom, &verifier, key)?;
+        let grant = tracing::info_span!("grant").in_scope(|| policy.grant(&package.manifest))?;
+        Ok((verification, grant, key, sbom))
     }
 
     /// Loads a bare module without package, signature or SBOM checks. The caller vouches for

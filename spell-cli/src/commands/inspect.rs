@@ -26,13 +26,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     if args.json {
-        let out = serde_json::json!({
-            "digest": pkg.digest(),
-            "manifest": m,
-            "signed": pkg.bundle.is_some(),
-            "has_sbom": pkg.sbom.is_some(),
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{}", serde_json::to_string_pretty(&pkg.info())?);
         return Ok(0);
     }
     println!("{} {}  ({})", m.name, m.version, m.license);

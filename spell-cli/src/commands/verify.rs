@@ -2,8 +2,9 @@
 //! capability grant, exactly as the runtime checks them at load.
 
 use crate::report::{self, Coded};
-use spell_core::{Grant, Package, Policy};
-use spell_verify::{PolicyVerifier, Verification};
+use anyhow::Context;
+use spell_core::Policy;
+use spell_runtime::{Runtime, Verified};
 use std::path::PathBuf;
 
 /// Arguments of `spell verify`.
@@ -19,41 +20,24 @@ pub struct Args {
     json: bool,
 }
 
-/// What a successful check established.
-struct Verified {
-    package: Package,
-    verification: Verification,
-    grant: Grant,
-}
-
 fn verify(args: &Args) -> anyhow::Result<Verified> {
     let policy = Policy::from_file(&args.policy).map_err(Coded::from)?;
-    let package = Package::read_file(&args.package, &policy.package).map_err(Coded::from)?;
-    let verification = crate::progress::spin("verifying signature and SBOM", args.json, || {
-        PolicyVerifier::new(&policy).and_then(|v| v.verify(&package))
+    let bytes = std::fs::read(&args.package)
+        .with_context(|| format!("reading {}", args.package.display()))?;
+    let runtime = Runtime::new().map_err(Coded::from)?;
+    let verified = crate::progress::spin("verifying signature and SBOM", args.json, || {
+        runtime.verify(&bytes, &policy)
     })
     .map_err(Coded::from)?;
-    let grant = policy.grant(&package.manifest).map_err(Coded::from)?;
-    Ok(Verified {
-        package,
-        verification,
-        grant,
-    })
+    Ok(verified)
 }
 
 /// With `--json`, a refusal is an object too: `error` set, the rest null, exit code 1.
 fn print_json(result: anyhow::Result<Verified>) -> anyhow::Result<i32> {
     let (out, exit) = match result {
         Ok(v) => {
-            let m = &v.package.manifest;
-            let out = serde_json::json!({
-                "name": m.name,
-                "version": m.version,
-                "digest": v.package.digest(),
-                "verification": v.verification,
-                "grant": v.grant,
-                "error": null,
-            });
+            let mut out = serde_json::to_value(&v)?;
+            out["error"] = serde_json::Value::Null;
             (out, 0)
         }
         Err(err) => {
@@ -75,17 +59,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         return print_json(result);
     }
     let Verified {
-        package: pkg,
+        name,
+        version,
+        digest,
         verification,
         grant,
     } = result?;
-    let m = &pkg.manifest;
-    println!(
-        "verified    {} {}  (sha256:{})",
-        m.name,
-        m.version,
-        pkg.digest()
-    );
+    println!("verified    {name} {version}  (sha256:{digest})");
     match &verification.signer {
         Some(s) => {
             let issuer = s
