@@ -3,7 +3,10 @@ package spell
 // #include "spell.h"
 import "C"
 
-import "unsafe"
+import (
+	"encoding/json"
+	"unsafe"
+)
 
 // Pack builds an unsigned .spell package without SBOM from spell.json text and a module,
 // filling in the manifest's module pin as `spell pack` does. module is WebAssembly binary or
@@ -17,4 +20,28 @@ func Pack(manifest []byte, module []byte) ([]byte, error) {
 	}
 	defer C.spell_buf_delete(&buf)
 	return goBytes(buf.data, buf.len), nil
+}
+
+// PackageInfo is what a package says about itself (`spell inspect --json`), checked for form
+// and pins only: trust it after Runtime.Verify or Runtime.Load.
+type PackageInfo struct {
+	Digest   string         `json:"digest"` // sha256 of spell.json, hex
+	Manifest map[string]any `json:"manifest"`
+	Signed   bool           `json:"signed"`
+	HasSBOM  bool           `json:"has_sbom"`
+}
+
+// Inspect reads what a package says about itself; it fails with the package codes.
+func Inspect(pkg []byte) (*PackageInfo, error) {
+	data, n := cBytes(pkg)
+	var buf C.spell_buf_t
+	if err := takeError(C.spell_package_inspect(data, n, &buf)); err != nil {
+		return nil, err
+	}
+	defer C.spell_buf_delete(&buf)
+	info := &PackageInfo{}
+	if err := json.Unmarshal(goBytes(buf.data, buf.len), info); err != nil {
+		return nil, &Error{code: CodeInternal, msg: "package info: " + err.Error()}
+	}
+	return info, nil
 }

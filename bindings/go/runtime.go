@@ -254,3 +254,65 @@ func (rt *Runtime) Close() error {
 func SetPoolIdleTimeout(d time.Duration) {
 	C.spell_go_pool_idle_timeout(C.long(max(d.Milliseconds(), 1)))
 }
+
+// Verified is what Runtime.Verify established about a package: the object `spell verify --json`
+// prints.
+type Verified struct {
+	Name         string         `json:"name"`
+	Version      string         `json:"version"`
+	Digest       string         `json:"digest"` // sha256 of spell.json, hex
+	Verification Verification   `json:"verification"`
+	Grant        map[string]any `json:"grant"` // what the spell may use under the policy
+}
+
+// Verification is the signature and SBOM part of Verified.
+type Verification struct {
+	// Signer is nil for an unsigned package the policy allowed.
+	Signer *Signer `json:"signer"`
+	// SBOM is nil when the package has none.
+	SBOM *SBOMReport `json:"sbom"`
+	// Warnings are findings that did not refuse the package.
+	Warnings []string `json:"warnings"`
+}
+
+// Signer is who signed a package, as the policy's signer rule matched it.
+type Signer struct {
+	Identity    string  `json:"identity"` // certificate subject, or the key's "sha256:" fingerprint
+	Issuer      *string `json:"issuer"`   // keyless: the OIDC issuer
+	Kind        string  `json:"kind"`
+	Rule        string  `json:"rule"`      // the signer rule that matched
+	SignedAt    *string `json:"signed_at"` // RFC 3339
+	TrustedRoot string  `json:"trusted_root"`
+}
+
+// SBOMReport is what a package's CycloneDX SBOM says, within the policy's rules.
+type SBOMReport struct {
+	SpecVersion     string           `json:"spec_version"`
+	Components      int              `json:"components"`
+	Vulnerabilities []map[string]any `json:"vulnerabilities"` // below the refusal threshold
+	Informational   []map[string]any `json:"informational"`
+}
+
+// Verify checks a .spell package exactly as Load does (package rules, signature and signer
+// rule, SBOM rules, grant) without compiling it; a refusal is the error Load would return.
+func (rt *Runtime) Verify(pkg []byte, policy *Policy) (*Verified, error) {
+	if policy == nil {
+		return nil, &Error{code: CodeInvalidArgument, msg: "policy is nil"}
+	}
+	var buf C.spell_buf_t
+	err := rt.h.use(func(r *C.spell_runtime_t) error {
+		return policy.h.use(func(p *C.spell_policy_t) error {
+			data, n := cBytes(pkg)
+			return takeError(C.spell_runtime_verify(r, data, n, p, &buf))
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer C.spell_buf_delete(&buf)
+	v := &Verified{}
+	if err := json.Unmarshal(goBytes(buf.data, buf.len), v); err != nil {
+		return nil, &Error{code: CodeInternal, msg: "verify report: " + err.Error()}
+	}
+	return v, nil
+}

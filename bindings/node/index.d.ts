@@ -104,6 +104,13 @@ export declare class Runtime {
    */
   load(spell: string | Uint8Array, policy: Policy): Promise<Spell>
   /**
+   * Checks a package exactly as `load` does (package rules, signature and signer rule, SBOM
+   * rules, grant) without compiling it, off the event loop. Resolves with `{ name, version,
+   * digest, verification: { signer, sbom, warnings }, grant }` (snake_case, the object `spell
+   * verify --json` prints); rejects with the `SpellError` `load` would.
+   */
+  verify(spell: string | Uint8Array, policy: Policy): Promise<Record<string, any>>
+  /**
    * Re-verifies every spell this runtime loaded against `policy` as it is now (its trusted
    * roots, keys and OSV database read again if they changed) and revokes those it refuses:
    * their next cast rejects with `E-SIG-008`; casts in flight finish. Resolves with the spells
@@ -316,6 +323,15 @@ export interface HostFunction {
    */
   func: (args: Array<number | bigint>, call: HostCall) => HostResult | Promise<HostResult>
 }
+
+/**
+ * What a package (a path, or its bytes) says about itself, checked for form and pins only:
+ * `{ digest, manifest, signed, has_sbom }` (snake_case, as `spell inspect --json` prints it).
+ * Trust it only after `runtime.verify` or `runtime.load`.
+ *
+ * Throws a `SpellError` with the package codes.
+ */
+export declare function inspect(spell: string | Uint8Array): Record<string, any>
 
 /** The field names of the shared JSON shape, from the Rust types. */
 export declare function jsonFields(): JsonFields

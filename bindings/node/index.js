@@ -43,5 +43,6 @@ exports.Ledger = native.Ledger
 exports.LedgerMeter = native.LedgerMeter
 exports.UsageLog = native.UsageLog
 exports.pack = native.pack
+exports.inspect = native.inspect
 exports.jsonFields = native.jsonFields
 exports.SpellError = SpellError

@@ -928,6 +928,16 @@ bool spell_outcome_trap_kind(const struct spell_outcome_t *outcome, spell_trap_k
 // `outcome` is NULL or live; `out` is NULL or writable.
 bool spell_outcome_usage(const struct spell_outcome_t *outcome, struct spell_usage_t *out);
 
+// Writes what a package says about itself, checked for form and pins only, to `info_json`:
+// `{"digest", "manifest", "signed", "has_sbom"}` (what `spell inspect --json` prints); free it
+// with `spell_buf_delete`. Trust it only after `spell_runtime_verify` or `spell_load`.
+//
+// # Safety
+// `package` points to `len` bytes; `info_json` is writable.
+struct spell_error_t *spell_package_inspect(const uint8_t *package,
+                                            size_t len,
+                                            struct spell_buf_t *info_json);
+
 // Packs `spell.json` text and a module into an unsigned package without SBOM, filling in the
 // manifest's module pin (like `spell pack`). `module` is WebAssembly binary or text (WAT).
 // Free `out` with `spell_buf_delete`.
@@ -1130,6 +1140,20 @@ struct spell_error_t *spell_runtime_rescan(const struct spell_runtime_t *runtime
 // # Safety
 // `runtime` is NULL or live; `out` is NULL or writable.
 bool spell_runtime_stats(const struct spell_runtime_t *runtime, struct spell_cache_stats_t *out);
+
+// Checks a `.spell` package exactly as `spell_load` does (package rules, signature and signer
+// rule, SBOM rules, grant) without compiling it, and writes what it established to
+// `report_json`: `{"name", "version", "digest", "verification": {"signer", "sbom",
+// "warnings"}, "grant"}` (what `spell verify --json` prints); free it with `spell_buf_delete`.
+// A refusal is the error `spell_load` would return.
+//
+// # Safety
+// `runtime` and `policy` are live; `package` points to `len` bytes; `report_json` is writable.
+struct spell_error_t *spell_runtime_verify(const struct spell_runtime_t *runtime,
+                                           const uint8_t *package,
+                                           size_t len,
+                                           const struct spell_policy_t *policy,
+                                           struct spell_buf_t *report_json);
 
 // Writes the snake_case name of a trap kind (`"integer_division_by_zero"`, static) to `out`.
 // Returns false for an unknown number.

@@ -34,3 +34,26 @@ pub unsafe extern "C" fn spell_package_pack(
         Ok(())
     })
 }
+
+/// Writes what a package says about itself, checked for form and pins only, to `info_json`:
+/// `{"digest", "manifest", "signed", "has_sbom"}` (what `spell inspect --json` prints); free it
+/// with `spell_buf_delete`. Trust it only after `spell_runtime_verify` or `spell_load`.
+///
+/// # Safety
+/// `package` points to `len` bytes; `info_json` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_package_inspect(
+    package: *const u8,
+    len: usize,
+    info_json: *mut spell_buf_t,
+) -> *mut spell_error_t {
+    guard(|| {
+        // SAFETY: the caller's contract above.
+        let out = unsafe { out_param(info_json, "info_json") }?;
+        let package = Package::read(unsafe { bytes_in(package, len) }?, &Default::default())?;
+        let json = serde_json::to_vec(&package.info())
+            .map_err(|e| spell_error_t::invalid(format!("info: {e}")))?;
+        *out = json.into();
+        Ok(())
+    })
+}

@@ -123,6 +123,37 @@ pub unsafe extern "C" fn spell_load(
     })
 }
 
+/// Checks a `.spell` package exactly as `spell_load` does (package rules, signature and signer
+/// rule, SBOM rules, grant) without compiling it, and writes what it established to
+/// `report_json`: `{"name", "version", "digest", "verification": {"signer", "sbom",
+/// "warnings"}, "grant"}` (what `spell verify --json` prints); free it with `spell_buf_delete`.
+/// A refusal is the error `spell_load` would return.
+///
+/// # Safety
+/// `runtime` and `policy` are live; `package` points to `len` bytes; `report_json` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_runtime_verify(
+    runtime: *const spell_runtime_t,
+    package: *const u8,
+    len: usize,
+    policy: *const spell_policy_t,
+    report_json: *mut spell_buf_t,
+) -> *mut spell_error_t {
+    guard(|| {
+        // SAFETY: the caller's contract above.
+        let out = unsafe { out_param(report_json, "report_json") }?;
+        let runtime = unsafe { borrow(runtime, "runtime") }?;
+        let policy = unsafe { borrow(policy, "policy") }?;
+        let verified = runtime
+            .runtime
+            .verify(unsafe { bytes_in(package, len) }?, &policy.policy)?;
+        let json = serde_json::to_vec(&verified)
+            .map_err(|e| spell_error_t::invalid(format!("report: {e}")))?;
+        *out = json.into();
+        Ok(())
+    })
+}
+
 /// Re-verifies every spell `runtime` loaded against `policy` as it is now (its trusted roots,
 /// keys and OSV database read again if they changed) and revokes those it refuses: their next
 /// cast fails with `SPELL_ERROR_SPELL_REVOKED` (E-SIG-008); casts in flight finish; the runtime's

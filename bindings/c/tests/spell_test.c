@@ -627,6 +627,38 @@ static void test_rescan_revokes_a_withdrawn_digest(void) {
   spell_runtime_delete(own);
 }
 
+static void test_inspect_and_verify_without_casting(void) {
+  size_t len = 0;
+  unsigned char *pkg = read_file(hello_path, &len);
+  CHECK(pkg && len > 0);
+  spell_buf_t info = {0};
+  if (OK(spell_package_inspect(pkg, len, &info))) {
+    CHECK(memmem(info.data, info.len, "\"signed\":true", 13) != NULL);
+    CHECK(memmem(info.data, info.len, "\"name\":\"hello\"", 14) != NULL);
+  }
+  spell_buf_delete(&info);
+  CHECK(code_of(spell_package_inspect((const uint8_t *)"junk", 4, &info)) == SPELL_ERROR_PACKAGE_MALFORMED);
+
+  spell_runtime_t *own = NULL;
+  spell_policy_t *trusting = NULL, *deny_all = NULL;
+  if (!OK(spell_runtime_new(NULL, &own))) return;
+  spell_buf_t report = {0};
+  if (OK(spell_policy_trusting(pkg, len, &trusting)) && OK(spell_runtime_verify(own, pkg, len, trusting, &report))) {
+    CHECK(memmem(report.data, report.len, "\"name\":\"hello\"", 14) != NULL);
+    const char *env = "\"env\":[\"HELLO_NAME\"]";
+    CHECK(memmem(report.data, report.len, env, strlen(env)) != NULL);
+  }
+  spell_buf_delete(&report);
+  spell_cache_stats_t stats = {0};
+  CHECK(spell_runtime_stats(own, &stats) && stats.compiled == 0);
+  if (OK(spell_policy_from_toml("", 0, &deny_all)))
+    CHECK(code_of(spell_runtime_verify(own, pkg, len, deny_all, &report)) == SPELL_ERROR_SIGNER_NOT_TRUSTED);
+  spell_policy_delete(deny_all);
+  spell_policy_delete(trusting);
+  spell_runtime_delete(own);
+  free(pkg);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: %s path/to/hello.spell\n", argv[0]);
@@ -653,6 +685,7 @@ int main(int argc, char **argv) {
       T(test_bad_input_returns_the_catalog_code),
       T(test_busy_when_every_slot_is_taken),
       T(test_rescan_revokes_a_withdrawn_digest),
+      T(test_inspect_and_verify_without_casting),
   };
   int passed = 0, failures = 0;
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

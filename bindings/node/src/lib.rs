@@ -48,6 +48,23 @@ pub fn pack(env: Env, manifest: Unknown, module: Unknown) -> napi::Result<Buffer
         .map_err(|f| f.throw(&env))
 }
 
+/// What a package (a path, or its bytes) says about itself, checked for form and pins only:
+/// `{ digest, manifest, signed, has_sbom }` (snake_case, as `spell inspect --json` prints it).
+/// Trust it only after `runtime.verify` or `runtime.load`.
+///
+/// Throws a `SpellError` with the package codes.
+#[napi(
+    ts_args_type = "spell: string | Uint8Array",
+    ts_return_type = "Record<string, any>"
+)]
+pub fn inspect(env: Env, spell: Unknown) -> napi::Result<serde_json::Value> {
+    let info = from_js::<Either<String, Uint8Array>>(spell, "spell")
+        .and_then(|s| runtime::PackageSource::of(s).read())
+        .and_then(|bytes| Package::read(&bytes, &Default::default()).map_err(|e| Failure::of(&e)))
+        .and_then(|p| serde_json::to_value(p.info()).map_err(|e| Failure::invalid(e.to_string())));
+    info.map_err(|f| f.throw(&env))
+}
+
 fn pack_package(manifest: Unknown, module: Unknown) -> Result<Vec<u8>, Failure> {
     let manifest = bytes(from_js::<Either<String, Uint8Array>>(manifest, "manifest")?);
     let module = bytes(from_js::<Either<String, Uint8Array>>(module, "module")?);

@@ -172,18 +172,7 @@ impl Runtime {
         spell: Unknown,
         policy: Unknown,
     ) -> napi::Result<PromiseRaw<'env, Spell>> {
-        let args = from_js::<Either<String, Uint8Array>>(spell, "spell").and_then(|spell| {
-            let policy = from_js::<ClassInstance<Policy>>(policy, "policy")?
-                .inner
-                .clone();
-            // Copy a buffer now: the JS side may change it while the load runs.
-            let spell = match spell {
-                Either::A(path) => Either::A(path),
-                Either::B(package) => Either::B(package.to_vec()),
-            };
-            Ok((spell, policy))
-        });
-        let (spell, policy) = match args {
+        let (spell, policy) = match package_and_policy(spell, policy) {
             Ok(args) => args,
             Err(f) => return rejected(env, f),
         };
@@ -191,14 +180,44 @@ impl Runtime {
         promise(
             env,
             move || {
-                let package = match spell {
-                    Either::A(path) => std::fs::read(&path)
-                        .map_err(|e| Failure::new(ErrorCode::PackageIo, format!("{path}: {e}")))?,
-                    Either::B(package) => package,
-                };
-                runtime.load(&package, &policy).map_err(|e| Failure::of(&e))
+                runtime
+                    .load(&spell.read()?, &policy)
+                    .map_err(|e| Failure::of(&e))
             },
             move |_, loaded| loaded.map(|spell| Spell::new(spell, meter)),
+        )
+    }
+
+    /// Checks a package exactly as `load` does (package rules, signature and signer rule, SBOM
+    /// rules, grant) without compiling it, off the event loop. Resolves with `{ name, version,
+    /// digest, verification: { signer, sbom, warnings }, grant }` (snake_case, the object `spell
+    /// verify --json` prints); rejects with the `SpellError` `load` would.
+    #[napi(
+        ts_args_type = "spell: string | Uint8Array, policy: Policy",
+        ts_return_type = "Promise<Record<string, any>>"
+    )]
+    pub fn verify<'env>(
+        &self,
+        env: &'env Env,
+        spell: Unknown,
+        policy: Unknown,
+    ) -> napi::Result<PromiseRaw<'env, serde_json::Value>> {
+        let (spell, policy) = match package_and_policy(spell, policy) {
+            Ok(args) => args,
+            Err(f) => return rejected(env, f),
+        };
+        let runtime = self.inner.clone();
+        promise(
+            env,
+            move || {
+                let verified = runtime.verify(&spell.read()?, &policy);
+                verified.map_err(|e| Failure::of(&e))
+            },
+            |_, verified| {
+                verified.and_then(|v| {
+                    serde_json::to_value(v).map_err(|e| Failure::invalid(e.to_string()))
+                })
+            },
         )
     }
 
@@ -304,4 +323,37 @@ fn build(options: Unknown) -> Result<Runtime, Failure> {
     }
     let inner = builder.build().map_err(|e| Failure::of(&e))?;
     Ok(Runtime { inner, meter })
+}
+
+/// A package named by a path (read off the event loop) or given as bytes.
+pub(crate) enum PackageSource {
+    Path(String),
+    Bytes(Vec<u8>),
+}
+
+impl PackageSource {
+    pub(crate) fn of(spell: Either<String, Uint8Array>) -> PackageSource {
+        match spell {
+            Either::A(path) => PackageSource::Path(path),
+            // Copied now: the JS side may change the buffer while the work runs.
+            Either::B(bytes) => PackageSource::Bytes(bytes.to_vec()),
+        }
+    }
+
+    pub(crate) fn read(self) -> Result<Vec<u8>, Failure> {
+        match self {
+            PackageSource::Path(path) => std::fs::read(&path)
+                .map_err(|e| Failure::new(ErrorCode::PackageIo, format!("{path}: {e}"))),
+            PackageSource::Bytes(bytes) => Ok(bytes),
+        }
+    }
+}
+
+fn package_and_policy(
+    spell: Unknown,
+    policy: Unknown,
+) -> Result<(PackageSource, Arc<spell_core::Policy>), Failure> {
+    let spell = from_js::<Either<String, Uint8Array>>(spell, "spell")?;
+    let policy = from_js::<ClassInstance<Policy>>(policy, "policy")?;
+    Ok((PackageSource::of(spell), policy.inner.clone()))
 }

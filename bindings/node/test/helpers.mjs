@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import spell from '../index.js'
 
-export const { Runtime, Policy, Spell, HostCall, SpellError, Ledger, UsageLog, pack } = spell
+export const { Runtime, Policy, Spell, HostCall, SpellError, Ledger, UsageLog, pack, inspect } = spell
 
 export const repo = fileURLToPath(new URL('../../../', import.meta.url))
 export const helloSpell = `${repo}examples/hello/hello.spell`

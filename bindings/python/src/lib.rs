@@ -52,6 +52,7 @@ fn _spell(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<host::PyHostFunction>()?;
     m.add_class::<host::PyHostCall>()?;
     m.add_function(wrap_pyfunction!(package::pack, m)?)?;
+    m.add_function(wrap_pyfunction!(package::inspect, m)?)?;
     m.add_function(wrap_pyfunction!(bench::rust_cast_seconds, m)?)?;
     errors::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

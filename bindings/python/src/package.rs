@@ -41,6 +41,18 @@ pub(crate) fn pack<'py>(
     Ok(PyBytes::new(py, &packed))
 }
 
+/// What a package (bytes or a path) says about itself, checked for form and pins only:
+/// `{"digest", "manifest", "signed", "has_sbom"}`, as `spell inspect --json` prints it.
+#[pyfunction]
+pub(crate) fn inspect<'py>(
+    py: Python<'py>,
+    package: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let bytes = package_bytes(package)?;
+    let package = Package::read(&bytes, &Default::default()).or_raise(py)?;
+    crate::outcome::to_python(py, &package.info())
+}
+
 /// A package given as `bytes`/`bytearray`, or as a path (`str` or `os.PathLike`) to read.
 pub(crate) fn package_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? {

@@ -107,6 +107,22 @@ impl PyRuntime {
         Ok(PySpell::new(spell, self.hooks.clone()))
     }
 
+    /// Checks a package exactly as `load` does (package, signature and signer rule, SBOM rules,
+    /// grant) without compiling it; raises what `load` would raise. Returns `{"name", "version",
+    /// "digest", "verification": {"signer", "sbom", "warnings"}, "grant"}`, the object `spell
+    /// verify --json` prints. Runs with the GIL released.
+    fn verify<'py>(
+        &self,
+        py: Python<'py>,
+        package: &Bound<'_, PyAny>,
+        policy: &Bound<'_, PyPolicy>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let bytes = package_bytes(package)?;
+        let (runtime, policy) = (&self.inner, &policy.get().inner);
+        let verified = py.detach(|| runtime.verify(&bytes, policy)).or_raise(py)?;
+        to_python(py, &verified)
+    }
+
     /// Re-verifies every spell this runtime loaded against `policy` as it is now (its trusted
     /// roots, keys and OSV database read again if they changed) and revokes those it refuses:
     /// their next cast raises `SignatureError` `E-SIG-008`; casts in flight finish. Returns
