@@ -46,8 +46,9 @@ pub struct Manifest {
     /// The CycloneDX SBOM, pinned by digest and size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sbom: Option<FileRef>,
-    /// The export to call: `_start` for WASI commands (the default), or a function without
-    /// parameters.
+    /// The export to call: `_start` for WASI commands (the default; a component's
+    /// `wasi:cli/run`), or a function without parameters (in a component: `name` at the top
+    /// level, `interface#name` in an exported interface).
     #[serde(default = "default_entrypoint")]
     pub entrypoint: String,
     /// Capabilities the spell asks for. Nothing by default.

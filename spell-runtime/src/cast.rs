@@ -130,7 +130,8 @@ impl CastRequest {
         self
     }
 
-    /// Calls this export instead of the spell's entrypoint (a function without parameters).
+    /// Calls this export instead of the spell's entrypoint (a function without parameters; in a
+    /// component, `name` at the top level or `interface#name` in an exported interface).
     pub fn export(mut self, name: impl Into<String>) -> Self {
         self.export = Some(name.into());
         self
