@@ -124,7 +124,7 @@ def test_a_component_casts_like_a_module(guest: Callable[..., spell.Spell]) -> N
     component = guest("component", entrypoint="answer", limits={"fuel": 100000})
     outcome = component.cast()
     assert (outcome.outcome, outcome.returned, outcome.exit_code) == ("ok", [42], None)
-    assert outcome.usage.fuel > 0
+    assert outcome.usage.fuel is not None and outcome.usage.fuel > 0
     assert component.cast(export="acme:demo/api#answer").returned == [42]
     spun = component.cast(export="spin")
     assert (spun.outcome, spun.usage.fuel) == ("out_of_fuel", 100000)
