@@ -5,9 +5,10 @@
 use crate::guests::{c_guest, component, package, runtime, wasm_spell};
 use spell_core::{Access, ErrorCode, HasCode, Limits, ModuleKind, Package, Policy};
 use spell_runtime::{
-    CancelHandle, CastOutcome, CastRequest, Error, Outcome, Runtime, Spell, TrapKind, Val,
+    CancelHandle, CastOutcome, CastRequest, Error, EventKind, Outcome, Runtime, Spell, TrapKind,
+    UsageLog, Val,
 };
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// The C guest as a component, built once.
@@ -207,6 +208,46 @@ fn output_limit_ends_a_component() {
     assert_eq!(o.outcome, Outcome::OutputLimit, "{:?}", o.detail);
     assert_eq!(o.stdout.len(), 1000);
     assert_eq!(o.usage.stdout_bytes, 1000);
+}
+
+#[test]
+fn hooks_events_and_the_output_callback_see_a_component_cast() {
+    let (_, comp) = twins("");
+    let log = Arc::new(UsageLog::new());
+    let chunks = Arc::new(Mutex::new(Vec::new()));
+    let seen = chunks.clone();
+    let o = comp
+        .cast(
+            CastRequest::new()
+                .args(["echo", "x"])
+                .stdin(vec![b'y'; 10_000])
+                .meter(log.clone())
+                .on_output(Arc::new(move |_, chunk: &[u8]| {
+                    seen.lock().expect("chunks").extend_from_slice(chunk)
+                }))
+                .limits(Limits {
+                    output_bytes: Some(100),
+                    ..Default::default()
+                }),
+        )
+        .expect("cast");
+    assert_eq!(o.outcome, Outcome::OutputLimit);
+    assert_eq!(*chunks.lock().expect("chunks"), o.stdout);
+    let records = log.records();
+    assert_eq!(records.len(), 1, "one record per cast");
+    assert_eq!(records[0].cast_id, o.usage.cast_id);
+    assert_eq!(records[0].outcome, Outcome::OutputLimit);
+    let events = log.events();
+    assert!(
+        events.iter().any(|e| matches!(
+            &e.kind,
+            EventKind::LimitHit {
+                outcome: Outcome::OutputLimit,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
 }
 
 #[test]
