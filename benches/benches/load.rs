@@ -4,6 +4,10 @@
 //! fuel and epochs, as Spell compiles); and the same with the AOT cache warm (a fresh runtime
 //! whose `cache_dir` holds the artifact) against `Module::deserialize_file`.
 //!
+//! `load_component`: the same C module (the example's, with its WASI preview-1 imports) made a
+//! `wasi:cli/command` component with the preview-1 adapter, unsigned: Spell's load against
+//! wasmtime's `Component::new` + `instantiate_pre` on a preview-2 linker.
+//!
 //! Each iteration gets a fresh runtime (built outside the timing), so nothing is cached in
 //! memory. Wall-clock time: compilation runs on several threads.
 
@@ -104,5 +108,39 @@ fn cold(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, cold);
+fn cold_component(c: &mut Criterion) {
+    let module = Package::read(&fixtures::hello_spell(), &PackageLimits::default())
+        .expect("read")
+        .module;
+    let wasm = fixtures::component(&module);
+    let package = spells::package(&wasm, "_start");
+    let policy = spells::unsigned_policy();
+    let engine = Settings::LIKE_SPELL.engine();
+    let mut linker =
+        wasmtime::component::Linker::<spell_benches::raw::ComponentState>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("wasi");
+    let mut g = c.benchmark_group("load_component");
+    g.sample_size(20);
+    g.bench_function("compile/spell", |b| {
+        b.iter_custom(|n| {
+            per_fresh_runtime(
+                n,
+                || Runtime::new().expect("runtime"),
+                |rt| drop(rt.load(&package, &policy).expect("load")),
+            )
+        })
+    });
+    g.bench_function("compile/raw_like_spell", |b| {
+        b.iter(|| {
+            linker
+                .instantiate_pre(
+                    &wasmtime::component::Component::new(&engine, &wasm).expect("compile"),
+                )
+                .expect("link")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, cold, cold_component);
 criterion_main!(benches);

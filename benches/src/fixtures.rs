@@ -33,3 +33,22 @@ pub fn hello_spell() -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/hello.spell");
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// `wasm` (a WASI preview-1 command module) made a `wasi:cli/command` component with wasmtime
+/// 48's preview-1 adapter, as `wasm-tools component new --adapt` does.
+pub fn component(wasm: &[u8]) -> Vec<u8> {
+    use wasi_preview1_component_adapter_provider::{
+        WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+    };
+    wit_component::ComponentEncoder::default()
+        .module(wasm)
+        .expect("core module")
+        .adapter(
+            WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+            WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+        )
+        .expect("adapter")
+        .validate(true)
+        .encode()
+        .expect("component")
+}

@@ -2,13 +2,15 @@
 //! the way an embedder without Spell would (one `InstancePre` per module, a fresh `Store` per
 //! call).
 
+use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
     PoolingAllocationConfig, Store,
 };
-use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
+use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// The engine settings a baseline runs with.
 #[derive(Debug, Clone, Copy, Default)]
@@ -149,4 +151,73 @@ pub fn wasi_linker(engine: &Engine, fibers: bool) -> Linker<WasiP1Ctx> {
         p1::add_to_linker_sync(&mut linker, |cx| cx).expect("wasi");
     }
     linker
+}
+
+/// A `wasi:cli/command` component pre-instantiated with wasmtime-wasi's `CommandPre`, as its
+/// documentation embeds one: a fresh `Store` with a `WasiCtx` and `ResourceTable` per run.
+pub struct RawComponent {
+    settings: Settings,
+    engine: Engine,
+    pre: CommandPre<ComponentState>,
+    executor: tokio::runtime::Runtime,
+}
+
+/// The store data of [`RawComponent`].
+pub struct ComponentState {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for ComponentState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl RawComponent {
+    /// Compiles the component and links it against WASI preview 2 (async: `CommandPre`'s
+    /// `run` is async in wasmtime-wasi's default bindings), once.
+    pub fn new(settings: Settings, wasm: &[u8]) -> RawComponent {
+        let engine = settings.engine();
+        let component = Component::new(&engine, wasm).expect("compile");
+        let mut linker = wasmtime::component::Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("wasi");
+        let pre =
+            CommandPre::new(linker.instantiate_pre(&component).expect("link")).expect("command");
+        let executor = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio");
+        RawComponent {
+            settings,
+            engine,
+            pre,
+            executor,
+        }
+    }
+
+    /// Runs `wasi:cli/run` with stdout captured in a `MemoryOutputPipe`; returns it.
+    pub fn command(&self) -> Vec<u8> {
+        let out = MemoryOutputPipe::new(1 << 20);
+        let state = ComponentState {
+            ctx: WasiCtxBuilder::new().stdout(out.clone()).build(),
+            table: ResourceTable::new(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        if self.settings.fuel {
+            store.set_fuel(u64::MAX).expect("fuel");
+        }
+        if self.settings.epoch {
+            store.set_epoch_deadline(u64::MAX);
+        }
+        let run = self.executor.block_on(async {
+            let command = self.pre.instantiate_async(&mut store).await?;
+            command.wasi_cli_run().call_run(&mut store).await
+        });
+        assert_eq!(run.expect("run"), Ok(()));
+        out.contents().to_vec()
+    }
 }

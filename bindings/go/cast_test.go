@@ -143,3 +143,29 @@ func TestFinalizersReleaseUnclosedRuntimesAndTheirHooks(t *testing.T) {
 		t.Fatal("the runtime's meter was never released")
 	}
 }
+
+// componentGuest is a component (module.kind "component"): exports without parameters, one
+// inside an exported interface.
+const componentGuest = `(component
+  (core module $m
+    (func (export "answer") (result i32) i32.const 42)
+    (func (export "spin") (loop br 0)))
+  (core instance $i (instantiate $m))
+  (func $answer (export "answer") (result s32) (canon lift (core func $i "answer")))
+  (func (export "spin") (canon lift (core func $i "spin")))
+  (instance $api (export "answer" (func $answer)))
+  (export "acme:demo/api" (instance $api)))`
+
+func TestAComponentCastsLikeAModule(t *testing.T) {
+	s := watSpell(t, shared, componentGuest, `"entrypoint":"answer","limits":{"fuel":100000}`)
+	o := mustCast(t, s, nil)
+	if o.Kind != OutcomeOK || len(o.Returned) != 1 || o.Returned[0].I32() != 42 || o.Usage.Fuel == 0 {
+		t.Fatalf("answer: %v %v %s", o.Kind, o.Returned, o.Detail)
+	}
+	if o := mustCast(t, s, &Request{Export: "acme:demo/api#answer"}); o.Kind != OutcomeOK || o.Returned[0].I32() != 42 {
+		t.Fatalf("interface export: %v %v %s", o.Kind, o.Returned, o.Detail)
+	}
+	if o := mustCast(t, s, &Request{Export: "spin"}); o.Kind != OutcomeOutOfFuel || o.Usage.Fuel != 100000 {
+		t.Fatalf("spin: %v %d", o.Kind, o.Usage.Fuel)
+	}
+}

@@ -32,6 +32,8 @@ const (
 	CodePackageSizeMismatch ErrorCode = C.SPELL_ERROR_PACKAGE_SIZE_MISMATCH
 	// CodePackageIo is E-PKG-012: reading or writing package files failed.
 	CodePackageIo ErrorCode = C.SPELL_ERROR_PACKAGE_IO
+	// CodeModuleKindMismatch is E-PKG-013: the module is not of the kind spell.json states (`module.kind`: core or component); pack it again with `spell pack`, which detects the kind.
+	CodeModuleKindMismatch ErrorCode = C.SPELL_ERROR_MODULE_KIND_MISMATCH
 	// CodeManifestParse is E-MAN-001: spell.json is not a valid manifest; see the JSON Schema in schema/manifest.schema.json.
 	CodeManifestParse ErrorCode = C.SPELL_ERROR_MANIFEST_PARSE
 	// CodeManifestInvalid is E-MAN-002: a manifest field has an invalid value.

@@ -497,3 +497,73 @@ fn cast_keeps_compiled_modules_and_never_trusts_a_damaged_one() {
     );
     assert!(artifacts().is_empty());
 }
+
+/// A component without WASI: a top-level export and one inside an exported interface.
+const ANSWER_COMPONENT: &str = r#"(component
+  (import "acme:demo/log" (instance (export "write" (func (param "line" string)))))
+  (core module $m (func (export "answer") (result i32) i32.const 42))
+  (core instance $i (instantiate $m))
+  (func $answer (export "answer") (result s32) (canon lift (core func $i "answer")))
+  (instance $api (export "answer" (func $answer)))
+  (export "acme:demo/api" (instance $api)))"#;
+
+#[test]
+fn components_pack_inspect_invoke_and_get_an_sbom() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let manifest = r#"{"name":"answer","version":"1.0.0","license":"MIT","entrypoint":"answer"}"#;
+    let p = pack(dir.path(), manifest, ANSWER_COMPONENT);
+    let path = p.to_str().expect("utf8");
+    let o = spell(&["inspect", path, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["manifest"]["module"]["kind"], "component");
+    assert_eq!(v["imports"], serde_json::json!(["acme:demo/log"]));
+    assert_eq!(v["exports"], serde_json::json!(["acme:demo/api", "answer"]));
+    let o = spell(&["inspect", path]);
+    let out = text(&o.stdout);
+    assert!(out.contains("module      component "), "{out}");
+    assert!(out.contains("imports     acme:demo/log\n"), "{out}");
+    // Its import is no WASI: refused at load, named.
+    let o = spell(&["cast", path, "--invoke", "answer"]);
+    let stderr = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("E-MOD-003") && stderr.contains("acme:demo/log#write"),
+        "{stderr}"
+    );
+    // Without it, `--invoke` calls an export without parameters, at the top level or in an
+    // interface.
+    let wat = ANSWER_COMPONENT.replace(
+        r#"(import "acme:demo/log" (instance (export "write" (func (param "line" string)))))"#,
+        "",
+    );
+    let p = pack(dir.path(), manifest, &wat);
+    let path = p.to_str().expect("utf8");
+    for export in ["answer", "acme:demo/api#answer"] {
+        let o = spell(&["cast", path, "--invoke", export, "--json"]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        assert_eq!(v["returned"], serde_json::json!([42]), "{export}");
+    }
+    let module = dir.path().join("module.wasm");
+    let o = spell(&[
+        "cast",
+        "--unverified",
+        module.to_str().expect("utf8"),
+        "--invoke",
+        "answer",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = spell(&[
+        "sbom",
+        "generate",
+        module.to_str().expect("utf8"),
+        "--name",
+        "answer",
+        "--version",
+        "1.0.0",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let sbom: serde_json::Value = serde_json::from_slice(&o.stdout).expect("sbom");
+    assert_eq!(sbom["bomFormat"], "CycloneDX");
+}

@@ -82,6 +82,9 @@ catalog! {
     PackageSizeMismatch = 111, "E-PKG-011", "package_size_mismatch", "a member's size differs from the manifest; the package was altered after packing";
     /// Reading or writing package files failed.
     PackageIo = 112, "E-PKG-012", "package_io", "reading or writing package files failed";
+    /// The module's header declares another kind (core module or component) than the
+    /// manifest's `module.kind`.
+    ModuleKindMismatch = 113, "E-PKG-013", "module_kind_mismatch", "the module is not of the kind spell.json states (`module.kind`: core or component); pack it again with `spell pack`, which detects the kind";
 
     /// `spell.json` is not valid JSON or has unknown or mistyped fields.
     ManifestParse = 201, "E-MAN-001", "manifest_parse", "spell.json is not a valid manifest; see the JSON Schema in schema/manifest.schema.json";

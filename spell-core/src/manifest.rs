@@ -46,8 +46,9 @@ pub struct Manifest {
     /// The CycloneDX SBOM, pinned by digest and size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sbom: Option<FileRef>,
-    /// The export to call: `_start` for WASI commands (the default), or a function without
-    /// parameters.
+    /// The export to call: `_start` for WASI commands (the default; a component's
+    /// `wasi:cli/run`), or a function without parameters (in a component: `name` at the top
+    /// level, `interface#name` in an exported interface).
     #[serde(default = "default_entrypoint")]
     pub entrypoint: String,
     /// Capabilities the spell asks for. Nothing by default.
@@ -81,13 +82,58 @@ pub struct ModuleRef {
     pub kind: ModuleKind,
 }
 
-/// What kind of WebAssembly the module is.
+/// What kind of WebAssembly the module is. `spell pack` fills it in from the module's header;
+/// loading refuses a package whose module is not of its stated kind (`E-PKG-013`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ModuleKind {
     /// A core module using WASI preview 1.
     #[default]
     Core,
+    /// A component (the component model) using WASI preview 2: a `wasi:cli/command` whose
+    /// `wasi:cli/run` is the entrypoint `_start`, or a component exporting functions without
+    /// parameters.
+    Component,
+}
+
+impl ModuleKind {
+    /// The kind a WebAssembly binary's header declares, or `None` when `wasm` is no WebAssembly
+    /// binary (the compiler then refuses it with its own words).
+    ///
+    /// The header is the magic `\0asm`, a 16-bit version and a 16-bit layer: layer 0 is a core
+    /// module, layer 1 a component.
+    ///
+    /// ```
+    /// use spell_core::ModuleKind;
+    /// assert_eq!(ModuleKind::detect(b"\0asm\x01\0\0\0"), Some(ModuleKind::Core));
+    /// assert_eq!(ModuleKind::detect(b"\0asm\x0d\0\x01\0"), Some(ModuleKind::Component));
+    /// assert_eq!(ModuleKind::detect(b"(module)"), None);
+    /// ```
+    pub fn detect(wasm: &[u8]) -> Option<ModuleKind> {
+        let header = wasm.get(..8)?;
+        if &header[..4] != b"\0asm" {
+            return None;
+        }
+        match u16::from_le_bytes([header[6], header[7]]) {
+            0 => Some(ModuleKind::Core),
+            1 => Some(ModuleKind::Component),
+            _ => None,
+        }
+    }
+
+    /// `core` or `component`, as in the manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModuleKind::Core => "core",
+            ModuleKind::Component => "component",
+        }
+    }
+}
+
+impl std::fmt::Display for ModuleKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A pinned package member.

@@ -21,7 +21,7 @@
 
 use crate::digest::Sha256Digest;
 use crate::error::{ErrorCode, HasCode};
-use crate::manifest::{MODULE_PATH, Manifest, ManifestError, SBOM_PATH};
+use crate::manifest::{MODULE_PATH, Manifest, ManifestError, ModuleKind, SBOM_PATH};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::Path;
@@ -142,6 +142,14 @@ pub enum PackageError {
         /// Actual size.
         actual: u64,
     },
+    /// The module's header declares another kind than `module.kind`.
+    #[error("`module.wasm` is a {actual}, spell.json states `module.kind` = \"{stated}\"")]
+    KindMismatch {
+        /// The kind the manifest states.
+        stated: ModuleKind,
+        /// The kind the module's header declares.
+        actual: ModuleKind,
+    },
     /// The manifest was refused.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
@@ -171,6 +179,7 @@ impl HasCode for PackageError {
             MemberTooLarge { .. } => ErrorCode::PackageMemberTooLarge,
             DigestMismatch { .. } => ErrorCode::PackageDigestMismatch,
             SizeMismatch { .. } => ErrorCode::PackageSizeMismatch,
+            KindMismatch { .. } => ErrorCode::ModuleKindMismatch,
             Manifest(e) => e.code(),
             Io { .. } => ErrorCode::PackageIo,
         }
@@ -294,6 +303,7 @@ impl Package {
             manifest.module.size,
             manifest.module.sha256,
         )?;
+        check_kind(manifest.module.kind, &module)?;
         match (&manifest.sbom, &sbom) {
             (Some(pin), Some(bytes)) => check_pin(SBOM_PATH, bytes, pin.size, pin.sha256)?,
             (Some(_), None) => return Err(PackageError::Missing(SBOM_PATH)),
@@ -330,7 +340,12 @@ impl Package {
             })
         })?;
         let pin = |bytes: &[u8], path: &str| serde_json::json!({"path": path, "sha256": Sha256Digest::of(bytes), "size": bytes.len()});
-        let kind = obj.get("module").and_then(|m| m.get("kind")).cloned();
+        // A stated kind is kept (and checked against the bytes below); otherwise the header's.
+        let kind = obj
+            .get("module")
+            .and_then(|m| m.get("kind"))
+            .cloned()
+            .or_else(|| ModuleKind::detect(module).map(|k| k.as_str().into()));
         let mut module_pin = pin(module, MODULE_PATH);
         if let Some(kind) = kind {
             module_pin["kind"] = kind;
@@ -341,6 +356,7 @@ impl Package {
             None => obj.remove("sbom"),
         };
         let manifest = Manifest::from_json(&serde_json::to_vec(&value).unwrap_or_default())?;
+        check_kind(manifest.module.kind, module)?;
         Ok(Package::assemble(&manifest.to_json(), module, sbom, bundle))
     }
 
@@ -407,6 +423,15 @@ fn member_cap(index: usize, limits: &PackageLimits) -> u64 {
         MODULE_PATH => limits.max_module_bytes,
         SBOM_PATH => MAX_SBOM_BYTES,
         _ => MAX_METADATA_BYTES,
+    }
+}
+
+/// Refuses a module whose header declares another kind than `stated`. Bytes that are no
+/// WebAssembly binary at all pass: the compiler refuses them with its own words.
+fn check_kind(stated: ModuleKind, module: &[u8]) -> Result<(), PackageError> {
+    match ModuleKind::detect(module) {
+        Some(actual) if actual != stated => Err(PackageError::KindMismatch { stated, actual }),
+        _ => Ok(()),
     }
 }
 
@@ -489,6 +514,47 @@ mod tests {
             "ada188e4e2c4a73d8e304319059d95fa1ee1a4b29031b9e4fb026256e2d45adf",
             "package bytes changed"
         );
+    }
+
+    #[test]
+    fn pack_detects_the_module_kind_and_read_refuses_a_mismatch() {
+        const COMPONENT: &[u8] = b"\0asm\x0d\0\x01\0";
+        let read = |bytes: &[u8]| Package::read(bytes, &PackageLimits::default());
+        let pkg =
+            read(&Package::pack(MANIFEST, COMPONENT, None, None).expect("pack")).expect("read");
+        assert_eq!(pkg.manifest.module.kind, ModuleKind::Component);
+        let pkg = read(&good()).expect("read");
+        assert_eq!(pkg.manifest.module.kind, ModuleKind::Core);
+        // Stated and detected differ: refused at pack ...
+        let stated =
+            br#"{"name":"demo","version":"0.1.0","license":"MIT","module":{"kind":"core"}}"#;
+        let err = Package::pack(stated, COMPONENT, None, None).expect_err("mismatch");
+        assert_eq!(err.code(), ErrorCode::ModuleKindMismatch);
+        assert_eq!(
+            err.to_string(),
+            "`module.wasm` is a component, spell.json states `module.kind` = \"core\""
+        );
+        // ... and at read, for a package assembled by hand.
+        let manifest = String::from_utf8(manifest_for(MODULE)).expect("utf-8");
+        let module_pin = format!(
+            r#""sha256": "{}",
+    "size": 8,
+    "kind": "core""#,
+            Sha256Digest::of(MODULE)
+        );
+        assert!(manifest.contains(&module_pin), "{manifest}");
+        let lying = manifest.replace(
+            &module_pin,
+            &format!(
+                r#""sha256": "{}",
+    "size": 8,
+    "kind": "core""#,
+                Sha256Digest::of(COMPONENT)
+            ),
+        );
+        let err = read(&Package::assemble(lying.as_bytes(), COMPONENT, None, None))
+            .expect_err("mismatch");
+        assert_eq!(err.code(), ErrorCode::ModuleKindMismatch);
     }
 
     #[test]

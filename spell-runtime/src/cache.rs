@@ -1,7 +1,8 @@
 //! Compiled-module cache: in memory by module sha256 (bounded LRU), and optionally on disk as
-//! ahead-of-time artifacts.
+//! ahead-of-time artifacts. Core modules and components alike: the module's bytes (hence its
+//! sha256) decide its kind.
 //!
-//! Loading an artifact with `Module::deserialize` is as trusting as running native code, so the
+//! Loading an artifact with `Module::deserialize` (or `Component::deserialize`) is as trusting as running native code, so the
 //! disk cache only loads artifacts this cache wrote: each file carries a keyed BLAKE3 MAC under a
 //! 32-byte secret created with the cache folder (`cache.key`, mode 0600). A file whose MAC does
 //! not match, that is truncated, or that this engine cannot load is ignored and the module is
@@ -16,13 +17,14 @@
 use crate::compile::{self, CompileBudget};
 use crate::error::Error;
 use lru::LruCache;
-use spell_core::Sha256Digest;
+use spell_core::{ModuleKind, Sha256Digest};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
 const MAGIC: &[u8; 8] = b"SPELLAOT";
@@ -100,8 +102,31 @@ pub struct CacheStats {
     pub disk_rejected: u64,
 }
 
+/// A compiled core module or component.
+#[derive(Clone)]
+pub(crate) enum Compiled {
+    Module(Module),
+    Component(Component),
+}
+
+impl Compiled {
+    fn compile(engine: &Engine, kind: ModuleKind, wasm: &[u8]) -> wasmtime::Result<Compiled> {
+        Ok(match kind {
+            ModuleKind::Core => Compiled::Module(Module::new(engine, wasm)?),
+            ModuleKind::Component => Compiled::Component(Component::new(engine, wasm)?),
+        })
+    }
+
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        match self {
+            Compiled::Module(m) => m.serialize(),
+            Compiled::Component(c) => c.serialize(),
+        }
+    }
+}
+
 pub(crate) struct ModuleCache {
-    memory: Mutex<LruCache<Sha256Digest, Module>>,
+    memory: Mutex<LruCache<Sha256Digest, Compiled>>,
     disk: Option<DiskCache>,
     compiled: AtomicU64,
     memory_hits: AtomicU64,
@@ -146,15 +171,16 @@ impl ModuleCache {
         }
     }
 
-    /// The compiled module for `wasm`, from memory, disk or a fresh compile.
-    /// A module is compiled only within `budget`.
+    /// The compiled module or component (`kind`) for `wasm`, from memory, disk or a fresh
+    /// compile. It is compiled only within `budget` (for a component: summed over its modules).
     pub(crate) fn get(
         &self,
         engine: &Engine,
         digest: Sha256Digest,
         wasm: &[u8],
+        kind: ModuleKind,
         budget: &CompileBudget,
-    ) -> Result<Module, Error> {
+    ) -> Result<Compiled, Error> {
         if let Some(m) = self.lock().get(&digest) {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(m.clone());
@@ -162,12 +188,12 @@ impl ModuleCache {
         let module = match self
             .disk
             .as_ref()
-            .and_then(|d| self.load_from_disk(engine, d, digest))
+            .and_then(|d| self.load_from_disk(engine, d, digest, kind))
         {
             Some(m) => m,
             None => {
                 compile::check(wasm, budget)?;
-                let m = Module::new(engine, wasm)
+                let m = Compiled::compile(engine, kind, wasm)
                     .map_err(|e| Error::ModuleInvalid(format!("{e:#}")))?;
                 self.compiled.fetch_add(1, Ordering::Relaxed);
                 if let Some(d) = &self.disk
@@ -187,10 +213,11 @@ impl ModuleCache {
         engine: &Engine,
         disk: &DiskCache,
         digest: Sha256Digest,
-    ) -> Option<Module> {
+        kind: ModuleKind,
+    ) -> Option<Compiled> {
         let path = disk.path(digest);
         let bytes = std::fs::read(&path).ok()?;
-        match disk.load(engine, &bytes) {
+        match disk.load(engine, &bytes, kind) {
             Some(m) => {
                 self.disk_hits.fetch_add(1, Ordering::Relaxed);
                 // The modification time is the last use, for eviction.
@@ -207,7 +234,7 @@ impl ModuleCache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<Sha256Digest, Module>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<Sha256Digest, Compiled>> {
         self.memory.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -245,7 +272,7 @@ impl DiskCache {
             .join(format!("{digest}-{}.{ARTIFACT_EXTENSION}", self.engine_tag))
     }
 
-    fn store(&self, digest: Sha256Digest, module: &Module) -> wasmtime::Result<()> {
+    fn store(&self, digest: Sha256Digest, module: &Compiled) -> wasmtime::Result<()> {
         let artifact = module.serialize()?;
         let mac = blake3::keyed_hash(&self.key, &artifact);
         let mut file = Vec::with_capacity(MAGIC.len() + 32 + artifact.len());
@@ -273,7 +300,7 @@ impl DiskCache {
         Ok(())
     }
 
-    fn load(&self, engine: &Engine, file: &[u8]) -> Option<Module> {
+    fn load(&self, engine: &Engine, file: &[u8], kind: ModuleKind) -> Option<Compiled> {
         let rest = file.strip_prefix(MAGIC)?;
         let (mac, artifact) = rest.split_at_checked(32)?;
         let mac: [u8; 32] = mac.try_into().ok()?;
@@ -281,18 +308,27 @@ impl DiskCache {
         if blake3::keyed_hash(&self.key, artifact) != blake3::Hash::from(mac) {
             return None;
         }
-        deserialize(engine, artifact)
+        deserialize(engine, artifact, kind)
     }
 }
 
 #[expect(
     unsafe_code,
-    reason = "Module::deserialize trusts its input: only MAC-checked artifacts this cache wrote reach it"
+    reason = "Module::deserialize and Component::deserialize trust their input: only MAC-checked artifacts this cache wrote reach them"
 )]
-fn deserialize(engine: &Engine, artifact: &[u8]) -> Option<Module> {
+fn deserialize(engine: &Engine, artifact: &[u8], kind: ModuleKind) -> Option<Compiled> {
     // SAFETY: `artifact` passed the keyed MAC check, so this cache serialized it with
-    // `Module::serialize`; wasmtime itself still checks the engine configuration matches.
-    unsafe { Module::deserialize(engine, artifact) }.ok()
+    // `Module::serialize` or `Component::serialize`; wasmtime itself still checks the engine
+    // configuration matches. The artifact is of the kind asked for: the file is named by the
+    // module's sha256, and the kind comes from those bytes (`spell_core::ModuleKind::detect`).
+    match kind {
+        ModuleKind::Core => unsafe { Module::deserialize(engine, artifact) }
+            .ok()
+            .map(Compiled::Module),
+        ModuleKind::Component => unsafe { Component::deserialize(engine, artifact) }
+            .ok()
+            .map(Compiled::Component),
+    }
 }
 
 /// Writes under a temporary name, then renames. No fsync: after a crash a torn file fails its

@@ -1,5 +1,6 @@
 //! One cast: the request, the sandbox it runs in, and the outcome with its usage record.
 
+use crate::component::WasiP2;
 use crate::error::Error;
 use crate::fs_guard::FsGuard;
 use crate::host::{HostFault, Val};
@@ -7,7 +8,7 @@ use crate::limits::{Deadline, MemoryLimiter, Tripwire};
 use crate::metering::{CastContext, HookError, MeteringHook, Outcome, UsageRecord};
 use crate::net::NetScope;
 use crate::output::{OutputBudget, OutputCallback, OutputSink, Stream};
-use crate::spell::SpellInner;
+use crate::spell::{SpellInner, SpellPre};
 use crate::trace::{self, TraceContext};
 use crate::trap::TrapKind;
 use spell_core::{Access, ErrorCode, Grant, HasCode, Limits};
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tracing::Instrument;
-use wasmtime::{CallHook, InstancePre, Store, Trap, UpdateDeadline};
+use wasmtime::{CallHook, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
@@ -129,7 +130,8 @@ impl CastRequest {
         self
     }
 
-    /// Calls this export instead of the spell's entrypoint (a function without parameters).
+    /// Calls this export instead of the spell's entrypoint (a function without parameters; in a
+    /// component, `name` at the top level or `interface#name` in an exported interface).
     pub fn export(mut self, name: impl Into<String>) -> Self {
         self.export = Some(name.into());
         self
@@ -223,6 +225,8 @@ pub(crate) struct CastState {
     /// `None` for modules that import nothing from WASI: building the context is a tenth of a
     /// trivial cast.
     pub(crate) wasi: Option<WasiP1Ctx>,
+    /// A component's WASI preview 2 context (`None` for modules).
+    pub(crate) p2: Option<WasiP2>,
     pub(crate) cast_id: String,
     pub(crate) tripwire: Arc<Tripwire>,
     pub(crate) net: NetUsage,
@@ -346,7 +350,8 @@ async fn cast(
         .limits
         .lowered_by(&req.limits)
         .map_err(Error::RequestDenied)?;
-    check_request(&spell.grant, &req)?;
+    let component = matches!(spell.pre, SpellPre::Component(_));
+    check_request(&spell.grant, &req, component)?;
     let trace = match &req.traceparent {
         Some(tp) => Some(Arc::new(
             TraceContext::parse(tp, req.tracestate.as_deref())
@@ -364,8 +369,7 @@ async fn cast(
         .export
         .clone()
         .unwrap_or_else(|| spell.entrypoint.clone());
-    if !matches!(spell.pre.module().get_export(&export), Some(wasmtime::ExternType::Func(f)) if f.params().len() == 0)
-    {
+    if !spell.pre.callable(&export) {
         return Err(Error::Setup(format!(
             "`{export}` is not an exported function without parameters"
         )));
@@ -393,15 +397,16 @@ async fn cast(
     let budget = OutputBudget::new(limits.output_bytes, tripwire.clone(), req.on_output.clone());
     let stdout = OutputSink::new(Stream::Stdout, budget.clone());
     let stderr = OutputSink::new(Stream::Stderr, budget);
-    let wasi = if spell.imports_wasi {
-        Some(build_wasi(
-            &spell.name,
-            &req,
-            stdout.clone(),
-            stderr.clone(),
-        )?)
-    } else {
-        None
+    let (wasi, p2) = match &spell.pre {
+        SpellPre::Component(_) => {
+            let b = wasi_builder(&spell.name, &req, stdout.clone(), stderr.clone())?;
+            (None, Some(WasiP2::new(b, limits.open_files)))
+        }
+        SpellPre::Module(_) if spell.imports_wasi => {
+            let mut b = wasi_builder(&spell.name, &req, stdout.clone(), stderr.clone())?;
+            (Some(b.build_p1()), None)
+        }
+        SpellPre::Module(_) => (None, None),
     };
 
     let started = Instant::now();
@@ -445,6 +450,7 @@ async fn cast(
             );
             let state = CastState {
                 wasi,
+                p2,
                 cast_id,
                 tripwire: tripwire.clone(),
                 net: NetUsage::default(),
@@ -536,7 +542,7 @@ impl Ended {
 }
 
 /// Checks the request against the grant; every problem is listed.
-fn check_request(grant: &Grant, req: &CastRequest) -> Result<(), Error> {
+fn check_request(grant: &Grant, req: &CastRequest, component: bool) -> Result<(), Error> {
     let mut problems = Vec::new();
     for (k, _) in &req.env {
         if !grant.env.contains(k) {
@@ -549,6 +555,12 @@ fn check_request(grant: &Grant, req: &CastRequest) -> Result<(), Error> {
             Some(g) if g.access < m.access => {
                 problems.push(format!("mount `{}` is granted read-only", m.guest))
             }
+            // Disk writes are metered in Spell's preview-1 wrappers (`fs_guard.rs`), which
+            // components do not go through: unmetered writes would escape `disk_write_bytes`.
+            Some(_) if component && m.access == Access::Rw => problems.push(format!(
+                "mount `{}`: components get read-only mounts (their disk writes cannot be metered yet)",
+                m.guest
+            )),
             Some(_) => {}
         }
     }
@@ -579,12 +591,14 @@ impl CastState {
     }
 }
 
-fn build_wasi(
+/// The WASI context of a cast, for either preview: `argv[0]` the spell's name, the request's
+/// arguments, environment and stdin, the captured stdout and stderr, the mounts.
+fn wasi_builder(
     name: &str,
     req: &CastRequest,
     stdout: OutputSink,
     stderr: OutputSink,
-) -> Result<WasiP1Ctx, Error> {
+) -> Result<WasiCtxBuilder, Error> {
     let mut b = WasiCtxBuilder::new();
     let argv: Vec<&str> = std::iter::once(name)
         .chain(req.args.iter().map(String::as_str))
@@ -606,7 +620,7 @@ fn build_wasi(
             Error::Setup(format!("mount {} at {}: {e:#}", m.host.display(), m.guest))
         })?;
     }
-    Ok(b.build_p1())
+    Ok(b)
 }
 
 /// Where the deadline and the cancel handle are checked while the guest runs: every epoch tick
@@ -630,7 +644,7 @@ fn arm_deadline(store: &mut Store<CastState>, deadline: &Deadline) {
 /// to `cpu`. `None` when the cast was stopped.
 async fn supervise(
     store: &mut Store<CastState>,
-    pre: &InstancePre<CastState>,
+    pre: &SpellPre,
     export: &str,
     deadline: &Deadline,
     clock: CpuClock,
@@ -667,9 +681,13 @@ async fn supervise(
 
 async fn call(
     store: &mut Store<CastState>,
-    pre: &InstancePre<CastState>,
+    pre: &SpellPre,
     export: &str,
 ) -> wasmtime::Result<Vec<Val>> {
+    let pre = match pre {
+        SpellPre::Module(pre) => pre,
+        SpellPre::Component(pre) => return pre.call(store, export).await,
+    };
     let instance = pre
         .instantiate_async(&mut *store)
         .instrument(tracing::info_span!("instantiate"))

@@ -1,7 +1,8 @@
 //! # spell-runtime
 //!
-//! Loads verified spells and casts them in a wasmtime WASI (preview 1) sandbox where every
-//! limit is enforced by the host and every cast reports exactly what it used.
+//! Loads verified spells, core modules (WASI preview 1) and components (WASI preview 2), and
+//! casts them in a wasmtime WASI sandbox where every limit is enforced by the host and every
+//! cast reports exactly what it used.
 //!
 //! ```
 //! use spell_runtime::{CastRequest, Outcome, Runtime, UsageLog};
@@ -31,6 +32,7 @@
 mod cache;
 mod cast;
 mod compile;
+mod component;
 pub mod config;
 mod eager;
 mod error;

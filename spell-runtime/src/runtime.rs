@@ -7,7 +7,7 @@
 //! capabilities with the policy → compile or fetch from cache → check every import is WASI or a
 //! granted host function → check the entrypoint → pre-instantiate.
 
-use crate::cache::{CacheStats, ModuleCache};
+use crate::cache::{CacheStats, Compiled, ModuleCache};
 use crate::cast::CastState;
 use crate::config::{Metering, RuntimeBuilder};
 use crate::error::Error;
@@ -18,11 +18,11 @@ use crate::metrics::Metrics;
 use crate::net::{self, NetGrant};
 use crate::random;
 use crate::rescan::{Registry, SbomSlot, Standing, verdict_key};
-use crate::spell::{Spell, SpellInner};
+use crate::spell::{Spell, SpellInner, SpellPre};
 use crate::ticker::Ticker;
 use lru::LruCache;
 use spell_core::capability::name_matches;
-use spell_core::{Grant, HasCode, NetworkPolicy, Package, Policy, Sha256Digest};
+use spell_core::{Grant, HasCode, ModuleKind, NetworkPolicy, Package, Policy, Sha256Digest};
 use spell_verify::{PolicyVerifier, SignatureCheck, Verification};
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
@@ -38,6 +38,13 @@ const RESIDENT_RESET_BYTES: usize = 64 << 10;
 
 /// Elements a table may have with the pooling allocator (its slots are sized for this many).
 const POOL_TABLE_ELEMENTS: u64 = 20_000;
+
+/// Pool slots a cast may use, per kind: a core module uses one instance, memory and table; a
+/// component a few of each (a command made with the preview-1 adapter: four core instances, one
+/// memory, two tables). The pool reserves address space, not memory, for its slots.
+const POOL_CORE_INSTANCES_PER_CAST: u32 = 8;
+const POOL_MEMORIES_PER_CAST: u32 = 2;
+const POOL_TABLES_PER_CAST: u32 = 4;
 
 /// Verdicts and signature checks kept per runtime (each about 1 KB).
 const VERDICT_CACHE_CAPACITY: usize = 4096;
@@ -93,6 +100,8 @@ impl std::fmt::Debug for Runtime {
 pub(crate) struct RuntimeInner {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<CastState>,
+    /// Components' linker: WASI preview 2.
+    component_linker: wasmtime::component::Linker<CastState>,
     pub(crate) config: RuntimeBuilder,
     pub(crate) slots: Arc<tokio::sync::Semaphore>,
     pub(crate) default_meter: Arc<dyn MeteringHook>,
@@ -187,6 +196,8 @@ impl Runtime {
                     reason: format!("{e:#}"),
                 })?;
         }
+        let component_linker =
+            crate::component::linker(&engine).map_err(|e| Error::Config(format!("{e:#}")))?;
         let tls = net::tls_connector(&config.tls_roots)?;
         let dns = net::Dns::new(&config.dns_servers)
             .map(Arc::new)
@@ -214,6 +225,7 @@ impl Runtime {
             ),
             engine,
             linker,
+            component_linker,
             tls,
             dns,
             config,
@@ -309,6 +321,7 @@ impl Runtime {
             version: m.version.to_string(),
             wasm: &wasm,
             module_digest: m.module.sha256,
+            kind: m.module.kind,
             entrypoint: &entrypoint,
         };
         let standing = Standing::new(package, sbom, key, verification.warnings.clone());
@@ -391,6 +404,9 @@ impl Runtime {
             version: "0.0.0".into(),
             wasm,
             module_digest: digest,
+            // No manifest states it: the header decides (bytes that are no WebAssembly fail
+            // to compile either way).
+            kind: ModuleKind::detect(wasm).unwrap_or_default(),
             entrypoint: &module.entrypoint,
         };
         self.prepare(source, module.grant, NetworkPolicy::default(), None)
@@ -455,11 +471,12 @@ impl Runtime {
         let (verification, standing) = verified.map_or((None, None), |(v, s)| (Some(v), Some(s)));
         let compiled_before = inner.modules.stats().compiled;
         let compile = tracing::info_span!("compile", cache_hit = tracing::field::Empty);
-        let module = compile.in_scope(|| {
+        let compiled = compile.in_scope(|| {
             inner.modules.get(
                 &inner.engine,
                 source.module_digest,
                 source.wasm,
+                source.kind,
                 &inner.config.compile_budget,
             )
         })?;
@@ -468,13 +485,27 @@ impl Runtime {
             "cache_hit",
             inner.modules.stats().compiled == compiled_before,
         );
-        let pre = tracing::info_span!("link").in_scope(|| {
-            self.check_imports(&module, &grant)?;
-            check_entrypoint(&module, source.entrypoint)?;
-            inner
-                .linker
-                .instantiate_pre(&module)
-                .map_err(|e| Error::ImportNotGranted(vec![format!("{e:#}")]))
+        let (pre, imports_wasi) = tracing::info_span!("link").in_scope(|| match &compiled {
+            Compiled::Module(module) => {
+                self.check_imports(module, &grant)?;
+                check_entrypoint(module, source.entrypoint)?;
+                let pre = inner
+                    .linker
+                    .instantiate_pre(module)
+                    .map_err(|e| Error::ImportNotGranted(vec![format!("{e:#}")]))?;
+                let imports_wasi = module
+                    .imports()
+                    .any(|i| i.module() == "wasi_snapshot_preview1");
+                Ok::<_, Error>((SpellPre::Module(pre), imports_wasi))
+            }
+            Compiled::Component(component) => {
+                let pre = crate::component::prepare(
+                    &inner.component_linker,
+                    component,
+                    source.entrypoint,
+                )?;
+                Ok((SpellPre::Component(Box::new(pre)), true))
+            }
         })?;
         let metrics = inner
             .metrics
@@ -488,9 +519,7 @@ impl Runtime {
                 name: source.name,
                 version: source.version,
                 entrypoint: source.entrypoint.to_string(),
-                imports_wasi: module
-                    .imports()
-                    .any(|i| i.module() == "wasi_snapshot_preview1"),
+                imports_wasi,
                 net: Arc::new(NetGrant {
                     patterns: grant.network.clone(),
                     allow_addresses: network.allow_addresses,
@@ -542,6 +571,7 @@ struct ModuleSource<'a> {
     version: String,
     wasm: &'a [u8],
     module_digest: Sha256Digest,
+    kind: ModuleKind,
     entrypoint: &'a str,
 }
 
@@ -577,9 +607,10 @@ fn engine_config(b: &RuntimeBuilder) -> Config {
     if b.pooling {
         let n = u32::try_from(b.max_concurrent_casts).unwrap_or(u32::MAX);
         let mut p = PoolingAllocationConfig::default();
-        p.total_core_instances(n)
-            .total_memories(n)
-            .total_tables(n)
+        p.total_core_instances(n.saturating_mul(POOL_CORE_INSTANCES_PER_CAST))
+            .total_component_instances(n)
+            .total_memories(n.saturating_mul(POOL_MEMORIES_PER_CAST))
+            .total_tables(n.saturating_mul(POOL_TABLES_PER_CAST))
             .total_stacks(n)
             .max_memory_size(usize::try_from(b.max_memory_bytes).unwrap_or(usize::MAX))
             .table_elements(POOL_TABLE_ELEMENTS as usize)

@@ -1,6 +1,7 @@
 //! A loaded [`Spell`]: verified, granted, compiled and pre-instantiated, ready to cast.
 
 use crate::cast::{CastOutcome, CastRequest, CastState, CpuClock};
+use crate::component::ComponentPre;
 use crate::error::Error;
 use crate::metrics::SpellMetrics;
 use crate::net::NetGrant;
@@ -25,16 +26,36 @@ pub(crate) struct SpellInner {
     pub(crate) name: String,
     pub(crate) version: String,
     pub(crate) entrypoint: String,
-    /// Whether the module imports anything from WASI (else casts skip the WASI context).
+    /// Whether the module imports anything from WASI (else casts skip the WASI context); always
+    /// for components.
     pub(crate) imports_wasi: bool,
     pub(crate) grant: Grant,
     pub(crate) net: Arc<NetGrant>,
     pub(crate) verification: Option<Verification>,
     /// The verdict rescans keep current (`None` for unverified modules).
     pub(crate) standing: Option<Standing>,
-    pub(crate) pre: InstancePre<CastState>,
+    pub(crate) pre: SpellPre,
     /// This spell's histograms, when the runtime keeps metrics.
     pub(crate) metrics: Option<SpellMetrics>,
+}
+
+/// What a cast instantiates: a core module or a component.
+pub(crate) enum SpellPre {
+    Module(InstancePre<CastState>),
+    Component(Box<ComponentPre>),
+}
+
+impl SpellPre {
+    /// Whether a cast can call `export`: a function without parameters (or a command's run).
+    pub(crate) fn callable(&self, export: &str) -> bool {
+        match self {
+            SpellPre::Module(pre) => matches!(
+                pre.module().get_export(export),
+                Some(wasmtime::ExternType::Func(f)) if f.params().len() == 0
+            ),
+            SpellPre::Component(pre) => pre.callable(export),
+        }
+    }
 }
 
 impl std::fmt::Debug for Spell {

@@ -32,6 +32,7 @@
 #define SPELL_ERROR_PACKAGE_DIGEST_MISMATCH 110 /* E-PKG-010: a member's sha256 differs from the manifest; the package was altered after packing */
 #define SPELL_ERROR_PACKAGE_SIZE_MISMATCH 111 /* E-PKG-011: a member's size differs from the manifest; the package was altered after packing */
 #define SPELL_ERROR_PACKAGE_IO 112 /* E-PKG-012: reading or writing package files failed */
+#define SPELL_ERROR_MODULE_KIND_MISMATCH 113 /* E-PKG-013: the module is not of the kind spell.json states (`module.kind`: core or component); pack it again with `spell pack`, which detects the kind */
 #define SPELL_ERROR_MANIFEST_PARSE 201 /* E-MAN-001: spell.json is not a valid manifest; see the JSON Schema in schema/manifest.schema.json */
 #define SPELL_ERROR_MANIFEST_INVALID 202 /* E-MAN-002: a manifest field has an invalid value */
 #define SPELL_ERROR_MANIFEST_TOOL_INVALID 203 /* E-MAN-003: the manifest's `tool` section is invalid; see `spell mcp` in README.md */

@@ -92,3 +92,13 @@ test('the authorize allowance caps fuel', async () => {
   assert.equal(r.usage.fuel, 5000)
   assert.match(r.detail, /allowance/)
 })
+
+test('a component (module.kind "component") casts like a module: exports by name, the same limits', async () => {
+  const component = await runtime.load(fixture('component', '"entrypoint":"answer","limits":{"fuel":100000}'), devPolicy)
+  const r = await component.cast()
+  assert.deepEqual([r.outcome, r.returned, r.exitCode], ['ok', [42], undefined])
+  assert.ok(r.usage.fuel > 0)
+  assert.deepEqual((await component.cast({ export: 'acme:demo/api#answer' })).returned, [42])
+  const spun = await component.cast({ export: 'spin' })
+  assert.deepEqual([spun.outcome, spun.usage.fuel], ['out_of_fuel', 100000])
+})

@@ -118,3 +118,13 @@ def test_on_output_sees_every_chunk(hello: spell.Spell) -> None:
     chunks: list[tuple[str, bytes]] = []
     outcome = hello.cast(["stream"], on_output=lambda stream, chunk: chunks.append((stream, chunk)))
     assert b"".join(c for s, c in chunks if s == "stdout") == outcome.stdout == b"Hello, stream!\n"
+
+
+def test_a_component_casts_like_a_module(guest: Callable[..., spell.Spell]) -> None:
+    component = guest("component", entrypoint="answer", limits={"fuel": 100000})
+    outcome = component.cast()
+    assert (outcome.outcome, outcome.returned, outcome.exit_code) == ("ok", [42], None)
+    assert outcome.usage.fuel is not None and outcome.usage.fuel > 0
+    assert component.cast(export="acme:demo/api#answer").returned == [42]
+    spun = component.cast(export="spin")
+    assert (spun.outcome, spun.usage.fuel) == ("out_of_fuel", 100000)

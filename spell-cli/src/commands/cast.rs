@@ -229,7 +229,7 @@ fn cast(args: Args, on_output: Option<OutputCallback>) -> anyhow::Result<(CastOu
                 path: spell_core::MODULE_PATH.into(),
                 sha256: Sha256Digest::of(&bytes),
                 size: bytes.len() as u64,
-                kind: ModuleKind::Core,
+                kind: ModuleKind::detect(&bytes).unwrap_or_default(),
             },
             sbom: None,
             entrypoint: args.invoke.clone().unwrap_or_else(|| "_start".into()),

@@ -82,3 +82,22 @@ pub fn micropython_wasm() -> Vec<u8> {
         )
     })
 }
+
+/// A `wasi:cli/command` component made from a WASI preview-1 command module with wasmtime 48's
+/// preview-1 adapter, as `wasm-tools component new --adapt` makes them.
+pub fn component(core: &[u8]) -> Vec<u8> {
+    use wasi_preview1_component_adapter_provider::{
+        WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+    };
+    wit_component::ComponentEncoder::default()
+        .module(core)
+        .expect("core module")
+        .adapter(
+            WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+            WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+        )
+        .expect("adapter")
+        .validate(true)
+        .encode()
+        .expect("encode component")
+}

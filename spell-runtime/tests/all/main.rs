@@ -1,7 +1,9 @@
 //! Integration tests of spell-runtime with real guests: WAT for each limit and outcome, a C
-//! guest built by Debian's clang for WASI behaviour, and the real micropython-wasi.wasm.
+//! guest built by Debian's clang for WASI behaviour (also as a component), and the real
+//! micropython-wasi.wasm.
 
 mod cache;
+mod components;
 mod concurrency;
 mod fs_guard;
 mod guests;

@@ -1,0 +1,250 @@
+//! Components: what a cast of a `module.kind = "component"` spell needs beyond the core-module
+//! path it shares (the store, its limiter, fuel, deadline, output sinks, usage record, hooks).
+//!
+//! A component is linked against wasmtime-wasi's preview 2 implementation (`wasi:cli`, `io`,
+//! `clocks`, `filesystem`, `random`, `sockets` at 0.2.x). Its `wasi:cli/run` is the entrypoint
+//! `_start`, so a command component casts exactly like a WASI command module; other exports
+//! without parameters are called by name (`name` at the top level, `interface#name` inside an
+//! exported interface). Sockets are linked but every use is refused: the context allows no TCP,
+//! UDP or name lookup and its address check denies every address.
+
+use crate::cast::CastState;
+use crate::error::Error;
+use crate::host::Val;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{
+    Component, ComponentExportIndex, InstancePre, Linker, ResourceTable, Val as ComponentVal,
+};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// The name casts use for a command's `wasi:cli/run`: the WASI command entrypoint of core modules.
+pub(crate) const RUN: &str = "_start";
+
+/// The most bytes one `get-random-bytes` call may ask for. wasmtime-wasi fills the request in
+/// one synchronous call, in host memory outside the memory limit: its default (64 MiB) would take
+/// about 200 ms out of reach of the deadline. Core modules' `random_get` is chunked instead
+/// (`random.rs`); a component asking for more traps (`host_error`).
+const MAX_RANDOM_BYTES: u64 = 1 << 20;
+
+/// Handles (descriptors, streams, pollables) a component holds on top of `open_files`: its
+/// stdio, preopens and the pollables the preview-1 adapter makes for each `poll_oneoff`.
+const RESERVED_HANDLES: usize = 64;
+
+/// WASI packages the component linker provides (at any 0.2.x version; wasmtime matches minor
+/// versions itself).
+const WASI_PACKAGES: [&str; 6] = [
+    "wasi:cli/",
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:filesystem/",
+    "wasi:random/",
+    "wasi:sockets/",
+];
+
+/// A component pre-instantiated for casts.
+pub(crate) struct ComponentPre {
+    pub(crate) pre: InstancePre<CastState>,
+    /// `Some` when the component is a `wasi:cli/command`: its `run` is [`RUN`].
+    pub(crate) command: Option<CommandPre<CastState>>,
+}
+
+/// A component's WASI preview 2 state in a cast.
+pub(crate) struct WasiP2 {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiP2 {
+    /// The context of `builder`, which holds the request's arguments, environment, stdio and
+    /// mounts; with every socket use refused, at most `open_files` (plus a fixed reserve)
+    /// handles at once and [`MAX_RANDOM_BYTES`] of randomness per call.
+    pub(crate) fn new(mut builder: WasiCtxBuilder, open_files: u64) -> WasiP2 {
+        builder
+            .max_random_size(MAX_RANDOM_BYTES)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }));
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(
+            usize::try_from(open_files)
+                .unwrap_or(usize::MAX)
+                .saturating_add(RESERVED_HANDLES),
+        );
+        WasiP2 {
+            ctx: builder.build(),
+            table,
+        }
+    }
+}
+
+impl WasiView for CastState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        // Only components have one; a module never reaches these host functions.
+        let p2 = self.p2.get_or_insert_with(|| WasiP2 {
+            ctx: WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+        });
+        WasiCtxView {
+            ctx: &mut p2.ctx,
+            table: &mut p2.table,
+        }
+    }
+}
+
+/// The component linker: WASI preview 2 (0.2.12's `wasi:cli/exit` has `exit-with-code`, which
+/// the preview-1 adapter's `proc_exit` uses to pass exit codes other than 0 and 1).
+pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<CastState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    Ok(linker)
+}
+
+/// Pre-instantiates `component`, after checking that everything it imports is provided (all
+/// that is not is listed, instance and function names) and that `entrypoint` can be called.
+pub(crate) fn prepare(
+    linker: &Linker<CastState>,
+    component: &Component,
+    entrypoint: &str,
+) -> Result<ComponentPre, Error> {
+    let engine = component.engine();
+    let mut refused = Vec::new();
+    for (name, item) in component.component_type().imports(engine) {
+        if provided(name) {
+            continue;
+        }
+        match item.ty {
+            ComponentItem::ComponentInstance(instance) => {
+                let before = refused.len();
+                refused.extend(instance.exports(engine).map(|(f, _)| format!("{name}#{f}")));
+                if refused.len() == before {
+                    refused.push(name.to_string());
+                }
+            }
+            _ => refused.push(name.to_string()),
+        }
+    }
+    if !refused.is_empty() {
+        return Err(Error::ImportNotGranted(refused));
+    }
+    // A WASI interface of a newer minor version, or a function wasmtime-wasi lacks.
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(|e| Error::ImportNotGranted(vec![format!("{e:#}")]))?;
+    let command = CommandPre::new(pre.clone()).ok();
+    let entry_err = |reason| {
+        Err(Error::Entrypoint {
+            name: entrypoint.to_string(),
+            reason,
+        })
+    };
+    if entrypoint == RUN {
+        if command.is_none() {
+            return entry_err("is not exported: the component is no `wasi:cli/command`");
+        }
+    } else {
+        match export(component, entrypoint) {
+            Some((ComponentItem::ComponentFunc(f), _)) if f.params().len() == 0 => {}
+            Some((ComponentItem::ComponentFunc(_), _)) => return entry_err("takes parameters"),
+            Some(_) => return entry_err("is not a function"),
+            None => return entry_err("is not exported"),
+        }
+    }
+    Ok(ComponentPre { pre, command })
+}
+
+/// Whether an import is one of the WASI interfaces the linker provides.
+fn provided(name: &str) -> bool {
+    WASI_PACKAGES.iter().any(|p| name.starts_with(p))
+        && name
+            .split_once('@')
+            .is_some_and(|(_, version)| version.starts_with("0.2."))
+}
+
+/// The export `name` (top level) or `interface#name` (in an exported interface).
+fn export(component: &Component, name: &str) -> Option<(ComponentItem, ComponentExportIndex)> {
+    match name.split_once('#') {
+        Some((interface, func)) => {
+            let (_, instance) = component.get_export(None, interface)?;
+            component.get_export(Some(&instance), func)
+        }
+        None => component.get_export(None, name),
+    }
+}
+
+impl ComponentPre {
+    /// Whether a cast can call `name`: [`RUN`] of a command, or a function without parameters.
+    pub(crate) fn callable(&self, name: &str) -> bool {
+        if name == RUN {
+            return self.command.is_some();
+        }
+        matches!(
+            export(self.pre.component(), name),
+            Some((ComponentItem::ComponentFunc(f), _)) if f.params().len() == 0
+        )
+    }
+
+    /// Instantiates the component in `store` and calls `name`. A command's `run` returning its
+    /// error is exit code 1, as `wasmtime run` has it.
+    pub(crate) async fn call(
+        &self,
+        store: &mut Store<CastState>,
+        name: &str,
+    ) -> wasmtime::Result<Vec<Val>> {
+        use tracing::Instrument;
+        let instantiate = tracing::info_span!("instantiate");
+        let run = tracing::info_span!("run", export = name);
+        if let (RUN, Some(command)) = (name, &self.command) {
+            let command = command
+                .instantiate_async(&mut *store)
+                .instrument(instantiate)
+                .await?;
+            return match command
+                .wasi_cli_run()
+                .call_run(&mut *store)
+                .instrument(run)
+                .await?
+            {
+                Ok(()) => Ok(Vec::new()),
+                Err(()) => Err(wasmtime::Error::new(I32Exit(1))),
+            };
+        }
+        let instance = self
+            .pre
+            .instantiate_async(&mut *store)
+            .instrument(instantiate)
+            .await?;
+        let (_, index) = export(self.pre.component(), name)
+            .ok_or_else(|| wasmtime::format_err!("export `{name}` is not a function"))?;
+        let func = instance
+            .get_func(&mut *store, index)
+            .ok_or_else(|| wasmtime::format_err!("export `{name}` is not a function"))?;
+        let n = func.ty(&*store).results().len();
+        let mut results = vec![ComponentVal::Bool(false); n];
+        func.call_async(&mut *store, &[], &mut results)
+            .instrument(run)
+            .await?;
+        Ok(results.iter().filter_map(from_component).collect())
+    }
+}
+
+/// A component value as a [`Val`], for the numbers and booleans that have one.
+fn from_component(v: &ComponentVal) -> Option<Val> {
+    Some(match *v {
+        ComponentVal::Bool(b) => Val::I32(i32::from(b)),
+        ComponentVal::S8(n) => Val::I32(n.into()),
+        ComponentVal::U8(n) => Val::I32(n.into()),
+        ComponentVal::S16(n) => Val::I32(n.into()),
+        ComponentVal::U16(n) => Val::I32(n.into()),
+        ComponentVal::S32(n) => Val::I32(n),
+        // Bit for bit, as core WebAssembly keeps an unsigned `i32`.
+        ComponentVal::U32(n) => Val::I32(n as i32),
+        ComponentVal::S64(n) => Val::I64(n),
+        ComponentVal::U64(n) => Val::I64(n as i64),
+        ComponentVal::Float32(f) => Val::F32(f),
+        ComponentVal::Float64(f) => Val::F64(f),
+        _ => return None,
+    })
+}
