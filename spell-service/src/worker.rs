@@ -194,6 +194,27 @@ pub struct WorkerStats {
     pub retried: u64,
 }
 
+/// How long [`Worker::ready`] waits for the packages bucket to answer.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a worker is not ready ([`Worker::ready`], the `/readyz` body).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotReady {
+    /// It is not pulling requests: it has not started yet, or it is draining.
+    #[error("not pulling: starting or draining")]
+    NotPulling,
+    /// Its NATS connection is down (the client reconnects on its own).
+    #[error("not connected to NATS")]
+    Disconnected,
+    /// The runtime's AOT cache folder cannot take compiled modules.
+    #[error("AOT cache folder: {0}")]
+    Cache(#[source] std::io::Error),
+    /// The packages bucket did not answer.
+    #[error("packages bucket `{bucket}`: {0}", bucket = crate::streams::PACKAGE_BUCKET)]
+    Packages(String),
+}
+
 /// A worker's announcement on `spell.worker.heartbeat`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heartbeat {
@@ -273,14 +294,34 @@ impl Worker {
     }
 
     /// Whether the worker can take requests: it is pulling (its streams and consumer exist, it
-    /// is not draining) and its NATS connection is up. `Err` says why not.
-    pub fn ready(&self) -> Result<(), &'static str> {
-        if !self.inner.pulling.load(Ordering::Relaxed) {
-            return Err("not pulling: starting or draining");
+    /// is not draining), its NATS connection is up, the runtime's AOT cache folder (if any) can
+    /// take compiled modules ([`Runtime::check_cache`]) and the packages bucket answers (one
+    /// JetStream request, bounded by [`READY_TIMEOUT`]). `Err` says which is not.
+    pub async fn ready(&self) -> Result<(), NotReady> {
+        let inner = &self.inner;
+        if !inner.pulling.load(Ordering::Relaxed) {
+            return Err(NotReady::NotPulling);
         }
-        match self.inner.client.connection_state() {
-            async_nats::connection::State::Connected => Ok(()),
-            _ => Err("not connected to NATS"),
+        if inner.client.connection_state() != async_nats::connection::State::Connected {
+            return Err(NotReady::Disconnected);
+        }
+        let runtime = inner.runtime.clone();
+        tokio::task::spawn_blocking(move || runtime.check_cache())
+            .await
+            .map_err(|e| NotReady::Cache(std::io::Error::other(e)))?
+            .map_err(NotReady::Cache)?;
+        match tokio::time::timeout(
+            READY_TIMEOUT,
+            inner.js.get_object_store(crate::streams::PACKAGE_BUCKET),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(NotReady::Packages(e.to_string())),
+            Err(_) => Err(NotReady::Packages(format!(
+                "no answer within {} ms",
+                READY_TIMEOUT.as_millis()
+            ))),
         }
     }
 
