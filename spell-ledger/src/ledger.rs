@@ -487,6 +487,7 @@ impl Ledger {
             cost,
             charged,
             prev_hash: last_hash,
+            trace_id: usage.trace_id.clone(),
         };
         row.insert(&tx, &row.hash())?;
         if charged > 0 {
@@ -620,7 +621,30 @@ fn init_schema(conn: &Connection, path: &Path) -> Result<(), LedgerError> {
             Ok(())
         }
         (APPLICATION_ID, schema::VERSION) => Ok(()),
+        (APPLICATION_ID, 1..schema::VERSION) => migrate(conn),
         _ => Err(not_a_ledger()),
+    }
+}
+
+/// Brings a file of an older schema up to date, in one transaction (so a process that opens it
+/// at the same time sees it before or after, and a crash leaves it as it was).
+fn migrate(conn: &Connection) -> Result<(), LedgerError> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        // Read again under the lock: another process may have migrated it meanwhile.
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let done = usize::try_from(version - 1).unwrap_or(0);
+        for step in schema::MIGRATIONS.iter().skip(done) {
+            conn.execute_batch(step)?;
+        }
+        conn.pragma_update(None, "user_version", schema::VERSION)
+    })();
+    match result {
+        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e.into())
+        }
     }
 }
 

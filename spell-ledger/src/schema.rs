@@ -3,8 +3,17 @@
 //! `usage` is append-only: triggers refuse UPDATE and DELETE, so only someone who drops them
 //! (outside Spell) can change a row, and the hash chain shows it. Money is integer micro-units.
 
-/// Bumped when the schema changes; a newer file is refused.
-pub(crate) const VERSION: i64 = 1;
+/// Bumped when the schema changes; a newer file is refused, an older one migrated
+/// ([`MIGRATIONS`]).
+pub(crate) const VERSION: i64 = 2;
+
+/// What takes a file of version `n` (the index plus one) to version `n + 1`. Columns are only
+/// added, and a row's hash leaves an empty added column out (see `chain.rs`), so rows written
+/// before a migration still verify after it.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1 -> 2: the W3C trace id of the cast, when it joined one.
+    "ALTER TABLE usage ADD COLUMN trace_id TEXT;",
+];
 
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -55,7 +64,8 @@ CREATE TABLE IF NOT EXISTS usage (
     cost INTEGER NOT NULL,
     charged INTEGER NOT NULL,
     prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
+    hash TEXT NOT NULL,
+    trace_id TEXT
 );
 CREATE INDEX IF NOT EXISTS usage_account_time ON usage (account, started_at_ms);
 CREATE TRIGGER IF NOT EXISTS usage_no_update BEFORE UPDATE ON usage
