@@ -370,12 +370,19 @@ impl std::fmt::Debug for Client {
 impl HttpClient for Client {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         let tls = self.tls.clone();
+        let endpoint = request.uri().to_string();
         let exchange = async move {
             tokio::time::timeout(EXPORT_TIMEOUT, post(&tls, request))
                 .await
                 .map_err(|_| HttpError::from(format!("no answer within {EXPORT_TIMEOUT:?}")))?
         };
-        self.runtime.spawn(exchange).await?
+        let result = self.runtime.spawn(exchange).await?;
+        if let Err(e) = &result {
+            // The SDK drops a failed batch without a word (its own logs are off): say it once
+            // per batch, as a log line (never an exported span: this layer only takes spans).
+            tracing::warn!("OTLP export to {endpoint} failed: {e}");
+        }
+        result
     }
 }
 
