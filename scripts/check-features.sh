@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 tree() {
   cargo tree --locked -f '{p} [{f}]' --prefix none "$@" | sed 's/ (\*)//; s/ (proc-macro)//; s/ (\/[^)]*)//' | sort -u
 }
-workspace=$(tree -e normal,build,dev --workspace)
+# The test suite builds the CLI with its optional OTLP export (scripts/test.sh).
+workspace=$(tree -e normal,build,dev --workspace --features spell-cli/otlp)
 # The runtime's own closure: wasmtime, wasmtime-wasi, their build scripts and proc-macros.
 runtime=$(tree -e normal,build -p spell-runtime | sed 's/ \[.*/ [/')
 status=0

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
-cargo clippy --release --workspace --all-targets -- -D warnings
+cargo clippy --release --workspace --all-targets --features spell-cli/otlp -- -D warnings
 scripts/check-features.sh
 # The libFuzzer targets still build (stable, without coverage instrumentation: fuzz/README.md).
 cargo build --release -p spell-fuzz --features libfuzzer --bins

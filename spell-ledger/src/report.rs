@@ -12,6 +12,9 @@ pub enum GroupBy {
     Account,
     /// The UTC day the cast started (`YYYY-MM-DD`).
     Day,
+    /// The W3C trace the cast joined (what one request of the host cost, over all its casts);
+    /// casts outside a trace are under `-`.
+    Trace,
 }
 
 impl GroupBy {
@@ -20,6 +23,7 @@ impl GroupBy {
             GroupBy::Spell => "spell_name",
             GroupBy::Account => "account",
             GroupBy::Day => "strftime('%Y-%m-%d', started_at_ms / 1000, 'unixepoch')",
+            GroupBy::Trace => "COALESCE(trace_id, '-')",
         }
     }
 }
@@ -106,13 +110,16 @@ pub struct RatedUsage {
     pub charged: i64,
     /// The row's chain hash.
     pub hash: String,
+    /// The W3C trace id of the request the cast served, when it joined one (`null` otherwise),
+    /// to find the cast in a tracing backend.
+    pub trace_id: Option<String>,
 }
 
 impl RatedUsage {
     /// The CSV header matching [`RatedUsage::csv`].
     pub const CSV_HEADER: &'static str = "seq,cast_id,account,spell_name,spell_digest,outcome,\
         started_at_ms,fuel,cpu_ns,wall_ns,memory_peak_bytes,net_bytes,output_bytes,\
-        price_version,cost,charged,hash";
+        price_version,cost,charged,hash,trace_id";
 
     /// The line as CSV (RFC 4180 quoting).
     pub fn csv(&self) -> String {
@@ -134,6 +141,7 @@ impl RatedUsage {
             self.cost.to_string(),
             self.charged.to_string(),
             csv_field(&self.hash),
+            csv_field(self.trace_id.as_deref().unwrap_or_default()),
         ]
         .join(",")
     }
@@ -210,7 +218,7 @@ impl Ledger {
             "SELECT seq, cast_id, account, spell_name, spell_digest, outcome, started_at_ms,
                     COALESCE(fuel, 0), cpu_ns, wall_ns, memory_peak_bytes,
                     net_bytes_in + net_bytes_out, stdout_bytes + stderr_bytes, price_version,
-                    cost, charged, hash
+                    cost, charged, hash, trace_id
              FROM usage {filter_sql} ORDER BY seq"
         ))?;
         let lines = stmt
@@ -233,6 +241,7 @@ impl Ledger {
                     cost: r.get(14)?,
                     charged: r.get(15)?,
                     hash: r.get(16)?,
+                    trace_id: r.get(17)?,
                 })
             })?
             .collect::<Result<_, _>>()?;

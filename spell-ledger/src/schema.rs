@@ -3,29 +3,30 @@
 //! `usage` is append-only: triggers refuse UPDATE and DELETE, so only someone who drops them
 //! (outside Spell) can change a row, and the hash chain shows it. Money is integer micro-units.
 
-/// Bumped when the schema changes; an older file is migrated at open ([`MIGRATIONS`]), a newer
-/// one refused.
-pub(crate) const VERSION: i64 = 2;
+/// Bumped when the schema changes; a newer file is refused, an older one migrated
+/// ([`MIGRATIONS`]).
+pub(crate) const VERSION: i64 = 3;
 
-/// The step from each older version to the next, applied in order at open.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
-    // v2: reservations WITHOUT ROWID and without the account index: one b-tree instead of three,
-    // so a reservation and its release each write one page to the WAL (the table only holds the
-    // casts in flight, so summing an account's reservations scans a page or two).
-    (
-        1,
-        "CREATE TABLE reservations_v2 (
-            cast_id TEXT PRIMARY KEY,
-            account TEXT NOT NULL,
-            amount INTEGER NOT NULL,
-            price_version TEXT NOT NULL,
-            owner TEXT NOT NULL
-        ) WITHOUT ROWID;
-        INSERT INTO reservations_v2 SELECT cast_id, account, amount, price_version, owner
-            FROM reservations;
-        DROP TABLE reservations;
-        ALTER TABLE reservations_v2 RENAME TO reservations;",
-    ),
+/// What takes a file of version `n` (the index plus one) to version `n + 1`. Columns are only
+/// added to `usage`, and a row's hash leaves an empty added column out (see `chain.rs`), so rows
+/// written before a migration still verify after it.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1 -> 2: the W3C trace id of the cast, when it joined one.
+    "ALTER TABLE usage ADD COLUMN trace_id TEXT;",
+    // 2 -> 3: reservations WITHOUT ROWID and without the account index: one b-tree instead of
+    // three, so a reservation and its release each write one page to the WAL (the table only
+    // holds the casts in flight, so summing an account's reservations scans a page or two).
+    "CREATE TABLE reservations_v3 (
+        cast_id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        price_version TEXT NOT NULL,
+        owner TEXT NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO reservations_v3 SELECT cast_id, account, amount, price_version, owner
+        FROM reservations;
+    DROP TABLE reservations;
+    ALTER TABLE reservations_v3 RENAME TO reservations;",
 ];
 
 pub(crate) const SCHEMA: &str = "
@@ -77,7 +78,8 @@ CREATE TABLE IF NOT EXISTS usage (
     cost INTEGER NOT NULL,
     charged INTEGER NOT NULL,
     prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
+    hash TEXT NOT NULL,
+    trace_id TEXT
 );
 CREATE INDEX IF NOT EXISTS usage_account_time ON usage (account, started_at_ms);
 CREATE TRIGGER IF NOT EXISTS usage_no_update BEFORE UPDATE ON usage

@@ -234,6 +234,11 @@ impl ModuleCache {
         }
     }
 
+    /// Whether the disk cache (if any) can take artifacts: see [`crate::Runtime::check_cache`].
+    pub(crate) fn check(&self) -> std::io::Result<()> {
+        self.disk.as_ref().map_or(Ok(()), DiskCache::check)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<Sha256Digest, Compiled>> {
         self.memory.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -265,6 +270,24 @@ impl DiskCache {
             engine_tag: format!("{:016x}", h.finish()),
             max_bytes,
         })
+    }
+
+    /// Puts back a folder (and key) removed behind the cache's back, then writes and removes a
+    /// probe file: a write failure here is one every artifact store would meet.
+    fn check(&self) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let key_path = self.dir.join(KEY_FILE);
+        if !key_path.exists() {
+            // The key this process MACs with, so other processes sharing the folder agree.
+            write_atomically(&key_path, &self.key)?;
+        }
+        let probe = self.dir.join(format!("probe.tmp{}", rand::random::<u32>()));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)?
+            .write_all(MAGIC)?;
+        std::fs::remove_file(&probe)
     }
 
     fn path(&self, digest: Sha256Digest) -> PathBuf {

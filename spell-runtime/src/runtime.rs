@@ -250,6 +250,22 @@ impl Runtime {
         self.inner.modules.stats()
     }
 
+    /// Whether the AOT cache folder ([`RuntimeBuilder::cache_dir`]) can still take compiled
+    /// modules, for a host's readiness check: a folder removed behind the runtime's back is made
+    /// again (with its key), then a probe file is written and removed there. `Ok` without a
+    /// folder. The runtime keeps working when this fails (artifacts are not written, so a
+    /// restarted process compiles again), hence a check rather than an error on load.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let runtime = spell_runtime::Runtime::builder().cache_dir(dir.path()).build()?;
+    /// runtime.check_cache()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_cache(&self) -> std::io::Result<()> {
+        self.inner.modules.check()
+    }
+
     /// The runtime's metrics in the Prometheus text format (version 0.0.4), for a host to serve
     /// on its `/metrics`: casts by spell and outcome, refusals by code, histograms of wall and
     /// CPU time, fuel, memory peak and network bytes, casts in flight, queue wait, and the module

@@ -53,7 +53,9 @@ pub use feed::{UsageDelivery, UsageFeed};
 pub use job::{CastJob, MAX_REQUEST_BYTES, MAX_STDIN_BYTES};
 pub use record::{Billed, CastResult, CastState, DeadLetter, ErrorInfo, Lifecycle, UsageEntry};
 pub use streams::{ServiceConfig, Streams};
-pub use worker::{Heartbeat, REVOKED_SUBJECT, Worker, WorkerBuilder, WorkerStats};
+pub use worker::{
+    Heartbeat, NotReady, READY_TIMEOUT, REVOKED_SUBJECT, Worker, WorkerBuilder, WorkerStats,
+};
 
 /// The JetStream context of a connection (for [`ServiceConfig::ensure`]).
 pub fn jetstream(client: async_nats::Client) -> async_nats::jetstream::Context {

@@ -3,7 +3,8 @@
 //!   worker's own counters, Prometheus text format 0.0.4;
 //! - `GET /healthz`: 200 while the process serves at all (liveness);
 //! - `GET /readyz`: 200 once the worker's streams and consumer exist and it is pulling, while
-//!   its NATS connection is up and it is not draining; 503 otherwise (readiness).
+//!   its NATS connection is up, it is not draining, its AOT cache folder takes writes and its
+//!   packages bucket answers; 503 with the reason otherwise (readiness, [`Worker::ready`]).
 //!
 //! A small HTTP/1.1 server on hyper (already built for the runtime's outbound requests): one
 //! task per connection, nothing else on the port.
@@ -30,7 +31,7 @@ pub(crate) async fn serve(worker: Worker, listener: TcpListener) -> std::io::Res
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let worker = worker.clone();
-                async move { Ok::<_, Infallible>(respond(&worker, &req)) }
+                async move { Ok::<_, Infallible>(respond(&worker, &req).await) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -42,7 +43,7 @@ pub(crate) async fn serve(worker: Worker, listener: TcpListener) -> std::io::Res
     }
 }
 
-fn respond(worker: &Worker, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+async fn respond(worker: &Worker, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     if req.method() != Method::GET {
         return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n");
     }
@@ -56,7 +57,7 @@ fn respond(worker: &Worker, req: &Request<Incoming>) -> Response<Full<Bytes>> {
             response
         }
         "/healthz" => text(StatusCode::OK, "alive\n"),
-        "/readyz" => match worker.ready() {
+        "/readyz" => match worker.ready().await {
             Ok(()) => text(StatusCode::OK, "ready\n"),
             Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
         },

@@ -39,6 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 /// Cap on stdout and on stderr kept in a stored result: results live in a KV bucket whose
 /// values must fit one NATS message.
@@ -194,6 +195,27 @@ pub struct WorkerStats {
     pub retried: u64,
 }
 
+/// How long [`Worker::ready`] waits for the packages bucket to answer.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a worker is not ready ([`Worker::ready`], the `/readyz` body).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotReady {
+    /// It is not pulling requests: it has not started yet, or it is draining.
+    #[error("not pulling: starting or draining")]
+    NotPulling,
+    /// Its NATS connection is down (the client reconnects on its own).
+    #[error("not connected to NATS")]
+    Disconnected,
+    /// The runtime's AOT cache folder cannot take compiled modules.
+    #[error("AOT cache folder: {0}")]
+    Cache(#[source] std::io::Error),
+    /// The packages bucket did not answer.
+    #[error("packages bucket `{bucket}`: {0}", bucket = crate::streams::PACKAGE_BUCKET)]
+    Packages(String),
+}
+
 /// A worker's announcement on `spell.worker.heartbeat`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heartbeat {
@@ -273,14 +295,34 @@ impl Worker {
     }
 
     /// Whether the worker can take requests: it is pulling (its streams and consumer exist, it
-    /// is not draining) and its NATS connection is up. `Err` says why not.
-    pub fn ready(&self) -> Result<(), &'static str> {
-        if !self.inner.pulling.load(Ordering::Relaxed) {
-            return Err("not pulling: starting or draining");
+    /// is not draining), its NATS connection is up, the runtime's AOT cache folder (if any) can
+    /// take compiled modules ([`Runtime::check_cache`]) and the packages bucket answers (one
+    /// JetStream request, bounded by [`READY_TIMEOUT`]). `Err` says which is not.
+    pub async fn ready(&self) -> Result<(), NotReady> {
+        let inner = &self.inner;
+        if !inner.pulling.load(Ordering::Relaxed) {
+            return Err(NotReady::NotPulling);
         }
-        match self.inner.client.connection_state() {
-            async_nats::connection::State::Connected => Ok(()),
-            _ => Err("not connected to NATS"),
+        if inner.client.connection_state() != async_nats::connection::State::Connected {
+            return Err(NotReady::Disconnected);
+        }
+        let runtime = inner.runtime.clone();
+        tokio::task::spawn_blocking(move || runtime.check_cache())
+            .await
+            .map_err(|e| NotReady::Cache(std::io::Error::other(e)))?
+            .map_err(NotReady::Cache)?;
+        match tokio::time::timeout(
+            READY_TIMEOUT,
+            inner.js.get_object_store(crate::streams::PACKAGE_BUCKET),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(NotReady::Packages(e.to_string())),
+            Err(_) => Err(NotReady::Packages(format!(
+                "no answer within {} ms",
+                READY_TIMEOUT.as_millis()
+            ))),
         }
     }
 
@@ -500,7 +542,15 @@ async fn handle(
             return settle_dead(inner, streams, &message, &cast_id, None, reason, attempt).await;
         }
     };
-    let settled = match process(inner, streams, &message, &job, attempt, &cancel, &stop).await {
+    let (span, traceparent) = delivery_span(&job, attempt);
+    let delivery = Delivery {
+        attempt,
+        traceparent,
+    };
+    let settled = match process(inner, streams, &message, &job, &delivery, &cancel, &stop)
+        .instrument(span)
+        .await
+    {
         Ok(()) => Ok(()),
         Err(Failure::Superseded) => Ok(()),
         Err(Failure::Drained) => {
@@ -586,15 +636,53 @@ fn retry_delay(attempt: u32) -> Duration {
     Duration::from_secs(1u64 << attempt.saturating_sub(1).min(6)).min(Duration::from_secs(60))
 }
 
+/// One delivery of a request: which attempt it is, and the `traceparent` its cast joins.
+struct Delivery {
+    attempt: u32,
+    /// The caller's trace with this delivery's span as the parent (see [`delivery_span`]).
+    traceparent: Option<String>,
+}
+
+/// The `cast_request` span of a delivery: the service's cast id, tenant, spell digest and
+/// attempt on every log line and span within it (the runtime's load and cast spans among them).
+/// A request with a `traceparent` puts the span in the caller's trace (its `trace_id`,
+/// `span_id` and `parent_span_id` fields, as the runtime's cast span has them), and the cast
+/// joins the trace under this span rather than beside it: the returned `traceparent` names it.
+fn delivery_span(job: &CastJob, attempt: u32) -> (tracing::Span, Option<String>) {
+    use tracing::field::Empty;
+    let span = tracing::info_span!(
+        "cast_request",
+        cast_id = %job.cast_id(),
+        tenant = %job.tenant,
+        spell = %job.spell,
+        attempt,
+        trace_id = Empty,
+        span_id = Empty,
+        parent_span_id = Empty,
+    );
+    // Checked when the request was read: four dash-separated hex fields.
+    let traceparent = job.traceparent.as_deref().and_then(|tp| {
+        let mut fields = tp.split('-').skip(1);
+        let (trace_id, parent, flags) = (fields.next()?, fields.next()?, fields.next()?);
+        let span_id = format!("{:016x}", rand::random::<u64>().max(1));
+        span.record("trace_id", trace_id);
+        span.record("span_id", span_id.as_str());
+        span.record("parent_span_id", parent);
+        Some(format!("00-{trace_id}-{span_id}-{flags}"))
+    });
+    (span, traceparent)
+}
+
 async fn process(
     inner: &Arc<Inner>,
     streams: &Streams,
     message: &jetstream::Message,
     job: &CastJob,
-    attempt: u32,
+    delivery: &Delivery,
     cancel: &CancelHandle,
     stop: &watch::Receiver<bool>,
 ) -> Result<(), Failure> {
+    let attempt = delivery.attempt;
     let cast_id = job.cast_id();
     // A redelivery may find the cast done: it is answered from the store, never cast again. (A
     // first delivery finds a result only when its key came back after the de-duplication
@@ -653,9 +741,9 @@ async fn process(
         .limits(job.limits)
         .cancel(cancel.clone());
     let request = job.env.iter().fold(request, |r, (k, v)| r.env(k, v));
-    // The caller's trace, checked when the request was read: the cast's span and its outbound
+    // The caller's trace, under this delivery's span: the cast's span and its outbound
     // requests join it, and the usage record names it.
-    let request = match &job.traceparent {
+    let request = match &delivery.traceparent {
         Some(tp) => request.traceparent(tp),
         None => request,
     };
@@ -684,6 +772,8 @@ async fn process(
     tracing::info!(
         cast_id = %cast_id,
         tenant = %job.tenant,
+        spell = %job.spell,
+        spell_name = %outcome.usage.spell_name,
         attempt,
         outcome = %outcome.outcome,
         fuel = outcome.usage.fuel,

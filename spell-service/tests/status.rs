@@ -1,6 +1,7 @@
 //! The worker's status endpoints over HTTP against a real `nats-server -js` on 127.0.0.1:
 //! readiness follows the worker's life (503 before it pulls, 200 while it does, 503 once it has
-//! drained), liveness holds throughout.
+//! drained) and its caches (the AOT cache folder, the packages bucket), liveness holds
+//! throughout.
 
 #[path = "support/http_get.rs"]
 mod http_get;
@@ -93,5 +94,81 @@ async fn readiness_follows_the_worker_from_start_to_drain() {
     run.await.expect("join").expect("drained");
     assert_eq!(get(addr, "/readyz").await.0, 503, "drained");
     assert_eq!(get(addr, "/healthz").await.0, 200, "still alive");
+    status.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_needs_the_aot_cache_folder_and_the_packages_bucket() {
+    let server = NatsServer::start();
+    let client = NatsOptions::new(server.url())
+        .connect()
+        .await
+        .expect("connect");
+    let policy = spell_core::Policy::from_file(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml").as_ref(),
+    )
+    .expect("policy");
+    let scratch = tempfile::tempdir().expect("tmp");
+    let folder = scratch.path().join("aot");
+    let runtime = spell_runtime::Runtime::builder()
+        .cache_dir(&folder)
+        .build()
+        .expect("runtime");
+    let worker = Worker::builder(client.clone(), runtime, policy).build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let status = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.serve_status(listener).await }
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn({
+        let worker = worker.clone();
+        async move {
+            worker
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+        }
+    });
+    let started = Instant::now();
+    while get(addr, "/readyz").await.0 != 200 {
+        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A file where the folder was: no compiled module could be kept.
+    std::fs::remove_dir_all(&folder).expect("remove the folder");
+    std::fs::write(&folder, b"").expect("a file in its place");
+    let (code, why) = get(addr, "/readyz").await;
+    assert_eq!(code, 503, "{why}");
+    assert!(why.starts_with("AOT cache folder: "), "{why}");
+    // Gone altogether: the check makes it again, with the key the runtime signs artifacts with.
+    std::fs::remove_file(&folder).expect("remove the file");
+    assert_eq!(get(addr, "/readyz").await, (200, "ready\n".into()));
+    assert_eq!(
+        std::fs::read(folder.join("cache.key")).expect("key").len(),
+        32
+    );
+
+    // The packages bucket gone: no spell could be fetched.
+    let js = async_nats::jetstream::new(client);
+    js.delete_object_store(spell_service::streams::PACKAGE_BUCKET)
+        .await
+        .expect("delete the bucket");
+    let (code, why) = get(addr, "/readyz").await;
+    assert_eq!(code, 503, "{why}");
+    assert!(
+        why.starts_with("packages bucket `spell_packages`: "),
+        "{why}"
+    );
+    worker.ensure().await.expect("the bucket made again");
+    assert_eq!(get(addr, "/readyz").await.0, 200);
+
+    let _ = stop.send(());
+    run.await.expect("join").expect("drained");
     status.abort();
 }

@@ -5,8 +5,9 @@
 //! - `verify DB [--head HEAD]`: recomputes the chain (and checks it still holds a saved head)
 //! - `head DB [--sign KEY -o HEAD]`: prints the head; with `--sign`, writes it to HEAD and a
 //!   Sigstore bundle over it to HEAD.sigstore.json (check it with `spell verify-blob`)
-//! - `report DB [--account A] [--by spell|account|day] [--since T] [--json|--csv]`
-//! - `export DB [--account A] [--since T] [--csv]`: rated usage lines, JSON lines by default
+//! - `report DB [--account A] [--by spell|account|day|trace] [--since T] [--json|--csv]`
+//! - `export DB [--account A] [--since T] [--csv]`: rated usage lines (with the W3C trace id of
+//!   casts that joined one), JSON lines by default
 //! - `ingest DB --nats URL [--durable NAME] [--idle-exit SECS]`: the single ledger writer of
 //!   service mode, applying each entry of the usage stream once
 
@@ -52,14 +53,14 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Sums by spell, account or day.
+    /// Sums by spell, account, day or W3C trace (`-`: casts outside a trace).
     Report {
         /// The ledger database.
         db: PathBuf,
         #[command(flatten)]
         filter: FilterArgs,
         /// What to group by.
-        #[arg(long, default_value = "account", value_parser = ["spell", "account", "day"])]
+        #[arg(long, default_value = "account", value_parser = ["spell", "account", "day", "trace"])]
         by: String,
         /// Print JSON.
         #[arg(long, conflicts_with = "csv")]
@@ -260,6 +261,7 @@ pub fn run(command: Command) -> anyhow::Result<i32> {
             let by = match by.as_str() {
                 "spell" => GroupBy::Spell,
                 "day" => GroupBy::Day,
+                "trace" => GroupBy::Trace,
                 _ => GroupBy::Account,
             };
             let lines = open(&db)?
@@ -271,13 +273,14 @@ pub fn run(command: Command) -> anyhow::Result<i32> {
                 println!("{}", ReportLine::CSV_HEADER);
                 lines.iter().for_each(|l| println!("{}", l.csv()));
             } else {
+                // Wide enough for a trace id (32 hex digits).
                 println!(
-                    "{:<24} {:>8} {:>8} {:>16} {:>14}",
+                    "{:<32} {:>8} {:>8} {:>16} {:>14}",
                     "key", "casts", "denied", "fuel", "charged"
                 );
                 for l in lines {
                     println!(
-                        "{:<24} {:>8} {:>8} {:>16} {:>14}",
+                        "{:<32} {:>8} {:>8} {:>16} {:>14}",
                         l.key, l.casts, l.denied, l.fuel, l.charged
                     );
                 }

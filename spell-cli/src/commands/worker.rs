@@ -6,6 +6,7 @@
 //! `/metrics`, `/healthz` and `/readyz` there (see `spell_service::Worker::serve_status`).
 
 use super::nats::{NatsArgs, block_on, shutdown_signal};
+use crate::logging::{Level, note};
 use crate::report::Coded;
 use anyhow::Context;
 use spell_core::Policy;
@@ -108,19 +109,28 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             let server = worker.clone();
             tokio::spawn(async move {
                 if let Err(e) = server.serve_status(listener).await {
-                    eprintln!("spell worker: status server stopped: {e}");
+                    note(
+                        Level::Warn,
+                        format!("spell worker: status server stopped: {e}"),
+                    );
                 }
             });
         }
-        eprintln!("spell worker {} ready{status}", worker.id());
+        note(
+            Level::Info,
+            format!("spell worker {} ready{status}", worker.id()),
+        );
         Ok(worker.run(stop).await.map_err(Coded::from)?)
     })?;
     if args.json {
         println!("{}", serde_json::to_string(&stats)?);
     } else {
-        eprintln!(
-            "drained: {} casts, {} answered from the store, {} dead-lettered, {} handed back",
-            stats.casts, stats.answered_from_store, stats.dead_lettered, stats.retried
+        note(
+            Level::Info,
+            format!(
+                "drained: {} casts, {} answered from the store, {} dead-lettered, {} handed back",
+                stats.casts, stats.answered_from_store, stats.dead_lettered, stats.retried
+            ),
         );
     }
     Ok(0)
@@ -132,17 +142,23 @@ async fn rescan_on_hangup(worker: Worker, mut hangups: tokio::signal::unix::Sign
         let policy = match Policy::from_file(&path) {
             Ok(p) => p,
             Err(e) => {
-                eprintln!("spell worker: SIGHUP: {} not reloaded: {e}", path.display());
+                note(
+                    Level::Warn,
+                    format!("spell worker: SIGHUP: {} not reloaded: {e}", path.display()),
+                );
                 continue;
             }
         };
         match worker.rescan(Some(policy)).await {
-            Ok(report) => eprintln!(
-                "spell worker: rescan of {} spells: {} revoked",
-                report.spells,
-                report.revoked().count()
+            Ok(report) => note(
+                Level::Info,
+                format!(
+                    "spell worker: rescan of {} spells: {} revoked",
+                    report.spells,
+                    report.revoked().count()
+                ),
             ),
-            Err(e) => eprintln!("spell worker: rescan failed: {e}"),
+            Err(e) => note(Level::Warn, format!("spell worker: rescan failed: {e}")),
         }
     }
 }

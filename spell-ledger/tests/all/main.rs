@@ -4,11 +4,13 @@ mod budget;
 mod crash;
 mod migrate;
 mod tamper;
+mod trace;
 
 use spell_core::{Package, Policy};
 use spell_ledger::{Budget, Ledger, Period, PriceList};
 use spell_runtime::{Runtime, Spell};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// A fresh ledger in a temp dir, with `prices` (TOML lines) and one account.
 pub fn ledger(prices: &str, account: &str, budget: i64) -> (tempfile::TempDir, PathBuf, Ledger) {
@@ -28,6 +30,15 @@ pub fn ledger(prices: &str, account: &str, budget: i64) -> (tempfile::TempDir, P
         )
         .expect("account");
     (dir, path, ledger)
+}
+
+/// Runs `sql` on the ledger file with the sqlite3 CLI, around the ledger's own code.
+pub fn sqlite3(db: &Path, sql: &str) -> std::process::Output {
+    Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("sqlite3 CLI (scripts/install-deps.sh installs it)")
 }
 
 /// A spell from WAT whose entrypoint is `run`.

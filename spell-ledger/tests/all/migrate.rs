@@ -1,8 +1,8 @@
 //! Schema versions: a ledger written by an older Spell is migrated at open, rows, chain and
 //! reservations kept; one from a newer Spell is refused.
 
-use crate::tamper::{sqlite3, three_rows};
-use crate::{NOOP, spell};
+use crate::tamper::three_rows;
+use crate::{NOOP, spell, sqlite3};
 use spell_ledger::Ledger;
 use spell_runtime::{CastRequest, Runtime};
 use std::path::Path;
@@ -17,9 +17,10 @@ fn query(db: &Path, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// The reservations table as schema version 1 made it (a rowid table with an account index),
-/// holding one reservation of an owner that is gone.
+/// The tables as schema version 1 made them (no trace id; reservations a rowid table with an
+/// account index), holding one reservation of an owner that is gone.
 const AS_VERSION_1: &str = "BEGIN;
+    ALTER TABLE usage DROP COLUMN trace_id;
     DROP TABLE reservations;
     CREATE TABLE reservations (
         cast_id TEXT PRIMARY KEY, account TEXT NOT NULL, amount INTEGER NOT NULL,
@@ -31,14 +32,15 @@ const AS_VERSION_1: &str = "BEGIN;
     COMMIT;";
 
 #[test]
-fn a_version_1_ledger_is_migrated_at_open_and_keeps_its_rows_chain_and_reservations() {
+fn a_version_1_ledger_is_migrated_at_open_through_every_step_and_keeps_its_rows_chain_and_reservations()
+ {
     let (_dir, path, ledger) = three_rows();
     drop(ledger);
     query(&path, AS_VERSION_1);
     assert_eq!(query(&path, "PRAGMA user_version"), "1");
 
     let ledger = Ledger::open(&path).expect("migrated");
-    assert_eq!(query(&path, "PRAGMA user_version"), "2");
+    assert_eq!(query(&path, "PRAGMA user_version"), "3");
     let table = query(
         &path,
         "SELECT sql FROM sqlite_schema WHERE name = 'reservations'",

@@ -1,20 +1,10 @@
 //! Tamper evidence: triggers refuse edits; edits made around them with the sqlite3 CLI are named
 //! by `verify`; a truncated file no longer contains a signed head.
 
-use crate::{NOOP, ledger, spell};
+use crate::{NOOP, ledger, spell, sqlite3};
 use spell_core::{ErrorCode, HasCode};
 use spell_ledger::{Head, LedgerError};
 use spell_runtime::{CastRequest, Runtime};
-use std::path::Path;
-use std::process::Command;
-
-pub fn sqlite3(db: &Path, sql: &str) -> std::process::Output {
-    Command::new("sqlite3")
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("sqlite3 CLI (scripts/install-deps.sh installs it)")
-}
 
 pub fn three_rows() -> (tempfile::TempDir, std::path::PathBuf, spell_ledger::Ledger) {
     let (dir, path, ledger) = ledger("per_cast = 10", "acme", 1_000);
