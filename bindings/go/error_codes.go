@@ -90,7 +90,7 @@ const (
 	CodeImportNotGranted ErrorCode = C.SPELL_ERROR_IMPORT_NOT_GRANTED
 	// CodeEntrypointInvalid is E-MOD-004: the entrypoint is missing or is not a function without parameters.
 	CodeEntrypointInvalid ErrorCode = C.SPELL_ERROR_ENTRYPOINT_INVALID
-	// CodeModuleTooComplex is E-MOD-005: compiling the module would exceed the runtime's compile budget (loops nested too deep); raise `compile_budget` if the module is trusted.
+	// CodeModuleTooComplex is E-MOD-005: compiling the module would exceed the runtime's compile budget (loops nested too deep, or too long a chain of branches); raise `compile_budget` if the module is trusted.
 	CodeModuleTooComplex ErrorCode = C.SPELL_ERROR_MODULE_TOO_COMPLEX
 	// CodeBusy is E-RUN-001: too many casts in flight; retry later or raise `max_concurrent_casts`.
 	CodeBusy ErrorCode = C.SPELL_ERROR_BUSY

@@ -148,7 +148,7 @@ catalog! {
     /// The entrypoint export is missing or has parameters.
     EntrypointInvalid = 604, "E-MOD-004", "entrypoint_invalid", "the entrypoint is missing or is not a function without parameters";
     /// Compiling the module would exceed the runtime's compile budget.
-    ModuleTooComplex = 605, "E-MOD-005", "module_too_complex", "compiling the module would exceed the runtime's compile budget (loops nested too deep); raise `compile_budget` if the module is trusted";
+    ModuleTooComplex = 605, "E-MOD-005", "module_too_complex", "compiling the module would exceed the runtime's compile budget (loops nested too deep, or too long a chain of branches); raise `compile_budget` if the module is trusted";
 
     /// No cast slot became free before the back-pressure deadline.
     Busy = 701, "E-RUN-001", "busy", "too many casts in flight; retry later or raise `max_concurrent_casts`";

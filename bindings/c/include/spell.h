@@ -61,7 +61,7 @@
 #define SPELL_ERROR_MODULE_INVALID 602 /* E-MOD-002: the module is not valid WebAssembly for this runtime */
 #define SPELL_ERROR_IMPORT_NOT_GRANTED 603 /* E-MOD-003: the module imports functions the policy does not grant */
 #define SPELL_ERROR_ENTRYPOINT_INVALID 604 /* E-MOD-004: the entrypoint is missing or is not a function without parameters */
-#define SPELL_ERROR_MODULE_TOO_COMPLEX 605 /* E-MOD-005: compiling the module would exceed the runtime's compile budget (loops nested too deep); raise `compile_budget` if the module is trusted */
+#define SPELL_ERROR_MODULE_TOO_COMPLEX 605 /* E-MOD-005: compiling the module would exceed the runtime's compile budget (loops nested too deep, or too long a chain of branches); raise `compile_budget` if the module is trusted */
 #define SPELL_ERROR_BUSY 701 /* E-RUN-001: too many casts in flight; retry later or raise `max_concurrent_casts` */
 #define SPELL_ERROR_RUNTIME_CONFIG 702 /* E-RUN-002: the runtime configuration is invalid */
 #define SPELL_ERROR_HOST_FUNCTION_INVALID 703 /* E-RUN-003: a host function registration is invalid */

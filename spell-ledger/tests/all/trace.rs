@@ -77,7 +77,7 @@ fn a_version_1_ledger_is_migrated_on_open_and_its_rows_still_verify() {
     assert_eq!(stdout(sqlite3(&path, columns)), "0");
 
     let ledger = Ledger::open(&path).expect("open a version-1 ledger");
-    assert_eq!(stdout(sqlite3(&path, "PRAGMA user_version")), "2");
+    assert_eq!(stdout(sqlite3(&path, "PRAGMA user_version")), "3");
     assert_eq!(stdout(sqlite3(&path, columns)), "1");
     assert_eq!(ledger.verify().expect("old rows intact").seq, 2);
     ledger
