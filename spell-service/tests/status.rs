@@ -24,6 +24,33 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
         .expect("the request's thread")
 }
 
+/// Runs `worker` until the returned sender fires, once its `/readyz` on `addr` answers 200.
+async fn run_until_ready(
+    worker: &Worker,
+    addr: std::net::SocketAddr,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<spell_service::WorkerStats, spell_service::ServiceError>>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn({
+        let worker = worker.clone();
+        async move {
+            worker
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+        }
+    });
+    let started = Instant::now();
+    while get(addr, "/readyz").await.0 != 200 {
+        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (stop, run)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_follows_the_worker_from_start_to_drain() {
     let server = NatsServer::start();
@@ -74,22 +101,7 @@ async fn readiness_follows_the_worker_from_start_to_drain() {
     );
     assert_eq!(get(addr, "/elsewhere").await.0, 404);
 
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn({
-        let worker = worker.clone();
-        async move {
-            worker
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await
-        }
-    });
-    let started = Instant::now();
-    while get(addr, "/readyz").await.0 != 200 {
-        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (stop, run) = run_until_ready(&worker, addr).await;
     let _ = stop.send(());
     run.await.expect("join").expect("drained");
     assert_eq!(get(addr, "/readyz").await.0, 503, "drained");
@@ -123,22 +135,7 @@ async fn readiness_needs_the_aot_cache_folder_and_the_packages_bucket() {
         let worker = worker.clone();
         async move { worker.serve_status(listener).await }
     });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn({
-        let worker = worker.clone();
-        async move {
-            worker
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await
-        }
-    });
-    let started = Instant::now();
-    while get(addr, "/readyz").await.0 != 200 {
-        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (stop, run) = run_until_ready(&worker, addr).await;
 
     // A file where the folder was: no compiled module could be kept.
     std::fs::remove_dir_all(&folder).expect("remove the folder");
