@@ -699,7 +699,12 @@ fn draining_on_sigterm_loses_nothing() {
 #[test]
 fn workers_reconnect_after_a_server_restart_and_nothing_is_lost() {
     let mut server = NatsServer::start();
-    let _worker = WorkerProcess::start(&server, "w", &["--concurrency", "2"]);
+    let mut worker = WorkerProcess::start_with_env(
+        &server,
+        "w",
+        &["--concurrency", "2"],
+        &[("RUST_LOG", "spell_service=debug,async_nats=info")],
+    );
     let rt = runtime();
     let digest = rt.block_on(async {
         let client = client(&server).await;
@@ -714,6 +719,11 @@ fn workers_reconnect_after_a_server_restart_and_nothing_is_lost() {
                 .await
                 .expect("submit");
         }
+        // Restarted while casts run (a restart as the worker starts is retried too).
+        let first = CastJob::new(digest.to_hex(), "acme", "before-0").cast_id();
+        while client.status(&first).await.expect("status").state == CastState::Queued {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         digest
     });
     server.restart();
@@ -726,7 +736,11 @@ fn workers_reconnect_after_a_server_restart_and_nothing_is_lost() {
             cast_ids.push(CastJob::new(digest.to_hex(), "acme", format!("before-{i}")).cast_id());
         }
         for cast_id in &cast_ids {
-            let r = client.wait(cast_id, WAIT).await.expect("result");
+            let r = client.wait(cast_id, WAIT).await;
+            let Ok(r) = r else {
+                worker.signal("-KILL");
+                panic!("{cast_id}: {r:?}\n{}", worker.stderr_lines().join("\n"));
+            };
             assert_eq!(r.state, CastState::Succeeded, "{cast_id}");
         }
         let usage = usage_by_cast(&client).await;

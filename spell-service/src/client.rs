@@ -229,6 +229,9 @@ async fn read_stream<T: serde::de::DeserializeOwned>(
 #[derive(Default)]
 struct FinalStates {
     waiters: Mutex<Waiters>,
+    /// Held while a watch starts, so no registration returns before a watch is live: a final
+    /// state written after `register` returns is always seen.
+    starting: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -245,12 +248,13 @@ impl FinalStates {
         cast_id: &str,
     ) -> Result<oneshot::Receiver<bool>, ServiceError> {
         let (tx, rx) = oneshot::channel();
-        let start = {
-            let mut w = lock(&self.waiters);
-            w.by_cast.entry(cast_id.to_string()).or_default().push(tx);
-            !std::mem::replace(&mut w.watching, true)
-        };
-        if start {
+        lock(&self.waiters)
+            .by_cast
+            .entry(cast_id.to_string())
+            .or_default()
+            .push(tx);
+        let _starting = self.starting.lock().await;
+        if !lock(&self.waiters).watching {
             let updates = match state.watch_all().await {
                 Ok(u) => u,
                 Err(e) => {
@@ -258,6 +262,7 @@ impl FinalStates {
                     return Err(ServiceError::transport("state watch", e));
                 }
             };
+            lock(&self.waiters).watching = true;
             tokio::spawn(self.clone().run(updates));
         }
         Ok(rx)

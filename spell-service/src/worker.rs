@@ -347,6 +347,24 @@ impl Worker {
         self.inner.config.ensure(&self.inner.js).await
     }
 
+    /// The streams, the work queue and its consumer.
+    async fn open(
+        &self,
+    ) -> Result<(Streams, jetstream::stream::Stream, PullConsumer), ServiceError> {
+        let streams = self.ensure().await?;
+        let casts = self
+            .inner
+            .js
+            .get_stream(CAST_STREAM)
+            .await
+            .map_err(|e| ServiceError::transport("stream open", e))?;
+        let consumer = casts
+            .get_consumer(WORKER_CONSUMER)
+            .await
+            .map_err(|e| ServiceError::transport("consumer open", e))?;
+        Ok((streams, casts, consumer))
+    }
+
     /// Works until `shutdown` completes, then drains: stops pulling, hands back requests it
     /// received but had not started (nak with a delay), waits up to the drain bound for casts in
     /// flight, cancels the rest (billing them as failed attempts) and hands them back too.
@@ -355,15 +373,25 @@ impl Worker {
         shutdown: impl Future<Output = ()>,
     ) -> Result<WorkerStats, ServiceError> {
         let inner = &self.inner;
-        let streams = self.ensure().await?;
-        let consumer: PullConsumer = inner
-            .js
-            .get_stream(CAST_STREAM)
-            .await
-            .map_err(|e| ServiceError::transport("stream open", e))?
-            .get_consumer(WORKER_CONSUMER)
-            .await
-            .map_err(|e| ServiceError::transport("consumer open", e))?;
+        tokio::pin!(shutdown);
+        // A server restarting as the worker starts is no reason to exit: retry until it answers.
+        let (streams, casts, consumer) = loop {
+            let opened = tokio::select! {
+                _ = &mut shutdown => return Ok(inner.stats.snapshot()),
+                opened = self.open() => opened,
+            };
+            match opened {
+                Ok(opened) => break opened,
+                Err(e @ ServiceError::Transport { .. }) => {
+                    tracing::warn!("opening the work queue failed, retrying: {e}");
+                    tokio::select! {
+                        _ = &mut shutdown => return Ok(inner.stats.snapshot()),
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut side_tasks = JoinSet::new();
         side_tasks.spawn(heartbeats(inner.clone(), stop_rx.clone()));
@@ -373,6 +401,7 @@ impl Worker {
         side_tasks.spawn(max_delivery_advisories(
             inner.clone(),
             streams.clone(),
+            casts,
             stop_rx.clone(),
         ));
 
@@ -381,7 +410,6 @@ impl Worker {
         let cancels: Arc<Mutex<HashMap<u64, CancelHandle>>> = Arc::default();
         let mut in_flight = JoinSet::new();
         let mut next_task = 0u64;
-        tokio::pin!(shutdown);
         let mut stopping = false;
         while !stopping {
             let first = tokio::select! {
@@ -1210,19 +1238,22 @@ struct MaxDeliveries {
 async fn max_delivery_advisories(
     inner: Arc<Inner>,
     streams: Streams,
+    casts: jetstream::stream::Stream,
     mut stop: watch::Receiver<bool>,
 ) {
     let subject =
         format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{CAST_STREAM}.{WORKER_CONSUMER}");
-    let Ok(mut advisories) = inner
+    let mut advisories = match inner
         .client
         .queue_subscribe(subject, WORKER_CONSUMER.into())
         .await
-    else {
-        return;
-    };
-    let Ok(casts) = streams.js.get_stream(CAST_STREAM).await else {
-        return;
+    {
+        Ok(a) => a,
+        Err(e) => {
+            // Only when the client is closed: a disconnected one subscribes on reconnecting.
+            tracing::warn!("max-delivery advisories not watched: {e}");
+            return;
+        }
     };
     loop {
         let advisory = tokio::select! {

@@ -1,15 +1,12 @@
 //! The worker's status endpoints over HTTP against a real `nats-server -js` on 127.0.0.1:
 //! readiness follows the worker's life (503 before it pulls, 200 while it does, 503 once it has
 //! drained) and its caches (the AOT cache folder, the packages bucket), liveness holds
-//! throughout.
+//! throughout; a worker started while its server does not answer waits for it instead of exiting.
 
 #[path = "support/http_get.rs"]
 mod http_get;
 #[path = "support/nats_server.rs"]
-#[expect(
-    dead_code,
-    reason = "restarting the server (and the store it needs) is for other tests"
-)]
+#[expect(dead_code, reason = "restarting the server is for other tests")]
 mod nats_server;
 
 use nats_server::NatsServer;
@@ -165,6 +162,58 @@ async fn readiness_needs_the_aot_cache_folder_and_the_packages_bucket() {
     worker.ensure().await.expect("the bucket made again");
     assert_eq!(get(addr, "/readyz").await.0, 200);
 
+    let _ = stop.send(());
+    run.await.expect("join").expect("drained");
+    status.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_started_while_its_server_does_not_answer_waits_for_it() {
+    let server = NatsServer::start();
+    let client = NatsOptions::new(server.url())
+        .connect()
+        .await
+        .expect("connect");
+    let policy = spell_core::Policy::from_file(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml").as_ref(),
+    )
+    .expect("policy");
+    let runtime = spell_runtime::Runtime::new().expect("runtime");
+    let worker = Worker::builder(client, runtime, policy).build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let status = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.serve_status(listener).await }
+    });
+
+    server.signal("-STOP");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn({
+        let worker = worker.clone();
+        async move {
+            worker
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+        }
+    });
+    // Opening the streams has failed by now (a JetStream request times out after 5 s; this one
+    // gave up after about 10 s when `run` did not retry).
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert!(!run.is_finished(), "run gave up: {:?}", run.await);
+    let (code, why) = get(addr, "/readyz").await;
+    assert_eq!(code, 503, "{why}");
+
+    server.signal("-CONT");
+    let started = Instant::now();
+    while get(addr, "/readyz").await.0 != 200 {
+        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let _ = stop.send(());
     run.await.expect("join").expect("drained");
     status.abort();

@@ -52,14 +52,28 @@ impl NatsServer {
     /// can lose the messages it acknowledged in the last moments (its file store writes behind
     /// unless `sync_interval: always`), which would test NATS's durability, not Spell's.
     pub fn restart(&mut self) {
-        let term = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill -TERM nats-server");
-        assert!(term.success());
-        self.child.wait().expect("wait nats-server");
+        self.stop();
         std::thread::sleep(Duration::from_millis(500));
+        self.resume();
+    }
+
+    fn stop(&mut self) {
+        self.signal("-TERM");
+        self.child.wait().expect("wait nats-server");
+    }
+
+    fn resume(&mut self) {
         self.child = NatsServer::spawn(self.port, self.store.path());
+    }
+
+    /// Sends the server process `signal` (`-STOP` freezes it: connections stay open, nothing
+    /// is answered, until `-CONT`).
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill nats-server");
+        assert!(sent.success());
     }
 }
 
