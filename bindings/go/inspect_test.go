@@ -2,6 +2,7 @@ package spell
 
 import (
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -12,6 +13,9 @@ func TestInspectReadsWhatThePackageSays(t *testing.T) {
 	}
 	if !info.Signed || !info.HasSBOM || info.Manifest["name"] != "hello" || len(info.Digest) != 64 {
 		t.Fatalf("inspect: %+v", info)
+	}
+	if !slices.Contains(info.Imports, "wasi_snapshot_preview1::fd_write") || !slices.Contains(info.Exports, "_start") {
+		t.Fatalf("imports %v, exports %v", info.Imports, info.Exports)
 	}
 	var e *Error
 	if _, err := Inspect([]byte("not a package")); !errors.As(err, &e) || e.Code() != CodePackageMalformed {

@@ -29,6 +29,10 @@ type PackageInfo struct {
 	Manifest map[string]any `json:"manifest"`
 	Signed   bool           `json:"signed"`
 	HasSBOM  bool           `json:"has_sbom"`
+	// Imports are `module::name` for a core module, interfaces and top-level items for a
+	// component; Exports are named the same way.
+	Imports []string `json:"imports"`
+	Exports []string `json:"exports"`
 }
 
 // Inspect reads what a package says about itself; it fails with the package codes.

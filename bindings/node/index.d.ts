@@ -326,7 +326,7 @@ export interface HostFunction {
 
 /**
  * What a package (a path, or its bytes) says about itself, checked for form and pins only:
- * `{ digest, manifest, signed, has_sbom }` (snake_case, as `spell inspect --json` prints it).
+ * `{ digest, manifest, signed, has_sbom, imports, exports }` (snake_case, as `spell inspect --json` prints it).
  * Trust it only after `runtime.verify` or `runtime.load`.
  *
  * Throws a `SpellError` with the package codes.

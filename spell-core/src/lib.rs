@@ -27,6 +27,7 @@ pub mod manifest;
 pub mod package;
 pub mod policy;
 pub mod tool;
+mod world;
 
 pub use address::{AddressRange, AddressRangeError, NetworkPolicy};
 pub use capability::{Access, Capabilities, HostPattern, Mount, Port};

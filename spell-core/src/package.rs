@@ -186,8 +186,9 @@ impl HasCode for PackageError {
     }
 }
 
-/// What a package says about itself, checked for nothing but its form and pins: `spell inspect
-/// --json` and every binding's `inspect`. Trust it only after verification.
+/// What a package says about itself, checked for nothing but its form and pins, with what its
+/// module imports and exports: `spell inspect --json` and every binding's `inspect`. Trust it
+/// only after verification.
 #[derive(Debug, Clone, Serialize)]
 pub struct PackageInfo {
     /// sha256 of `spell.json`: the spell's identity.
@@ -198,6 +199,11 @@ pub struct PackageInfo {
     pub signed: bool,
     /// Whether an SBOM is attached.
     pub has_sbom: bool,
+    /// What the module imports: `module::name` for a core module, interfaces
+    /// (`wasi:cli/stdout@0.2.6`) and top-level items for a component.
+    pub imports: Vec<String>,
+    /// What the module exports, named as for `imports` (a core module's export names).
+    pub exports: Vec<String>,
 }
 
 impl Package {
@@ -213,14 +219,19 @@ impl Package {
     /// let package = spell_core::Package::read(&bytes, &Default::default())?;
     /// let info = package.info();
     /// assert_eq!((info.manifest.name.as_str(), info.signed, info.has_sbom), ("hello", true, true));
+    /// assert!(info.imports.contains(&"wasi_snapshot_preview1::fd_write".to_string()));
+    /// assert!(info.exports.contains(&"_start".to_string()));
     /// # Ok::<(), spell_core::PackageError>(())
     /// ```
     pub fn info(&self) -> PackageInfo {
+        let world = crate::world::World::of(&self.module);
         PackageInfo {
             digest: self.digest(),
             manifest: self.manifest.clone(),
             signed: self.bundle.is_some(),
             has_sbom: self.sbom.is_some(),
+            imports: world.imports,
+            exports: world.exports,
         }
     }
 

@@ -930,7 +930,7 @@ bool spell_outcome_trap_kind(const struct spell_outcome_t *outcome, spell_trap_k
 bool spell_outcome_usage(const struct spell_outcome_t *outcome, struct spell_usage_t *out);
 
 // Writes what a package says about itself, checked for form and pins only, to `info_json`:
-// `{"digest", "manifest", "signed", "has_sbom"}` (what `spell inspect --json` prints); free it
+// `{"digest", "manifest", "signed", "has_sbom", "imports", "exports"}` (what `spell inspect --json` prints); free it
 // with `spell_buf_delete`. Trust it only after `spell_runtime_verify` or `spell_load`.
 //
 // # Safety

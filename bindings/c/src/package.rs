@@ -36,7 +36,7 @@ pub unsafe extern "C" fn spell_package_pack(
 }
 
 /// Writes what a package says about itself, checked for form and pins only, to `info_json`:
-/// `{"digest", "manifest", "signed", "has_sbom"}` (what `spell inspect --json` prints); free it
+/// `{"digest", "manifest", "signed", "has_sbom", "imports", "exports"}` (what `spell inspect --json` prints); free it
 /// with `spell_buf_delete`. Trust it only after `spell_runtime_verify` or `spell_load`.
 ///
 /// # Safety

@@ -635,6 +635,7 @@ static void test_inspect_and_verify_without_casting(void) {
   if (OK(spell_package_inspect(pkg, len, &info))) {
     CHECK(memmem(info.data, info.len, "\"signed\":true", 13) != NULL);
     CHECK(memmem(info.data, info.len, "\"name\":\"hello\"", 14) != NULL);
+    CHECK(memmem(info.data, info.len, "\"wasi_snapshot_preview1::fd_write\"", 34) != NULL);
   }
   spell_buf_delete(&info);
   CHECK(code_of(spell_package_inspect((const uint8_t *)"junk", 4, &info)) == SPELL_ERROR_PACKAGE_MALFORMED);

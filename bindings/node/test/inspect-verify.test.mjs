@@ -15,6 +15,8 @@ test('inspect reads what the package says, from a path or bytes', () => {
   assert.deepEqual(info.manifest.capabilities.env, ['HELLO_NAME'])
   assert.match(info.digest, /^[0-9a-f]{64}$/)
   assert.deepEqual(inspect(readFileSync(helloSpell)), info)
+  assert.ok(info.imports.includes('wasi_snapshot_preview1::fd_write'), info.imports)
+  assert.ok(info.exports.includes('_start'), info.exports)
   const bare = inspect(fixture('limits'))
   assert.deepEqual([bare.signed, bare.has_sbom], [false, false])
   assert.throws(() => inspect(Buffer.from('not a package')), (e) => e instanceof SpellError && e.code.startsWith('E-PKG-'))

@@ -42,7 +42,7 @@ pub(crate) fn pack<'py>(
 }
 
 /// What a package (bytes or a path) says about itself, checked for form and pins only:
-/// `{"digest", "manifest", "signed", "has_sbom"}`, as `spell inspect --json` prints it.
+/// `{"digest", "manifest", "signed", "has_sbom", "imports", "exports"}`, as `spell inspect --json` prints it.
 #[pyfunction]
 pub(crate) fn inspect<'py>(
     py: Python<'py>,

@@ -20,8 +20,14 @@ def test_inspect_reads_what_the_package_says() -> None:
     assert info["manifest"]["name"] == "hello"
     assert info["manifest"]["capabilities"]["env"] == ["HELLO_NAME"]
     assert spell.inspect(HELLO.read_bytes()) == info
+    assert "wasi_snapshot_preview1::fd_write" in info["imports"]
+    assert "_start" in info["exports"]
     bare = spell.inspect(guest_package("trap"))
     assert (bare["signed"], bare["has_sbom"]) == (False, False)
+    # A component's world: its interfaces and top-level items.
+    component = spell.inspect(guest_package("component", entrypoint="answer"))
+    assert component["manifest"]["module"]["kind"] == "component"
+    assert "acme:demo/api" in component["exports"] and "answer" in component["exports"]
 
 
 def test_inspect_refuses_what_is_not_a_package() -> None:

@@ -25,12 +25,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         std::io::stdout().write_all(&pkg.manifest_bytes)?;
         return Ok(0);
     }
-    let world = World::of(&pkg.module);
+    let info = pkg.info();
     if args.json {
-        let mut out = serde_json::to_value(pkg.info())?;
-        out["imports"] = serde_json::json!(world.imports);
-        out["exports"] = serde_json::json!(world.exports);
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{}", serde_json::to_string_pretty(&info)?);
         return Ok(0);
     }
     println!("{} {}  ({})", m.name, m.version, m.license);
@@ -42,8 +39,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         "module      {} {} bytes, sha256:{}, entrypoint `{}`",
         m.module.kind, m.module.size, m.module.sha256, m.entrypoint
     );
-    println!("imports     {}", list(&world.imports));
-    println!("exports     {}", list(&world.exports));
+    println!("imports     {}", list(&info.imports));
+    println!("exports     {}", list(&info.exports));
     match &m.sbom {
         Some(s) => println!("sbom        {} bytes, sha256:{}", s.size, s.sha256),
         None => println!("sbom        none"),
@@ -76,63 +73,5 @@ fn list(names: &[String]) -> String {
         "none".into()
     } else {
         names.join(", ")
-    }
-}
-
-/// What a module imports and exports: `module::name` for a core module's functions, memories
-/// and tables; for a component, its world's interfaces (`wasi:cli/stdout@0.2.6`) and top-level
-/// items, as its outermost import and export sections name them.
-#[derive(Default)]
-struct World {
-    imports: Vec<String>,
-    exports: Vec<String>,
-}
-
-impl World {
-    /// Reads the outermost sections only; a module wasmparser cannot read lists what it read up
-    /// to there (the runtime refuses such modules at load with its own words).
-    fn of(wasm: &[u8]) -> World {
-        use wasmparser::{Parser, Payload};
-        let mut world = World::default();
-        // Nested modules and components have sections of their own: only depth 0 is the world.
-        let mut depth = 0usize;
-        for payload in Parser::new(0).parse_all(wasm) {
-            let Ok(payload) = payload else { break };
-            match payload {
-                Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
-                Payload::End(_) => depth = depth.saturating_sub(1),
-                _ if depth > 0 => {}
-                Payload::ImportSection(imports) => {
-                    for import in imports.into_imports().flatten() {
-                        world
-                            .imports
-                            .push(format!("{}::{}", import.module, import.name));
-                    }
-                }
-                Payload::ExportSection(exports) => {
-                    world
-                        .exports
-                        .extend(exports.into_iter().flatten().map(|e| e.name.to_string()));
-                }
-                Payload::ComponentImportSection(imports) => {
-                    world.imports.extend(
-                        imports
-                            .into_iter()
-                            .flatten()
-                            .map(|i| i.name.name.to_string()),
-                    );
-                }
-                Payload::ComponentExportSection(exports) => {
-                    world.exports.extend(
-                        exports
-                            .into_iter()
-                            .flatten()
-                            .map(|e| e.name.name.to_string()),
-                    );
-                }
-                _ => {}
-            }
-        }
-        world
     }
 }
