@@ -368,6 +368,9 @@ impl Worker {
     /// Works until `shutdown` completes, then drains: stops pulling, hands back requests it
     /// received but had not started (nak with a delay), waits up to the drain bound for casts in
     /// flight, cancels the rest (billing them as failed attempts) and hands them back too.
+    /// A server that does not answer while the worker opens its streams is waited for (retried
+    /// every 500 ms until shutdown), not an error; disconnections later are ridden out the same
+    /// way, the client reconnecting by itself.
     pub async fn run(
         &self,
         shutdown: impl Future<Output = ()>,
