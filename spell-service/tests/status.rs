@@ -10,25 +10,53 @@ mod http_get;
 mod nats_server;
 
 use nats_server::NatsServer;
-use spell_service::{NatsOptions, Worker};
+use spell_service::{NatsOptions, ServiceError, Worker};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// `GET path` over HTTP/1.1: status and body (off the runtime's threads: the server is on them).
-async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let path = path.to_string();
     tokio::task::spawn_blocking(move || http_get::get(&addr.to_string(), &path))
         .await
         .expect("the request's thread")
 }
 
-/// Runs `worker` until the returned sender fires, once its `/readyz` on `addr` answers 200.
-async fn run_until_ready(
-    worker: &Worker,
-    addr: std::net::SocketAddr,
+type Run = tokio::task::JoinHandle<Result<spell_service::WorkerStats, ServiceError>>;
+
+/// A worker on `server` with the example policy, serving its status endpoints on a free port:
+/// the worker, its NATS client, the status address and the status server's task.
+async fn worker_with_status(
+    server: &NatsServer,
+    runtime: spell_runtime::Runtime,
 ) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<spell_service::WorkerStats, spell_service::ServiceError>>,
+    Worker,
+    async_nats::Client,
+    SocketAddr,
+    tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
+    let client = NatsOptions::new(server.url())
+        .connect()
+        .await
+        .expect("connect");
+    let policy = spell_core::Policy::from_file(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml").as_ref(),
+    )
+    .expect("policy");
+    let worker = Worker::builder(client.clone(), runtime, policy).build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let status = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.serve_status(listener).await }
+    });
+    (worker, client, addr, status)
+}
+
+/// Runs `worker` until the returned sender fires.
+fn spawn_run(worker: &Worker) -> (tokio::sync::oneshot::Sender<()>, Run) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let run = tokio::spawn({
         let worker = worker.clone();
@@ -40,35 +68,33 @@ async fn run_until_ready(
                 .await
         }
     });
+    (stop, run)
+}
+
+/// Waits until `/readyz` on `addr` answers 200.
+async fn until_ready(addr: SocketAddr) {
     let started = Instant::now();
     while get(addr, "/readyz").await.0 != 200 {
         assert!(started.elapsed() < Duration::from_secs(30), "never ready");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    (stop, run)
+}
+
+/// Runs `worker` until the returned sender fires, once its `/readyz` on `addr` answers 200.
+async fn run_until_ready(
+    worker: &Worker,
+    addr: SocketAddr,
+) -> (tokio::sync::oneshot::Sender<()>, Run) {
+    let running = spawn_run(worker);
+    until_ready(addr).await;
+    running
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_follows_the_worker_from_start_to_drain() {
     let server = NatsServer::start();
-    let client = NatsOptions::new(server.url())
-        .connect()
-        .await
-        .expect("connect");
-    let policy = spell_core::Policy::from_file(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml").as_ref(),
-    )
-    .expect("policy");
     let runtime = spell_runtime::Runtime::new().expect("runtime");
-    let worker = Worker::builder(client, runtime, policy).build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let status = tokio::spawn({
-        let worker = worker.clone();
-        async move { worker.serve_status(listener).await }
-    });
+    let (worker, _, addr, status) = worker_with_status(&server, runtime).await;
 
     assert_eq!(get(addr, "/healthz").await, (200, "alive\n".into()));
     let (code, why) = get(addr, "/readyz").await;
@@ -109,29 +135,13 @@ async fn readiness_follows_the_worker_from_start_to_drain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_needs_the_aot_cache_folder_and_the_packages_bucket() {
     let server = NatsServer::start();
-    let client = NatsOptions::new(server.url())
-        .connect()
-        .await
-        .expect("connect");
-    let policy = spell_core::Policy::from_file(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml").as_ref(),
-    )
-    .expect("policy");
     let scratch = tempfile::tempdir().expect("tmp");
     let folder = scratch.path().join("aot");
     let runtime = spell_runtime::Runtime::builder()
         .cache_dir(&folder)
         .build()
         .expect("runtime");
-    let worker = Worker::builder(client.clone(), runtime, policy).build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let status = tokio::spawn({
-        let worker = worker.clone();
-        async move { worker.serve_status(listener).await }
-    });
+    let (worker, client, addr, status) = worker_with_status(&server, runtime).await;
     let (stop, run) = run_until_ready(&worker, addr).await;
 
     // A file where the folder was: no compiled module could be kept.
@@ -170,37 +180,11 @@ async fn readiness_needs_the_aot_cache_folder_and_the_packages_bucket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_started_while_its_server_does_not_answer_waits_for_it() {
     let server = NatsServer::start();
-    let client = NatsOptions::new(server.url())
-        .connect()
-        .await
-        .expect("connect");
-    let policy = spell_core::Policy::from_file(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml").as_ref(),
-    )
-    .expect("policy");
     let runtime = spell_runtime::Runtime::new().expect("runtime");
-    let worker = Worker::builder(client, runtime, policy).build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let status = tokio::spawn({
-        let worker = worker.clone();
-        async move { worker.serve_status(listener).await }
-    });
+    let (worker, _, addr, status) = worker_with_status(&server, runtime).await;
 
     server.signal("-STOP");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn({
-        let worker = worker.clone();
-        async move {
-            worker
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await
-        }
-    });
+    let (stop, run) = spawn_run(&worker);
     // Opening the streams has failed by now (a JetStream request times out after 5 s; this one
     // gave up after about 10 s when `run` did not retry).
     tokio::time::sleep(Duration::from_secs(12)).await;
@@ -209,11 +193,7 @@ async fn a_worker_started_while_its_server_does_not_answer_waits_for_it() {
     assert_eq!(code, 503, "{why}");
 
     server.signal("-CONT");
-    let started = Instant::now();
-    while get(addr, "/readyz").await.0 != 200 {
-        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_ready(addr).await;
     let _ = stop.send(());
     run.await.expect("join").expect("drained");
     status.abort();
