@@ -157,6 +157,66 @@ pub struct UnverifiedModule {
     pub max_module_bytes: u64,
 }
 
+impl UnverifiedModule {
+    /// A bare module granted what a package's manifest asking for `capabilities` and `limits`
+    /// would be granted by `policy`, or all it asks for without one (the caller vouches for the
+    /// module; its policy still bounds what it gets). `spell cast --unverified` and the bindings'
+    /// bare-module loads.
+    ///
+    /// ```
+    /// use spell_core::{Capabilities, Limits};
+    /// use spell_runtime::{CastRequest, Runtime, UnverifiedModule};
+    /// let wasm = wat::parse_str(r#"(module (func (export "answer") (result i32) i32.const 42))"#)?;
+    /// let limits = Limits { fuel: Some(1_000), ..Limits::default() };
+    /// let module = UnverifiedModule::asking(&wasm, "answer", "answer", Capabilities::default(), limits, None)?;
+    /// assert_eq!(module.grant.limits.fuel, 1_000);
+    /// let spell = Runtime::new()?.load_unverified(&wasm, module)?;
+    /// assert_eq!(spell.cast(CastRequest::new())?.returned, vec![spell_runtime::Val::I32(42)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn asking(
+        wasm: &[u8],
+        name: &str,
+        entrypoint: &str,
+        capabilities: spell_core::Capabilities,
+        limits: spell_core::Limits,
+        policy: Option<&Policy>,
+    ) -> Result<UnverifiedModule, Error> {
+        let manifest = spell_core::Manifest {
+            name: name.into(),
+            version: semver::Version::new(0, 0, 0),
+            description: None,
+            authors: Vec::new(),
+            license: "NOASSERTION".into(),
+            module: spell_core::ModuleRef {
+                path: spell_core::MODULE_PATH.into(),
+                sha256: Sha256Digest::of(wasm),
+                size: wasm.len() as u64,
+                kind: ModuleKind::detect(wasm).unwrap_or_default(),
+            },
+            sbom: None,
+            entrypoint: entrypoint.into(),
+            capabilities,
+            limits,
+            tool: None,
+        };
+        let trusting;
+        let policy = match policy {
+            Some(p) => p,
+            None => {
+                trusting = Policy::trusting(&manifest);
+                &trusting
+            }
+        };
+        Ok(UnverifiedModule {
+            grant: policy.grant(&manifest)?,
+            name: manifest.name,
+            entrypoint: manifest.entrypoint,
+            max_module_bytes: policy.package.max_module_bytes,
+        })
+    }
+}
+
 impl Runtime {
     /// A runtime with the default configuration.
     pub fn new() -> Result<Runtime, Error> {

@@ -14,10 +14,7 @@ use crate::echo::Echo;
 use crate::report::Coded;
 use anyhow::Context;
 use serde_json::json;
-use spell_core::{
-    Access, Capabilities, HasCode, Limits, Manifest, ModuleKind, ModuleRef, Mount, Package, Policy,
-    Sha256Digest,
-};
+use spell_core::{Access, Capabilities, HasCode, Limits, Mount, Package, Policy};
 use spell_runtime::json::OUTCOME_FIELDS;
 use spell_runtime::{
     CastOutcome, CastRequest, MeteringHook, Outcome, OutputCallback, Runtime, UnverifiedModule,
@@ -216,42 +213,28 @@ fn cast(args: Args, on_output: Option<OutputCallback>) -> anyhow::Result<(CastOu
         .map(|p| Policy::from_file(p).map_err(Coded::from))
         .transpose()?;
     let spell = if args.unverified {
-        let manifest = Manifest {
-            name: args
-                .file
-                .file_stem()
-                .map_or("module".into(), |s| s.to_string_lossy().into_owned()),
-            version: "0.0.0".parse()?,
-            description: None,
-            authors: Vec::new(),
-            license: "NOASSERTION".into(),
-            module: ModuleRef {
-                path: spell_core::MODULE_PATH.into(),
-                sha256: Sha256Digest::of(&bytes),
-                size: bytes.len() as u64,
-                kind: ModuleKind::detect(&bytes).unwrap_or_default(),
-            },
-            sbom: None,
-            entrypoint: args.invoke.clone().unwrap_or_else(|| "_start".into()),
-            capabilities: Capabilities {
-                env: env.iter().map(|(k, _)| k.clone()).collect(),
-                mounts: mounts.iter().map(|(_, m)| m.clone()).collect(),
-                ..Capabilities::default()
-            },
+        let name = args
+            .file
+            .file_stem()
+            .map_or("module".into(), |s| s.to_string_lossy().into_owned());
+        let capabilities = Capabilities {
+            env: env.iter().map(|(k, _)| k.clone()).collect(),
+            mounts: mounts.iter().map(|(_, m)| m.clone()).collect(),
+            ..Capabilities::default()
+        };
+        let entrypoint = args.invoke.as_deref().unwrap_or("_start");
+        let mut module = UnverifiedModule::asking(
+            &bytes,
+            &name,
+            entrypoint,
+            capabilities,
             limits,
-            tool: None,
-        };
-        let mut policy = policy_file.unwrap_or_else(|| Policy::trusting(&manifest));
+            policy_file.as_ref(),
+        )
+        .map_err(Coded::from)?;
         if let Some(max) = args.max_module_size {
-            policy.package.max_module_bytes = max.as_u64();
+            module.max_module_bytes = max.as_u64();
         }
-        let grant = policy.grant(&manifest).map_err(Coded::from)?;
-        let module = UnverifiedModule {
-            name: manifest.name,
-            entrypoint: manifest.entrypoint,
-            grant,
-            max_module_bytes: policy.package.max_module_bytes,
-        };
         crate::progress::spin("compiling", args.json, || {
             runtime.load_unverified(&bytes, module)
         })
