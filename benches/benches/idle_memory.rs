@@ -78,6 +78,7 @@ fn spell(label: &str, executor: &tokio::runtime::Runtime, n: usize, pooling: boo
                 .cancel(release.clone())
                 .on_output(Arc::new(move |_, _| {
                     ready.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
                 }));
             executor.spawn(async move { spell.cast_async(request).await })
         })

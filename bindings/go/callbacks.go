@@ -34,7 +34,7 @@ func spellGoAuthorize(env unsafe.Pointer, ctx *C.spell_cast_context_t, allowance
 		Limits:       limitsFrom(&ctx.limits),
 	})
 	if e != nil {
-		return cError(e.Error())
+		return cDenied(e.Error())
 	}
 	if a.MaxFuel > 0 {
 		allowance.has_max_fuel = true
@@ -54,9 +54,8 @@ func spellGoRecord(env unsafe.Pointer, usage *C.spell_usage_t) (err *C.spell_err
 }
 
 //export spellGoObserve
-func spellGoObserve(env unsafe.Pointer, event *C.spell_event_t) {
-	// Observe has no error to report a panic through; the event is dropped instead.
-	defer func() { _ = recover() }()
+func spellGoObserve(env unsafe.Pointer, event *C.spell_event_t) (err *C.spell_error_t) {
+	defer recovered(&err, "Observe")
 	handleValue[Observer](env).Observe(&Event{
 		CastID:      goString(event.cast_id),
 		Kind:        EventKind(event.kind),
@@ -67,13 +66,14 @@ func spellGoObserve(env unsafe.Pointer, event *C.spell_event_t) {
 		SpellName:   goString(event.spell_name),
 		Code:        goString(event.code),
 	})
+	return nil
 }
 
 //export spellGoOutput
-func spellGoOutput(env unsafe.Pointer, stream C.spell_stream_t, data *C.uint8_t, n C.size_t) {
-	// Nor has OnOutput; the cast goes on without it.
-	defer func() { _ = recover() }()
+func spellGoOutput(env unsafe.Pointer, stream C.spell_stream_t, data *C.uint8_t, n C.size_t) (err *C.spell_error_t) {
+	defer recovered(&err, "OnOutput")
 	handleValue[func(Stream, []byte)](env)(Stream(stream), unsafe.Slice((*byte)(data), n))
+	return nil
 }
 
 //export spellGoHostCall

@@ -70,3 +70,9 @@ func cError(msg string) *C.spell_error_t {
 	p, n := cStr(msg)
 	return C.spell_error_new(p, n)
 }
+
+// cDenied makes the spell_error_t* Authorize returns to refuse a cast; Spell owns it.
+func cDenied(reason string) *C.spell_error_t {
+	p, n := cStr(reason)
+	return C.spell_denied_new(p, n)
+}

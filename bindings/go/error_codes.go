@@ -106,6 +106,8 @@ const (
 	CodeInvalidArgument ErrorCode = C.SPELL_ERROR_INVALID_ARGUMENT
 	// CodeInternal is E-RUN-007: Spell hit an internal error (a bug); please report it with the message.
 	CodeInternal ErrorCode = C.SPELL_ERROR_INTERNAL
+	// CodeDenied is E-RUN-008: the authorize hook refused the cast.
+	CodeDenied ErrorCode = C.SPELL_ERROR_DENIED
 	// CodeNetNotGranted is E-NET-001: the URL is not granted to this spell.
 	CodeNetNotGranted ErrorCode = C.SPELL_ERROR_NET_NOT_GRANTED
 	// CodeNetAddressBlocked is E-NET-002: the host resolves to a blocked address (SSRF guard).

@@ -12,16 +12,19 @@ import "C"
 // one method. A panic in a hook is recovered and treated as its error.
 type MeteringHook interface {
 	// Authorize runs before a cast. An error refuses it: nothing runs, the outcome is
-	// OutcomeDenied with the error's text as Detail, and Record still runs.
+	// OutcomeDenied with the error's text as Detail, and Record still runs. A panic denies the
+	// cast too, as the hook's failure: it is also the outcome's HookError.
 	Authorize(ctx *CastContext) (Allowance, error)
 	// Record runs exactly once after each cast. An error does not change the outcome; it is
-	// returned as Outcome.HookError so the host can retry storing the usage.
+	// returned as Outcome.HookError (ahead of any earlier failure) so the host can retry
+	// storing the usage.
 	Record(usage *Usage) error
 }
 
 // Observer is implemented by a MeteringHook that also wants to see limits hit and policy
 // violations at once, from inside the cast. Such casts run on a thread of the C pool (see the
-// package doc), which costs a few microseconds per cast. A panic in Observe drops the event.
+// package doc), which costs a few microseconds per cast. A panic in Observe does not stop the
+// cast; it is the outcome's HookError unless an earlier failure is.
 type Observer interface {
 	Observe(event *Event)
 }

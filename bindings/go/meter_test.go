@@ -127,6 +127,35 @@ func TestAPanickingHookDeniesTheCastInsteadOfCrashing(t *testing.T) {
 	}
 }
 
+// refusingMeter refuses every cast with an error: a plain denial, not a failure.
+type refusingMeter struct{ NoMetering }
+
+func (refusingMeter) Authorize(*CastContext) (Allowance, error) {
+	return Allowance{}, errors.New("no budget left")
+}
+
+func TestAnAuthorizeErrorIsARefusalNotAFailure(t *testing.T) {
+	o := mustCast(t, loadHello(t), &Request{Meter: refusingMeter{}})
+	if o.Kind != OutcomeDenied || o.Detail != "no budget left" || o.HookError != nil || o.DenialCode != 0 {
+		t.Fatalf("%v %q %v %v", o.Kind, o.Detail, o.HookError, o.DenialCode)
+	}
+}
+
+// panickingObserver panics on every event, as a broken event sink would.
+type panickingObserver struct{ NoMetering }
+
+func (panickingObserver) Observe(*Event) { panic("event sink down") }
+
+func TestAPanickingObserveIsTheHookErrorAndTheOutcomeStands(t *testing.T) {
+	s := watSpell(t, shared, outcomes, `"entrypoint":"grow","limits":{"memory_bytes":1048576}`)
+	o := mustCast(t, s, &Request{Meter: panickingObserver{}})
+	var err *Error
+	if o.Kind != OutcomeMemoryLimit || !errors.As(o.HookError, &err) ||
+		err.Message() != "observe hook failed: Observe panicked: event sink down" {
+		t.Fatalf("%v %v", o.Kind, o.HookError)
+	}
+}
+
 func TestTheRuntimeMeterSeesCastsWithoutTheirOwn(t *testing.T) {
 	runtimeMeter, own := &countingMeter{}, &countingMeter{}
 	rt, err := NewRuntime(&Options{Meter: runtimeMeter})

@@ -66,8 +66,9 @@ type Outcome struct {
 	Stdout, Stderr []byte
 	// Usage is the usage record the meter's Record saw.
 	Usage Usage
-	// HookError is the meter's Record error, if it failed (code CodeHookFailed); the outcome
-	// stands either way, so a host may retry storing Usage.
+	// HookError is the meter's Record error if it failed (code CodeHookFailed; a host may
+	// retry storing Usage), else the first failure during the cast: a panic in Authorize,
+	// Observe or OnOutput, or a host function's error. The outcome stands either way.
 	HookError error
 	// DenialCode is, for OutcomeDenied, the catalog code the meter gave (e.g.
 	// CodeBillBudgetExhausted from a Ledger); 0 when it gave none.

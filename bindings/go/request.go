@@ -37,8 +37,8 @@ type Request struct {
 	Ledger  *Ledger
 	Account string
 	// OnOutput sees each captured chunk of stdout and stderr as the guest writes it. The chunk
-	// is only valid during the call; a panic is recovered and ignored. The cast runs on the C
-	// pool (see the package doc).
+	// is only valid during the call. A panic does not stop the cast; it is the outcome's
+	// HookError unless an earlier failure is. The cast runs on the C pool (see the package doc).
 	OnOutput func(stream Stream, chunk []byte)
 }
 

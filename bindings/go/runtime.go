@@ -148,6 +148,51 @@ func (rt *Runtime) Load(pkg []byte, policy *Policy) (*Spell, error) {
 	return newSpell(ptr, rt.fiberCallbacks), nil
 }
 
+// ModuleAsk is what a bare module asks for in LoadUnverified; every field is optional.
+// Capabilities and Limits are as in a package's spell.json (`{"env": ["LANG"]}`,
+// `{"fuel": 5000}`).
+type ModuleAsk struct {
+	// Name names the module in usage records and argv[0] (default "module").
+	Name string `json:"name,omitempty"`
+	// Entrypoint is the export to call (default "_start").
+	Entrypoint string `json:"entrypoint,omitempty"`
+	// Capabilities are what it asks to use: env, mounts, network, host_functions.
+	Capabilities map[string]any `json:"capabilities,omitempty"`
+	// Limits are the limits it asks for, by their spell.json names.
+	Limits map[string]uint64 `json:"limits,omitempty"`
+}
+
+// LoadUnverified loads a bare WebAssembly module without a package: no signature, SBOM or
+// license check; the host vouches for it. It gets what ask asks for, bounded by policy when
+// policy is not nil. An unknown field is CodeManifestParse; otherwise the errors of Load.
+func (rt *Runtime) LoadUnverified(module []byte, ask ModuleAsk, policy *Policy) (*Spell, error) {
+	askJSON, err := json.Marshal(ask)
+	if err != nil {
+		return nil, &Error{code: CodeInvalidArgument, msg: "ask: " + err.Error()}
+	}
+	load := func(r *C.spell_runtime_t, p *C.spell_policy_t) (*C.spell_t, error) {
+		var ptr *C.spell_t
+		data, n := cBytes(module)
+		a, an := cStr(string(askJSON))
+		return ptr, takeError(C.spell_load_unverified(r, data, n, a, an, p, &ptr))
+	}
+	var ptr *C.spell_t
+	err = rt.h.use(func(r *C.spell_runtime_t) (err error) {
+		if policy == nil {
+			ptr, err = load(r, nil)
+			return err
+		}
+		return policy.h.use(func(p *C.spell_policy_t) (err error) {
+			ptr, err = load(r, p)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newSpell(ptr, rt.fiberCallbacks), nil
+}
+
 // RescanReport is what Runtime.Rescan found.
 type RescanReport struct {
 	// Spells is how many loaded spells were checked.

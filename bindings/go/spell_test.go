@@ -2,6 +2,7 @@ package spell
 
 import (
 	"bytes"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -118,5 +119,14 @@ func TestOnOutputSeesEachChunk(t *testing.T) {
 	}})
 	if string(seen) != "Hello, world!\nmore" || !bytes.Equal(seen, o.Stdout) {
 		t.Fatalf("streamed %q, captured %q", seen, o.Stdout)
+	}
+}
+
+func TestAPanickingOnOutputIsTheHookErrorAndTheCastGoesOn(t *testing.T) {
+	o := mustCast(t, loadHello(t), &Request{OnOutput: func(Stream, []byte) { panic("terminal gone") }})
+	var err *Error
+	if o.Kind != OutcomeOK || string(o.Stdout) != "Hello, world!\n" || !errors.As(o.HookError, &err) ||
+		err.Code() != CodeHookFailed || err.Message() != "on_output hook failed: OnOutput panicked: terminal gone" {
+		t.Fatalf("%v %q %v", o.Kind, o.Stdout, o.HookError)
 	}
 }

@@ -8,14 +8,15 @@ export declare class SpellError extends Error {
   readonly name: 'SpellError'
   readonly code: string
   readonly codeName: string
-  /** For `E-RUN-004` hook_failed: the hook that failed (`authorize`, `record`, `observe`). */
+  /** For `E-RUN-004` hook_failed: the hook that failed (`authorize`, `record`, `observe`, `onOutput`, or a host function's `module::name`). */
   readonly hook?: string
 }
 
 /**
  * Metering hooks, each optional, called with the meter as `this`; each may return a promise.
  * `record` runs exactly once per started cast, whatever its outcome. A hook that throws never
- * crashes: `authorize` throwing denies the cast, and the first failure is the cast's `hookError`.
+ * crashes: `authorize` throwing denies the cast, and `record`'s failure, else the cast's first, is
+ * its `hookError`.
  */
 export interface Meter {
   /** Before the cast: answer nothing to allow, `{ maxFuel }` to cap fuel, `{ deny }` to refuse. */
@@ -28,6 +29,21 @@ export interface Meter {
 
 /** What a host function answers: nothing, one value, or one per result type. */
 export type HostResult = void | number | bigint | Array<number | bigint>
+
+/**
+ * What a bare module asks for in `runtime.loadUnverified`: each field optional; `capabilities` and
+ * `limits` as in a package's `spell.json` (snake_case: `{ env: ['LANG'] }`, `{ fuel: 5000 }`).
+ */
+export interface ModuleAsk {
+  /** A name for usage records and `argv[0]` (default `module`). */
+  name?: string
+  /** The export to call (default `_start`). */
+  entrypoint?: string
+  /** What it asks to use: `env`, `mounts`, `network`, `host_functions`. */
+  capabilities?: Record<string, unknown>
+  /** The limits it asks for, as in `spell.json`. */
+  limits?: Record<string, number>
+}
 
 /** The guest's side of one host function call: its memory, for as long as the call lasts. */
 export declare class HostCall {
@@ -103,6 +119,14 @@ export declare class Runtime {
    * Rejects with a `SpellError` whose `code` says which step refused it.
    */
   load(spell: string | Uint8Array, policy: Policy): Promise<Spell>
+  /**
+   * Loads a bare WebAssembly module (a path, or its bytes) without a package: no signature,
+   * SBOM or license check; the host vouches for it. `ask` is `{ name, entrypoint,
+   * capabilities, limits }` (each optional; the last two as in `spell.json`, snake_case): it
+   * gets what it asks for, bounded by `policy` when one is given. Compiles off the event loop;
+   * rejects as `load` does (`E-MAN-001` for an unknown field).
+   */
+  loadUnverified(module: string | Uint8Array, ask?: ModuleAsk | null, policy?: Policy | null): Promise<Spell>
   /**
    * Checks a package exactly as `load` does (package rules, signature and signer rule, SBOM
    * rules, grant) without compiling it, off the event loop. Resolves with `{ name, version,

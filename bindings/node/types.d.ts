@@ -8,14 +8,15 @@ export declare class SpellError extends Error {
   readonly name: 'SpellError'
   readonly code: string
   readonly codeName: string
-  /** For `E-RUN-004` hook_failed: the hook that failed (`authorize`, `record`, `observe`). */
+  /** For `E-RUN-004` hook_failed: the hook that failed (`authorize`, `record`, `observe`, `onOutput`, or a host function's `module::name`). */
   readonly hook?: string
 }
 
 /**
  * Metering hooks, each optional, called with the meter as `this`; each may return a promise.
  * `record` runs exactly once per started cast, whatever its outcome. A hook that throws never
- * crashes: `authorize` throwing denies the cast, and the first failure is the cast's `hookError`.
+ * crashes: `authorize` throwing denies the cast, and `record`'s failure, else the cast's first, is
+ * its `hookError`.
  */
 export interface Meter {
   /** Before the cast: answer nothing to allow, `{ maxFuel }` to cap fuel, `{ deny }` to refuse. */
@@ -28,3 +29,18 @@ export interface Meter {
 
 /** What a host function answers: nothing, one value, or one per result type. */
 export type HostResult = void | number | bigint | Array<number | bigint>
+
+/**
+ * What a bare module asks for in `runtime.loadUnverified`: each field optional; `capabilities` and
+ * `limits` as in a package's `spell.json` (snake_case: `{ env: ['LANG'] }`, `{ fuel: 5000 }`).
+ */
+export interface ModuleAsk {
+  /** A name for usage records and `argv[0]` (default `module`). */
+  name?: string
+  /** The export to call (default `_start`). */
+  entrypoint?: string
+  /** What it asks to use: `env`, `mounts`, `network`, `host_functions`. */
+  capabilities?: Record<string, unknown>
+  /** The limits it asks for, as in `spell.json`. */
+  limits?: Record<string, number>
+}

@@ -31,6 +31,7 @@ impl Echo {
             // The writer only goes away with this process's stream; then there is nobody to
             // show the output to.
             let _ = queue.send(bytes.to_vec());
+            Ok(())
         });
         (echo, callback)
     }

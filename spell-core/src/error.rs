@@ -164,6 +164,8 @@ catalog! {
     InvalidArgument = 706, "E-RUN-006", "invalid_argument", "an argument is invalid";
     /// A bug in Spell: a panic was caught at a binding boundary instead of unwinding into the host.
     Internal = 707, "E-RUN-007", "internal", "Spell hit an internal error (a bug); please report it with the message";
+    /// The authorize hook refused the cast (the code of a refusal a C or Go hook returns).
+    Denied = 708, "E-RUN-008", "denied", "the authorize hook refused the cast";
 
     /// The requested URL's host, scheme or port is not granted.
     NetNotGranted = 801, "E-NET-001", "net_not_granted", "the URL is not granted to this spell";

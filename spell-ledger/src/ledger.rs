@@ -766,10 +766,7 @@ impl MeteringHook for LedgerMeter {
         self.ledger
             .record(&self.account, usage)
             .map(drop)
-            .map_err(|e| HookError {
-                hook: "record".into(),
-                message: e.to_string(),
-            })
+            .map_err(|e| HookError::new("record", e.to_string()).with_source(e))
     }
 }
 

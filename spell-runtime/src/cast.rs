@@ -213,7 +213,8 @@ pub struct CastOutcome {
     pub stderr: Vec<u8>,
     /// The usage record passed to the metering hook.
     pub usage: UsageRecord,
-    /// The record hook's error, if it failed.
+    /// The record hook's error if it failed, else the first failure of another hook, a host
+    /// function or the output callback during the cast.
     pub hook_error: Option<HookError>,
     /// For `denied` outcomes, the catalog code the authorize hook gave (`E-BILL-001` when a
     /// ledger account cannot pay: the HTTP 402 case).
@@ -431,6 +432,9 @@ async fn cast(
     let mut end = match meter.authorize(&ctx) {
         Err(denied) => {
             denial_code = denied.code;
+            if let Some(failure) = denied.failure {
+                tripwire.fail(failure);
+            }
             Ended::new(Outcome::Denied, Some(denied.reason))
         }
         Ok(allowance) => {
@@ -502,7 +506,9 @@ async fn cast(
     usage.stderr_bytes = stderr.len() as u64;
     usage.outcome = end.outcome;
     usage.exit_code = end.exit_code;
-    let hook_error = tracing::info_span!("settle").in_scope(|| meter.record(&usage).err());
+    let recorded = tracing::info_span!("settle").in_scope(|| meter.record(&usage));
+    // A record failure comes first whatever failed before: the host must retry storing it.
+    let hook_error = recorded.err().or_else(|| tripwire.failure());
     if let (Some(m), Some(s)) = (&rt.metrics, &spell.metrics) {
         m.ended(s, &usage);
     }

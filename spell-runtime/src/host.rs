@@ -14,6 +14,7 @@
 //! ```
 
 use crate::cast::CastState;
+use crate::metering::HookError;
 use std::sync::Arc;
 use wasmtime::{Caller, Extern};
 
@@ -106,15 +107,45 @@ impl ValType {
     }
 }
 
-/// A host function failed; the cast ends as a `trap` of kind `host_error` with this message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct HostError(pub String);
+/// A host function failed: the cast ends as a `trap` of kind `host_error` with this message, and
+/// the failure (with its source) is the outcome's `hook_error`, named after the function.
+///
+/// ```
+/// use spell_runtime::HostError;
+/// let e = HostError::new("no such key").with_source(std::io::Error::other("kv down"));
+/// assert_eq!(e.to_string(), "no such key");
+/// assert!(std::error::Error::source(&e).is_some());
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct HostError {
+    /// What went wrong, as the guest's trap and the outcome's detail show it.
+    pub message: String,
+    /// The error behind it (a binding's exception), kept on the outcome's `hook_error`.
+    #[source]
+    pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
 
 impl HostError {
     /// An error with a message.
     pub fn new(message: impl Into<String>) -> HostError {
-        HostError(message.into())
+        HostError {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The same error, caused by `source`.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+}
+
+/// Equal when the messages are: sources are opaque.
+impl PartialEq for HostError {
+    fn eq(&self, other: &HostError) -> bool {
+        self.message == other.message
     }
 }
 
@@ -188,19 +219,15 @@ impl HostFunction {
             move |caller, args, results| {
                 let args: Vec<Val> = args.iter().filter_map(Val::from_wasm).collect();
                 let mut call = HostCall { caller };
-                let out = (this.callback)(&mut call, &args).map_err(|e| {
-                    wasmtime::Error::new(HostFault {
-                        function: this.qualified_name(),
-                        message: e.0,
-                    })
-                })?;
+                let out = match (this.callback)(&mut call, &args) {
+                    Ok(out) => out,
+                    Err(e) => return Err(this.fault(&call, e)),
+                };
                 let types_match = out.len() == results.len()
                     && out.iter().zip(&this.results).all(|(v, t)| v.ty() == *t);
                 if !types_match {
-                    return Err(wasmtime::Error::new(HostFault {
-                        function: this.qualified_name(),
-                        message: format!("returned {:?}, signature says {:?}", out, this.results),
-                    }));
+                    let message = format!("returned {:?}, signature says {:?}", out, this.results);
+                    return Err(this.fault(&call, HostError::new(message)));
                 }
                 for (slot, v) in results.iter_mut().zip(out) {
                     *slot = v.to_wasm();
@@ -209,6 +236,22 @@ impl HostFunction {
             },
         )?;
         Ok(())
+    }
+}
+
+impl HostFunction {
+    /// Keeps `e` as the cast's hook failure and returns the trap that ends the cast.
+    fn fault(&self, call: &HostCall<'_>, e: HostError) -> wasmtime::Error {
+        let function = self.qualified_name();
+        call.caller.data().tripwire.fail(HookError {
+            hook: function.clone(),
+            message: e.message.clone(),
+            source: e.source,
+        });
+        wasmtime::Error::new(HostFault {
+            function,
+            message: e.message,
+        })
     }
 }
 

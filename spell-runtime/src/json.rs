@@ -222,10 +222,7 @@ mod tests {
     #[test]
     fn the_shape_of_a_trap() {
         let usage = UsageRecord::default();
-        let hook = HookError {
-            hook: "record".into(),
-            message: "store down".into(),
-        };
+        let hook = HookError::new("record", "store down");
         let json = serde_json::to_value(OutcomeJson {
             outcome: Outcome::Trap,
             exit_code: None,

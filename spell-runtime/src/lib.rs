@@ -69,7 +69,7 @@ pub use metering::{
 };
 pub use output::{OutputCallback, Stream};
 pub use rescan::{RescanReport, Verdict, VerdictChange};
-pub use runtime::{Runtime, UnverifiedModule, Verified};
+pub use runtime::{ModuleAsk, Runtime, UnverifiedModule, Verified};
 pub use spell::Spell;
 pub use trap::TrapKind;
 

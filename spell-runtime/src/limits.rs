@@ -7,7 +7,7 @@
 //! outcome names the limit that fired even when the guest sees the refusal as an ordinary trap.
 
 use crate::cast::CancelHandle;
-use crate::metering::{Event, EventKind, MeteringHook, Outcome};
+use crate::metering::{Event, EventKind, HookError, MeteringHook, Outcome};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use wasmtime::ResourceLimiter;
@@ -47,9 +47,11 @@ impl Stop {
     }
 }
 
-/// Records the first reason a cast was stopped and tells the observer hook at once.
+/// Records the first reason a cast was stopped and tells the observer hook at once; keeps the
+/// cast's first hook failure.
 pub(crate) struct Tripwire {
     reason: OnceLock<Stop>,
+    failure: OnceLock<HookError>,
     cast_id: String,
     hook: Arc<dyn MeteringHook>,
 }
@@ -58,6 +60,7 @@ impl Tripwire {
     pub(crate) fn new(cast_id: String, hook: Arc<dyn MeteringHook>) -> Arc<Tripwire> {
         Arc::new(Tripwire {
             reason: OnceLock::new(),
+            failure: OnceLock::new(),
             cast_id,
             hook,
         })
@@ -66,12 +69,9 @@ impl Tripwire {
     /// Trips (the first reason wins) and returns the error that unwinds the guest.
     pub(crate) fn trip(&self, stop: Stop) -> wasmtime::Error {
         if self.reason.set(stop.clone()).is_ok() {
-            self.hook.observe(&Event {
-                cast_id: self.cast_id.clone(),
-                kind: EventKind::LimitHit {
-                    outcome: stop.outcome(),
-                    detail: stop.to_string(),
-                },
+            self.observe(EventKind::LimitHit {
+                outcome: stop.outcome(),
+                detail: stop.to_string(),
             });
         }
         wasmtime::Error::new(stop)
@@ -83,13 +83,30 @@ impl Tripwire {
 
     /// Tells the observer about a refused action that did not stop the cast.
     pub(crate) fn violation(&self, capability: &str, detail: String) {
-        self.hook.observe(&Event {
-            cast_id: self.cast_id.clone(),
-            kind: EventKind::PolicyViolation {
-                capability: capability.into(),
-                detail,
-            },
+        self.observe(EventKind::PolicyViolation {
+            capability: capability.into(),
+            detail,
         });
+    }
+
+    fn observe(&self, kind: EventKind) {
+        let event = Event {
+            cast_id: self.cast_id.clone(),
+            kind,
+        };
+        if let Err(e) = self.hook.observe(&event) {
+            self.fail(e);
+        }
+    }
+
+    /// Keeps `failure` unless the cast already failed: the first one is the outcome's.
+    pub(crate) fn fail(&self, failure: HookError) {
+        let _ = self.failure.set(failure);
+    }
+
+    /// The cast's first hook failure.
+    pub(crate) fn failure(&self) -> Option<HookError> {
+        self.failure.get().cloned()
     }
 }
 

@@ -6,11 +6,15 @@
 //! - [`MeteringHook::record`] exactly once after every cast that passed request validation,
 //!   whatever its outcome, including denials, traps, timeouts and cancellations.
 //!
+//! When a hook, a host function or the output callback fails, the runtime keeps the failure (with
+//! its source error) as the outcome's `hook_error`, so every binding reports hook failures the
+//! same way without keeping its own.
+//!
 //! [`UsageLog`] is a ready-made hook that keeps every record in memory.
 
 use serde::{Deserialize, Serialize};
 use spell_core::{EffectiveLimits, ErrorCode};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// How a cast ended. Serialized in snake_case (`out_of_fuel`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -108,8 +112,8 @@ pub struct Allowance {
     pub max_wall_time_ms: Option<u64>,
 }
 
-/// The authorize hook refused the cast.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// The authorize hook refused the cast, or could not decide.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{reason}")]
 pub struct Denied {
     /// Why, in the host's words.
@@ -117,6 +121,9 @@ pub struct Denied {
     /// The catalog code of the refusal, when it has one (`E-BILL-001`: the account cannot pay).
     /// It is the outcome's `denial_code`.
     pub code: Option<ErrorCode>,
+    /// Set when the hook failed rather than refused (its store was down, a binding's callback
+    /// raised): the cast is denied all the same (fail closed) and this is its `hook_error`.
+    pub failure: Option<HookError>,
 }
 
 impl Denied {
@@ -125,26 +132,80 @@ impl Denied {
         Denied {
             reason: reason.into(),
             code: None,
+            failure: None,
         }
     }
 
     /// A refusal with a catalog code and a reason.
     pub fn with_code(code: ErrorCode, reason: impl Into<String>) -> Denied {
         Denied {
-            reason: reason.into(),
             code: Some(code),
+            ..Denied::new(reason)
+        }
+    }
+
+    /// The hook failed: the cast is denied, and `failure` becomes its `hook_error`.
+    ///
+    /// ```
+    /// use spell_runtime::{Denied, HookError};
+    /// let d = Denied::failed(HookError::new("authorize", "budget store unreachable"));
+    /// assert_eq!(d.reason, "authorize hook failed: budget store unreachable");
+    /// assert!(d.failure.is_some());
+    /// ```
+    pub fn failed(failure: HookError) -> Denied {
+        Denied {
+            failure: Some(failure.clone()),
+            ..Denied::new(failure.to_string())
         }
     }
 }
 
-/// A hook failed (e.g. the billing store was unreachable, or a binding's callback raised).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// A hook failed (the billing store was unreachable, a binding's callback raised, a host function
+/// returned an error). The first failure of a cast is its `CastOutcome::hook_error`.
+///
+/// ```
+/// use spell_runtime::HookError;
+/// let io = std::io::Error::other("disk full");
+/// let e = HookError::new("record", "could not store the usage").with_source(io);
+/// assert_eq!(e.to_string(), "record hook failed: could not store the usage");
+/// assert_eq!(std::error::Error::source(&e).map(|s| s.to_string()), Some("disk full".into()));
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{hook} hook failed: {message}")]
 pub struct HookError {
-    /// Which hook: `authorize`, `record` or a host function's name.
+    /// Which hook: `authorize`, `observe`, `record`, `on_output` or a host function's
+    /// `module::name`.
     pub hook: String,
     /// What went wrong.
     pub message: String,
+    /// The error the hook failed with, for a host that wants the original back (a binding's
+    /// exception); not serialized.
+    #[source]
+    pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl HookError {
+    /// A failure of `hook`.
+    pub fn new(hook: impl Into<String>, message: impl Into<String>) -> HookError {
+        HookError {
+            hook: hook.into(),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The same failure, caused by `source`.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+}
+
+/// Equal when the hook and message are: sources are opaque.
+impl PartialEq for HookError {
+    fn eq(&self, other: &HookError) -> bool {
+        self.hook == other.hook && self.message == other.message
+    }
 }
 
 /// Everything one cast consumed. Serialized with the field names of `spell cast --json`; service
@@ -243,7 +304,8 @@ pub trait MeteringHook: Send + Sync {
     /// - `Ok(allowance)`: the cast runs; `allowance.max_fuel` lowers its fuel limit and
     ///   `allowance.max_wall_time_ms` its wall-time limit.
     /// - `Err(Denied)`: nothing runs; the outcome is `denied` with the reason, and `record` is
-    ///   still called with zero usage.
+    ///   still called with zero usage. A hook that fails rather than refuses returns
+    ///   [`Denied::failed`]: the failure is also the outcome's `hook_error`.
     fn authorize(&self, ctx: &CastContext) -> Result<Allowance, Denied> {
         let _ = ctx;
         Ok(Allowance::default())
@@ -252,16 +314,21 @@ pub trait MeteringHook: Send + Sync {
     /// Runs exactly once after the cast, whatever the outcome.
     ///
     /// ## Return Value
-    /// An `Err` does not change the outcome; it is returned in `CastOutcome::hook_error` so the
-    /// host can retry storing the record.
+    /// An `Err` does not change the outcome; it is returned in `CastOutcome::hook_error` (ahead
+    /// of any earlier failure of the cast) so the host can retry storing the record.
     fn record(&self, usage: &UsageRecord) -> Result<(), HookError> {
         let _ = usage;
         Ok(())
     }
 
     /// Runs as limits are hit and policy violations happen, from inside the cast.
-    fn observe(&self, event: &Event) {
+    ///
+    /// ## Return Value
+    /// An `Err` does not stop the cast; it becomes the outcome's `hook_error` unless an earlier
+    /// failure did.
+    fn observe(&self, event: &Event) -> Result<(), HookError> {
         let _ = event;
+        Ok(())
     }
 }
 
@@ -341,7 +408,8 @@ impl MeteringHook for UsageLog {
         Ok(())
     }
 
-    fn observe(&self, event: &Event) {
+    fn observe(&self, event: &Event) -> Result<(), HookError> {
         self.lock().events.push(event.clone());
+        Ok(())
     }
 }

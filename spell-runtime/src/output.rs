@@ -6,6 +6,7 @@
 //! chunk as it is written (for streaming to a terminal or a client).
 
 use crate::limits::{Stop, Tripwire};
+use crate::metering::HookError;
 use bytes::Bytes;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,8 +24,9 @@ pub enum Stream {
     Stderr,
 }
 
-/// A callback that sees each captured chunk of output as the guest writes it.
-pub type OutputCallback = Arc<dyn Fn(Stream, &[u8]) + Send + Sync>;
+/// A callback that sees each captured chunk of output as the guest writes it. An `Err` does not
+/// stop the cast; it becomes the outcome's `hook_error` unless an earlier failure did.
+pub type OutputCallback = Arc<dyn Fn(Stream, &[u8]) -> Result<(), HookError> + Send + Sync>;
 
 /// The byte budget stdout and stderr share.
 pub(crate) struct OutputBudget {
@@ -81,8 +83,13 @@ impl OutputSink {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .extend_from_slice(kept);
-            if let Some(cb) = &self.budget.callback {
-                cb(self.stream, kept);
+            if let Some(Err(e)) = self
+                .budget
+                .callback
+                .as_ref()
+                .map(|cb| cb(self.stream, kept))
+            {
+                self.budget.tripwire.fail(e);
             }
         }
         if room < bytes.len() {

@@ -204,7 +204,7 @@ impl Runtime {
             if let (Verdict::Accepted { .. }, Verdict::Refused { code, message }) =
                 (&change.before, &change.after)
             {
-                self.inner.default_meter.observe(&Event {
+                let observed = self.inner.default_meter.observe(&Event {
                     cast_id: String::new(),
                     kind: EventKind::SpellRevoked {
                         spell_digest: change.digest.clone(),
@@ -213,6 +213,10 @@ impl Runtime {
                         detail: message.clone(),
                     },
                 });
+                // No cast to report it on: the revocation stands, the host's log tells.
+                if let Err(e) = observed {
+                    tracing::warn!(error = %e, spell = %change.name, "observing a revocation failed");
+                }
             }
         }
         Ok(report)

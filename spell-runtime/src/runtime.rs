@@ -215,6 +215,54 @@ impl UnverifiedModule {
             max_module_bytes: policy.package.max_module_bytes,
         })
     }
+
+    /// [`UnverifiedModule::asking`] for what `ask` (a [`ModuleAsk`] as JSON) asks: the one way
+    /// every binding's `load_unverified` reads its options. Malformed JSON or an unknown field is
+    /// `E-MAN-001`.
+    ///
+    /// ```
+    /// use spell_runtime::UnverifiedModule;
+    /// let wasm = wat::parse_str(r#"(module (func (export "run")))"#)?;
+    /// let ask = r#"{"name": "tool", "entrypoint": "run", "limits": {"fuel": 5000}}"#;
+    /// let module = UnverifiedModule::from_json(&wasm, ask, None)?;
+    /// assert_eq!((module.name.as_str(), module.grant.limits.fuel), ("tool", 5000));
+    /// assert!(UnverifiedModule::from_json(&wasm, r#"{"fuel": 1}"#, None).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_json(
+        wasm: &[u8],
+        ask: &str,
+        policy: Option<&Policy>,
+    ) -> Result<UnverifiedModule, Error> {
+        let ask: ModuleAsk = serde_json::from_str(ask).map_err(|e| {
+            Error::Package(spell_core::PackageError::Manifest(
+                spell_core::ManifestError::Parse(e),
+            ))
+        })?;
+        UnverifiedModule::asking(
+            wasm,
+            ask.name.as_deref().unwrap_or("module"),
+            ask.entrypoint.as_deref().unwrap_or("_start"),
+            ask.capabilities,
+            ask.limits,
+            policy,
+        )
+    }
+}
+
+/// What a bare module asks for, as the bindings' `load_unverified` take it: every field
+/// optional, `capabilities` and `limits` as in a manifest.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModuleAsk {
+    /// A name for usage records and `argv[0]` (default `module`).
+    pub name: Option<String>,
+    /// The export to call (default `_start`).
+    pub entrypoint: Option<String>,
+    /// What it asks to use (nothing by default).
+    pub capabilities: spell_core::Capabilities,
+    /// The limits it asks for (the policy's defaults by default).
+    pub limits: spell_core::Limits,
 }
 
 impl Runtime {

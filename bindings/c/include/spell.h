@@ -69,6 +69,7 @@
 #define SPELL_ERROR_CAST_SETUP 705 /* E-RUN-005: the cast could not be set up */
 #define SPELL_ERROR_INVALID_ARGUMENT 706 /* E-RUN-006: an argument is invalid */
 #define SPELL_ERROR_INTERNAL 707 /* E-RUN-007: Spell hit an internal error (a bug); please report it with the message */
+#define SPELL_ERROR_DENIED 708 /* E-RUN-008: the authorize hook refused the cast */
 #define SPELL_ERROR_NET_NOT_GRANTED 801 /* E-NET-001: the URL is not granted to this spell */
 #define SPELL_ERROR_NET_ADDRESS_BLOCKED 802 /* E-NET-002: the host resolves to a blocked address (SSRF guard) */
 #define SPELL_ERROR_NET_LIMIT 803 /* E-NET-003: a network limit was reached */
@@ -227,9 +228,10 @@ typedef struct spell_allowance_t {
   uint64_t max_fuel;
 } spell_allowance_t;
 
-// Runs before a cast. Return NULL to let it run (optionally filling `allowance`), or an error
-// from `spell_error_new` to refuse it: the outcome is then `SPELL_OUTCOME_DENIED` with the
-// error's message as the detail.
+// Runs before a cast. Return NULL to let it run (optionally filling `allowance`), an error from
+// `spell_denied_new` to refuse it (the outcome is then `SPELL_OUTCOME_DENIED` with the error's
+// message as the detail), or any other error (`spell_error_new`) when the hook itself failed:
+// the cast is denied all the same (fail closed) and the failure is the outcome's hook error.
 typedef struct spell_error_t *(*spell_authorize_fn)(void *env,
                                                     const struct spell_cast_context_t *ctx,
                                                     struct spell_allowance_t *allowance);
@@ -281,7 +283,8 @@ typedef struct spell_usage_t {
 } spell_usage_t;
 
 // Runs exactly once after every cast that started. An error (from `spell_error_new`) does not
-// change the outcome; its message is reported by `spell_outcome_hook_error`.
+// change the outcome; it is the outcome's hook error (`spell_outcome_hook_error`), ahead of any
+// earlier failure of the cast.
 typedef struct spell_error_t *(*spell_record_fn)(void *env, const struct spell_usage_t *usage);
 
 // The kind of a `spell_event_t`: one of the `SPELL_EVENT_*` constants.
@@ -308,8 +311,10 @@ typedef struct spell_event_t {
   struct spell_str_t code;
 } spell_event_t;
 
-// Runs as limits are hit and policy violations happen, from inside the cast.
-typedef void (*spell_observe_fn)(void *env, const struct spell_event_t *event);
+// Runs as limits are hit and policy violations happen, from inside the cast. Return NULL, or an
+// error (from `spell_error_new`) that does not stop the cast but is its hook error unless an
+// earlier failure is.
+typedef struct spell_error_t *(*spell_observe_fn)(void *env, const struct spell_event_t *event);
 
 // A metering hook: callbacks sharing one `env`. A NULL callback keeps the default (allow,
 // ignore). `finalize(env)` runs once when Spell drops the hook. Callbacks run on the casting
@@ -367,8 +372,13 @@ typedef uint8_t spell_access_t;
 typedef uint8_t spell_stream_t;
 
 // Sees each captured chunk of output as the guest writes it (`len` bytes at `data`, valid
-// during the call). Runs on the casting thread.
-typedef void (*spell_output_fn)(void *env, spell_stream_t stream, const uint8_t *data, size_t len);
+// during the call). Runs on the casting thread. Return NULL, or an error (from
+// `spell_error_new`) that does not stop the cast but is its hook error unless an earlier
+// failure is.
+typedef struct spell_error_t *(*spell_output_fn)(void *env,
+                                                 spell_stream_t stream,
+                                                 const uint8_t *data,
+                                                 size_t len);
 
 // Counters of a runtime's module cache (`spell_runtime_stats`).
 typedef struct spell_cache_stats_t {
@@ -676,6 +686,15 @@ struct spell_error_t *spell_config_tls_root_certificate(struct spell_config_t *c
 // `spell` is NULL or a live spell, not used afterwards (no cast may be running on it).
 void spell_delete(struct spell_t *spell);
 
+// A refusal for an authorize hook to return: the outcome is `SPELL_OUTCOME_DENIED` with this
+// message (invalid UTF-8 is replaced) as its detail. Its code is `SPELL_ERROR_DENIED`; an
+// authorize hook returning any other error failed rather than refused (see `spell_authorize_fn`).
+// Never NULL.
+//
+// # Safety
+// `message` points to `len` readable bytes, or is NULL with `len` 0.
+struct spell_error_t *spell_denied_new(const char *message, size_t len);
+
 // Writes the spell's identity, the sha256 of its `spell.json` in hex, to `out`.
 //
 // # Safety
@@ -825,6 +844,23 @@ struct spell_error_t *spell_load(const struct spell_runtime_t *runtime,
                                  const struct spell_policy_t *policy,
                                  struct spell_t **out);
 
+// Loads a bare WebAssembly module without a package: no signature, SBOM or license check; the
+// host vouches for it. `ask_json` (`ask_len` bytes; NULL with 0 for `{}`) is what it asks for:
+// `{"name", "entrypoint", "capabilities", "limits"}`, each optional, the last two as in
+// `spell.json`. It gets that, bounded by `policy` when one is given (NULL: all it asks). An
+// unknown field is `SPELL_ERROR_MANIFEST_PARSE`; otherwise the errors of `spell_load`.
+//
+// # Safety
+// `runtime` is live; `policy` is NULL or live; `module` points to `len` bytes; `ask_json` to
+// `ask_len` bytes or is NULL with 0; `out` is writable.
+struct spell_error_t *spell_load_unverified(const struct spell_runtime_t *runtime,
+                                            const uint8_t *module,
+                                            size_t len,
+                                            const char *ask_json,
+                                            size_t ask_len,
+                                            const struct spell_policy_t *policy,
+                                            struct spell_t **out);
+
 // Writes the spell's name (valid while the spell lives) to `out`.
 //
 // # Safety
@@ -858,8 +894,10 @@ bool spell_outcome_detail(const struct spell_outcome_t *outcome, struct spell_st
 // `outcome` is NULL or live; `out` is NULL or writable.
 bool spell_outcome_exit_code(const struct spell_outcome_t *outcome, int32_t *out);
 
-// When the metering hook's `record` failed, writes its error message to `out` and returns
-// true. The outcome stands either way; a host may retry storing the usage.
+// When a hook failed during the cast, writes the failure (`"record hook failed: …"`; a host
+// function's names it, `"math::div hook failed: …"`) to `out` and returns true: the `record`
+// hook's failure if it failed (a host may retry storing the usage), else the first failure of
+// `authorize`, `observe`, the output callback or a host function. The outcome stands either way.
 //
 // # Safety
 // `outcome` is NULL or live; `out` is NULL or writable.

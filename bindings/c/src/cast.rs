@@ -263,8 +263,10 @@ pub unsafe extern "C" fn spell_outcome_denial_code(
     }
 }
 
-/// When the metering hook's `record` failed, writes its error message to `out` and returns
-/// true. The outcome stands either way; a host may retry storing the usage.
+/// When a hook failed during the cast, writes the failure (`"record hook failed: …"`; a host
+/// function's names it, `"math::div hook failed: …"`) to `out` and returns true: the `record`
+/// hook's failure if it failed (a host may retry storing the usage), else the first failure of
+/// `authorize`, `observe`, the output callback or a host function. The outcome stands either way.
 ///
 /// # Safety
 /// `outcome` is NULL or live; `out` is NULL or writable.

@@ -63,6 +63,23 @@ impl spell_error_t {
     pub(crate) fn message(&self) -> &str {
         &self.message
     }
+
+    pub(crate) fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// What a callback's error says, with its code when it is not the usual `hook_failed`.
+    pub(crate) fn callback_message(self) -> String {
+        match self.code {
+            ErrorCode::HookFailed => self.message,
+            other => format!("{}: {}", other.code(), self.message),
+        }
+    }
+
+    /// As the failure of `hook`, for a callback's error.
+    pub(crate) fn into_hook_error(self, hook: &str) -> spell_runtime::HookError {
+        spell_runtime::HookError::new(hook, self.callback_message())
+    }
 }
 
 impl<E: HasCode + Display> From<E> for spell_error_t {
@@ -97,6 +114,25 @@ pub unsafe extern "C" fn spell_error_new(message: *const c_char, len: usize) -> 
         // SAFETY: the caller's contract above.
         let bytes = unsafe { crate::view::bytes_in(message.cast(), len) }.unwrap_or_default();
         spell_error_t::new(ErrorCode::HookFailed, String::from_utf8_lossy(bytes)).into_raw()
+    })
+}
+
+/// A refusal for an authorize hook to return: the outcome is `SPELL_OUTCOME_DENIED` with this
+/// message (invalid UTF-8 is replaced) as its detail. Its code is `SPELL_ERROR_DENIED`; an
+/// authorize hook returning any other error failed rather than refused (see `spell_authorize_fn`).
+/// Never NULL.
+///
+/// # Safety
+/// `message` points to `len` readable bytes, or is NULL with `len` 0.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_denied_new(
+    message: *const c_char,
+    len: usize,
+) -> *mut spell_error_t {
+    shield(std::ptr::null_mut(), || {
+        // SAFETY: the caller's contract above.
+        let bytes = unsafe { crate::view::bytes_in(message.cast(), len) }.unwrap_or_default();
+        spell_error_t::new(ErrorCode::Denied, String::from_utf8_lossy(bytes)).into_raw()
     })
 }
 

@@ -182,7 +182,7 @@ pub unsafe extern "C" fn spell_config_host_function(
                 )
             };
             if let Some(e) = unsafe { spell_error_t::take(err) } {
-                return Err(HostError::new(e.message()));
+                return Err(HostError::new(e.callback_message()));
             }
             out.into_iter()
                 .map(|v| {
@@ -225,7 +225,7 @@ pub unsafe extern "C" fn spell_host_call_read(
         let call = unsafe { host_call(call) }?;
         let bytes = call
             .read(ptr, len)
-            .map_err(|e| spell_error_t::invalid(e.0))?;
+            .map_err(|e| spell_error_t::invalid(e.message))?;
         if bytes.is_empty() {
             return Ok(());
         }
@@ -253,7 +253,7 @@ pub unsafe extern "C" fn spell_host_call_write(
         let call = unsafe { host_call(call) }?;
         let bytes = unsafe { bytes_in(data, len) }?;
         call.write(ptr, bytes)
-            .map_err(|e| spell_error_t::invalid(e.0))
+            .map_err(|e| spell_error_t::invalid(e.message))
     })
 }
 

@@ -8,7 +8,7 @@
 use crate::error::spell_error_t;
 use crate::foreign::{ForeignEnv, spell_finalize_fn};
 use crate::view::spell_str_t;
-use spell_core::EffectiveLimits;
+use spell_core::{EffectiveLimits, ErrorCode};
 use spell_runtime::{
     Allowance, CastContext, Denied, Event, EventKind, HookError, MeteringHook, Outcome, UsageRecord,
 };
@@ -245,9 +245,10 @@ impl From<&UsageRecord> for spell_usage_t {
     }
 }
 
-/// Runs before a cast. Return NULL to let it run (optionally filling `allowance`), or an error
-/// from `spell_error_new` to refuse it: the outcome is then `SPELL_OUTCOME_DENIED` with the
-/// error's message as the detail.
+/// Runs before a cast. Return NULL to let it run (optionally filling `allowance`), an error from
+/// `spell_denied_new` to refuse it (the outcome is then `SPELL_OUTCOME_DENIED` with the error's
+/// message as the detail), or any other error (`spell_error_new`) when the hook itself failed:
+/// the cast is denied all the same (fail closed) and the failure is the outcome's hook error.
 pub type spell_authorize_fn = Option<
     unsafe extern "C" fn(
         env: *mut c_void,
@@ -256,13 +257,17 @@ pub type spell_authorize_fn = Option<
     ) -> *mut spell_error_t,
 >;
 /// Runs exactly once after every cast that started. An error (from `spell_error_new`) does not
-/// change the outcome; its message is reported by `spell_outcome_hook_error`.
+/// change the outcome; it is the outcome's hook error (`spell_outcome_hook_error`), ahead of any
+/// earlier failure of the cast.
 pub type spell_record_fn = Option<
     unsafe extern "C" fn(env: *mut c_void, usage: *const spell_usage_t) -> *mut spell_error_t,
 >;
-/// Runs as limits are hit and policy violations happen, from inside the cast.
-pub type spell_observe_fn =
-    Option<unsafe extern "C" fn(env: *mut c_void, event: *const spell_event_t)>;
+/// Runs as limits are hit and policy violations happen, from inside the cast. Return NULL, or an
+/// error (from `spell_error_new`) that does not stop the cast but is its hook error unless an
+/// earlier failure is.
+pub type spell_observe_fn = Option<
+    unsafe extern "C" fn(env: *mut c_void, event: *const spell_event_t) -> *mut spell_error_t,
+>;
 
 /// A metering hook: callbacks sharing one `env`. A NULL callback keeps the default (allow,
 /// ignore). `finalize(env)` runs once when Spell drops the hook. Callbacks run on the casting
@@ -307,7 +312,8 @@ impl MeteringHook for ForeignMeter {
         let refused =
             unsafe { spell_error_t::take(authorize(self.env.ptr(), &view, &mut allowance)) };
         match refused {
-            Some(e) => Err(Denied::new(e.message())),
+            Some(e) if e.code() == ErrorCode::Denied => Err(Denied::new(e.message())),
+            Some(e) => Err(Denied::failed(e.into_hook_error("authorize"))),
             None => Ok(Allowance {
                 max_fuel: allowance.has_max_fuel.then_some(allowance.max_fuel),
                 ..Allowance::default()
@@ -322,16 +328,15 @@ impl MeteringHook for ForeignMeter {
         let view = spell_usage_t::from(usage);
         // SAFETY: `record` was given with `env`; the view outlives the call.
         match unsafe { spell_error_t::take(record(self.env.ptr(), &view)) } {
-            Some(e) => Err(HookError {
-                hook: "record".into(),
-                message: e.message().into(),
-            }),
+            Some(e) => Err(e.into_hook_error("record")),
             None => Ok(()),
         }
     }
 
-    fn observe(&self, event: &Event) {
-        let Some(observe) = self.observe else { return };
+    fn observe(&self, event: &Event) -> Result<(), HookError> {
+        let Some(observe) = self.observe else {
+            return Ok(());
+        };
         let mut view = spell_event_t {
             cast_id: spell_str_t::of(&event.cast_id),
             kind: SPELL_EVENT_LIMIT_HIT,
@@ -366,7 +371,10 @@ impl MeteringHook for ForeignMeter {
             }
         }
         // SAFETY: `observe` was given with `env`; the view outlives the call.
-        unsafe { observe(self.env.ptr(), &view) }
+        match unsafe { spell_error_t::take(observe(self.env.ptr(), &view)) } {
+            Some(e) => Err(e.into_hook_error("observe")),
+            None => Ok(()),
+        }
     }
 }
 

@@ -47,9 +47,16 @@ const _: () = {
 };
 
 /// Sees each captured chunk of output as the guest writes it (`len` bytes at `data`, valid
-/// during the call). Runs on the casting thread.
+/// during the call). Runs on the casting thread. Return NULL, or an error (from
+/// `spell_error_new`) that does not stop the cast but is its hook error unless an earlier
+/// failure is.
 pub type spell_output_fn = Option<
-    unsafe extern "C" fn(env: *mut c_void, stream: spell_stream_t, data: *const u8, len: usize),
+    unsafe extern "C" fn(
+        env: *mut c_void,
+        stream: spell_stream_t,
+        data: *const u8,
+        len: usize,
+    ) -> *mut spell_error_t,
 >;
 
 /// Updates a request.
@@ -297,7 +304,12 @@ pub unsafe extern "C" fn spell_request_on_output(
         let callback = callback.ok_or_else(|| spell_error_t::invalid("`callback` is NULL"))?;
         let on_output = Arc::new(move |stream: Stream, chunk: &[u8]| {
             // SAFETY: `callback` came with `env`; the chunk outlives the call.
-            unsafe { callback(env.ptr(), stream as u8, chunk.as_ptr(), chunk.len()) }
+            let err = unsafe { callback(env.ptr(), stream as u8, chunk.as_ptr(), chunk.len()) };
+            // SAFETY: a callback returns NULL or an error of this library, handed over.
+            match unsafe { spell_error_t::take(err) } {
+                Some(e) => Err(e.into_hook_error("on_output")),
+                None => Ok(()),
+            }
         });
         // SAFETY: the caller's contract above.
         unsafe { update(request, |r| r.on_output(on_output)) }

@@ -7,8 +7,9 @@ use crate::config::spell_config_t;
 use crate::error::{guard, shield, spell_error_t};
 use crate::handle::{borrow, delete, into_handle, out_param};
 use crate::policy::spell_policy_t;
-use crate::view::{bytes_in, spell_buf_t, spell_str_t, write_view};
-use spell_runtime::{Runtime, RuntimeBuilder, Spell};
+use crate::view::{bytes_in, spell_buf_t, spell_str_t, str_in, write_view};
+use spell_runtime::{Runtime, RuntimeBuilder, Spell, UnverifiedModule};
+use std::ffi::c_char;
 
 /// A runtime: one engine, its caches and host functions. Thread-safe; one per process is
 /// typical. Free it with `spell_runtime_delete` (spells loaded from it stay usable).
@@ -22,6 +23,17 @@ pub struct spell_t {
     digest: String,
     /// The grant as JSON, made on the first `spell_grant_json`.
     grant: std::sync::OnceLock<String>,
+}
+
+impl spell_t {
+    /// A loaded spell as the handle C holds.
+    fn handle(spell: Spell) -> *mut spell_t {
+        into_handle(spell_t {
+            digest: spell.digest().to_hex(),
+            spell,
+            grant: std::sync::OnceLock::new(),
+        })
+    }
 }
 
 /// Builds a runtime from `config` (consumed, even on error; NULL for the defaults).
@@ -114,11 +126,42 @@ pub unsafe extern "C" fn spell_load(
         let spell = runtime
             .runtime
             .load(unsafe { bytes_in(package, len) }?, &policy.policy)?;
-        *out = into_handle(spell_t {
-            digest: spell.digest().to_hex(),
-            spell,
-            grant: std::sync::OnceLock::new(),
-        });
+        *out = spell_t::handle(spell);
+        Ok(())
+    })
+}
+
+/// Loads a bare WebAssembly module without a package: no signature, SBOM or license check; the
+/// host vouches for it. `ask_json` (`ask_len` bytes; NULL with 0 for `{}`) is what it asks for:
+/// `{"name", "entrypoint", "capabilities", "limits"}`, each optional, the last two as in
+/// `spell.json`. It gets that, bounded by `policy` when one is given (NULL: all it asks). An
+/// unknown field is `SPELL_ERROR_MANIFEST_PARSE`; otherwise the errors of `spell_load`.
+///
+/// # Safety
+/// `runtime` is live; `policy` is NULL or live; `module` points to `len` bytes; `ask_json` to
+/// `ask_len` bytes or is NULL with 0; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_load_unverified(
+    runtime: *const spell_runtime_t,
+    module: *const u8,
+    len: usize,
+    ask_json: *const c_char,
+    ask_len: usize,
+    policy: *const spell_policy_t,
+    out: *mut *mut spell_t,
+) -> *mut spell_error_t {
+    guard(|| {
+        // SAFETY: the caller's contract above.
+        let out = unsafe { out_param(out, "out") }?;
+        let runtime = unsafe { borrow(runtime, "runtime") }?;
+        let policy = unsafe { policy.as_ref() }.map(|p| &p.policy);
+        let wasm = unsafe { bytes_in(module, len) }?;
+        let ask = match unsafe { str_in(ask_json, ask_len, "ask_json") }? {
+            "" => "{}",
+            ask => ask,
+        };
+        let module = UnverifiedModule::from_json(wasm, ask, policy)?;
+        *out = spell_t::handle(runtime.runtime.load_unverified(wasm, module)?);
         Ok(())
     })
 }

@@ -288,7 +288,7 @@ static void test_cancel_from_another_thread(void) {
 // A metering hook that counts its calls, refuses when `deny` is set, and caps fuel otherwise.
 struct meter {
   atomic_int authorized, recorded, observed, finalized;
-  int deny;
+  int deny, fail_authorize, fail_record, fail_observe;
   spell_outcome_kind_t last;
 };
 
@@ -296,7 +296,8 @@ static spell_error_t *meter_authorize(void *env, const spell_cast_context_t *ctx
   struct meter *m = env;
   m->authorized++;
   if (!str_eq(ctx->spell_name, "t") || ctx->limits.fuel != 1000000) return spell_error_new(S("unexpected context"));
-  if (m->deny) return spell_error_new(S("no budget left"));
+  if (m->fail_authorize) return spell_error_new(S("budget store down"));
+  if (m->deny) return spell_denied_new(S("no budget left"));
   allowance->has_max_fuel = true;
   allowance->max_fuel = 5000;
   return NULL;
@@ -306,12 +307,13 @@ static spell_error_t *meter_record(void *env, const spell_usage_t *usage) {
   struct meter *m = env;
   m->recorded++;
   m->last = usage->outcome;
-  return m->deny ? spell_error_new(S("billing store unreachable")) : NULL;
+  return m->fail_record ? spell_error_new(S("billing store unreachable")) : NULL;
 }
 
-static void meter_observe(void *env, const spell_event_t *event) {
+static spell_error_t *meter_observe(void *env, const spell_event_t *event) {
   struct meter *m = env;
   if (event->kind == SPELL_EVENT_LIMIT_HIT) m->observed++;
+  return m->fail_observe ? spell_error_new(S("event sink down")) : NULL;
 }
 
 static void meter_finalize(void *env) { ((struct meter *)env)->finalized++; }
@@ -335,13 +337,23 @@ static void test_hooks_run_exactly_once_per_cast(void) {
   CHECK(m.authorized == 1 && m.recorded == 1 && m.observed == 0 && m.last == SPELL_OUTCOME_OUT_OF_FUEL);
 
   // A refusal: nothing runs, the record hook still runs once, and its failure is reported.
-  m.deny = 1;
+  m.deny = m.fail_record = 1;
   o = cast(spell, req);
   CHECK(spell_outcome_kind(o) == SPELL_OUTCOME_DENIED);
   CHECK(spell_outcome_detail(o, &detail) && str_eq(detail, "no budget left"));
-  CHECK(spell_outcome_hook_error(o, &hook_error) && memmem(hook_error.data, hook_error.len, "unreachable", 11));
+  CHECK(spell_outcome_hook_error(o, &hook_error) && str_eq(hook_error, "record hook failed: billing store unreachable"));
   spell_outcome_delete(o);
   CHECK(m.authorized == 2 && m.recorded == 2 && m.last == SPELL_OUTCOME_DENIED);
+
+  // An authorize hook that fails (not a refusal) denies too, and is the hook error.
+  m.deny = m.fail_record = 0;
+  m.fail_authorize = 1;
+  o = cast(spell, req);
+  CHECK(spell_outcome_kind(o) == SPELL_OUTCOME_DENIED);
+  CHECK(spell_outcome_detail(o, &detail) && str_eq(detail, "authorize hook failed: budget store down"));
+  CHECK(spell_outcome_hook_error(o, &hook_error) && str_eq(hook_error, "authorize hook failed: budget store down"));
+  spell_outcome_delete(o);
+  CHECK(m.authorized == 3 && m.recorded == 3);
 
   CHECK(m.finalized == 0);
   spell_request_delete(req);
@@ -359,13 +371,27 @@ static void test_observe_sees_the_limit_that_ended_the_cast(void) {
   spell_outcome_t *o = cast(spell, req);
   CHECK(spell_outcome_kind(o) == SPELL_OUTCOME_MEMORY_LIMIT);
   CHECK(m.observed == 1 && m.recorded == 1);
+  spell_str_t hook_error;
+  CHECK(!spell_outcome_hook_error(o, &hook_error));
+  spell_outcome_delete(o);
+  // A failing observe does not change the outcome; it is the hook error.
+  m.fail_observe = 1;
+  o = cast(spell, req);
+  CHECK(spell_outcome_kind(o) == SPELL_OUTCOME_MEMORY_LIMIT);
+  CHECK(spell_outcome_hook_error(o, &hook_error) && str_eq(hook_error, "observe hook failed: event sink down"));
   spell_outcome_delete(o);
   spell_request_delete(req);
   spell_delete(spell);
 }
 
-static void output_chunk(void *env, spell_stream_t stream, const uint8_t *data, size_t len) {
+static spell_error_t *output_chunk(void *env, spell_stream_t stream, const uint8_t *data, size_t len) {
   if (stream == SPELL_STREAM_STDOUT) *(size_t *)env += len;
+  return NULL;
+}
+
+static spell_error_t *output_refused(void *env, spell_stream_t stream, const uint8_t *data, size_t len) {
+  (*(size_t *)env)++;
+  return spell_error_new(S("terminal gone"));
 }
 
 static void test_output_streams_to_the_callback(void) {
@@ -380,6 +406,18 @@ static void test_output_streams_to_the_callback(void) {
   OK(spell_request_on_output(req, output_chunk, &streamed, NULL));
   spell_outcome_t *o = cast(spell, req);
   CHECK(streamed == strlen("Hello, world!\n"));
+  spell_outcome_delete(o);
+  spell_request_delete(req);
+  // A callback that fails: the cast goes on and keeps its output; the failure is the hook error.
+  size_t calls = 0;
+  spell_str_t hook_error;
+  spell_bytes_t out;
+  req = spell_request_new();
+  OK(spell_request_on_output(req, output_refused, &calls, NULL));
+  o = cast(spell, req);
+  CHECK(spell_outcome_kind(o) == SPELL_OUTCOME_OK && calls >= 1);
+  CHECK(spell_outcome_stdout(o, &out) && out.len == strlen("Hello, world!\n"));
+  CHECK(spell_outcome_hook_error(o, &hook_error) && str_eq(hook_error, "on_output hook failed: terminal gone"));
   spell_outcome_delete(o);
   spell_request_delete(req);
   spell_delete(spell);
@@ -441,6 +479,8 @@ static void test_host_functions(void) {
   CHECK(spell_outcome_trap_kind(o, &trap_kind) && trap_kind == SPELL_TRAP_HOST_ERROR);
   CHECK(!spell_trap_kind_name(200, &trap));
   CHECK(spell_outcome_detail(o, &detail) && memmem(detail.data, detail.len, "oops!", 5));
+  spell_str_t hook_error;
+  CHECK(spell_outcome_hook_error(o, &hook_error) && str_eq(hook_error, "math::fail hook failed: oops!"));
   spell_outcome_delete(o);
   spell_request_delete(req);
   spell_delete(spell);
@@ -660,6 +700,36 @@ static void test_inspect_and_verify_without_casting(void) {
   free(pkg);
 }
 
+// (module (func (export "run") (result i32) i32.const 42)), as bytes: a bare module.
+static const uint8_t ANSWER_WASM[] = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00,
+                                      0x01, 0x7f, 0x03, 0x02, 0x01, 0x00, 0x07, 0x07, 0x01, 0x03, 'r',  'u',
+                                      'n',  0x00, 0x00, 0x0a, 0x06, 0x01, 0x04, 0x00, 0x41, 0x2a, 0x0b};
+
+static void test_load_unverified_gets_what_it_asks_within_the_policy(void) {
+  const char *ask = "{\"name\":\"answer\",\"entrypoint\":\"run\",\"limits\":{\"fuel\":5000}}";
+  spell_t *spell = NULL;
+  OK(spell_load_unverified(rt, ANSWER_WASM, sizeof ANSWER_WASM, ask, strlen(ask), NULL, &spell));
+  spell_str_t name, grant;
+  CHECK(spell_name(spell, &name) && str_eq(name, "answer"));
+  CHECK(spell_grant_json(spell, &grant) && memmem(grant.data, grant.len, "\"fuel\":5000", 11));
+  spell_outcome_t *o = cast(spell, NULL);
+  const spell_val_t *vals = NULL;
+  size_t n = 0;
+  CHECK(spell_outcome_kind(o) == SPELL_OUTCOME_OK && spell_outcome_returned(o, &vals, &n) && n == 1 && vals[0].of.i32 == 42);
+  spell_outcome_delete(o);
+  spell_delete(spell);
+
+  // A policy bounds it; an unknown field and a module that is no module are refused.
+  spell_policy_t *policy = NULL;
+  OK(spell_policy_from_toml(S("allow_unsigned = true\n[limits.default]\nfuel = 1000\n[limits.max]\nfuel = 1000\n"), &policy));
+  spell = NULL;
+  CHECK(code_of(spell_load_unverified(rt, ANSWER_WASM, sizeof ANSWER_WASM, ask, strlen(ask), policy, &spell)) == SPELL_ERROR_CAPABILITY_DENIED && !spell);
+  CHECK(code_of(spell_load_unverified(rt, ANSWER_WASM, sizeof ANSWER_WASM, S("{\"fule\":1}"), NULL, &spell)) == SPELL_ERROR_MANIFEST_PARSE);
+  CHECK(code_of(spell_load_unverified(rt, ANSWER_WASM, 8, NULL, 0, NULL, &spell)) == SPELL_ERROR_ENTRYPOINT_INVALID);
+  CHECK(code_of(spell_load_unverified(rt, (const uint8_t *)"\0asm\1\0\0\0junk", 12, NULL, 0, NULL, &spell)) == SPELL_ERROR_MODULE_INVALID);
+  spell_policy_delete(policy);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: %s path/to/hello.spell\n", argv[0]);
@@ -687,6 +757,7 @@ int main(int argc, char **argv) {
       T(test_busy_when_every_slot_is_taken),
       T(test_rescan_revokes_a_withdrawn_digest),
       T(test_inspect_and_verify_without_casting),
+      T(test_load_unverified_gets_what_it_asks_within_the_policy),
   };
   int passed = 0, failures = 0;
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

@@ -3,7 +3,7 @@
 use crate::convert::{bytes, whole_opt};
 use crate::errors::Failure;
 use crate::ledger::LedgerMeter;
-use crate::meter::{CastMeter, JsMeter, UsageLog};
+use crate::meter::{JsMeter, UsageLog};
 use crate::outcome::{CastResult, ToJson, to_js_value};
 use crate::output::{OnOutput, OutputRelay};
 use napi::bindgen_prelude::{
@@ -92,7 +92,9 @@ pub struct Limits {
 /// A request ready to cast, with what the JS side must release when it ends.
 pub(crate) struct Prepared {
     pub(crate) request: CastRequest,
-    pub(crate) meter: Option<Arc<CastMeter>>,
+    /// Whether a JS hook runs during the cast (its own meter or the runtime's): then the JS
+    /// thread must stay free while it runs.
+    pub(crate) js_hooks: bool,
     pub(crate) abort: Option<AbortLink>,
     pub(crate) output: Option<Arc<OutputRelay>>,
 }
@@ -101,17 +103,13 @@ pub(crate) struct Prepared {
 pub(crate) fn prepare(
     env: &Env,
     options: Option<CastOptions<'_>>,
-    runtime_meter: Option<Arc<JsMeter>>,
+    runtime_js_meter: bool,
 ) -> Result<Prepared, Failure> {
     let mut request = CastRequest::new();
     let Some(o) = options else {
-        let meter = runtime_meter.map(|m| Arc::new(CastMeter::new(m)));
-        if let Some(m) = &meter {
-            request = request.meter(m.clone());
-        }
         return Ok(Prepared {
             request,
-            meter,
+            js_hooks: runtime_js_meter,
             abort: None,
             output: None,
         });
@@ -167,29 +165,20 @@ pub(crate) fn prepare(
         }
         None => None,
     };
-    let (native, own_meter): (Option<Arc<dyn MeteringHook>>, _) = match o.meter {
-        Some(Either3::A(ledger)) => (Some(ledger.inner.clone()), None),
-        Some(Either3::B(log)) => (Some(log.inner.clone()), None),
+    // Without a meter of its own, the cast gets the runtime's.
+    let (meter, js_hooks): (Option<Arc<dyn MeteringHook>>, bool) = match o.meter {
+        Some(Either3::A(ledger)) => (Some(ledger.inner.clone()), false),
+        Some(Either3::B(log)) => (Some(log.inner.clone()), false),
         Some(Either3::C(hooks)) => (
-            None,
             Some(Arc::new(
                 JsMeter::from_js(&hooks).map_err(Failure::invalid)?,
             )),
+            true,
         ),
-        None => (None, None),
+        None => (None, runtime_js_meter),
     };
-    // A native meter runs in Rust: no JS hook, so nothing to track on this side.
-    let meter = match native {
-        Some(native) => {
-            request = request.meter(native);
-            None
-        }
-        None => own_meter
-            .or(runtime_meter)
-            .map(|m| Arc::new(CastMeter::new(m))),
-    };
-    if let Some(m) = &meter {
-        request = request.meter(m.clone());
+    if let Some(m) = meter {
+        request = request.meter(m);
     }
     let cancel = CancelHandle::new();
     request = request.cancel(cancel.clone());
@@ -200,19 +189,18 @@ pub(crate) fn prepare(
     };
     Ok(Prepared {
         request,
-        meter,
+        js_hooks,
         abort,
         output,
     })
 }
 
 /// On the JS thread, once the cast ended or failed to start: detaches the signal, delivers the
-/// last output, and builds the result, with the first hook failure (`authorize` or `observe`,
-/// then `record`, then `onOutput`) as `hookError`.
+/// last output, and builds the result, with the runtime's hook failure or else the first throw of
+/// `onOutput` (which runs on the JS thread, out of the runtime's sight) as `hookError`.
 pub(crate) fn finish(
     env: &Env,
     outcome: Result<CastOutcome, Failure>,
-    meter: Option<Arc<CastMeter>>,
     abort: Option<AbortLink>,
     output: Option<Arc<OutputRelay>>,
 ) -> Result<CastResult, Failure> {
@@ -222,10 +210,7 @@ pub(crate) fn finish(
         let _ = abort.detach(env);
     }
     let o = outcome?;
-    let failure = meter
-        .and_then(|m| m.take_failure())
-        .or(o.hook_error)
-        .or(output_failure);
+    let failure = o.hook_error.or(output_failure);
     Ok(CastResult {
         outcome: o.outcome.into(),
         exit_code: o.exit_code,

@@ -137,7 +137,7 @@ impl HostCall {
         answer
             .recv()
             .map_err(|_| over())?
-            .map_err(|e| Failure::invalid(e.0))
+            .map_err(|e| Failure::invalid(e.message))
     }
 }
 

@@ -6,8 +6,9 @@
 //! - `record` throwing keeps the outcome,
 //! - `observe` throwing is remembered,
 //!
-//! and the first failure comes back as the cast's `hookError`, a `SpellError` with code
-//! `hook_failed`. `record` is called exactly once per started cast either way.
+//! and the runtime keeps the cast's first failure (a `record` failure before any other), which
+//! comes back as the cast's `hookError`, a `SpellError` with code `hook_failed`. `record` is
+//! called exactly once per started cast either way.
 
 use crate::convert::whole_opt;
 use crate::js_call::{JsFunction, call_and_wait, threadsafe};
@@ -18,7 +19,7 @@ use napi_derive::napi;
 use spell_runtime::{
     Allowance, CastContext, Denied, Event, EventKind, HookError, MeteringHook, UsageRecord,
 };
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// What `authorize` sees: the cast about to start.
 #[napi(object, object_from_js = false, js_name = "CastContext")]
@@ -194,42 +195,9 @@ fn method<A: napi::bindgen_prelude::ToNapiValue + 'static>(
     }
 }
 
-/// One cast's view of a JS meter: remembers the first hook failure so the cast can report it.
-pub(crate) struct CastMeter {
-    meter: Arc<JsMeter>,
-    failure: Mutex<Option<HookError>>,
-}
-
-impl CastMeter {
-    pub(crate) fn new(meter: Arc<JsMeter>) -> CastMeter {
-        CastMeter {
-            meter,
-            failure: Mutex::new(None),
-        }
-    }
-
-    /// The first failure of `authorize` or `observe`, if any.
-    pub(crate) fn take_failure(&self) -> Option<HookError> {
-        self.lock().take()
-    }
-
-    fn fail(&self, hook: &str, message: String) -> HookError {
-        let error = HookError {
-            hook: hook.into(),
-            message,
-        };
-        self.lock().get_or_insert_with(|| error.clone());
-        error
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<HookError>> {
-        self.failure.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl MeteringHook for CastMeter {
+impl MeteringHook for JsMeter {
     fn authorize(&self, ctx: &CastContext) -> Result<Allowance, Denied> {
-        let Some(f) = &self.meter.authorize else {
+        let Some(f) = &self.authorize else {
             return Ok(Allowance::default());
         };
         let answer = call_and_wait(f, JsCastContext::from(ctx), read_allowance).and_then(|a| {
@@ -245,26 +213,24 @@ impl MeteringHook for CastMeter {
         match answer {
             Ok((Some(reason), _)) => Err(Denied::new(reason)),
             Ok((None, allowance)) => Ok(allowance),
-            Err(message) => Err(Denied::new(self.fail("authorize", message).to_string())),
+            Err(message) => Err(Denied::failed(HookError::new("authorize", message))),
         }
     }
 
     fn record(&self, usage: &UsageRecord) -> Result<(), HookError> {
-        let Some(f) = &self.meter.record else {
+        let Some(f) = &self.record else {
             return Ok(());
         };
-        call_and_wait(f, Usage::from(usage), |_, _| Ok(())).map_err(|message| HookError {
-            hook: "record".into(),
-            message,
-        })
+        call_and_wait(f, Usage::from(usage), |_, _| Ok(()))
+            .map_err(|message| HookError::new("record", message))
     }
 
-    fn observe(&self, event: &Event) {
-        if let Some(f) = &self.meter.observe
-            && let Err(message) = call_and_wait(f, JsEvent::from(event), |_, _| Ok(()))
-        {
-            self.fail("observe", message);
-        }
+    fn observe(&self, event: &Event) -> Result<(), HookError> {
+        let Some(f) = &self.observe else {
+            return Ok(());
+        };
+        call_and_wait(f, JsEvent::from(event), |_, _| Ok(()))
+            .map_err(|message| HookError::new("observe", message))
     }
 }
 

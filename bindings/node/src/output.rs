@@ -74,6 +74,7 @@ impl OutputRelay {
                 // Non-blocking: the queue is unbounded, and a closing environment just drops it.
                 let _ = wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
             }
+            Ok(())
         })
     }
 
@@ -107,10 +108,10 @@ impl OutputRelay {
     }
 
     fn fail(&self, message: String) {
-        lock(&self.state).failure.get_or_insert(HookError {
-            hook: "onOutput".into(),
-            message: format!("onOutput threw: {message}"),
-        });
+        lock(&self.state).failure.get_or_insert(HookError::new(
+            "onOutput",
+            format!("onOutput threw: {message}"),
+        ));
     }
 }
 

@@ -3,14 +3,15 @@
 use crate::convert::{from_js, whole_opt};
 use crate::errors::Failure;
 use crate::host_function::HostFunctionSpec;
-use crate::meter::{CastMeter, JsMeter};
+use crate::meter::JsMeter;
 use crate::policy::Policy;
 use crate::pool::{promise, rejected};
 use crate::spell::Spell;
-use napi::Env;
 use napi::bindgen_prelude::{ClassInstance, Either, Object, PromiseRaw, Uint8Array, Unknown};
+use napi::{Env, ValueType};
 use napi_derive::napi;
 use spell_core::ErrorCode;
+use spell_runtime::UnverifiedModule;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -149,7 +150,8 @@ impl From<spell_runtime::Verdict> for Verdict {
 #[napi]
 pub struct Runtime {
     inner: spell_runtime::Runtime,
-    meter: Option<Arc<JsMeter>>,
+    /// Whether its meter is written in JS (then casts without their own leave the JS thread).
+    js_meter: bool,
 }
 
 #[napi]
@@ -176,7 +178,7 @@ impl Runtime {
             Ok(args) => args,
             Err(f) => return rejected(env, f),
         };
-        let (runtime, meter) = (self.inner.clone(), self.meter.clone());
+        let (runtime, js_meter) = (self.inner.clone(), self.js_meter);
         promise(
             env,
             move || {
@@ -184,7 +186,47 @@ impl Runtime {
                     .load(&spell.read()?, &policy)
                     .map_err(|e| Failure::of(&e))
             },
-            move |_, loaded| loaded.map(|spell| Spell::new(spell, meter)),
+            move |_, loaded| loaded.map(|spell| Spell::new(spell, js_meter)),
+        )
+    }
+
+    /// Loads a bare WebAssembly module (a path, or its bytes) without a package: no signature,
+    /// SBOM or license check; the host vouches for it. `ask` is `{ name, entrypoint,
+    /// capabilities, limits }` (each optional; the last two as in `spell.json`, snake_case): it
+    /// gets what it asks for, bounded by `policy` when one is given. Compiles off the event loop;
+    /// rejects as `load` does (`E-MAN-001` for an unknown field).
+    #[napi(
+        ts_args_type = "module: string | Uint8Array, ask?: ModuleAsk | null, policy?: Policy | null"
+    )]
+    pub fn load_unverified<'env>(
+        &self,
+        env: &'env Env,
+        module: Unknown,
+        ask: Unknown,
+        policy: Unknown,
+    ) -> napi::Result<PromiseRaw<'env, Spell>> {
+        let args = from_js::<Either<String, Uint8Array>>(module, "module").and_then(|m| {
+            let policy = from_js::<Option<ClassInstance<Policy>>>(policy, "policy")?;
+            Ok((
+                PackageSource::of(m),
+                ask_json(env, ask)?,
+                policy.map(|p| p.inner.clone()),
+            ))
+        });
+        let (module, ask, policy) = match args {
+            Ok(args) => args,
+            Err(f) => return rejected(env, f),
+        };
+        let (runtime, js_meter) = (self.inner.clone(), self.js_meter);
+        promise(
+            env,
+            move || {
+                let wasm = module.read()?;
+                UnverifiedModule::from_json(&wasm, &ask, policy.as_deref())
+                    .and_then(|m| runtime.load_unverified(&wasm, m))
+                    .map_err(|e| Failure::of(&e))
+            },
+            move |_, loaded| loaded.map(|spell| Spell::new(spell, js_meter)),
         )
     }
 
@@ -266,7 +308,7 @@ impl Runtime {
 
 fn build(options: Unknown) -> Result<Runtime, Failure> {
     let mut builder = spell_runtime::Runtime::builder();
-    let mut meter = None;
+    let mut js_meter = false;
     if let Some(o) = from_js::<Option<RuntimeOptions>>(options, "runtime options")? {
         let count = |v: Option<f64>, what| {
             whole_opt(v, what).map(|n| n.map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
@@ -314,15 +356,12 @@ fn build(options: Unknown) -> Result<Runtime, Failure> {
             builder = builder.tls_root_certificate(der.to_vec());
         }
         if let Some(m) = o.meter {
-            let m = Arc::new(JsMeter::from_js(&m).map_err(Failure::invalid)?);
-            // Casts get their own `CastMeter`; this one observes events outside any cast
-            // (revocations by a rescan), whose failures have no cast to go to.
-            builder = builder.meter(Arc::new(CastMeter::new(m.clone())));
-            meter = Some(m);
+            builder = builder.meter(Arc::new(JsMeter::from_js(&m).map_err(Failure::invalid)?));
+            js_meter = true;
         }
     }
     let inner = builder.build().map_err(|e| Failure::of(&e))?;
-    Ok(Runtime { inner, meter })
+    Ok(Runtime { inner, js_meter })
 }
 
 /// A package named by a path (read off the event loop) or given as bytes.
@@ -346,6 +385,21 @@ impl PackageSource {
                 .map_err(|e| Failure::new(ErrorCode::PackageIo, format!("{path}: {e}"))),
             PackageSource::Bytes(bytes) => Ok(bytes),
         }
+    }
+}
+
+/// `ask` as the JSON `UnverifiedModule::from_json` reads (`{}` for nothing).
+fn ask_json(env: &Env, ask: Unknown) -> Result<String, Failure> {
+    let bad = |e: napi::Error| Failure::invalid(format!("ask: {}", e.reason));
+    match ask.get_type().map_err(bad)? {
+        ValueType::Undefined | ValueType::Null => Ok("{}".into()),
+        ValueType::Object => env
+            .from_js_value::<serde_json::Value, _>(ask)
+            .map(|v| v.to_string())
+            .map_err(bad),
+        other => Err(Failure::invalid(format!(
+            "ask must be an object, got {other:?}"
+        ))),
     }
 }
 

@@ -3,7 +3,6 @@
 use crate::cast::{AbortLink, Prepared, finish, prepare};
 use crate::convert::from_js;
 use crate::errors::Failure;
-use crate::meter::JsMeter;
 use crate::outcome::CastResult;
 use crate::pool::{promise, rejected};
 use napi::bindgen_prelude::{PromiseRaw, Unknown};
@@ -17,13 +16,13 @@ use std::time::Duration;
 #[napi]
 pub struct Spell {
     inner: spell_runtime::Spell,
-    /// The runtime's meter, for casts that name none.
-    meter: Option<Arc<JsMeter>>,
+    /// Whether the runtime's meter (for casts that name none) is written in JS.
+    js_meter: bool,
 }
 
 impl Spell {
-    pub(crate) fn new(inner: spell_runtime::Spell, meter: Option<Arc<JsMeter>>) -> Spell {
-        Spell { inner, meter }
+    pub(crate) fn new(inner: spell_runtime::Spell, js_meter: bool) -> Spell {
+        Spell { inner, js_meter }
     }
 }
 
@@ -75,22 +74,21 @@ impl Spell {
     ) -> napi::Result<PromiseRaw<'env, CastResult>> {
         let Prepared {
             request,
-            meter,
+            js_hooks,
             abort,
             output,
-        } = match from_js(options, "cast options").and_then(|o| prepare(env, o, self.meter.clone()))
-        {
+        } = match from_js(options, "cast options").and_then(|o| prepare(env, o, self.js_meter)) {
             Ok(prepared) => prepared,
             Err(f) => return rejected(env, f),
         };
         let spell = self.inner.clone();
         // A cast whose meter or host functions are JS needs this thread free while it runs; one
         // with `onOutput` too, so its output reaches JS while it runs.
-        if meter.is_some() || output.is_some() || !spell.grant().host_functions.is_empty() {
+        if js_hooks || output.is_some() || !spell.grant().host_functions.is_empty() {
             return promise(
                 env,
                 move || spell.cast(request).map_err(|e| Failure::of(&e)),
-                move |env, outcome| finish(env, outcome, meter, abort, output),
+                move |env, outcome| finish(env, outcome, abort, output),
             );
         }
         // Otherwise it starts here: most casts end within the budget and resolve at once,
@@ -106,7 +104,7 @@ impl Spell {
             }
         });
         if let Some(result) = finished {
-            return match finish(env, result.map_err(|e| Failure::of(&e)), None, abort, None) {
+            return match finish(env, result.map_err(|e| Failure::of(&e)), abort, None) {
                 Ok(r) => PromiseRaw::resolve(env, r),
                 Err(f) => rejected(env, f),
             };
@@ -142,8 +140,7 @@ fn settle(
     abort: Option<AbortLink>,
 ) {
     deferred.resolve(Box::new(move |env: Env| {
-        finish(&env, result.map_err(|e| Failure::of(&e)), None, abort, None)
-            .map_err(|f| f.throw(&env))
+        finish(&env, result.map_err(|e| Failure::of(&e)), abort, None).map_err(|f| f.throw(&env))
     }));
 }
 

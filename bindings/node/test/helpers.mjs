@@ -22,6 +22,17 @@ export function fixture(name, extra = '"entrypoint":"hello"') {
   return pack(`{"name":"${name}","version":"1.0.0","license":"MIT",${extra}}`, wat)
 }
 
+/** The member `name` of a tar archive (a `.spell` package), read by its 512-byte headers. */
+export function tarMember(archive, name) {
+  for (let at = 0; at + 512 <= archive.length;) {
+    const member = archive.subarray(at, at + 100).toString('latin1').replace(/\0.*$/s, '')
+    const size = parseInt(archive.subarray(at + 124, at + 136).toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8)
+    if (member === name) return archive.subarray(at + 512, at + 512 + size)
+    at += 512 + Math.ceil(size / 512) * 512
+  }
+  throw new Error(`no ${name} in the archive`)
+}
+
 /** Limits generous enough that only the one under test ends a cast. */
 export const roomy = '"limits":{"fuel":10000000000,"wall_time_ms":30000,"memory_bytes":4194304,"output_bytes":65536}'
 

@@ -72,6 +72,10 @@ test('a bad guest pointer, a throw, a rejection or a wrong result ends the cast 
   const thrown = await (await load({ 'math::add': () => { throw new RangeError('no adding today') } })).cast()
   assert.deepEqual([thrown.outcome, thrown.trap], ['trap', 'host_error'])
   assert.match(thrown.detail, /math::add.*no adding today/)
+  // The runtime keeps the failure as the cast's hookError, named after the function.
+  assert.ok(thrown.hookError instanceof SpellError)
+  assert.deepEqual([thrown.hookError.code, thrown.hookError.hook], ['E-RUN-004', 'math::add'])
+  assert.match(thrown.hookError.message, /no adding today/)
 
   const rejected = await (await load({ 'log::line': () => Promise.reject(new Error('log full')) })).cast()
   assert.equal(rejected.trap, 'host_error')

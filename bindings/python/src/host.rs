@@ -6,7 +6,6 @@
 
 use crate::errors::{describe, invalid_argument};
 use crate::lock;
-use crate::meter::InFlight;
 use crate::outcome::val_to_python;
 use crate::request::type_name;
 use pyo3::exceptions::PyTypeError;
@@ -14,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use spell_runtime::{HostCall, HostError, HostFunction, Val, ValType};
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// A function the host offers to spells as `module::name`; policies grant it by that name.
 #[pyclass(name = "HostFunction", module = "spell", frozen)]
@@ -86,10 +85,10 @@ impl PyHostFunction {
 }
 
 impl PyHostFunction {
-    /// The Rust host function calling `func`; `in_flight` routes what it raises to its cast.
-    pub(crate) fn to_rust(&self, py: Python<'_>, in_flight: Arc<InFlight>) -> HostFunction {
+    /// The Rust host function calling `func`; what it raises is the error's source, which the
+    /// runtime keeps on the outcome.
+    pub(crate) fn to_rust(&self, py: Python<'_>) -> HostFunction {
         let func = self.func.clone_ref(py);
-        let qualified = format!("{}::{}", self.module, self.name);
         let results = self.results.clone();
         let callback = move |call: &mut HostCall<'_>, args: &[Val]| {
             Python::attach(|py| {
@@ -102,17 +101,7 @@ impl PyHostFunction {
                     let out = func.bind(py).call1(PyTuple::new(py, argv)?)?;
                     values(&out, &results)
                 });
-                returned.map_err(|e| {
-                    let raised = describe(py, &e);
-                    if let Some(errors) = in_flight.errors_of(&cast_id) {
-                        errors.keep(
-                            &qualified,
-                            format!("host function {qualified} raised {raised}"),
-                            e,
-                        );
-                    }
-                    HostError::new(raised)
-                })
+                returned.map_err(|e| HostError::new(describe(py, &e)).with_source(e))
             })
         };
         HostFunction::new(

@@ -1,14 +1,13 @@
-//! Metering hooks from Python, and what they raise.
+//! Metering hooks from Python.
 //!
 //! A meter is a `spell.UsageLog` (the Rust one, no Python in the loop), an object with any of
 //! `authorize(ctx)`, `record(usage)` and `observe(event)`, or a plain callable used as `record`.
-//! Each cast gets its own [`CastMeter`], so an exception raised by a hook, an `on_output`
-//! callback or a host function lands in that cast's [`CastErrors`] and is reported as the
-//! outcome's `hook_error`: never a crash, never a lost usage record. An `authorize` hook that
-//! raises anything but `spell.Denied` fails closed: the cast is denied.
+//! What a hook raises is returned to the runtime as a `HookError` whose source is the exception:
+//! the runtime keeps the cast's first failure as the outcome's `hook_error` (never a crash, never
+//! a lost usage record) and `CastOutcome` gives the exception back as its `__cause__`. An
+//! `authorize` hook that raises anything but `spell.Denied` fails closed: the cast is denied.
 
 use crate::errors::{Denied as PyDenied, describe};
-use crate::lock;
 use crate::outcome::PyUsage;
 use crate::request::{PyLimits, type_name};
 use pyo3::exceptions::PyTypeError;
@@ -17,71 +16,33 @@ use spell_runtime::{
     Allowance, CastContext, Denied, Event, EventKind, HookError, MeteringHook, UsageLog,
     UsageRecord,
 };
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-/// A Python exception raised during a cast, and which hook raised it.
-pub(crate) struct Raised {
-    pub(crate) hook: String,
-    pub(crate) message: String,
-    pub(crate) err: PyErr,
+/// A failure of `hook` that raised `err`, with the exception kept as its source.
+pub(crate) fn raised(py: Python<'_>, hook: &str, err: PyErr) -> HookError {
+    HookError::new(hook, describe(py, &err)).with_source(err)
 }
 
-/// The Python exceptions of one cast; the first one is the outcome's `hook_error`.
-#[derive(Default)]
-pub(crate) struct CastErrors(Mutex<Option<Raised>>);
-
-impl CastErrors {
-    /// Keeps `err` unless an earlier one is kept.
-    pub(crate) fn keep(&self, hook: &str, message: String, err: PyErr) {
-        lock(&self.0).get_or_insert(Raised {
-            hook: hook.to_string(),
-            message,
-            err,
-        });
-    }
-
-    pub(crate) fn take(&self) -> Option<Raised> {
-        lock(&self.0).take()
-    }
+/// A meter written in Python: the hooks the object has.
+pub(crate) struct PyMeter {
+    authorize: Option<Py<PyAny>>,
+    record: Option<Py<PyAny>>,
+    observe: Option<Py<PyAny>>,
 }
 
-/// The casts of a runtime that are between `authorize` and `record`, by cast id, so that a host
-/// function (which knows only the cast id) reports what it raised to its own cast.
-#[derive(Default)]
-pub(crate) struct InFlight(Mutex<HashMap<String, Arc<CastErrors>>>);
-
-impl InFlight {
-    pub(crate) fn errors_of(&self, cast_id: &str) -> Option<Arc<CastErrors>> {
-        lock(&self.0).get(cast_id).cloned()
-    }
-}
-
-/// A meter as Python gave it.
-enum Hook {
-    /// No meter: allow everything, record nothing.
-    None,
-    /// A Rust hook (`spell.UsageLog`, a `spell.Ledger`'s meter).
-    Native(Arc<dyn MeteringHook>),
-    /// Python callables for the hooks the object has.
-    Python {
-        authorize: Option<Py<PyAny>>,
-        record: Option<Py<PyAny>>,
-        observe: Option<Py<PyAny>>,
-    },
-}
-
-impl Hook {
-    /// A `UsageLog`, an object with `authorize`/`record`/`observe` methods, or a callable (`record`).
-    fn from_python(obj: &Bound<'_, PyAny>) -> PyResult<Hook> {
+impl PyMeter {
+    /// The hook a meter given from Python stands for: a `UsageLog` or a ledger meter as the Rust
+    /// hook they are, an object with `authorize`/`record`/`observe` methods, or a callable
+    /// (`record`); `None` for `None`.
+    pub(crate) fn hook(obj: &Bound<'_, PyAny>) -> PyResult<Option<Arc<dyn MeteringHook>>> {
         if obj.is_none() {
-            return Ok(Hook::None);
+            return Ok(None);
         }
         if let Ok(log) = obj.cast::<PyUsageLog>() {
-            return Ok(Hook::Native(log.get().inner.clone()));
+            return Ok(Some(log.get().inner.clone()));
         }
         if let Ok(meter) = obj.cast::<crate::ledger::PyLedgerMeter>() {
-            return Ok(Hook::Native(meter.get().inner.clone()));
+            return Ok(Some(meter.get().inner.clone()));
         }
         let method = |name: &str| -> PyResult<Option<Py<PyAny>>> {
             Ok(obj
@@ -100,168 +61,66 @@ impl Hook {
             }
             record = Some(obj.clone().unbind());
         }
-        Ok(Hook::Python {
+        Ok(Some(Arc::new(PyMeter {
             authorize,
             record,
             observe,
-        })
-    }
-
-    fn clone_ref(&self, py: Python<'_>) -> Hook {
-        let c = |f: &Option<Py<PyAny>>| f.as_ref().map(|f| f.clone_ref(py));
-        match self {
-            Hook::None => Hook::None,
-            Hook::Native(h) => Hook::Native(h.clone()),
-            Hook::Python {
-                authorize,
-                record,
-                observe,
-            } => Hook::Python {
-                authorize: c(authorize),
-                record: c(record),
-                observe: c(observe),
-            },
-        }
+        })))
     }
 }
 
-/// What a runtime's casts share: its default meter, and its casts in flight when it has host
-/// functions.
-pub(crate) struct RuntimeHooks {
-    meter: Hook,
-    in_flight: Option<Arc<InFlight>>,
-}
-
-impl RuntimeHooks {
-    /// `meter` as given to `Runtime(meter=...)`.
-    pub(crate) fn new(
-        meter: Option<&Bound<'_, PyAny>>,
-        in_flight: Option<Arc<InFlight>>,
-    ) -> PyResult<RuntimeHooks> {
-        let meter = match meter {
-            Some(m) => Hook::from_python(m)?,
-            None => Hook::None,
-        };
-        Ok(RuntimeHooks { meter, in_flight })
-    }
-
-    /// The runtime's meter as the Rust runtime's own: it observes events outside any cast
-    /// (revocations by a rescan). What its `observe` raises has no cast to go to and is dropped.
-    pub(crate) fn runtime_observer(&self, py: Python<'_>) -> CastMeter {
-        CastMeter {
-            hook: self.meter.clone_ref(py),
-            errors: Arc::default(),
-            in_flight: None,
-        }
-    }
-
-    /// The meter of one cast: `meter` if given, else the runtime's.
-    pub(crate) fn cast_meter(
-        &self,
-        py: Python<'_>,
-        meter: Option<&Bound<'_, PyAny>>,
-        errors: Arc<CastErrors>,
-    ) -> PyResult<CastMeter> {
-        let hook = match meter {
-            Some(m) if !m.is_none() => Hook::from_python(m)?,
-            _ => self.meter.clone_ref(py),
-        };
-        Ok(CastMeter {
-            hook,
-            errors,
-            in_flight: self.in_flight.clone(),
-        })
-    }
-}
-
-/// The metering hook of one cast.
-pub(crate) struct CastMeter {
-    hook: Hook,
-    errors: Arc<CastErrors>,
-    /// Set when the runtime has host functions.
-    in_flight: Option<Arc<InFlight>>,
-}
-
-impl MeteringHook for CastMeter {
+impl MeteringHook for PyMeter {
     fn authorize(&self, ctx: &CastContext) -> Result<Allowance, Denied> {
-        if let Some(f) = &self.in_flight {
-            lock(&f.0).insert(ctx.cast_id.clone(), self.errors.clone());
-        }
-        match &self.hook {
-            Hook::Native(h) => h.authorize(ctx),
-            Hook::Python {
-                authorize: Some(f), ..
-            } => Python::attach(|py| self.ask(py, f, ctx)),
-            _ => Ok(Allowance::default()),
+        match &self.authorize {
+            Some(f) => Python::attach(|py| ask(py, f, ctx)),
+            None => Ok(Allowance::default()),
         }
     }
 
     fn record(&self, usage: &UsageRecord) -> Result<(), HookError> {
-        if let Some(f) = &self.in_flight {
-            lock(&f.0).remove(&usage.cast_id);
-        }
-        match &self.hook {
-            Hook::Native(h) => h.record(usage),
-            Hook::Python {
-                record: Some(f), ..
-            } => Python::attach(|py| {
-                let called =
-                    Py::new(py, PyUsage::new(usage.clone())).and_then(|u| f.call1(py, (u,)));
-                called.map(drop).map_err(|e| {
-                    let message = format!("record hook raised {}", describe(py, &e));
-                    self.errors.keep("record", message.clone(), e);
-                    HookError {
-                        hook: "record".into(),
-                        message,
-                    }
-                })
-            }),
-            _ => Ok(()),
-        }
+        let Some(f) = &self.record else { return Ok(()) };
+        Python::attach(|py| {
+            Py::new(py, PyUsage::new(usage.clone()))
+                .and_then(|u| f.call1(py, (u,)))
+                .map(drop)
+                .map_err(|e| raised(py, "record", e))
+        })
     }
 
-    fn observe(&self, event: &Event) {
-        match &self.hook {
-            Hook::Native(h) => h.observe(event),
-            Hook::Python {
-                observe: Some(f), ..
-            } => Python::attach(|py| {
-                let called = Py::new(py, PyEvent::new(event)).and_then(|e| f.call1(py, (e,)));
-                if let Err(e) = called {
-                    let message = format!("observe hook raised {}", describe(py, &e));
-                    self.errors.keep("observe", message, e);
-                }
-            }),
-            _ => {}
-        }
+    fn observe(&self, event: &Event) -> Result<(), HookError> {
+        let Some(f) = &self.observe else {
+            return Ok(());
+        };
+        Python::attach(|py| {
+            Py::new(py, PyEvent::new(event))
+                .and_then(|e| f.call1(py, (e,)))
+                .map(drop)
+                .map_err(|e| raised(py, "observe", e))
+        })
     }
 }
 
-impl CastMeter {
-    /// Calls the Python `authorize`: `None` allows, an int or `Allowance` caps fuel, `Denied`
-    /// refuses; anything else it raises or returns denies the cast and is kept.
-    fn ask(&self, py: Python<'_>, f: &Py<PyAny>, ctx: &CastContext) -> Result<Allowance, Denied> {
-        let answer = Py::new(py, PyCastContext::new(ctx)).and_then(|c| f.call1(py, (c,)));
-        let err = match answer.map(|a| allowance(a.bind(py))) {
-            Ok(Ok(allowance)) => return Ok(allowance),
-            Ok(Err(e)) | Err(e) => e,
-        };
-        if err.is_instance_of::<PyDenied>(py) {
-            let reason = err
-                .value(py)
-                .str()
-                .map(|s| s.to_string())
-                .unwrap_or_default();
-            return Err(Denied::new(if reason.is_empty() {
-                "denied by the authorize hook".into()
-            } else {
-                reason
-            }));
-        }
-        let message = format!("authorize hook raised {}", describe(py, &err));
-        self.errors.keep("authorize", message.clone(), err);
-        Err(Denied::new(message))
+/// Calls the Python `authorize`: `None` allows, an int or `Allowance` caps fuel, `Denied`
+/// refuses; anything else it raises or returns denies the cast as a hook failure.
+fn ask(py: Python<'_>, f: &Py<PyAny>, ctx: &CastContext) -> Result<Allowance, Denied> {
+    let answer = Py::new(py, PyCastContext::new(ctx)).and_then(|c| f.call1(py, (c,)));
+    let err = match answer.map(|a| allowance(a.bind(py))) {
+        Ok(Ok(allowance)) => return Ok(allowance),
+        Ok(Err(e)) | Err(e) => e,
+    };
+    if err.is_instance_of::<PyDenied>(py) {
+        let reason = err
+            .value(py)
+            .str()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        return Err(Denied::new(if reason.is_empty() {
+            "denied by the authorize hook".into()
+        } else {
+            reason
+        }));
     }
+    Err(Denied::failed(raised(py, "authorize", err)))
 }
 
 fn allowance(answer: &Bound<'_, PyAny>) -> PyResult<Allowance> {

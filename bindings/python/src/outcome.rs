@@ -1,7 +1,6 @@
 //! How a cast ended: [`PyCastOutcome`] and its usage record [`PyUsage`].
 
 use crate::errors::{hook_error, spell_error};
-use crate::meter::CastErrors;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use spell_core::ErrorCode;
@@ -172,25 +171,16 @@ pub(crate) struct PyCastOutcome {
 }
 
 impl PyCastOutcome {
-    pub(crate) fn new(
-        py: Python<'_>,
-        o: CastOutcome,
-        errors: &CastErrors,
-    ) -> PyResult<PyCastOutcome> {
-        let (hook_error, hook_failure) = match (errors.take(), o.hook_error) {
-            (Some(r), _) => {
-                let failure = HookError {
-                    hook: r.hook.clone(),
-                    message: r.message.clone(),
-                };
-                (
-                    Some(hook_error(py, &r.hook, r.message, Some(r.err))),
-                    Some(failure),
-                )
-            }
-            (None, Some(h)) => (Some(hook_error(py, &h.hook, &h, None)), Some(h)),
-            (None, None) => (None, None),
-        };
+    pub(crate) fn new(py: Python<'_>, o: CastOutcome) -> PyResult<PyCastOutcome> {
+        let hook_error = o.hook_error.as_ref().map(|h| {
+            // What Python raised comes back as the cause; other sources stay in the message.
+            let cause = h
+                .source
+                .as_deref()
+                .and_then(|s| s.downcast_ref::<PyErr>())
+                .map(|e| e.clone_ref(py));
+            hook_error(py, &h.hook, h, cause)
+        });
         Ok(PyCastOutcome {
             outcome: o.outcome,
             exit_code: o.exit_code,
@@ -201,7 +191,7 @@ impl PyCastOutcome {
             stderr: PyBytes::new(py, &o.stderr).unbind(),
             usage: Py::new(py, PyUsage::new(o.usage))?,
             hook_error: hook_error.map(|e| e.into_value(py).into_any()),
-            hook_failure,
+            hook_failure: o.hook_error,
             denial_code: o.denial_code,
         })
     }

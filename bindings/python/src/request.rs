@@ -1,8 +1,8 @@
 //! What a cast is asked to do: [`PyLimits`], [`PyCancelHandle`], and the conversion of
 //! `Spell.cast(...)` keyword arguments into a [`CastRequest`].
 
-use crate::errors::{describe, invalid_argument};
-use crate::meter::{CastErrors, RuntimeHooks};
+use crate::errors::invalid_argument;
+use crate::meter::{PyMeter, raised};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
@@ -173,20 +173,21 @@ pub(crate) struct CastArgs<'py> {
 }
 
 impl CastArgs<'_> {
-    /// The request, with a meter of its own that keeps what Python code raises during the cast
-    /// in the returned `CastErrors`, and the cancel handle it uses.
-    pub(crate) fn into_request(
-        self,
-        py: Python<'_>,
-        hooks: &RuntimeHooks,
-    ) -> PyResult<(CastRequest, Arc<CastErrors>, CancelHandle)> {
-        let errors = Arc::new(CastErrors::default());
-        let meter = hooks.cast_meter(py, self.meter.as_ref(), errors.clone())?;
+    /// The request, and the cancel handle it uses.
+    pub(crate) fn into_request(self, py: Python<'_>) -> PyResult<(CastRequest, CancelHandle)> {
         let cancel = self.cancel.unwrap_or_default();
         let mut req = CastRequest::new()
             .args(self.args.unwrap_or_default())
-            .meter(Arc::new(meter))
             .cancel(cancel.clone());
+        if let Some(meter) = self
+            .meter
+            .as_ref()
+            .map(PyMeter::hook)
+            .transpose()?
+            .flatten()
+        {
+            req = req.meter(meter);
+        }
         for (k, v) in self.env.unwrap_or_default() {
             req = req.env(k, v);
         }
@@ -210,9 +211,9 @@ impl CastArgs<'_> {
             req = req.tracestate(ts);
         }
         if let Some(cb) = self.on_output.filter(|c| !c.is_none()) {
-            req = req.on_output(output_callback(cb.unbind(), errors.clone()));
+            req = req.on_output(output_callback(cb.unbind()));
         }
-        Ok((req, errors, cancel))
+        Ok((req, cancel))
     }
 }
 
@@ -260,19 +261,19 @@ fn mount(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<(PathBuf, String, A
     Ok((t.get_item(0)?.extract()?, t.get_item(1)?.extract()?, access))
 }
 
-/// Calls `cb(stream, chunk)` for each captured chunk; what it raises is kept for the outcome.
-fn output_callback(cb: Py<PyAny>, errors: Arc<CastErrors>) -> spell_runtime::OutputCallback {
+/// Calls `cb(stream, chunk)` for each captured chunk; what it raises is the outcome's
+/// `hook_error` (the cast goes on).
+fn output_callback(cb: Py<PyAny>) -> spell_runtime::OutputCallback {
     Arc::new(move |stream: Stream, chunk: &[u8]| {
         Python::attach(|py| {
             let name = match stream {
                 Stream::Stdout => "stdout",
                 Stream::Stderr => "stderr",
             };
-            if let Err(e) = cb.call1(py, (name, PyBytes::new(py, chunk))) {
-                let message = format!("on_output raised {}", describe(py, &e));
-                errors.keep("on_output", message, e);
-            }
-        });
+            cb.call1(py, (name, PyBytes::new(py, chunk)))
+                .map(drop)
+                .map_err(|e| raised(py, "on_output", e))
+        })
     })
 }
 

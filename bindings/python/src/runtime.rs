@@ -2,16 +2,15 @@
 
 use crate::errors::{OrRaise, invalid_argument};
 use crate::host::PyHostFunction;
-use crate::meter::{InFlight, RuntimeHooks};
+use crate::meter::PyMeter;
 use crate::outcome::to_python;
 use crate::package::package_bytes;
 use crate::policy::PyPolicy;
 use crate::spell::PySpell;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use spell_runtime::{Metering, Runtime};
+use spell_runtime::{Metering, Runtime, UnverifiedModule};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A Spell runtime. Make one per process and share it between threads; every argument left
@@ -19,7 +18,6 @@ use std::time::Duration;
 #[pyclass(name = "Runtime", module = "spell", frozen)]
 pub(crate) struct PyRuntime {
     inner: Runtime,
-    hooks: Arc<RuntimeHooks>,
 }
 
 #[pymethods]
@@ -80,16 +78,14 @@ impl PyRuntime {
             b = b.tls_root_certificate(der);
         }
         let host_functions = host_functions.unwrap_or_default();
-        let in_flight = (!host_functions.is_empty()).then(|| Arc::new(InFlight::default()));
-        if let Some(in_flight) = &in_flight {
-            for f in &host_functions {
-                b = b.host_function(f.get().to_rust(py, in_flight.clone()));
-            }
+        for f in &host_functions {
+            b = b.host_function(f.get().to_rust(py));
         }
-        let hooks = Arc::new(RuntimeHooks::new(meter.as_ref(), in_flight)?);
-        b = b.meter(Arc::new(hooks.runtime_observer(py)));
+        if let Some(meter) = meter.as_ref().map(PyMeter::hook).transpose()?.flatten() {
+            b = b.meter(meter);
+        }
         let inner = py.detach(|| b.build()).or_raise(py)?;
-        Ok(PyRuntime { inner, hooks })
+        Ok(PyRuntime { inner })
     }
 
     /// Loads a `.spell` package (bytes, or a path to read) through the whole verified-loading
@@ -104,7 +100,52 @@ impl PyRuntime {
         let bytes = package_bytes(package)?;
         let (runtime, policy) = (&self.inner, &policy.get().inner);
         let spell = py.detach(|| runtime.load(&bytes, policy)).or_raise(py)?;
-        Ok(PySpell::new(spell, self.hooks.clone()))
+        Ok(PySpell::new(spell))
+    }
+
+    /// Loads a bare WebAssembly module (bytes, or a path to read) without a package: no signature,
+    /// SBOM or license check; the host vouches for it. It gets what it asks for (`capabilities`
+    /// and `limits` as in a manifest's `spell.json`), bounded by `policy` when one is given.
+    /// Compiles with the GIL released; raises `SpellError` as `load` does (`E-MAN-001` for an
+    /// unknown field).
+    #[pyo3(signature = (module, *, name=None, entrypoint=None, capabilities=None, limits=None, policy=None))]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the keyword arguments of the Python method"
+    )]
+    fn load_unverified(
+        &self,
+        py: Python<'_>,
+        module: &Bound<'_, PyAny>,
+        name: Option<String>,
+        entrypoint: Option<String>,
+        capabilities: Option<Bound<'_, PyDict>>,
+        limits: Option<Bound<'_, PyDict>>,
+        policy: Option<Bound<'_, PyPolicy>>,
+    ) -> PyResult<PySpell> {
+        let wasm = package_bytes(module)?;
+        let ask = PyDict::new(py);
+        ask.set_item("name", name)?;
+        ask.set_item("entrypoint", entrypoint)?;
+        if let Some(c) = capabilities {
+            ask.set_item("capabilities", c)?;
+        }
+        if let Some(l) = limits {
+            ask.set_item("limits", l)?;
+        }
+        let ask: String = py
+            .import("json")?
+            .call_method1("dumps", (ask,))?
+            .extract()?;
+        let runtime = &self.inner;
+        let policy = policy.as_ref().map(|p| &p.get().inner);
+        let spell = py
+            .detach(|| {
+                let module = UnverifiedModule::from_json(&wasm, &ask, policy)?;
+                runtime.load_unverified(&wasm, module)
+            })
+            .or_raise(py)?;
+        Ok(PySpell::new(spell))
     }
 
     /// Checks a package exactly as `load` does (package, signature and signer rule, SBOM rules,

@@ -1,13 +1,12 @@
 //! [`PySpell`]: a loaded spell, cast from Python threads (GIL released) or from asyncio.
 
 use crate::errors::OrRaise;
-use crate::meter::{CastErrors, RuntimeHooks};
 use crate::outcome::{PyCastOutcome, to_python};
 use crate::request::{CastArgs, PyCancelHandle};
 use pyo3::prelude::*;
 use spell_runtime::{CancelHandle, CastOutcome, Error, Spell};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// A spell ready to cast: verified, granted, compiled and pre-instantiated. Cast it from many
@@ -19,12 +18,11 @@ const EAGER_BUDGET: Duration = Duration::from_micros(250);
 #[pyclass(name = "Spell", module = "spell", frozen)]
 pub(crate) struct PySpell {
     pub(crate) inner: Spell,
-    hooks: Arc<RuntimeHooks>,
 }
 
 impl PySpell {
-    pub(crate) fn new(inner: Spell, hooks: Arc<RuntimeHooks>) -> PySpell {
-        PySpell { inner, hooks }
+    pub(crate) fn new(inner: Spell) -> PySpell {
+        PySpell { inner }
     }
 }
 
@@ -101,10 +99,10 @@ impl PySpell {
             traceparent,
             tracestate,
         };
-        let (request, errors, cancel) = request.into_request(py, &self.hooks)?;
+        let (request, cancel) = request.into_request(py)?;
         let spell = &self.inner;
         let (result, interrupted) = py.detach(|| crate::interrupt::cast(spell, request, &cancel));
-        let outcome = outcome(py, result, &errors);
+        let outcome = outcome(py, result);
         match interrupted {
             Some(e) => Err(e),
             None => outcome,
@@ -149,31 +147,22 @@ impl PySpell {
             traceparent,
             tracestate,
         };
-        let (request, errors, cancel) = request.into_request(py, &self.hooks)?;
+        let (request, cancel) = request.into_request(py)?;
         let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
         let future = event_loop.call_method0("create_future")?;
         future.call_method1("add_done_callback", (CancelIfCancelled { cancel },))?;
-        let errors = Arc::new(errors);
-        let (future_ref, loop_ref, late_errors) =
-            (future.clone().unbind(), event_loop.unbind(), errors.clone());
+        let (future_ref, loop_ref) = (future.clone().unbind(), event_loop.unbind());
         let spell = &self.inner;
         // Most casts end within the budget: their future is done before it is awaited, and
         // `await` returns at once. The rest finish in the runtime's pool and come back through
         // the loop's call_soon_threadsafe.
         let finished = py.detach(|| {
             spell.cast_eager(request, EAGER_BUDGET, move |result| {
-                Python::attach(|py| {
-                    deliver(
-                        py,
-                        &future_ref,
-                        &loop_ref,
-                        outcome(py, result, &late_errors),
-                    )
-                })
+                Python::attach(|py| deliver(py, &future_ref, &loop_ref, outcome(py, result)))
             })
         });
         if let Some(result) = finished {
-            match outcome(py, result, &errors) {
+            match outcome(py, result) {
                 Ok(o) => future.call_method1("set_result", (Py::new(py, o)?,))?,
                 Err(e) => future.call_method1("set_exception", (e.into_value(py),))?,
             };
@@ -191,12 +180,8 @@ impl PySpell {
     }
 }
 
-fn outcome(
-    py: Python<'_>,
-    result: Result<CastOutcome, Error>,
-    errors: &CastErrors,
-) -> PyResult<PyCastOutcome> {
-    PyCastOutcome::new(py, result.or_raise(py)?, errors)
+fn outcome(py: Python<'_>, result: Result<CastOutcome, Error>) -> PyResult<PyCastOutcome> {
+    PyCastOutcome::new(py, result.or_raise(py)?)
 }
 
 /// Hands a finished cast to its future on the event loop's thread, unless nobody waits for it

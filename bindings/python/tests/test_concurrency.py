@@ -7,6 +7,7 @@ elapsed time against one cast alone is printed as well."""
 
 import _thread
 import asyncio
+import signal
 import threading
 import time
 from typing import Callable, Sequence
@@ -163,7 +164,13 @@ def test_busy_when_every_slot_is_taken(test_policy: spell.Policy) -> None:
 
 def test_ctrl_c_cancels_a_blocking_cast_and_keeps_its_record(guest: Callable[..., spell.Spell]) -> None:
     log = spell.UsageLog()
-    threading.Timer(0.1, _thread.interrupt_main).start()  # as Ctrl-C does, on the main thread
-    with pytest.raises(KeyboardInterrupt):
-        guest("spin").cast(meter=log)
+    # Python's own handler, even when this process was started with SIGINT ignored (a
+    # background job), where interrupt_main would do nothing.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Timer(0.1, _thread.interrupt_main).start()  # as Ctrl-C does, on the main thread
+        with pytest.raises(KeyboardInterrupt):
+            guest("spin").cast(meter=log)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert [r.outcome for r in log.records()] == ["cancelled"]

@@ -2,9 +2,12 @@
 counters, and the small value types."""
 
 import pathlib
+import tarfile
+
+import pytest
 
 import spell
-from conftest import TEST_POLICY, guest_package
+from conftest import HELLO, TEST_POLICY, guest_package
 
 
 def test_disk_cache_serves_a_second_runtime(tmp_path: pathlib.Path) -> None:
@@ -44,3 +47,38 @@ def test_value_types() -> None:
     assert spell.Policy().allow_unsigned is False and spell.Policy.from_toml(TEST_POLICY).allow_unsigned
     assert len(spell.Policy().digest) == 64
     assert spell.__version__ == "0.1.0"
+
+
+def hello_module() -> bytes:
+    """The bare module inside the bundled example's package."""
+    with tarfile.open(HELLO) as package:
+        member = package.extractfile("module.wasm")
+        assert member is not None
+        return member.read()
+
+
+def test_a_bare_module_gets_what_it_asks_for_within_the_policy(runtime: spell.Runtime, tmp_path: pathlib.Path) -> None:
+    wasm = hello_module()
+    bare = runtime.load_unverified(wasm, name="hi", capabilities={"env": ["GREETING"]}, limits={"fuel": 50_000_000})
+    assert (bare.name, bare.entrypoint, bare.grant["limits"]["fuel"]) == ("hi", "_start", 50_000_000)
+    assert bare.grant["env"] == ["GREETING"]
+    outcome = bare.cast(["world"], stdin=b"more")
+    assert outcome.outcome == "ok" and outcome.stdout == b"Hello, world!\nmore"
+    # From a path, bounded by a policy: within it, it gets what it asks; past it, it is refused.
+    path = tmp_path / "hello.wasm"
+    path.write_bytes(wasm)
+    policy = spell.Policy.from_toml("allow_unsigned = true\n[limits.default]\nfuel = 1000\n[limits.max]\nfuel = 1000\n")
+    bounded = runtime.load_unverified(path, limits={"fuel": 1000}, policy=policy)
+    assert bounded.grant["limits"]["fuel"] == 1000 and bounded.cast().outcome == "out_of_fuel"
+    with pytest.raises(spell.PolicyError) as refused:
+        runtime.load_unverified(path, capabilities={"env": ["GREETING"]}, limits={"fuel": 5000}, policy=policy)
+    assert refused.value.code == "E-POL-003" and "GREETING" in str(refused.value) and "5000" in str(refused.value)
+
+
+def test_a_bare_module_with_an_unknown_field_or_bad_bytes_is_refused(runtime: spell.Runtime) -> None:
+    with pytest.raises(spell.ManifestError) as e:
+        runtime.load_unverified(hello_module(), limits={"fule": 1})
+    assert e.value.code == "E-MAN-001" and "fule" in str(e.value)
+    with pytest.raises(spell.ModuleError) as m:
+        runtime.load_unverified(b"\0asm\x01\0\0\0garbage")
+    assert m.value.code == "E-MOD-002"

@@ -56,7 +56,7 @@ pub(crate) struct GuestRequest {
 }
 
 fn invalid(e: HostError) -> NetError {
-    NetError::Invalid(e.0)
+    NetError::Invalid(e.message)
 }
 
 fn field(raw: &[u8], index: usize) -> u32 {

@@ -391,7 +391,7 @@ fn code_of(e: &NetError) -> i32 {
 fn fault(e: HostError) -> wasmtime::Error {
     wasmtime::Error::new(HostFault {
         function: format!("{MODULE}::http_request"),
-        message: e.0,
+        message: e.message,
     })
 }
 

@@ -224,7 +224,8 @@ fn hooks_events_and_the_output_callback_see_a_component_cast() {
                 .stdin(vec![b'y'; 10_000])
                 .meter(log.clone())
                 .on_output(Arc::new(move |_, chunk: &[u8]| {
-                    seen.lock().expect("chunks").extend_from_slice(chunk)
+                    seen.lock().expect("chunks").extend_from_slice(chunk);
+                    Ok(())
                 }))
                 .limits(Limits {
                     output_bytes: Some(100),

@@ -66,12 +66,13 @@ struct HeldAtRefusal {
 }
 
 impl MeteringHook for HeldAtRefusal {
-    fn observe(&self, event: &Event) {
+    fn observe(&self, event: &Event) -> Result<(), spell_runtime::HookError> {
         if matches!(&event.kind, EventKind::PolicyViolation { detail, .. } if detail.contains("open-file limit"))
         {
             let n = descriptors_on(&self.path);
             self.held.lock().unwrap_or_else(|e| e.into_inner()).push(n);
         }
+        Ok(())
     }
 }
 

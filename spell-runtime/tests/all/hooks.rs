@@ -71,10 +71,7 @@ impl MeteringHook for FailingRecord {
 
     fn record(&self, _: &UsageRecord) -> Result<(), HookError> {
         *self.0.lock().expect("lock") += 1;
-        Err(HookError {
-            hook: "record".into(),
-            message: "billing store unreachable".into(),
-        })
+        Err(HookError::new("record", "billing store unreachable"))
     }
 }
 
@@ -111,4 +108,132 @@ fn the_runtime_wide_hook_sees_casts_without_their_own() {
         .cast(CastRequest::new().meter(own.clone()))
         .expect("cast");
     assert_eq!((log.records().len(), own.records().len()), (1, 1));
+}
+
+/// A hook that fails where it is told to, as a billing store that is down or a binding's
+/// raising callback would.
+#[derive(Default)]
+struct FailingAt {
+    authorize: bool,
+    observe: bool,
+    record: bool,
+    records: Mutex<u32>,
+}
+
+impl MeteringHook for FailingAt {
+    fn authorize(&self, _: &CastContext) -> Result<Allowance, Denied> {
+        if self.authorize {
+            let refused = std::io::Error::other("connection refused");
+            return Err(Denied::failed(
+                HookError::new("authorize", "budget store down").with_source(refused),
+            ));
+        }
+        Ok(Allowance::default())
+    }
+
+    fn observe(&self, event: &spell_runtime::Event) -> Result<(), HookError> {
+        if self.observe {
+            return Err(HookError::new("observe", format!("lost {:?}", event.kind)));
+        }
+        Ok(())
+    }
+
+    fn record(&self, _: &UsageRecord) -> Result<(), HookError> {
+        *self.records.lock().expect("lock") += 1;
+        if self.record {
+            return Err(HookError::new("record", "ledger down"));
+        }
+        Ok(())
+    }
+}
+
+/// The source a failure was made with, as its text.
+fn source_of(e: &HookError) -> Option<String> {
+    std::error::Error::source(e).map(|s| s.to_string())
+}
+
+#[test]
+fn a_failing_authorize_denies_and_is_the_hook_error_with_its_source() {
+    let spell = wat_spell(SPIN, r#""entrypoint":"nop""#);
+    let hook = Arc::new(FailingAt {
+        authorize: true,
+        ..FailingAt::default()
+    });
+    let o = spell
+        .cast(CastRequest::new().meter(hook.clone()))
+        .expect("cast");
+    assert_eq!(o.outcome, Outcome::Denied, "fails closed");
+    assert_eq!(o.denial_code, None);
+    assert_eq!(
+        o.detail.as_deref(),
+        Some("authorize hook failed: budget store down")
+    );
+    let e = o.hook_error.expect("hook error");
+    assert_eq!(
+        (e.hook.as_str(), e.message.as_str()),
+        ("authorize", "budget store down")
+    );
+    assert_eq!(source_of(&e).as_deref(), Some("connection refused"));
+    assert_eq!(*hook.records.lock().expect("lock"), 1, "still recorded");
+}
+
+#[test]
+fn a_failing_observe_is_the_hook_error_unless_record_fails_too() {
+    let spell = wat_spell(
+        SPIN,
+        r#""entrypoint":"spin","limits":{"fuel":1000000000000,"wall_time_ms":50}"#,
+    );
+    let observe = Arc::new(FailingAt {
+        observe: true,
+        ..FailingAt::default()
+    });
+    let o = spell.cast(CastRequest::new().meter(observe)).expect("cast");
+    assert_eq!(o.outcome, Outcome::Timeout, "the cast ends as it would");
+    let e = o.hook_error.expect("hook error");
+    assert_eq!(e.hook, "observe");
+    assert!(e.message.contains("LimitHit"), "{}", e.message);
+    // Both fail: the record's failure is the one reported, since the host must store it again.
+    let both = Arc::new(FailingAt {
+        observe: true,
+        record: true,
+        ..FailingAt::default()
+    });
+    let o = spell.cast(CastRequest::new().meter(both)).expect("cast");
+    assert_eq!(o.hook_error.expect("hook error").hook, "record");
+}
+
+#[test]
+fn a_failing_output_callback_is_the_hook_error_and_the_cast_goes_on() {
+    let spell = wat_spell(
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 0) "\10\00\00\00\03\00\00\00")
+          (data (i32.const 16) "hi\n")
+          (func (export "_start")
+            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+        "",
+    );
+    let calls = Arc::new(Mutex::new(0));
+    let counted = calls.clone();
+    let o = spell
+        .cast(CastRequest::new().on_output(Arc::new(move |_, _| {
+            let mut n = counted.lock().expect("lock");
+            *n += 1;
+            Err(HookError::new(
+                "on_output",
+                format!("terminal gone at chunk {n}"),
+            ))
+        })))
+        .expect("cast");
+    assert_eq!(o.outcome, Outcome::Ok);
+    assert_eq!(o.stdout, b"hi\nhi\n");
+    assert_eq!(*calls.lock().expect("lock"), 2);
+    let e = o.hook_error.expect("hook error");
+    assert_eq!(
+        (e.hook.as_str(), e.message.as_str()),
+        ("on_output", "terminal gone at chunk 1"),
+        "the first failure is kept"
+    );
 }

@@ -82,6 +82,57 @@ fn granted_host_functions_are_called_with_guest_memory() {
         (Outcome::Trap, Some(TrapKind::HostError))
     );
     assert!(bad.detail.expect("detail").contains("out of bounds"));
+    let failure = bad.hook_error.expect("the host function's failure");
+    assert_eq!(failure.hook, "log::line");
+    assert!(
+        failure.message.contains("out of bounds"),
+        "{}",
+        failure.message
+    );
+}
+
+#[test]
+fn a_host_function_error_keeps_its_source_on_the_outcome() {
+    let rt = Runtime::builder()
+        .host_function(HostFunction::new(
+            "kv",
+            "get",
+            [],
+            [ValType::I32],
+            |_, _| {
+                let down = std::io::Error::other("kv store unreachable");
+                Err(HostError::new("lookup failed").with_source(down))
+            },
+        ))
+        .build()
+        .expect("runtime");
+    let wasm = wat::parse_str(
+        r#"(module (import "kv" "get" (func $get (result i32)))
+            (func (export "run") (drop (call $get))))"#,
+    )
+    .expect("wat");
+    let policy =
+        Policy::from_toml("allow_unsigned = true\n[capabilities]\nhost_functions = [\"kv::get\"]")
+            .expect("policy");
+    let spell = rt
+        .load(&package(&wasm, &manifest(r#""kv::get""#)), &policy)
+        .expect("load");
+    let o = spell.cast(CastRequest::new()).expect("cast");
+    assert_eq!(
+        (o.outcome, o.trap),
+        (Outcome::Trap, Some(TrapKind::HostError))
+    );
+    assert_eq!(
+        o.detail.as_deref(),
+        Some("host function `kv::get` failed: lookup failed")
+    );
+    let e = o.hook_error.expect("hook error");
+    assert_eq!(
+        (e.hook.as_str(), e.message.as_str()),
+        ("kv::get", "lookup failed")
+    );
+    let source = std::error::Error::source(&e).expect("source");
+    assert_eq!(source.to_string(), "kv store unreachable");
 }
 
 #[test]

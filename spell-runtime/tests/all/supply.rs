@@ -343,13 +343,14 @@ struct Rescanning {
 }
 
 impl MeteringHook for Rescanning {
-    fn observe(&self, event: &spell_runtime::Event) {
+    fn observe(&self, event: &spell_runtime::Event) -> Result<(), spell_runtime::HookError> {
         if let (EventKind::SpellRevoked { .. }, Some((runtime, policy))) =
             (&event.kind, self.runtime.get())
         {
             runtime.rescan(policy).expect("rescan from the observer");
             *self.rescans.lock().expect("lock") += 1;
         }
+        Ok(())
     }
 }
 
