@@ -118,17 +118,13 @@ pub unsafe extern "C" fn spell_load(
     policy: *const spell_policy_t,
     out: *mut *mut spell_t,
 ) -> *mut spell_error_t {
-    guard(|| {
-        // SAFETY: the caller's contract above.
-        let out = unsafe { out_param(out, "out") }?;
-        let runtime = unsafe { borrow(runtime, "runtime") }?;
-        let policy = unsafe { borrow(policy, "policy") }?;
-        let spell = runtime
-            .runtime
-            .load(unsafe { bytes_in(package, len) }?, &policy.policy)?;
-        *out = spell_t::handle(spell);
-        Ok(())
-    })
+    // SAFETY: the caller's contract above.
+    unsafe {
+        loading(runtime, out, |runtime| {
+            let policy = borrow(policy, "policy")?;
+            Ok(runtime.load(bytes_in(package, len)?, &policy.policy)?)
+        })
+    }
 }
 
 /// Loads a bare WebAssembly module without a package: no signature, SBOM or license check; the
@@ -150,18 +146,35 @@ pub unsafe extern "C" fn spell_load_unverified(
     policy: *const spell_policy_t,
     out: *mut *mut spell_t,
 ) -> *mut spell_error_t {
+    // SAFETY: the caller's contract above.
+    unsafe {
+        loading(runtime, out, |runtime| {
+            let policy = policy.as_ref().map(|p| &p.policy);
+            let wasm = bytes_in(module, len)?;
+            let ask = match str_in(ask_json, ask_len, "ask_json")? {
+                "" => "{}",
+                ask => ask,
+            };
+            let module = UnverifiedModule::from_json(wasm, ask, policy)?;
+            Ok(runtime.load_unverified(wasm, module)?)
+        })
+    }
+}
+
+/// Runs `load` on the runtime and writes the spell it loads to `out`.
+///
+/// # Safety
+/// `runtime` is NULL or live; `out` is NULL or writable; `load` follows its caller's contract.
+unsafe fn loading(
+    runtime: *const spell_runtime_t,
+    out: *mut *mut spell_t,
+    load: impl FnOnce(&Runtime) -> Result<Spell, spell_error_t>,
+) -> *mut spell_error_t {
     guard(|| {
         // SAFETY: the caller's contract above.
         let out = unsafe { out_param(out, "out") }?;
         let runtime = unsafe { borrow(runtime, "runtime") }?;
-        let policy = unsafe { policy.as_ref() }.map(|p| &p.policy);
-        let wasm = unsafe { bytes_in(module, len) }?;
-        let ask = match unsafe { str_in(ask_json, ask_len, "ask_json") }? {
-            "" => "{}",
-            ask => ask,
-        };
-        let module = UnverifiedModule::from_json(wasm, ask, policy)?;
-        *out = spell_t::handle(runtime.runtime.load_unverified(wasm, module)?);
+        *out = spell_t::handle(load(&runtime.runtime)?);
         Ok(())
     })
 }

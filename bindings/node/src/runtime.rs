@@ -178,16 +178,11 @@ impl Runtime {
             Ok(args) => args,
             Err(f) => return rejected(env, f),
         };
-        let (runtime, js_meter) = (self.inner.clone(), self.js_meter);
-        promise(
-            env,
-            move || {
-                runtime
-                    .load(&spell.read()?, &policy)
-                    .map_err(|e| Failure::of(&e))
-            },
-            move |_, loaded| loaded.map(|spell| Spell::new(spell, js_meter)),
-        )
+        self.loading(env, move |runtime| {
+            runtime
+                .load(&spell.read()?, &policy)
+                .map_err(|e| Failure::of(&e))
+        })
     }
 
     /// Loads a bare WebAssembly module (a path, or its bytes) without a package: no signature,
@@ -217,17 +212,12 @@ impl Runtime {
             Ok(args) => args,
             Err(f) => return rejected(env, f),
         };
-        let (runtime, js_meter) = (self.inner.clone(), self.js_meter);
-        promise(
-            env,
-            move || {
-                let wasm = module.read()?;
-                UnverifiedModule::from_json(&wasm, &ask, policy.as_deref())
-                    .and_then(|m| runtime.load_unverified(&wasm, m))
-                    .map_err(|e| Failure::of(&e))
-            },
-            move |_, loaded| loaded.map(|spell| Spell::new(spell, js_meter)),
-        )
+        self.loading(env, move |runtime| {
+            let wasm = module.read()?;
+            UnverifiedModule::from_json(&wasm, &ask, policy.as_deref())
+                .and_then(|m| runtime.load_unverified(&wasm, m))
+                .map_err(|e| Failure::of(&e))
+        })
     }
 
     /// Checks a package exactly as `load` does (package rules, signature and signer rule, SBOM
@@ -303,6 +293,24 @@ impl Runtime {
             disk_hits: s.disk_hits as f64,
             disk_rejected: s.disk_rejected as f64,
         }
+    }
+}
+
+impl Runtime {
+    /// Runs `load` off the event loop and resolves with the spell it loads.
+    fn loading<'env>(
+        &self,
+        env: &'env Env,
+        load: impl FnOnce(&spell_runtime::Runtime) -> Result<spell_runtime::Spell, Failure>
+        + Send
+        + 'static,
+    ) -> napi::Result<PromiseRaw<'env, Spell>> {
+        let (runtime, js_meter) = (self.inner.clone(), self.js_meter);
+        promise(
+            env,
+            move || load(&runtime),
+            move |_, loaded| loaded.map(|spell| Spell::new(spell, js_meter)),
+        )
     }
 }
 
