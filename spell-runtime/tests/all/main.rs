@@ -14,5 +14,6 @@ mod limits;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod micropython;
+mod parity;
 mod supply;
 mod wasi;
