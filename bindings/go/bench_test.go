@@ -42,7 +42,7 @@ func BenchmarkCastMetered(b *testing.B) {
 	benchCasts(b, s, &Request{Meter: &recordOnly{}})
 }
 
-// The same with a meter that is also an Observer: the cast runs on the C pool (see doc.go).
+// The same with a meter that is also an Observer: the cast runs on the cast pool (see doc.go).
 func BenchmarkCastObserved(b *testing.B) {
 	s := watSpell(b, shared, `(module (func (export "run")))`, `"entrypoint":"run"`)
 	benchCasts(b, s, &Request{Meter: &countingMeter{}})

@@ -42,8 +42,8 @@
 // are called on wasmtime's fiber stack, not the thread's stack. Go cannot run on a foreign
 // stack from a thread it created (it checks the goroutine's system-stack bounds, and a panic,
 // a stack growth or a GC assist there aborts the process), but it can from a thread it did not
-// create. Casts that may make such calls therefore run on a small pool of C threads
-// (spell_go.c) while the calling thread waits; this costs a few microseconds per cast on a quiet
-// machine. Other casts, the common case, call spell_cast directly on the goroutine's thread. Panics in callbacks are
+// create. Casts that may make such calls therefore run on a thread of Spell's cast pool
+// (spell_cast_on_pool, the pool Node's casts run on too) while the calling thread waits; this
+// costs a few microseconds per cast on a quiet machine. Other casts, the common case, call spell_cast directly on the goroutine's thread. Panics in callbacks are
 // recovered in Go and returned to Spell as errors; they never unwind into C.
 package spell

@@ -22,7 +22,7 @@ type MeteringHook interface {
 }
 
 // Observer is implemented by a MeteringHook that also wants to see limits hit and policy
-// violations at once, from inside the cast. Such casts run on a thread of the C pool (see the
+// violations at once, from inside the cast. Such casts run on a thread of the cast pool (see the
 // package doc), which costs a few microseconds per cast. A panic in Observe does not stop the
 // cast; it is the outcome's HookError unless an earlier failure is.
 type Observer interface {

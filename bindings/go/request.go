@@ -30,7 +30,7 @@ type Request struct {
 	// TraceState is the W3C tracestate passed on with TraceParent.
 	TraceState string
 	// Meter sees this cast instead of the runtime's meter. If it is an Observer, the cast runs
-	// on the C pool (see the package doc).
+	// on the cast pool (see the package doc).
 	Meter MeteringHook
 	// Ledger, with Account, bills this cast to that account of the ledger instead of Meter: a
 	// cast the account cannot pay for ends OutcomeDenied with CodeBillBudgetExhausted.
@@ -38,7 +38,7 @@ type Request struct {
 	Account string
 	// OnOutput sees each captured chunk of stdout and stderr as the guest writes it. The chunk
 	// is only valid during the call. A panic does not stop the cast; it is the outcome's
-	// HookError unless an earlier failure is. The cast runs on the C pool (see the package doc).
+	// HookError unless an earlier failure is. The cast runs on the cast pool (see the package doc).
 	OnOutput func(stream Stream, chunk []byte)
 }
 

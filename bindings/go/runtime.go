@@ -42,10 +42,10 @@ type Options struct {
 	// Metering is how CPU is metered (default MeteringFuel).
 	Metering Metering
 	// HostFunctions are offered to spells whose policy grants them. With any, every cast runs
-	// on the C pool (see the package doc).
+	// on the cast pool (see the package doc).
 	HostFunctions []HostFunction
 	// Meter sees casts whose Request names no meter (nil: none). If it is an Observer, every
-	// cast runs on the C pool (see the package doc).
+	// cast runs on the cast pool (see the package doc).
 	Meter MeteringHook
 	// TLSRootCertificates are CA certificates (DER) trusted for spells' HTTPS requests besides
 	// Mozilla's roots: a private deployment's internal CA. One rustls cannot use is
@@ -59,7 +59,7 @@ type Options struct {
 type Runtime struct {
 	h cHandle[*C.spell_runtime_t]
 	// fiberCallbacks: Go host functions or an Observer, which run on wasmtime's fiber stack, so
-	// its spells cast on the C pool (see the package doc).
+	// its spells cast on the cast pool (see the package doc).
 	fiberCallbacks bool
 }
 
@@ -292,12 +292,12 @@ func (rt *Runtime) Close() error {
 	return nil
 }
 
-// SetPoolIdleTimeout sets how long a thread of the C pool (where casts with Go callbacks that
-// run inside the guest cast, see the package doc) waits for another cast before it exits; the
-// default is 30 seconds. Threads keep their executor while they wait, so a steady stream of such
-// casts reuses them, and a burst does not keep its threads for the life of the process.
+// SetPoolIdleTimeout sets how long a thread of Spell's cast pool (where casts with Go callbacks
+// that run inside the guest cast, see the package doc) waits for another cast before it exits;
+// the default is 10 seconds. Threads keep their executor while they wait, so a steady stream of
+// such casts reuses them, and a burst does not keep its threads for the life of the process.
 func SetPoolIdleTimeout(d time.Duration) {
-	C.spell_go_pool_idle_timeout(C.long(max(d.Milliseconds(), 1)))
+	C.spell_pool_idle_timeout(C.uint64_t(max(d.Milliseconds(), 1)))
 }
 
 // Verified is what Runtime.Verify established about a package: the object `spell verify --json`

@@ -92,7 +92,7 @@ func (s *Spell) Cast(ctx context.Context, req *Request) (*Outcome, error) {
 		var o *C.spell_outcome_t
 		var cerr *C.spell_error_t
 		if s.fiberCallbacks || observes(req.Meter) || req.OnOutput != nil {
-			cerr = C.spell_go_cast_on_pool(sp, creq, &o)
+			cerr = C.spell_cast_on_pool(sp, creq, &o)
 		} else {
 			cerr = C.spell_cast(sp, creq, &o)
 		}

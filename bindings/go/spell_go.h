@@ -12,11 +12,6 @@
 spell_error_t *spell_go_config_meter(spell_config_t *config, uintptr_t handle, bool observe);
 spell_error_t *spell_go_request_meter(spell_request_t *request, uintptr_t handle, bool observe);
 spell_error_t *spell_go_request_on_output(spell_request_t *request, uintptr_t handle);
-// spell_cast on a thread of a pool that Go did not create, for casts whose Go callbacks may run
-// on wasmtime's fiber stack (host functions, observe, output): see the package doc in doc.go.
-spell_error_t *spell_go_cast_on_pool(const spell_t *spell, const spell_request_t *request, spell_outcome_t **out);
-// How long an idle pool thread waits for work before it exits.
-void spell_go_pool_idle_timeout(long ms);
 
 spell_error_t *spell_go_config_host_function(spell_config_t *config, const char *module, size_t module_len,
                                              const char *name, size_t name_len, const spell_valkind_t *params,

@@ -49,7 +49,7 @@ pub struct CastRequest {
     mounts: Vec<DirMount>,
     limits: Limits,
     meter: Option<Arc<dyn MeteringHook>>,
-    cancel: Option<CancelHandle>,
+    pub(crate) cancel: Option<CancelHandle>,
     export: Option<String>,
     on_output: Option<OutputCallback>,
     traceparent: Option<String>,

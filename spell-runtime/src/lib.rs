@@ -48,6 +48,7 @@ mod metrics;
 mod metrics;
 mod net;
 mod output;
+pub mod pool;
 mod random;
 pub mod rescan;
 mod runtime;

@@ -577,6 +577,18 @@ struct spell_error_t *spell_cast(const struct spell_t *spell,
                                  const struct spell_request_t *request,
                                  struct spell_outcome_t **out);
 
+// `spell_cast` on a thread of Spell's cast pool, blocking this thread until the cast ends: for
+// hosts whose callbacks (hooks, host functions, the output callback) must not run on the
+// calling thread. Go's binding casts this way when it has callbacks, since Go code may run on
+// wasmtime's fiber stack only on a thread Go did not make. Pool threads are started on
+// demand and exit after `spell_pool_idle_timeout` without work.
+//
+// # Safety
+// As `spell_cast`.
+struct spell_error_t *spell_cast_on_pool(const struct spell_t *spell,
+                                         const struct spell_request_t *request,
+                                         struct spell_outcome_t **out);
+
 // Keep authenticated compiled modules in this folder (default: none).
 //
 // # Safety
@@ -1020,6 +1032,10 @@ struct spell_error_t *spell_policy_from_toml(const char *toml,
 struct spell_error_t *spell_policy_trusting(const uint8_t *package,
                                             size_t len,
                                             struct spell_policy_t **out);
+
+// Sets how long an idle thread of the cast pool waits for work before it exits, in
+// milliseconds (at least 1; 10000 by default).
+void spell_pool_idle_timeout(uint64_t ms);
 
 // Appends an argument (after `argv[0]`, the spell's name).
 //

@@ -11,7 +11,7 @@ use crate::request::spell_request_t;
 use crate::runtime::spell_t;
 use crate::trap::spell_trap_kind_t;
 use crate::view::{spell_bytes_t, spell_str_t, write_view};
-use spell_runtime::{CastOutcome, CastRequest};
+use spell_runtime::{CastOutcome, CastRequest, Spell};
 
 /// How a cast ended. Free it with `spell_outcome_delete`.
 pub struct spell_outcome_t {
@@ -38,21 +38,68 @@ pub unsafe extern "C" fn spell_cast(
     request: *const spell_request_t,
     out: *mut *mut spell_outcome_t,
 ) -> *mut spell_error_t {
+    // SAFETY: the caller's contract above.
+    unsafe { casting(spell, request, out, Spell::cast) }
+}
+
+/// `spell_cast` on a thread of Spell's cast pool, blocking this thread until the cast ends: for
+/// hosts whose callbacks (hooks, host functions, the output callback) must not run on the
+/// calling thread. Go's binding casts this way when it has callbacks, since Go code may run on
+/// wasmtime's fiber stack only on a thread Go did not make. Pool threads are started on
+/// demand and exit after `spell_pool_idle_timeout` without work.
+///
+/// # Safety
+/// As `spell_cast`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_cast_on_pool(
+    spell: *const spell_t,
+    request: *const spell_request_t,
+    out: *mut *mut spell_outcome_t,
+) -> *mut spell_error_t {
+    // SAFETY: the caller's contract above.
+    unsafe { casting(spell, request, out, Spell::cast_on_pool) }
+}
+
+/// Casts with `cast` and writes the outcome to `out`.
+///
+/// # Safety
+/// As `spell_cast`.
+unsafe fn casting(
+    spell: *const spell_t,
+    request: *const spell_request_t,
+    out: *mut *mut spell_outcome_t,
+    cast: fn(&Spell, CastRequest) -> Result<CastOutcome, spell_runtime::Error>,
+) -> *mut spell_error_t {
     guard(|| {
         // SAFETY: the caller's contract above.
         let out = unsafe { out_param(out, "out") }?;
         let spell = unsafe { borrow(spell, "spell") }?;
         let request =
             unsafe { request.as_ref() }.map_or_else(CastRequest::new, |r| r.request.clone());
-        let outcome = spell.spell.cast(request)?;
-        *out = into_handle(spell_outcome_t {
+        *out = spell_outcome_t::handle(cast(&spell.spell, request)?);
+        Ok(())
+    })
+}
+
+/// Sets how long an idle thread of the cast pool waits for work before it exits, in
+/// milliseconds (at least 1; 10000 by default).
+#[unsafe(no_mangle)]
+pub extern "C" fn spell_pool_idle_timeout(ms: u64) {
+    shield((), || {
+        spell_runtime::pool::set_idle_timeout(std::time::Duration::from_millis(ms))
+    })
+}
+
+impl spell_outcome_t {
+    /// An outcome as the handle C holds.
+    fn handle(outcome: CastOutcome) -> *mut spell_outcome_t {
+        into_handle(spell_outcome_t {
             returned: outcome.returned.iter().map(|&v| v.into()).collect(),
             hook_error: outcome.hook_error.as_ref().map(ToString::to_string),
             outcome,
             json: std::sync::OnceLock::new(),
-        });
-        Ok(())
-    })
+        })
+    }
 }
 
 /// Frees an outcome. NULL does nothing.

@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Modules, one per Python concept: [`runtime`] (`Runtime`), [`policy`] (`Policy`), [`spell`]
-//! (`Spell`, `cast` through [`interrupt`], `cast_async` on [`threads`]), [`request`] (`Limits`, `CancelHandle`, cast arguments),
+//! (`Spell`: `cast` through the runtime's interruptible cast, `cast_async` through its eager
+//! one), [`request`] (`Limits`, `CancelHandle`, cast arguments),
 //! [`outcome`] (`CastOutcome`, `Usage`), [`meter`] (metering hooks, `UsageLog`), [`host`]
 //! (`HostFunction`, `HostCall`), [`package`] (`pack`), [`errors`] (the exception hierarchy) and
 //! [`bench`] (the Rust baseline of `bench.py`). The binding wraps the Rust API and keeps no
@@ -21,7 +22,6 @@
 mod bench;
 mod errors;
 mod host;
-mod interrupt;
 mod ledger;
 mod meter;
 mod outcome;

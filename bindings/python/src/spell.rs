@@ -11,6 +11,13 @@ use std::time::Duration;
 
 /// A spell ready to cast: verified, granted, compiled and pre-instantiated. Cast it from many
 /// threads at once; each cast runs with the GIL released.
+/// How often a blocking cast lets Python run its signal handlers. Python runs them on the main
+/// thread only, and only while it runs Python code: a cast blocking the main thread with the GIL
+/// released would hold `KeyboardInterrupt` back until it ends (in a notebook, up to the
+/// wall-time limit). When a handler raises, the cast is cancelled and the exception raised once
+/// the cast has ended, its usage recorded like any other.
+const SIGNAL_CHECK: Duration = Duration::from_millis(50);
+
 /// How long `cast_async` may run a cast on the event loop's thread before handing it to the
 /// runtime's pool: the most the loop is held by one cast.
 const EAGER_BUDGET: Duration = Duration::from_micros(250);
@@ -99,9 +106,13 @@ impl PySpell {
             traceparent,
             tracestate,
         };
-        let (request, cancel) = request.into_request(py)?;
+        let (request, _) = request.into_request(py)?;
         let spell = &self.inner;
-        let (result, interrupted) = py.detach(|| crate::interrupt::cast(spell, request, &cancel));
+        let (result, interrupted) = py.detach(|| {
+            spell.cast_interruptible(request, SIGNAL_CHECK, || {
+                Python::attach(|py| py.check_signals()).err()
+            })
+        });
         let outcome = outcome(py, result);
         match interrupted {
             Some(e) => Err(e),

@@ -126,3 +126,95 @@ fn sync_cast_inside_a_tokio_runtime_does_not_panic() {
         .expect("cast");
     assert_eq!(o.outcome, Outcome::Ok);
 }
+
+#[test]
+fn a_cast_on_the_pool_runs_on_a_cast_thread_and_blocks_its_caller() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let names = seen.clone();
+    let rt = Runtime::builder()
+        .host_function(spell_runtime::HostFunction::new(
+            "where",
+            "am_i",
+            [],
+            [],
+            move |_, _| {
+                let name = std::thread::current().name().map(String::from);
+                names.lock().expect("names").push(name);
+                Ok(vec![])
+            },
+        ))
+        .build()
+        .expect("runtime");
+    let wasm = wat::parse_str(
+        r#"(module (import "where" "am_i" (func $f)) (func (export "run") (call $f)))"#,
+    )
+    .expect("wat");
+    let spell = rt
+        .load(
+            &crate::guests::package(
+                &wasm,
+                r#""entrypoint":"run","capabilities":{"host_functions":["where::am_i"]}"#,
+            ),
+            &spell_core::Policy::from_toml(
+                "allow_unsigned = true\n[capabilities]\nhost_functions = [\"where::*\"]",
+            )
+            .expect("policy"),
+        )
+        .expect("load");
+    let log = Arc::new(UsageLog::new());
+    for _ in 0..3 {
+        let o = spell
+            .cast_on_pool(CastRequest::new().meter(log.clone()))
+            .expect("cast");
+        assert_eq!(o.outcome, Outcome::Ok);
+    }
+    let caller = std::thread::current().name().map(String::from);
+    let seen = seen.lock().expect("names").clone();
+    assert_eq!(seen.len(), 3);
+    assert!(
+        seen.iter()
+            .all(|n| n.as_deref() == Some("spell-cast") && *n != caller),
+        "{seen:?}"
+    );
+    assert_eq!(
+        log.records().len(),
+        3,
+        "each recorded once, before cast_on_pool returned"
+    );
+}
+
+#[test]
+fn an_interruptible_cast_is_cancelled_when_the_host_says_so_and_keeps_its_record() {
+    let spell = wat_spell(
+        r#"(module (func (export "spin") (loop br 0)))"#,
+        r#""entrypoint":"spin","limits":{"fuel":1000000000000,"wall_time_ms":20000}"#,
+    );
+    let log = Arc::new(UsageLog::new());
+    let mut checks = 0;
+    let started = std::time::Instant::now();
+    let (outcome, raised) = spell.cast_interruptible(
+        CastRequest::new().meter(log.clone()),
+        Duration::from_millis(10),
+        || {
+            checks += 1;
+            (checks == 3).then_some("interrupted")
+        },
+    );
+    assert_eq!(raised, Some("interrupted"));
+    assert_eq!(checks, 3, "no check after the one that interrupted");
+    assert_eq!(outcome.expect("cast").outcome, Outcome::Cancelled);
+    assert_eq!(log.records().len(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // Nothing interrupts: the cast ends on its own, and nothing comes back beside it.
+    let quick = wat_spell(r#"(module (func (export "run")))"#, r#""entrypoint":"run""#);
+    let (outcome, raised) =
+        quick.cast_interruptible(CastRequest::new(), Duration::from_millis(10), || Some(()));
+    assert_eq!(
+        (outcome.expect("cast").outcome, raised),
+        (Outcome::Ok, None)
+    );
+}
