@@ -86,6 +86,16 @@ impl ServiceConfig {
 
     /// Creates whatever of the streams, buckets and consumer is missing and opens them all.
     pub async fn ensure(&self, js: &jetstream::Context) -> Result<Streams, ServiceError> {
+        self.ensure_with_queue(js).await.map(|(streams, _)| streams)
+    }
+
+    /// [`ServiceConfig::ensure`], also returning the work queue and its consumer, as a worker
+    /// pulls from them: everything comes from the requests that made or found it, none opened
+    /// twice.
+    pub(crate) async fn ensure_with_queue(
+        &self,
+        js: &jetstream::Context,
+    ) -> Result<(Streams, WorkQueue), ServiceError> {
         let storage = if self.memory_storage {
             stream::StorageType::Memory
         } else {
@@ -121,7 +131,7 @@ impl ServiceConfig {
             .await
             .map_err(|e| ServiceError::transport("stream create", e))?;
         }
-        casts
+        let consumer = casts
             .get_or_create_consumer(
                 WORKER_CONSUMER,
                 consumer::pull::Config {
@@ -135,29 +145,50 @@ impl ServiceConfig {
             )
             .await
             .map_err(|e| ServiceError::transport("consumer create", e))?;
-        for bucket in [STATE_BUCKET, RESULT_BUCKET] {
-            if !stream_exists(js, &format!("KV_{bucket}")).await? {
-                js.create_key_value(kv::Config {
-                    bucket: bucket.into(),
-                    history: 1,
-                    storage,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| ServiceError::transport("bucket create", e))?;
+        let bucket = |name: &'static str| async move {
+            if stream_exists(js, &format!("KV_{name}")).await? {
+                return js
+                    .get_key_value(name)
+                    .await
+                    .map_err(|e| ServiceError::transport("bucket open", e));
             }
-        }
-        if !stream_exists(js, &format!("OBJ_{PACKAGE_BUCKET}")).await? {
+            js.create_key_value(kv::Config {
+                bucket: name.into(),
+                history: 1,
+                storage,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| ServiceError::transport("bucket create", e))
+        };
+        let (state, results) = (bucket(STATE_BUCKET).await?, bucket(RESULT_BUCKET).await?);
+        let packages = if stream_exists(js, &format!("OBJ_{PACKAGE_BUCKET}")).await? {
+            js.get_object_store(PACKAGE_BUCKET)
+                .await
+                .map_err(|e| ServiceError::transport("bucket open", e))?
+        } else {
             js.create_object_store(object_store::Config {
                 bucket: PACKAGE_BUCKET.into(),
                 storage,
                 ..Default::default()
             })
             .await
-            .map_err(|e| ServiceError::transport("bucket create", e))?;
-        }
-        Streams::open(js).await
+            .map_err(|e| ServiceError::transport("bucket create", e))?
+        };
+        let streams = Streams {
+            js: js.clone(),
+            state,
+            results,
+            packages,
+        };
+        Ok((streams, WorkQueue { casts, consumer }))
     }
+}
+
+/// The work queue of cast requests and the workers' durable pull consumer on it.
+pub(crate) struct WorkQueue {
+    pub(crate) casts: stream::Stream,
+    pub(crate) consumer: consumer::PullConsumer,
 }
 
 /// Open handles on the streams and buckets.

@@ -351,18 +351,8 @@ impl Worker {
     async fn open(
         &self,
     ) -> Result<(Streams, jetstream::stream::Stream, PullConsumer), ServiceError> {
-        let streams = self.ensure().await?;
-        let casts = self
-            .inner
-            .js
-            .get_stream(CAST_STREAM)
-            .await
-            .map_err(|e| ServiceError::transport("stream open", e))?;
-        let consumer = casts
-            .get_consumer(WORKER_CONSUMER)
-            .await
-            .map_err(|e| ServiceError::transport("consumer open", e))?;
-        Ok((streams, casts, consumer))
+        let (streams, queue) = self.inner.config.ensure_with_queue(&self.inner.js).await?;
+        Ok((streams, queue.casts, queue.consumer))
     }
 
     /// Works until `shutdown` completes, then drains: stops pulling, hands back requests it
