@@ -99,6 +99,7 @@ impl WasiView for CastState {
 pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<CastState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    crate::component_fs::guard_open(&mut linker)?;
     Ok(linker)
 }
 

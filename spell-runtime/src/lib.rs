@@ -33,6 +33,7 @@ mod cache;
 mod cast;
 mod compile;
 mod component;
+mod component_fs;
 pub mod config;
 mod eager;
 mod error;

@@ -178,6 +178,63 @@ fn a_fifo_in_a_mount_is_refused_without_blocking() {
 }
 
 #[test]
+fn a_fifo_in_a_mount_is_refused_to_a_component_without_blocking() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let fifo = dir.path().join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    std::fs::write(dir.path().join("f.txt"), "fine").expect("write");
+    let component = crate::guests::component(&c_guest("fs"));
+    let spell = wasm_spell(
+        &runtime(),
+        &component,
+        r#""capabilities":{"mounts":[{"guest":"/data","access":"ro"}]}"#,
+    );
+    let log = Arc::new(UsageLog::new());
+    let started = Instant::now();
+    let o = spell
+        .cast(
+            CastRequest::new()
+                .mount(dir.path(), "/data", Access::Ro)
+                .limits(Limits {
+                    wall_time_ms: Some(3_000),
+                    ..Limits::default()
+                })
+                .meter(log.clone())
+                .args(["read", "/data/pipe"]),
+        )
+        .expect("cast");
+    let took = started.elapsed();
+    // As for modules: no host thread is left in open() waiting for a writer (see above).
+    use std::os::unix::fs::OpenOptionsExt;
+    const O_NONBLOCK: i32 = 0o4000; // Linux
+    const ENXIO: i32 = 6;
+    let writer = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(O_NONBLOCK)
+        .open(&fifo);
+    assert_eq!(writer.err().and_then(|e| e.raw_os_error()), Some(ENXIO));
+    assert_eq!(
+        (o.outcome, stdout(&o)),
+        (Outcome::Exit, format!("open errno={EACCES}\n"))
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(violations(&log).len(), 1, "{:?}", log.events());
+    // Regular files still open, through the same guarded open.
+    let o = cast(
+        &spell,
+        dir.path(),
+        Access::Ro,
+        Limits::default(),
+        &["read", "/data/f.txt"],
+    );
+    assert_eq!((o.outcome, stdout(&o).as_str()), (Outcome::Ok, "fine"));
+}
+
+#[test]
 fn symlinks_cannot_point_out_of_a_mount() {
     let root = tempfile::tempdir().expect("tmp");
     std::fs::write(root.path().join("secret.txt"), "secret").expect("write");
