@@ -9,6 +9,7 @@
 pub mod bundle_verify;
 pub mod cast_request;
 pub mod compile_budget;
+pub mod components;
 mod fixtures;
 pub mod host_calls;
 pub mod manifest_parse;
@@ -21,7 +22,7 @@ pub mod sbom_parse;
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target.
-pub const TARGETS: [Target; 9] = [
+pub const TARGETS: [Target; 10] = [
     ("package_unpack", package_unpack::run),
     ("manifest_parse", manifest_parse::run),
     ("policy_parse", policy_parse::run),
@@ -31,4 +32,5 @@ pub const TARGETS: [Target; 9] = [
     ("host_calls", host_calls::run),
     ("compile_budget", compile_budget::run),
     ("cast_request", cast_request::run),
+    ("components", components::run),
 ];

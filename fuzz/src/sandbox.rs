@@ -89,21 +89,33 @@ pub(crate) fn smith_module(mut config: wasm_smith::Config, data: &[u8]) -> Optio
 }
 
 fn load(wasm: &[u8]) -> Option<Spell> {
+    load_as(wasm, ["run", "_start"])
+}
+
+/// `wasm` loaded under the sandbox's limits with the first of `entrypoints` that loads.
+pub(crate) fn load_as<'a>(
+    wasm: &[u8],
+    entrypoints: impl IntoIterator<Item = &'a str>,
+) -> Option<Spell> {
     let policy = Policy::from_toml(POLICY).expect("the sandbox policy parses");
-    ["run", "_start"].into_iter().find_map(|entrypoint| {
-        let manifest = format!(
-            r#"{{"name":"fuzz","version":"1.0.0","license":"MIT","entrypoint":"{entrypoint}"}}"#
-        );
-        let package = Package::pack(manifest.as_bytes(), wasm, None, None).ok()?;
+    entrypoints.into_iter().find_map(|entrypoint| {
+        let manifest = serde_json::json!({
+            "name": "fuzz", "version": "1.0.0", "license": "MIT", "entrypoint": entrypoint,
+        });
+        let package = Package::pack(manifest.to_string().as_bytes(), wasm, None, None).ok()?;
         runtime().load(&package, &policy).ok()
     })
 }
 
 /// Runs one input.
 pub fn run(data: &[u8]) {
-    let Some(spell) = module(data).as_deref().and_then(load) else {
-        return;
-    };
+    if let Some(spell) = module(data).as_deref().and_then(load) {
+        cast_checked(&spell);
+    }
+}
+
+/// Casts `spell` once and checks every promise of the sandbox (see the module doc).
+pub(crate) fn cast_checked(spell: &Spell) {
     let log = Arc::new(UsageLog::new());
     let out = spell
         .cast(CastRequest::new().meter(log.clone()))

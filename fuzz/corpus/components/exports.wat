@@ -1,0 +1,16 @@
+(component
+  (core module $m
+    (memory (export "memory") 1)
+    (func (export "answer") (result i32) i32.const 42)
+    (func (export "spin") (loop br 0))
+    (func (export "grow") (loop (drop (memory.grow (i32.const 1))) br 0))
+    (func (export "trap") unreachable)
+    (func (export "add") (param i32) (result i32) (i32.add (local.get 0) (i32.const 1))))
+  (core instance $i (instantiate $m))
+  (func (export "answer") (result s32) (canon lift (core func $i "answer")))
+  (func (export "spin") (canon lift (core func $i "spin")))
+  (func (export "grow") (canon lift (core func $i "grow")))
+  (func (export "trap") (canon lift (core func $i "trap")))
+  (func (export "add") (param "x" s32) (result s32) (canon lift (core func $i "add")))
+  (instance $api (export "answer" (func 0)))
+  (export "acme:demo/api" (instance $api)))
