@@ -11,7 +11,7 @@
 use crate::cast::CastState;
 use crate::error::Error;
 use crate::host::Val;
-use wasmtime::component::types::ComponentItem;
+use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{
     Component, ComponentExportIndex, InstancePre, Linker, ResourceTable, Val as ComponentVal,
 };
@@ -109,6 +109,7 @@ pub(crate) fn prepare(
     linker: &Linker<CastState>,
     component: &Component,
     entrypoint: &str,
+    host: &dyn Fn(&str, &ComponentFunc) -> bool,
 ) -> Result<ComponentPre, Error> {
     let engine = component.engine();
     let mut refused = Vec::new();
@@ -117,12 +118,17 @@ pub(crate) fn prepare(
             continue;
         }
         match item.ty {
+            // An instance `module` of functions: the host functions `module::name`, each
+            // accepted by `host`.
             ComponentItem::ComponentInstance(instance) => {
-                let before = refused.len();
-                refused.extend(instance.exports(engine).map(|(f, _)| format!("{name}#{f}")));
-                if refused.len() == before {
+                let mut exports = instance.exports(engine).peekable();
+                if exports.peek().is_none() {
                     refused.push(name.to_string());
                 }
+                refused.extend(exports.filter_map(|(f, item)| match item.ty {
+                    ComponentItem::ComponentFunc(ty) if host(&format!("{name}::{f}"), &ty) => None,
+                    _ => Some(format!("{name}#{f}")),
+                }));
             }
             _ => refused.push(name.to_string()),
         }

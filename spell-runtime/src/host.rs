@@ -2,7 +2,9 @@
 //!
 //! They are registered once on the runtime builder; the policy decides which spells may import
 //! which (`capabilities.host_functions`). A module importing anything that is neither WASI nor a
-//! granted host function is refused at load, with every unsatisfied import listed.
+//! granted host function is refused at load, with every unsatisfied import listed. Components
+//! import them too, as the function `name` of an instance `module`, in component types (`s32`
+//! for `i32`, ...), and pass values only.
 //!
 //! ```
 //! use spell_runtime::{HostFunction, ValType, Val};
@@ -16,7 +18,9 @@
 use crate::cast::CastState;
 use crate::metering::HookError;
 use std::sync::Arc;
-use wasmtime::{Caller, Extern};
+use wasmtime::component::types::ComponentFunc;
+use wasmtime::component::{self, Type};
+use wasmtime::{Caller, Extern, StoreContextMut};
 
 /// Module names reserved for Spell's own imports.
 pub const RESERVED_MODULES: [&str; 2] = ["wasi_snapshot_preview1", "spell"];
@@ -82,6 +86,25 @@ impl Val {
             Val::I64(v) => wasmtime::Val::I64(v),
             Val::F32(v) => wasmtime::Val::F32(v.to_bits()),
             Val::F64(v) => wasmtime::Val::F64(v.to_bits()),
+        }
+    }
+
+    fn to_component(self) -> component::Val {
+        match self {
+            Val::I32(v) => component::Val::S32(v),
+            Val::I64(v) => component::Val::S64(v),
+            Val::F32(v) => component::Val::Float32(v),
+            Val::F64(v) => component::Val::Float64(v),
+        }
+    }
+
+    fn from_component(v: &component::Val) -> Option<Val> {
+        match v {
+            component::Val::S32(v) => Some(Val::I32(*v)),
+            component::Val::S64(v) => Some(Val::I64(*v)),
+            component::Val::Float32(v) => Some(Val::F32(*v)),
+            component::Val::Float64(v) => Some(Val::F64(*v)),
+            _ => None,
         }
     }
 
@@ -218,7 +241,7 @@ impl HostFunction {
             ty,
             move |caller, args, results| {
                 let args: Vec<Val> = args.iter().filter_map(Val::from_wasm).collect();
-                let mut call = HostCall { caller };
+                let mut call = HostCall::new(caller);
                 let out = match (this.callback)(&mut call, &args) {
                     Ok(out) => out,
                     Err(e) => return Err(this.fault(&call, e)),
@@ -240,10 +263,67 @@ impl HostFunction {
 }
 
 impl HostFunction {
+    /// Adds this function to a component linker as `name` in the instance `module`, for
+    /// components whose import of it has this signature in component types ([`Self::fits`]).
+    pub(crate) fn define_component(
+        &self,
+        linker: &mut component::Linker<CastState>,
+    ) -> wasmtime::Result<()> {
+        let this = self.clone();
+        linker.instance(&self.module)?.func_new(
+            &self.name,
+            move |store, _, args: &[component::Val], results: &mut [component::Val]| {
+                let args: Vec<Val> = args.iter().filter_map(Val::from_component).collect();
+                let mut call = HostCall {
+                    guest: Guest::Component(store),
+                };
+                let out = match (this.callback)(&mut call, &args) {
+                    Ok(out) => out,
+                    Err(e) => return Err(this.fault(&call, e)),
+                };
+                let types_match = out.len() == results.len()
+                    && out.iter().zip(&this.results).all(|(v, t)| v.ty() == *t);
+                if !types_match {
+                    let message = format!("returned {:?}, signature says {:?}", out, this.results);
+                    return Err(this.fault(&call, HostError::new(message)));
+                }
+                for (slot, v) in results.iter_mut().zip(out) {
+                    *slot = v.to_component();
+                }
+                Ok(())
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Whether a component's import of this function has its signature: `s32`, `s64`, `f32`
+    /// and `f64` for `i32`, `i64`, `f32` and `f64`, in order.
+    pub(crate) fn fits(&self, ty: &ComponentFunc) -> bool {
+        let component_type = |t: &ValType, c: Type| {
+            matches!(
+                (t, c),
+                (ValType::I32, Type::S32)
+                    | (ValType::I64, Type::S64)
+                    | (ValType::F32, Type::Float32)
+                    | (ValType::F64, Type::Float64)
+            )
+        };
+        ty.params().len() == self.params.len()
+            && ty
+                .params()
+                .zip(&self.params)
+                .all(|((_, c), t)| component_type(t, c))
+            && ty.results().len() == self.results.len()
+            && ty
+                .results()
+                .zip(&self.results)
+                .all(|(c, t)| component_type(t, c))
+    }
+
     /// Keeps `e` as the cast's hook failure and returns the trap that ends the cast.
     fn fault(&self, call: &HostCall<'_>, e: HostError) -> wasmtime::Error {
         let function = self.qualified_name();
-        call.caller.data().tripwire.fail(HookError {
+        call.data().tripwire.fail(HookError {
             hook: function.clone(),
             message: e.message.clone(),
             source: e.source,
@@ -263,24 +343,47 @@ pub(crate) struct HostFault {
     pub(crate) message: String,
 }
 
-/// What a host function sees of the calling guest: its exported memory, bounds-checked.
+/// What a host function sees of the calling guest: a core module's exported memory,
+/// bounds-checked. A component shares no memory with host functions (its arguments and results
+/// are values), so there `read` and `write` fail.
 pub struct HostCall<'a> {
-    caller: Caller<'a, CastState>,
+    guest: Guest<'a>,
+}
+
+/// How a call reaches its guest.
+enum Guest<'a> {
+    /// A core module: its memory is the export named `memory`.
+    Module(Caller<'a, CastState>),
+    /// A component: only the cast's state.
+    Component(StoreContextMut<'a, CastState>),
 }
 
 impl<'a> HostCall<'a> {
     /// Spell's own async host functions (`net`) use the same bounds-checked access.
     pub(crate) fn new(caller: Caller<'a, CastState>) -> HostCall<'a> {
-        HostCall { caller }
+        HostCall {
+            guest: Guest::Module(caller),
+        }
     }
 
     pub(crate) fn state(&mut self) -> &mut CastState {
-        self.caller.data_mut()
+        match &mut self.guest {
+            Guest::Module(caller) => caller.data_mut(),
+            Guest::Component(store) => store.data_mut(),
+        }
+    }
+
+    fn data(&self) -> &CastState {
+        match &self.guest {
+            Guest::Module(caller) => caller.data(),
+            Guest::Component(store) => store.data(),
+        }
     }
 
     /// Checks that `ptr..ptr+len` lies inside guest memory, without touching it.
     pub(crate) fn check_range(&mut self, ptr: u32, len: u32) -> Result<(), HostError> {
-        let size = self.memory()?.data_size(&self.caller) as u64;
+        let (memory, caller) = self.memory()?;
+        let size = memory.data_size(&*caller) as u64;
         if u64::from(ptr) + u64::from(len) > size {
             return Err(HostError::new(format!(
                 "guest memory range {ptr}+{len} is out of bounds"
@@ -288,27 +391,31 @@ impl<'a> HostCall<'a> {
         }
         Ok(())
     }
+
+    /// The guest's memory and the caller that reaches it.
+    fn memory(&mut self) -> Result<(wasmtime::Memory, &mut Caller<'a, CastState>), HostError> {
+        match &mut self.guest {
+            Guest::Module(caller) => match caller.get_export("memory") {
+                Some(Extern::Memory(m)) => Ok((m, caller)),
+                _ => Err(HostError::new("the guest exports no memory named `memory`")),
+            },
+            Guest::Component(_) => Err(HostError::new(
+                "a component shares no memory with host functions: pass values",
+            )),
+        }
+    }
 }
 
 impl HostCall<'_> {
-    fn memory(&mut self) -> Result<wasmtime::Memory, HostError> {
-        match self.caller.get_export("memory") {
-            Some(Extern::Memory(m)) => Ok(m),
-            _ => Err(HostError::new("the guest exports no memory named `memory`")),
-        }
-    }
-
     /// Copies `len` bytes of guest memory starting at `ptr`.
     pub fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, HostError> {
         // Checked before allocating, so a hostile length cannot make the host allocate 4 GiB.
         self.check_range(ptr, len)?;
-        let memory = self.memory()?;
+        let (memory, caller) = self.memory()?;
         let mut buf = vec![0; len as usize];
-        memory
-            .read(&self.caller, ptr as usize, &mut buf)
-            .map_err(|_| {
-                HostError::new(format!("guest memory range {ptr}+{len} is out of bounds"))
-            })?;
+        memory.read(&*caller, ptr as usize, &mut buf).map_err(|_| {
+            HostError::new(format!("guest memory range {ptr}+{len} is out of bounds"))
+        })?;
         Ok(buf)
     }
 
@@ -320,9 +427,9 @@ impl HostCall<'_> {
 
     /// Writes `bytes` into guest memory at `ptr`.
     pub fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<(), HostError> {
-        let memory = self.memory()?;
+        let (memory, caller) = self.memory()?;
         memory
-            .write(&mut self.caller, ptr as usize, bytes)
+            .write(&mut *caller, ptr as usize, bytes)
             .map_err(|_| {
                 HostError::new(format!(
                     "guest memory range {ptr}+{} is out of bounds",
@@ -333,6 +440,6 @@ impl HostCall<'_> {
 
     /// The id of the cast this call belongs to.
     pub fn cast_id(&self) -> &str {
-        &self.caller.data().cast_id
+        &self.data().cast_id
     }
 }

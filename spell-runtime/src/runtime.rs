@@ -12,7 +12,7 @@ use crate::cast::CastState;
 use crate::config::{Metering, RuntimeBuilder};
 use crate::error::Error;
 use crate::fs_guard;
-use crate::host::RESERVED_MODULES;
+use crate::host::{HostFunction, RESERVED_MODULES};
 use crate::metering::{MeteringHook, NoMetering};
 use crate::metrics::Metrics;
 use crate::net::{self, NetGrant};
@@ -24,11 +24,12 @@ use lru::LruCache;
 use spell_core::capability::name_matches;
 use spell_core::{Grant, HasCode, ModuleKind, NetworkPolicy, Package, Policy, Sha256Digest};
 use spell_verify::{PolicyVerifier, SignatureCheck, Verification};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio_rustls::TlsConnector;
+use wasmtime::component::types::ComponentFunc;
 use wasmtime::{
     Config, Engine, ExternType, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig,
 };
@@ -112,7 +113,8 @@ pub(crate) struct RuntimeInner {
     /// The resolver of spells' requests, shared by all casts.
     dns: Arc<net::Dns>,
     modules: ModuleCache,
-    host_names: HashSet<String>,
+    /// The registered host functions, by `module::name`.
+    host_functions: HashMap<String, HostFunction>,
     /// By policy digest; replaced when the files one read change.
     verifiers: Mutex<LruCache<Sha256Digest, Arc<PolicyVerifier>>>,
     signatures: Mutex<LruCache<SignatureKey, SignatureCheck>>,
@@ -287,12 +289,14 @@ impl Runtime {
         fs_guard::add_to_linker(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
         net::add_to_linker(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
         random::add_to_linker(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
-        let mut host_names = HashSet::new();
+        let mut component_linker =
+            crate::component::linker(&engine).map_err(|e| Error::Config(format!("{e:#}")))?;
+        let mut host_functions = HashMap::new();
         for f in &config.host_functions {
             let name = f.qualified_name();
             let reason = if RESERVED_MODULES.contains(&f.module.as_str()) {
                 Some(format!("module `{}` is reserved", f.module))
-            } else if !host_names.insert(name.clone()) {
+            } else if host_functions.insert(name.clone(), f.clone()).is_some() {
                 Some("registered twice".to_string())
             } else {
                 None
@@ -301,13 +305,12 @@ impl Runtime {
                 return Err(Error::HostFunction { name, reason });
             }
             f.define(&mut linker, &engine)
+                .and_then(|()| f.define_component(&mut component_linker))
                 .map_err(|e| Error::HostFunction {
                     name,
                     reason: format!("{e:#}"),
                 })?;
         }
-        let component_linker =
-            crate::component::linker(&engine).map_err(|e| Error::Config(format!("{e:#}")))?;
         let tls = net::tls_connector(&config.tls_roots)?;
         let dns = net::Dns::new(&config.dns_servers)
             .map(Arc::new)
@@ -340,7 +343,7 @@ impl Runtime {
             dns,
             config,
             modules,
-            host_names,
+            host_functions,
             verifiers: Mutex::new(lru(VERIFIER_CACHE_CAPACITY)),
             signatures: Mutex::new(lru(VERDICT_CACHE_CAPACITY)),
             verdicts: Mutex::new(lru(VERDICT_CACHE_CAPACITY)),
@@ -625,10 +628,16 @@ impl Runtime {
                 Ok::<_, Error>((SpellPre::Module(pre), imports_wasi))
             }
             Compiled::Component(component) => {
+                // A host function import: registered, granted, and of the registered signature.
+                let host = |name: &str, ty: &ComponentFunc| {
+                    grant.host_functions.iter().any(|p| name_matches(p, name))
+                        && inner.host_functions.get(name).is_some_and(|f| f.fits(ty))
+                };
                 let pre = crate::component::prepare(
                     &inner.component_linker,
                     component,
                     source.entrypoint,
+                    &host,
                 )?;
                 Ok((SpellPre::Component(Box::new(pre)), true))
             }
@@ -673,7 +682,7 @@ impl Runtime {
                     !grant.network.is_empty() && net::IMPORTS.contains(&import.name())
                 }
                 ExternType::Func(_) => {
-                    self.inner.host_names.contains(&name)
+                    self.inner.host_functions.contains_key(&name)
                         && grant.host_functions.iter().any(|p| name_matches(p, &name))
                 }
                 _ => false,

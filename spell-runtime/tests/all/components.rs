@@ -569,3 +569,93 @@ fn sockets_are_refused_even_with_the_network_capability() {
         }
     }
 }
+
+/// A component importing the runtime's host functions `math::add` and `math::fail` as the
+/// instance `math`; `sum` returns add(40, 2), `boom` calls fail.
+const HOST_CALLER: &str = r#"(component
+  (import "math" (instance $math
+    (export "add" (func (param "a" s32) (param "b" s32) (result s32)))
+    (export "fail" (func (result s32)))))
+  (core func $add (canon lower (func $math "add")))
+  (core func $fail (canon lower (func $math "fail")))
+  (core module $m
+    (import "math" "add" (func $add (param i32 i32) (result i32)))
+    (import "math" "fail" (func $fail (result i32)))
+    (func (export "sum") (result i32) (call $add (i32.const 40) (i32.const 2)))
+    (func (export "boom") (result i32) (call $fail)))
+  (core instance $i (instantiate $m
+    (with "math" (instance (export "add" (func $add)) (export "fail" (func $fail))))))
+  (func (export "sum") (result s32) (canon lift (core func $i "sum")))
+  (func (export "boom") (result s32) (canon lift (core func $i "boom"))))"#;
+
+fn math_runtime(add_params: [spell_runtime::ValType; 2]) -> Runtime {
+    use spell_runtime::{HostError, HostFunction, ValType};
+    Runtime::builder()
+        .host_function(HostFunction::new(
+            "math",
+            "add",
+            add_params,
+            [ValType::I32],
+            |call, args| {
+                // A component shares no memory with host functions; values only.
+                assert!(call.read(0, 1).is_err());
+                let (a, b) = (args[0].i32().unwrap_or(0), args[1].i32().unwrap_or(0));
+                Ok(vec![Val::I32(a + b)])
+            },
+        ))
+        .host_function(HostFunction::new(
+            "math",
+            "fail",
+            [],
+            [ValType::I32],
+            |_, _| Err(HostError::new("no answer today")),
+        ))
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn components_call_granted_host_functions_by_value() {
+    use spell_runtime::ValType;
+    let wasm = wat::parse_str(HOST_CALLER).expect("wat");
+    let policy =
+        Policy::from_toml("allow_unsigned = true\n[capabilities]\nhost_functions = [\"math::*\"]")
+            .expect("policy");
+    let asks = |functions: &str| {
+        package(
+            &wasm,
+            &format!(r#""entrypoint":"sum","capabilities":{{"host_functions":[{functions}]}}"#),
+        )
+    };
+    let rt = math_runtime([ValType::I32, ValType::I32]);
+    let spell = rt
+        .load(&asks(r#""math::add","math::fail""#), &policy)
+        .expect("load");
+    let o = spell.cast(CastRequest::new()).expect("cast");
+    assert_eq!((o.outcome, o.returned), (Outcome::Ok, vec![Val::I32(42)]));
+    // A failing host function ends the cast as it does a module's, and is its hook error.
+    let o = spell.cast(CastRequest::new().export("boom")).expect("cast");
+    assert_eq!(
+        (o.outcome, o.trap),
+        (Outcome::Trap, Some(TrapKind::HostError))
+    );
+    assert!(o.detail.expect("detail").contains("no answer today"));
+    assert_eq!(o.hook_error.expect("hook error").hook, "math::fail");
+    // Not granted to this spell: refused at load, named.
+    let err = rt
+        .load(&asks(r#""math::add""#), &policy)
+        .expect_err("math::fail is not granted");
+    let Error::ImportNotGranted(list) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(list, &["math#fail"]);
+    // Registered with another signature (i64 parameters): refused at load, named.
+    let other = math_runtime([ValType::I64, ValType::I64]);
+    let err = other
+        .load(&asks(r#""math::add","math::fail""#), &policy)
+        .expect_err("math::add takes i64 here");
+    let Error::ImportNotGranted(list) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(list, &["math#add"]);
+}
