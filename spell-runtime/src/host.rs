@@ -241,17 +241,7 @@ impl HostFunction {
             ty,
             move |caller, args, results| {
                 let args: Vec<Val> = args.iter().filter_map(Val::from_wasm).collect();
-                let mut call = HostCall::new(caller);
-                let out = match (this.callback)(&mut call, &args) {
-                    Ok(out) => out,
-                    Err(e) => return Err(this.fault(&call, e)),
-                };
-                let types_match = out.len() == results.len()
-                    && out.iter().zip(&this.results).all(|(v, t)| v.ty() == *t);
-                if !types_match {
-                    let message = format!("returned {:?}, signature says {:?}", out, this.results);
-                    return Err(this.fault(&call, HostError::new(message)));
-                }
+                let out = this.invoke(HostCall::new(caller), &args, results.len())?;
                 for (slot, v) in results.iter_mut().zip(out) {
                     *slot = v.to_wasm();
                 }
@@ -274,19 +264,10 @@ impl HostFunction {
             &self.name,
             move |store, _, args: &[component::Val], results: &mut [component::Val]| {
                 let args: Vec<Val> = args.iter().filter_map(Val::from_component).collect();
-                let mut call = HostCall {
+                let call = HostCall {
                     guest: Guest::Component(store),
                 };
-                let out = match (this.callback)(&mut call, &args) {
-                    Ok(out) => out,
-                    Err(e) => return Err(this.fault(&call, e)),
-                };
-                let types_match = out.len() == results.len()
-                    && out.iter().zip(&this.results).all(|(v, t)| v.ty() == *t);
-                if !types_match {
-                    let message = format!("returned {:?}, signature says {:?}", out, this.results);
-                    return Err(this.fault(&call, HostError::new(message)));
-                }
+                let out = this.invoke(call, &args, results.len())?;
                 for (slot, v) in results.iter_mut().zip(out) {
                     *slot = v.to_component();
                 }
@@ -318,6 +299,26 @@ impl HostFunction {
                 .results()
                 .zip(&self.results)
                 .all(|(c, t)| component_type(t, c))
+    }
+
+    /// Calls the callback and checks that it returned `expected` values of the declared types.
+    fn invoke(
+        &self,
+        mut call: HostCall<'_>,
+        args: &[Val],
+        expected: usize,
+    ) -> wasmtime::Result<Vec<Val>> {
+        let out = match (self.callback)(&mut call, args) {
+            Ok(out) => out,
+            Err(e) => return Err(self.fault(&call, e)),
+        };
+        let types_match =
+            out.len() == expected && out.iter().zip(&self.results).all(|(v, t)| v.ty() == *t);
+        if !types_match {
+            let message = format!("returned {:?}, signature says {:?}", out, self.results);
+            return Err(self.fault(&call, HostError::new(message)));
+        }
+        Ok(out)
     }
 
     /// Keeps `e` as the cast's hook failure and returns the trap that ends the cast.
