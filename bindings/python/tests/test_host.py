@@ -124,3 +124,32 @@ def test_a_host_function_may_cast_another_spell(test_policy: spell.Policy, guest
     runtime = spell.Runtime(host_functions=funcs, pooling=False)
     outer = runtime.load(guest_package("host", "run", **MANIFEST), test_policy)
     assert outer.cast().returned == [42, ord("h")]
+
+
+#: A component importing `host::add` and `host::fail` as the instance `host` (values only).
+HOST_COMPONENT = """(component
+  (import "host" (instance $host
+    (export "add" (func (param "a" s32) (param "b" s32) (result s32)))
+    (export "fail" (func))))
+  (core func $add (canon lower (func $host "add")))
+  (core func $fail (canon lower (func $host "fail")))
+  (core module $m
+    (import "host" "add" (func $add (param i32 i32) (result i32)))
+    (import "host" "fail" (func $fail))
+    (func (export "sum") (result i32) (call $add (i32.const 40) (i32.const 2)))
+    (func (export "boom") (call $fail)))
+  (core instance $i (instantiate $m
+    (with "host" (instance (export "add" (func $add)) (export "fail" (func $fail))))))
+  (func (export "sum") (result s32) (canon lift (core func $i "sum")))
+  (func (export "boom") (canon lift (core func $i "boom"))))"""
+
+
+def test_a_component_calls_python_host_functions(host: Host, test_policy: spell.Policy) -> None:
+    runtime = spell.Runtime(host_functions=host.functions(), pooling=False)
+    fields = {"name": "comp", "version": "1.0.0", "license": "MIT", "entrypoint": "sum", **MANIFEST}
+    component = runtime.load(spell.pack(fields, HOST_COMPONENT), test_policy)
+    assert component.cast().returned == [42]
+    outcome = component.cast(export="boom")
+    assert (outcome.outcome, outcome.trap) == ("trap", "host_error")
+    assert outcome.hook_error is not None and outcome.hook_error.hook == "host::fail"
+    assert isinstance(outcome.hook_error.__cause__, LookupError)
