@@ -138,3 +138,33 @@ func TestHostFunctionsMayGrowTheStackAndCollectGarbage(t *testing.T) {
 		t.Fatalf("%v %v %q", o.Kind, o.Returned, o.Detail)
 	}
 }
+
+// A component importing math::add and math::fail as the instance "math" (values only).
+const mathComponent = `(component
+  (import "math" (instance $math
+    (export "add" (func (param "a" s32) (param "b" s32) (result s32)))
+    (export "fail" (func))))
+  (core func $add (canon lower (func $math "add")))
+  (core func $fail (canon lower (func $math "fail")))
+  (core module $m
+    (import "math" "add" (func $add (param i32 i32) (result i32)))
+    (import "math" "fail" (func $fail))
+    (func (export "sum") (result i32) (call $add (i32.const 40) (i32.const 2)))
+    (func (export "boom") (call $fail)))
+  (core instance $i (instantiate $m
+    (with "math" (instance (export "add" (func $add)) (export "fail" (func $fail))))))
+  (func (export "sum") (result s32) (canon lift (core func $i "sum")))
+  (func (export "boom") (canon lift (core func $i "boom"))))`
+
+func TestAComponentCallsGoHostFunctions(t *testing.T) {
+	var upper *HostCall
+	fail := func() ([]Val, error) { return nil, errors.New("quota exceeded") }
+	s := watSpell(t, mathRuntime(t, fail, &upper), mathComponent, mathManifest)
+	if o := mustCast(t, s, nil); o.Kind != OutcomeOK || len(o.Returned) != 1 || o.Returned[0].I32() != 42 {
+		t.Fatalf("sum: %v %v %s", o.Kind, o.Returned, o.Detail)
+	}
+	o := mustCast(t, s, &Request{Export: "boom"})
+	if o.Kind != OutcomeTrap || o.Trap != TrapHostError || o.HookError == nil || !strings.Contains(o.HookError.Error(), "math::fail hook failed: quota exceeded") {
+		t.Fatalf("boom: %v %v %v", o.Kind, o.Trap, o.HookError)
+	}
+}

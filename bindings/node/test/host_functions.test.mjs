@@ -1,7 +1,7 @@
 // Host functions in JS: called with guest arguments and memory, sync or async; failures trap.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { HostCall, Runtime, SpellError, devPolicy, fixture } from './helpers.mjs'
+import { HostCall, Runtime, SpellError, devPolicy, fixture, pack } from './helpers.mjs'
 
 const lines = []
 const castIds = []
@@ -108,4 +108,23 @@ test('invalid registrations are refused when the runtime is built', () => {
   assert.throws(() => new Runtime({ hostFunctions: [twice, twice] }), { code: 'E-RUN-003' })
   assert.throws(() => new Runtime({ hostFunctions: [{ module: 'kv', name: 'get', params: ['i128'], func: () => {} }] }), { code: 'E-RUN-006' })
   assert.throws(() => new Runtime({ hostFunctions: [{ module: 'kv', name: 'get' }] }), { code: 'E-RUN-006' })
+})
+
+test('a component calls JS host functions by value; a throw is its hookError', async () => {
+  const wat = `(component
+    (import "math" (instance $math
+      (export "add" (func (param "a" s32) (param "b" s32) (result s32)))))
+    (core func $add (canon lower (func $math "add")))
+    (core module $m
+      (import "math" "add" (func $add (param i32 i32) (result i32)))
+      (func (export "sum") (result i32) (call $add (i32.const 40) (i32.const 2))))
+    (core instance $i (instantiate $m (with "math" (instance (export "add" (func $add))))))
+    (func (export "sum") (result s32) (canon lift (core func $i "sum"))))`
+  const pkg = pack('{"name":"comp","version":"1.0.0","license":"MIT","entrypoint":"sum","capabilities":{"host_functions":["math::add"]}}', wat)
+  const runtime = (overrides) => new Runtime({ hostFunctions: hostFunctions(overrides) })
+  const component = await runtime().load(pkg, devPolicy)
+  assert.deepEqual((await component.cast()).returned, [42])
+  const throwing = await runtime({ 'math::add': () => { throw new Error('no adding today') } }).load(pkg, devPolicy)
+  const r = await throwing.cast()
+  assert.deepEqual([r.outcome, r.trap, r.hookError?.hook], ['trap', 'host_error', 'math::add'])
 })
