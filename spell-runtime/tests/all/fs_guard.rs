@@ -124,8 +124,9 @@ fn open_files_are_capped_per_cast() {
     assert!(matches!(raise, Err(spell_runtime::Error::RequestDenied(_))));
 }
 
-#[test]
-fn a_fifo_in_a_mount_is_refused_without_blocking() {
+/// Casts `spell` (the `fs` guest, with `/data` granted read-only) to read a FIFO in its mount:
+/// refused with EACCES at once, reported, no host thread left behind; a regular file still reads.
+fn a_fifo_is_refused_without_blocking(spell: &Spell) {
     let dir = tempfile::tempdir().expect("tmp");
     let fifo = dir.path().join("pipe");
     let made = std::process::Command::new("mkfifo")
@@ -135,7 +136,7 @@ fn a_fifo_in_a_mount_is_refused_without_blocking() {
     assert!(made.success());
     let log = Arc::new(UsageLog::new());
     let started = Instant::now();
-    let o = spell("ro")
+    let o = spell
         .cast(
             CastRequest::new()
                 .mount(dir.path(), "/data", Access::Ro)
@@ -168,7 +169,7 @@ fn a_fifo_in_a_mount_is_refused_without_blocking() {
     // Regular files and folders still open.
     std::fs::write(dir.path().join("f.txt"), "fine").expect("write");
     let o = cast(
-        &spell("ro"),
+        spell,
         dir.path(),
         Access::Ro,
         Limits::default(),
@@ -178,60 +179,19 @@ fn a_fifo_in_a_mount_is_refused_without_blocking() {
 }
 
 #[test]
+fn a_fifo_in_a_mount_is_refused_without_blocking() {
+    a_fifo_is_refused_without_blocking(&spell("ro"));
+}
+
+#[test]
 fn a_fifo_in_a_mount_is_refused_to_a_component_without_blocking() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let fifo = dir.path().join("pipe");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo");
-    assert!(made.success());
-    std::fs::write(dir.path().join("f.txt"), "fine").expect("write");
+    // wasmtime-wasi's own open-at would block here; Spell's (component_fs.rs) refuses.
     let component = crate::guests::component(&c_guest("fs"));
-    let spell = wasm_spell(
+    a_fifo_is_refused_without_blocking(&wasm_spell(
         &runtime(),
         &component,
         r#""capabilities":{"mounts":[{"guest":"/data","access":"ro"}]}"#,
-    );
-    let log = Arc::new(UsageLog::new());
-    let started = Instant::now();
-    let o = spell
-        .cast(
-            CastRequest::new()
-                .mount(dir.path(), "/data", Access::Ro)
-                .limits(Limits {
-                    wall_time_ms: Some(3_000),
-                    ..Limits::default()
-                })
-                .meter(log.clone())
-                .args(["read", "/data/pipe"]),
-        )
-        .expect("cast");
-    let took = started.elapsed();
-    // As for modules: no host thread is left in open() waiting for a writer (see above).
-    use std::os::unix::fs::OpenOptionsExt;
-    const O_NONBLOCK: i32 = 0o4000; // Linux
-    const ENXIO: i32 = 6;
-    let writer = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(O_NONBLOCK)
-        .open(&fifo);
-    assert_eq!(writer.err().and_then(|e| e.raw_os_error()), Some(ENXIO));
-    assert_eq!(
-        (o.outcome, stdout(&o)),
-        (Outcome::Exit, format!("open errno={EACCES}\n"))
-    );
-    assert!(took < Duration::from_secs(2), "{took:?}");
-    assert_eq!(violations(&log).len(), 1, "{:?}", log.events());
-    // Regular files still open, through the same guarded open.
-    let o = cast(
-        &spell,
-        dir.path(),
-        Access::Ro,
-        Limits::default(),
-        &["read", "/data/f.txt"],
-    );
-    assert_eq!((o.outcome, stdout(&o).as_str()), (Outcome::Ok, "fine"));
+    ));
 }
 
 #[test]
