@@ -117,7 +117,8 @@ pub(crate) struct Deadline {
     wall_ms: u64,
     /// Whether the authorize hook's allowance set `wall_ms` (below the limit), to name it.
     allowance_bound: bool,
-    pub(crate) cancel: CancelHandle,
+    /// The request's cancel handle, if it has one (most casts have none: no channel for them).
+    pub(crate) cancel: Option<CancelHandle>,
     tripwire: Arc<Tripwire>,
 }
 
@@ -126,7 +127,7 @@ impl Deadline {
         at: Instant,
         wall_ms: u64,
         allowance_bound: bool,
-        cancel: CancelHandle,
+        cancel: Option<CancelHandle>,
         tripwire: Arc<Tripwire>,
     ) -> Deadline {
         Deadline {
@@ -141,7 +142,7 @@ impl Deadline {
     /// Trips the cast and returns the error that unwinds the guest once it was cancelled or
     /// its deadline passed.
     pub(crate) fn check(&self) -> wasmtime::Result<()> {
-        if self.cancel.is_cancelled() {
+        if self.cancel.as_ref().is_some_and(CancelHandle::is_cancelled) {
             return Err(self.tripwire.trip(Stop::Cancelled));
         }
         if Instant::now() >= self.at {
