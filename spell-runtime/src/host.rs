@@ -128,6 +128,16 @@ impl ValType {
             ValType::F64 => wasmtime::ValType::F64,
         }
     }
+
+    /// The component type a component imports a host function with.
+    fn to_component(self) -> Type {
+        match self {
+            ValType::I32 => Type::S32,
+            ValType::I64 => Type::S64,
+            ValType::F32 => Type::Float32,
+            ValType::F64 => Type::Float64,
+        }
+    }
 }
 
 /// A host function failed: the cast ends as a `trap` of kind `host_error` with this message, and
@@ -280,25 +290,9 @@ impl HostFunction {
     /// Whether a component's import of this function has its signature: `s32`, `s64`, `f32`
     /// and `f64` for `i32`, `i64`, `f32` and `f64`, in order.
     pub(crate) fn fits(&self, ty: &ComponentFunc) -> bool {
-        let component_type = |t: &ValType, c: Type| {
-            matches!(
-                (t, c),
-                (ValType::I32, Type::S32)
-                    | (ValType::I64, Type::S64)
-                    | (ValType::F32, Type::Float32)
-                    | (ValType::F64, Type::Float64)
-            )
-        };
-        ty.params().len() == self.params.len()
-            && ty
-                .params()
-                .zip(&self.params)
-                .all(|((_, c), t)| component_type(t, c))
-            && ty.results().len() == self.results.len()
-            && ty
-                .results()
-                .zip(&self.results)
-                .all(|(c, t)| component_type(t, c))
+        let params = self.params.iter().map(|t| t.to_component());
+        let results = self.results.iter().map(|t| t.to_component());
+        ty.params().map(|(_, t)| t).eq(params) && ty.results().eq(results)
     }
 
     /// Calls the callback and checks that it returned `expected` values of the declared types.

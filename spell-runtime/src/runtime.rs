@@ -628,10 +628,10 @@ impl Runtime {
                 Ok::<_, Error>((SpellPre::Module(pre), imports_wasi))
             }
             Compiled::Component(component) => {
-                // A host function import: registered, granted, and of the registered signature.
+                // A host function import: granted, and of the registered signature.
                 let host = |name: &str, ty: &ComponentFunc| {
-                    grant.host_functions.iter().any(|p| name_matches(p, name))
-                        && inner.host_functions.get(name).is_some_and(|f| f.fits(ty))
+                    self.granted_host_function(&grant, name)
+                        .is_some_and(|f| f.fits(ty))
                 };
                 let pre = crate::component::prepare(
                     &inner.component_linker,
@@ -671,6 +671,14 @@ impl Runtime {
         })
     }
 
+    /// The registered host function `module::name`, if `grant` allows it.
+    fn granted_host_function(&self, grant: &Grant, name: &str) -> Option<&HostFunction> {
+        let granted = grant.host_functions.iter().any(|p| name_matches(p, name));
+        granted
+            .then(|| self.inner.host_functions.get(name))
+            .flatten()
+    }
+
     /// Every import must be WASI (checked by the linker) or a registered, granted host function.
     fn check_imports(&self, module: &Module, grant: &Grant) -> Result<(), Error> {
         let mut refused = Vec::new();
@@ -681,10 +689,7 @@ impl Runtime {
                 ExternType::Func(_) if import.module() == net::MODULE => {
                     !grant.network.is_empty() && net::IMPORTS.contains(&import.name())
                 }
-                ExternType::Func(_) => {
-                    self.inner.host_functions.contains_key(&name)
-                        && grant.host_functions.iter().any(|p| name_matches(p, &name))
-                }
+                ExternType::Func(_) => self.granted_host_function(grant, &name).is_some(),
                 _ => false,
             };
             if !ok {

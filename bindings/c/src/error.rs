@@ -80,6 +80,21 @@ impl spell_error_t {
     pub(crate) fn into_hook_error(self, hook: &str) -> spell_runtime::HookError {
         spell_runtime::HookError::new(hook, self.callback_message())
     }
+
+    /// What a callback of `hook` returned: NULL is success, an error its failure.
+    ///
+    /// # Safety
+    /// As [`spell_error_t::take`].
+    pub(crate) unsafe fn hook_result(
+        error: *mut spell_error_t,
+        hook: &str,
+    ) -> Result<(), spell_runtime::HookError> {
+        // SAFETY: the caller's contract above.
+        match unsafe { spell_error_t::take(error) } {
+            Some(e) => Err(e.into_hook_error(hook)),
+            None => Ok(()),
+        }
+    }
 }
 
 impl<E: HasCode + Display> From<E> for spell_error_t {

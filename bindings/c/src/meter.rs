@@ -327,10 +327,7 @@ impl MeteringHook for ForeignMeter {
         };
         let view = spell_usage_t::from(usage);
         // SAFETY: `record` was given with `env`; the view outlives the call.
-        match unsafe { spell_error_t::take(record(self.env.ptr(), &view)) } {
-            Some(e) => Err(e.into_hook_error("record")),
-            None => Ok(()),
-        }
+        unsafe { spell_error_t::hook_result(record(self.env.ptr(), &view), "record") }
     }
 
     fn observe(&self, event: &Event) -> Result<(), HookError> {
@@ -371,10 +368,7 @@ impl MeteringHook for ForeignMeter {
             }
         }
         // SAFETY: `observe` was given with `env`; the view outlives the call.
-        match unsafe { spell_error_t::take(observe(self.env.ptr(), &view)) } {
-            Some(e) => Err(e.into_hook_error("observe")),
-            None => Ok(()),
-        }
+        unsafe { spell_error_t::hook_result(observe(self.env.ptr(), &view), "observe") }
     }
 }
 

@@ -306,10 +306,7 @@ pub unsafe extern "C" fn spell_request_on_output(
             // SAFETY: `callback` came with `env`; the chunk outlives the call.
             let err = unsafe { callback(env.ptr(), stream as u8, chunk.as_ptr(), chunk.len()) };
             // SAFETY: a callback returns NULL or an error of this library, handed over.
-            match unsafe { spell_error_t::take(err) } {
-                Some(e) => Err(e.into_hook_error("on_output")),
-                None => Ok(()),
-            }
+            unsafe { spell_error_t::hook_result(err, "on_output") }
         });
         // SAFETY: the caller's contract above.
         unsafe { update(request, |r| r.on_output(on_output)) }
