@@ -6,7 +6,7 @@ use crate::fs_guard::FsGuard;
 use crate::host::{HostFault, Val};
 use crate::limits::{Deadline, MemoryLimiter, Tripwire};
 use crate::metering::{CastContext, HookError, MeteringHook, Outcome, UsageRecord};
-use crate::net::NetScope;
+use crate::net::{HttpHooks, NetScope};
 use crate::output::{OutputBudget, OutputCallback, OutputSink, Stream};
 use crate::spell::{SpellInner, SpellPre};
 use crate::trace::{self, TraceContext};
@@ -402,7 +402,7 @@ async fn cast(
     let (wasi, p2) = match &spell.pre {
         SpellPre::Component(_) => {
             let b = wasi_builder(&spell.name, &req, stdout.clone(), stderr.clone())?;
-            (None, Some(WasiP2::new(b, limits.open_files)))
+            (None, Some(b))
         }
         SpellPre::Module(_) if spell.imports_wasi => {
             let mut b = wasi_builder(&spell.name, &req, stdout.clone(), stderr.clone())?;
@@ -453,13 +453,18 @@ async fn cast(
                 req.cancel.clone(),
                 tripwire.clone(),
             );
+            let net_scope = NetScope::new(spell.net.clone(), &limits, deadline.at, trace);
+            let p2 = p2.map(|b| {
+                let http = HttpHooks::new(net_scope.clone(), tripwire.clone());
+                WasiP2::new(b, limits.open_files, http)
+            });
             let state = CastState {
                 wasi,
                 p2,
                 cast_id,
                 tripwire: tripwire.clone(),
                 net: NetUsage::default(),
-                net_scope: NetScope::new(spell.net.clone(), &limits, deadline.at, trace),
+                net_scope,
                 deadline: deadline.clone(),
                 fs: FsGuard::new(&limits),
                 limiter: MemoryLimiter::new(limits.memory_bytes, rt.grow_bounds, tripwire.clone()),
@@ -487,6 +492,10 @@ async fn cast(
                 fuel < limits.fuel,
                 export == "_start",
             );
+            let state = store.data_mut();
+            if let Some(p2) = &state.p2 {
+                p2.http.settle(&mut state.net);
+            }
             let state = store.data();
             usage.memory_peak_bytes = state.limiter.peak();
             usage.net_requests = state.net.requests;
@@ -677,6 +686,7 @@ async fn supervise(
             let _ = deadline.check();
             None
         }
+        () = deadline.tripwire.tripped() => None,
     };
     if let Some(start) = whole {
         *cpu += cpu_time::ThreadTime::now()

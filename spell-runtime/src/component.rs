@@ -6,11 +6,14 @@
 //! `_start`, so a command component casts exactly like a WASI command module; other exports
 //! without parameters are called by name (`name` at the top level, `interface#name` inside an
 //! exported interface). Sockets are linked but every use is refused: the context allows no TCP,
-//! UDP or name lookup and its address check denies every address.
+//! UDP or name lookup and its address check denies every address. `wasi:http` is linked too,
+//! for spells granted network patterns: its requests go through the network capability
+//! (`net/wasi_http.rs`).
 
 use crate::cast::CastState;
 use crate::error::Error;
 use crate::host::Val;
+use crate::net::HttpHooks;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{
     Component, ComponentExportIndex, InstancePre, Linker, ResourceTable, Val as ComponentVal,
@@ -18,6 +21,7 @@ use wasmtime::component::{
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// The name casts use for a command's `wasi:cli/run`: the WASI command entrypoint of core modules.
 pub(crate) const RUN: &str = "_start";
@@ -54,13 +58,17 @@ pub(crate) struct ComponentPre {
 pub(crate) struct WasiP2 {
     ctx: WasiCtx,
     table: ResourceTable,
+    http_ctx: WasiHttpCtx,
+    /// Sends its `wasi:http` requests, and counts them.
+    pub(crate) http: HttpHooks,
 }
 
 impl WasiP2 {
     /// The context of `builder`, which holds the request's arguments, environment, stdio and
     /// mounts; with every socket use refused, at most `open_files` (plus a fixed reserve)
-    /// handles at once and [`MAX_RANDOM_BYTES`] of randomness per call.
-    pub(crate) fn new(mut builder: WasiCtxBuilder, open_files: u64) -> WasiP2 {
+    /// handles at once and [`MAX_RANDOM_BYTES`] of randomness per call; `http` sends its
+    /// `wasi:http` requests.
+    pub(crate) fn new(mut builder: WasiCtxBuilder, open_files: u64, http: HttpHooks) -> WasiP2 {
         builder
             .max_random_size(MAX_RANDOM_BYTES)
             .allow_tcp(false)
@@ -76,17 +84,29 @@ impl WasiP2 {
         WasiP2 {
             ctx: builder.build(),
             table,
+            http_ctx: WasiHttpCtx::new(),
+            http,
+        }
+    }
+}
+
+impl CastState {
+    fn p2(&mut self) -> &mut WasiP2 {
+        // Only components have one; a module never reaches these host functions.
+        if self.p2.is_none() {
+            let http = HttpHooks::new(self.net_scope.clone(), self.tripwire.clone());
+            self.p2 = Some(WasiP2::new(WasiCtxBuilder::new(), 0, http));
+        }
+        match &mut self.p2 {
+            Some(p2) => p2,
+            None => unreachable!("set above"),
         }
     }
 }
 
 impl WasiView for CastState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        // Only components have one; a module never reaches these host functions.
-        let p2 = self.p2.get_or_insert_with(|| WasiP2 {
-            ctx: WasiCtxBuilder::new().build(),
-            table: ResourceTable::new(),
-        });
+        let p2 = self.p2();
         WasiCtxView {
             ctx: &mut p2.ctx,
             table: &mut p2.table,
@@ -94,11 +114,24 @@ impl WasiView for CastState {
     }
 }
 
-/// The component linker: WASI preview 2 (0.2.12's `wasi:cli/exit` has `exit-with-code`, which
+impl WasiHttpView for CastState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        let p2 = self.p2();
+        WasiHttpCtxView {
+            ctx: &mut p2.http_ctx,
+            table: &mut p2.table,
+            hooks: &mut p2.http,
+        }
+    }
+}
+
+/// The component linker: WASI preview 2 and `wasi:http`'s `types` and `outgoing-handler`
+/// (0.2.12's `wasi:cli/exit` has `exit-with-code`, which
 /// the preview-1 adapter's `proc_exit` uses to pass exit codes other than 0 and 1).
 pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<CastState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     crate::component_fs::guard_open(&mut linker)?;
     Ok(linker)
 }
@@ -109,12 +142,13 @@ pub(crate) fn prepare(
     linker: &Linker<CastState>,
     component: &Component,
     entrypoint: &str,
+    network: bool,
     host: &dyn Fn(&str, &ComponentFunc) -> bool,
 ) -> Result<ComponentPre, Error> {
     let engine = component.engine();
     let mut refused = Vec::new();
     for (name, item) in component.component_type().imports(engine) {
-        if provided(name) {
+        if provided(name, network) {
             continue;
         }
         match item.ty {
@@ -162,12 +196,14 @@ pub(crate) fn prepare(
     Ok(ComponentPre { pre, command })
 }
 
-/// Whether an import is one of the WASI interfaces the linker provides.
-fn provided(name: &str) -> bool {
-    WASI_PACKAGES.iter().any(|p| name.starts_with(p))
-        && name
-            .split_once('@')
-            .is_some_and(|(_, version)| version.starts_with("0.2."))
+/// Whether an import is one of the WASI interfaces the linker provides: `wasi:http` only to a
+/// spell granted network patterns, as the `spell` import of modules.
+fn provided(name: &str, network: bool) -> bool {
+    let wasi = WASI_PACKAGES.iter().any(|p| name.starts_with(p))
+        || (network && name.starts_with("wasi:http/"));
+    wasi && name
+        .split_once('@')
+        .is_some_and(|(_, version)| version.starts_with("0.2."))
 }
 
 /// The export `name` (top level) or `interface#name` (in an exported interface).

@@ -10,6 +10,7 @@ use crate::cast::CancelHandle;
 use crate::metering::{Event, EventKind, HookError, MeteringHook, Outcome};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
+use tokio::sync::Notify;
 use wasmtime::ResourceLimiter;
 
 /// Bytes a table element counts for in the memory limit: the size of a funcref slot.
@@ -51,6 +52,9 @@ impl Stop {
 /// cast's first hook failure.
 pub(crate) struct Tripwire {
     reason: OnceLock<Stop>,
+    /// Wakes the cast's supervisor when something outside the guest's own calls trips the cast
+    /// (a component's HTTP exchange, which runs beside it).
+    tripped: Notify,
     failure: OnceLock<HookError>,
     cast_id: String,
     hook: Arc<dyn MeteringHook>,
@@ -60,6 +64,7 @@ impl Tripwire {
     pub(crate) fn new(cast_id: String, hook: Arc<dyn MeteringHook>) -> Arc<Tripwire> {
         Arc::new(Tripwire {
             reason: OnceLock::new(),
+            tripped: Notify::new(),
             failure: OnceLock::new(),
             cast_id,
             hook,
@@ -69,12 +74,19 @@ impl Tripwire {
     /// Trips (the first reason wins) and returns the error that unwinds the guest.
     pub(crate) fn trip(&self, stop: Stop) -> wasmtime::Error {
         if self.reason.set(stop.clone()).is_ok() {
+            self.tripped.notify_one();
             self.observe(EventKind::LimitHit {
                 outcome: stop.outcome(),
                 detail: stop.to_string(),
             });
         }
         wasmtime::Error::new(stop)
+    }
+
+    /// Resolves once the cast is tripped.
+    pub(crate) async fn tripped(&self) {
+        // `notify_one` keeps a permit when nobody waits yet, so a trip before this is not lost.
+        self.tripped.notified().await;
     }
 
     pub(crate) fn reason(&self) -> Option<&Stop> {
@@ -119,7 +131,7 @@ pub(crate) struct Deadline {
     allowance_bound: bool,
     /// The request's cancel handle, if it has one (most casts have none: no channel for them).
     pub(crate) cancel: Option<CancelHandle>,
-    tripwire: Arc<Tripwire>,
+    pub(crate) tripwire: Arc<Tripwire>,
 }
 
 impl Deadline {
@@ -140,8 +152,12 @@ impl Deadline {
     }
 
     /// Trips the cast and returns the error that unwinds the guest once it was cancelled or
-    /// its deadline passed.
+    /// its deadline passed; returns that error too once something else tripped it.
     pub(crate) fn check(&self) -> wasmtime::Result<()> {
+        if let Some(stop) = self.tripwire.reason() {
+            // Tripped beside the guest (a component's HTTP exchange): it ends here.
+            return Err(wasmtime::Error::new(stop.clone()));
+        }
         if self.cancel.as_ref().is_some_and(CancelHandle::is_cancelled) {
             return Err(self.tripwire.trip(Stop::Cancelled));
         }

@@ -637,6 +637,7 @@ impl Runtime {
                     &inner.component_linker,
                     component,
                     source.entrypoint,
+                    !grant.network.is_empty(),
                     &host,
                 )?;
                 Ok((SpellPre::Component(Box::new(pre)), true))

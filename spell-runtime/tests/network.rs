@@ -1505,3 +1505,424 @@ fn a_malformed_traceparent_refuses_the_cast() {
         .expect_err("refused");
     assert_eq!(err.code(), ErrorCode::CastRequestDenied);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Components: wasi:http through the same capability
+
+/// What a [`client_component`] asks for.
+struct Ask<'a> {
+    https: bool,
+    authority: &'a str,
+    path: &'a str,
+    /// POSTed when not empty, else a GET.
+    body: &'a str,
+    /// How many times it makes the request.
+    times: u32,
+}
+
+impl<'a> Ask<'a> {
+    fn get(authority: &'a str, path: &'a str) -> Ask<'a> {
+        Ask {
+            https: false,
+            authority,
+            path,
+            body: "",
+            times: 1,
+        }
+    }
+}
+
+/// A `wasi:cli/command` component that makes `ask.times` wasi:http requests and prints, for
+/// each, `status N` and the body, or `error N` (the wasi:http `error-code` case) — hand-written
+/// WAT against the canonical ABI of `tests/wit`, made a component with the preview-1 adapter
+/// (its `fd_write` prints).
+fn client_component(ask: &Ask<'_>) -> Vec<u8> {
+    static WIT: OnceLock<(wit_parser::Resolve, wit_parser::WorldId)> = OnceLock::new();
+    let (resolve, world) = WIT.get_or_init(|| {
+        let mut resolve = wit_parser::Resolve::default();
+        let (package, _) = resolve
+            .push_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/wit"))
+            .expect("tests/wit");
+        let world = resolve
+            .select_world(&[package], Some("http-client"))
+            .expect("world");
+        (resolve, world)
+    });
+    let wat = format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi:http/types@0.2.12" "[constructor]fields" (func $fields (result i32)))
+  (import "wasi:http/types@0.2.12" "[constructor]outgoing-request" (func $request (param i32) (result i32)))
+  (import "wasi:http/types@0.2.12" "[method]outgoing-request.set-method" (func $set_method (param i32 i32 i32 i32) (result i32)))
+  (import "wasi:http/types@0.2.12" "[method]outgoing-request.set-scheme" (func $set_scheme (param i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi:http/types@0.2.12" "[method]outgoing-request.set-authority" (func $set_authority (param i32 i32 i32 i32) (result i32)))
+  (import "wasi:http/types@0.2.12" "[method]outgoing-request.set-path-with-query" (func $set_path (param i32 i32 i32 i32) (result i32)))
+  (import "wasi:http/types@0.2.12" "[method]outgoing-request.body" (func $request_body (param i32 i32)))
+  (import "wasi:http/types@0.2.12" "[method]outgoing-body.write" (func $body_write (param i32 i32)))
+  (import "wasi:http/types@0.2.12" "[static]outgoing-body.finish" (func $body_finish (param i32 i32 i32 i32)))
+  (import "wasi:http/outgoing-handler@0.2.12" "handle" (func $handle (param i32 i32 i32 i32)))
+  (import "wasi:http/types@0.2.12" "[method]future-incoming-response.subscribe" (func $subscribe (param i32) (result i32)))
+  (import "wasi:http/types@0.2.12" "[method]future-incoming-response.get" (func $get (param i32 i32)))
+  (import "wasi:http/types@0.2.12" "[method]incoming-response.status" (func $status (param i32) (result i32)))
+  (import "wasi:http/types@0.2.12" "[method]incoming-response.consume" (func $consume (param i32 i32)))
+  (import "wasi:http/types@0.2.12" "[method]incoming-body.stream" (func $stream (param i32 i32)))
+  (import "wasi:io/poll@0.2.12" "[method]pollable.block" (func $block (param i32)))
+  (import "wasi:io/poll@0.2.12" "[resource-drop]pollable" (func $drop_pollable (param i32)))
+  (import "wasi:io/streams@0.2.12" "[method]input-stream.blocking-read" (func $read (param i32 i64 i32)))
+  (import "wasi:io/streams@0.2.12" "[method]output-stream.blocking-write-and-flush" (func $write (param i32 i32 i32 i32)))
+  (import "wasi:io/streams@0.2.12" "[resource-drop]output-stream" (func $drop_output (param i32)))
+  (memory (export "memory") 17)
+  (global $heap (mut i32) (i32.const 65536))
+  (data (i32.const 1024) "status ")
+  (data (i32.const 1040) "error ")
+  (data (i32.const 1056) "\n")
+  (data (i32.const 1064) "read-error\n")
+  (data (i32.const 2048) "{authority}")
+  (data (i32.const 3072) "{path}")
+  (data (i32.const 4096) "{body}")
+  ;; Lists the host returns (body chunks) go on a heap reset before each read.
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $p i32)
+    (local.set $p (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+                           (i32.sub (i32.const 0) (local.get 2))))
+    (global.set $heap (i32.add (local.get $p) (local.get 3)))
+    (local.get $p))
+  (func $print (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 256) (local.get $ptr))
+    (i32.store (i32.const 260) (local.get $len))
+    (drop (call $fd_write (i32.const 1) (i32.const 256) (i32.const 1) (i32.const 264))))
+  (func $line (param $n i32)
+    (local $p i32)
+    (local.set $p (i32.const 544))
+    (loop $digits
+      (local.set $p (i32.sub (local.get $p) (i32.const 1)))
+      (i32.store8 (local.get $p) (i32.add (i32.const 48) (i32.rem_u (local.get $n) (i32.const 10))))
+      (local.set $n (i32.div_u (local.get $n) (i32.const 10)))
+      (br_if $digits (local.get $n)))
+    (call $print (local.get $p) (i32.sub (i32.const 544) (local.get $p)))
+    (call $print (i32.const 1056) (i32.const 1)))
+  ;; One request. Return areas at 16 (8-aligned): `handle` puts its result's case at 16 and the
+  ;; future or error-code at 24; `get` its option at 16, result at 24, inner result at 32, the
+  ;; response or error-code at 40; the others their case at 16 and handle or list at 20.
+  (func $fetch
+    (local $req i32) (local $body i32) (local $out i32) (local $future i32) (local $pollable i32)
+    (local $in i32)
+    (local.set $req (call $request (call $fields)))
+    (drop (call $set_method (local.get $req) (i32.const {method}) (i32.const 0) (i32.const 0)))
+    (drop (call $set_scheme (local.get $req) (i32.const 1) (i32.const {scheme}) (i32.const 0) (i32.const 0)))
+    (drop (call $set_authority (local.get $req) (i32.const 1) (i32.const 2048) (i32.const {authority_len})))
+    (drop (call $set_path (local.get $req) (i32.const 1) (i32.const 3072) (i32.const {path_len})))
+    (call $request_body (local.get $req) (i32.const 16))
+    (local.set $body (i32.load (i32.const 20)))
+    (call $handle (local.get $req) (i32.const 0) (i32.const 0) (i32.const 16))
+    (if (i32.load8_u (i32.const 16)) (then
+      (call $print (i32.const 1040) (i32.const 6))
+      (call $line (i32.load8_u (i32.const 24)))
+      (return)))
+    (local.set $future (i32.load (i32.const 24)))
+    (if (i32.const {body_len}) (then
+      (call $body_write (local.get $body) (i32.const 16))
+      (local.set $out (i32.load (i32.const 20)))
+      (call $write (local.get $out) (i32.const 4096) (i32.const {body_len}) (i32.const 16))
+      (call $drop_output (local.get $out))))
+    (call $body_finish (local.get $body) (i32.const 0) (i32.const 0) (i32.const 16))
+    (local.set $pollable (call $subscribe (local.get $future)))
+    (call $block (local.get $pollable))
+    (call $drop_pollable (local.get $pollable))
+    (call $get (local.get $future) (i32.const 16))
+    (if (i32.load8_u (i32.const 32)) (then
+      (call $print (i32.const 1040) (i32.const 6))
+      (call $line (i32.load8_u (i32.const 40)))
+      (return)))
+    (call $print (i32.const 1024) (i32.const 7))
+    (call $line (call $status (i32.load (i32.const 40))))
+    (call $consume (i32.load (i32.const 40)) (i32.const 16))
+    (call $stream (i32.load (i32.const 20)) (i32.const 16))
+    (local.set $in (i32.load (i32.const 20)))
+    (loop $chunks
+      (global.set $heap (i32.const 65536))
+      (call $read (local.get $in) (i64.const 4096) (i32.const 16))
+      (if (i32.eqz (i32.load8_u (i32.const 16))) (then
+        (call $print (i32.load (i32.const 20)) (i32.load (i32.const 24)))
+        (br $chunks))))
+    ;; `closed` ends a body; `last-operation-failed` is a failure.
+    (if (i32.eqz (i32.load8_u (i32.const 20))) (then
+      (call $print (i32.const 1064) (i32.const 11)))))
+  (func (export "_start")
+    (local $n i32)
+    (loop $again
+      (call $fetch)
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get $n) (i32.const {times}))))))"#,
+        authority = ask.authority,
+        path = ask.path,
+        body = ask.body,
+        authority_len = ask.authority.len(),
+        path_len = ask.path.len(),
+        body_len = ask.body.len(),
+        // `method`: get is case 0, post case 2; `scheme`: HTTP 0, HTTPS 1.
+        method = if ask.body.is_empty() { 0 } else { 2 },
+        scheme = u8::from(ask.https),
+        times = ask.times,
+    );
+    let mut core = wat::parse_str(&wat).expect("wat");
+    wit_component::embed_component_metadata(
+        &mut core,
+        resolve,
+        *world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .expect("embed the world");
+    use wasi_preview1_component_adapter_provider::{
+        WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+    };
+    wit_component::ComponentEncoder::default()
+        .module(&core)
+        .expect("core module")
+        .adapter(
+            WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+            WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+        )
+        .expect("adapter")
+        .validate(true)
+        .encode()
+        .expect("encode component")
+}
+
+/// wasi:http `error-code` cases the client prints.
+const DESTINATION_IP_PROHIBITED: u8 = 4;
+const CONNECTION_LIMIT_REACHED: u8 = 11;
+const TLS_CERTIFICATE_ERROR: u8 = 13;
+const HTTP_REQUEST_DENIED: u8 = 15;
+
+fn component_fetch(ask: &Ask<'_>, network: &[String], limits: &str) -> Spell {
+    load(&client_component(ask), network, limits, LOOPBACK_ALLOWED).expect("load")
+}
+
+#[test]
+fn a_component_request_succeeds_and_usage_matches_what_the_server_saw() {
+    let server = Server::start(Reply::Body("hello"));
+    let authority = format!("127.0.0.1:{}", server.port);
+    let ask = Ask {
+        body: "payload",
+        ..Ask::get(&authority, "/echo?x=1")
+    };
+    let spell = component_fetch(&ask, &[server.pattern()], "");
+    let (outcome, log) = cast(&spell, &[]);
+    let seen = server.next();
+    assert_eq!(outcome.outcome, Outcome::Ok, "{outcome:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&outcome.stdout),
+        "status 200\nhello"
+    );
+    assert!(
+        seen.head.starts_with("POST /echo?x=1 HTTP/1.1\r\n"),
+        "{}",
+        seen.head
+    );
+    // No `content-length` from the guest: its body streams, chunked.
+    for header in [
+        format!("host: {authority}\r\n"),
+        "connection: close\r\n".into(),
+        "transfer-encoding: chunked\r\n".into(),
+    ] {
+        assert!(
+            seen.head.contains(&header),
+            "{header:?} missing from {}",
+            seen.head
+        );
+    }
+    assert_eq!(seen.body, b"7\r\npayload\r\n0\r\n\r\n");
+    let usage = &log.records()[0];
+    assert_eq!(usage.net_requests, 1);
+    assert_eq!(
+        (usage.net_bytes_out, usage.net_bytes_in),
+        (seen.bytes_read, seen.bytes_written),
+        "bytes out and in = bytes the server read and wrote"
+    );
+    assert!(violations(&log).is_empty());
+}
+
+#[test]
+fn a_component_is_refused_hosts_and_addresses_the_grant_does_not_allow() {
+    let granted = Server::start(Reply::Body("granted"));
+    let other = Server::start(Reply::Body("other"));
+    let other_authority = format!("127.0.0.1:{}", other.port);
+    let spell = component_fetch(&Ask::get(&other_authority, "/"), &[granted.pattern()], "");
+    let (outcome, log) = cast(&spell, &[]);
+    assert_eq!(outcome.outcome, Outcome::Ok, "{outcome:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&outcome.stdout),
+        format!("error {HTTP_REQUEST_DENIED}\n")
+    );
+    assert_eq!(log.records()[0].net_requests, 0);
+    assert_eq!(
+        violations(&log),
+        [format!(
+            "GET http://{other_authority}/: not granted to this spell"
+        )]
+    );
+    other.assert_untouched();
+
+    // Granted by pattern, but loopback is not among the policy's allowed addresses.
+    let authority = format!("127.0.0.1:{}", granted.port);
+    let wasm = client_component(&Ask::get(&authority, "/"));
+    let spell = load(&wasm, &[granted.pattern()], "", "").expect("load");
+    let (outcome, log) = cast(&spell, &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&outcome.stdout),
+        format!("error {DESTINATION_IP_PROHIBITED}\n")
+    );
+    let usage = &log.records()[0];
+    assert_eq!((usage.net_requests, usage.net_bytes_out), (1, 0));
+    let refused = violations(&log);
+    assert!(
+        refused.len() == 1 && refused[0].contains("127.0.0.1 (loopback)"),
+        "{refused:?}"
+    );
+    granted.assert_untouched();
+}
+
+#[test]
+fn a_component_needs_a_network_grant_to_import_wasi_http() {
+    let wasm = client_component(&Ask::get("127.0.0.1:9", "/"));
+    let err = load(&wasm, &[], "", "").expect_err("no grant");
+    assert_eq!(err.code(), ErrorCode::ImportNotGranted);
+    for import in [
+        "wasi:http/types@0.2.12",
+        "wasi:http/outgoing-handler@0.2.12",
+    ] {
+        assert!(err.to_string().contains(import), "{import}: {err}");
+    }
+}
+
+#[test]
+fn a_component_gets_redirects_as_they_are() {
+    let server = Server::start(Reply::Redirect("http://169.254.169.254/".into()));
+    let authority = format!("127.0.0.1:{}", server.port);
+    let spell = component_fetch(&Ask::get(&authority, "/"), &[server.pattern()], "");
+    let (outcome, log) = cast(&spell, &[]);
+    assert!(
+        String::from_utf8_lossy(&outcome.stdout).starts_with("status 302\n"),
+        "{outcome:?}"
+    );
+    assert_eq!(log.records()[0].net_requests, 1);
+    server.next();
+    server.assert_untouched();
+}
+
+#[test]
+fn a_components_requests_count_against_the_request_cap() {
+    let server = Server::start(Reply::Body("ok"));
+    let authority = format!("127.0.0.1:{}", server.port);
+    let ask = Ask {
+        times: 3,
+        ..Ask::get(&authority, "/")
+    };
+    let spell = component_fetch(&ask, &[server.pattern()], r#""net_requests": 2"#);
+    let (outcome, log) = cast(&spell, &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&outcome.stdout),
+        format!("status 200\nokstatus 200\nokerror {CONNECTION_LIMIT_REACHED}\n")
+    );
+    let (a, b) = (server.next(), server.next());
+    server.assert_untouched();
+    let usage = &log.records()[0];
+    assert_eq!(usage.net_requests, 2);
+    assert_eq!(usage.net_bytes_out, a.bytes_read + b.bytes_read);
+    assert_eq!(usage.net_bytes_in, a.bytes_written + b.bytes_written);
+    assert_eq!(
+        violations(&log),
+        [format!(
+            "GET http://{authority}/: the cast's limit of 2 requests is reached"
+        )]
+    );
+}
+
+#[test]
+fn a_component_is_stopped_exactly_at_the_byte_cap() {
+    let server = Server::start(Reply::Big(1 << 20));
+    let authority = format!("127.0.0.1:{}", server.port);
+    let spell = component_fetch(
+        &Ask::get(&authority, "/big"),
+        &[server.pattern()],
+        r#""net_bytes": 65536"#,
+    );
+    let (outcome, log) = cast(&spell, &[]);
+    assert_eq!(outcome.outcome, Outcome::NetworkLimit, "{outcome:?}");
+    assert!(
+        outcome.stdout.len() < 65536,
+        "{} bytes printed",
+        outcome.stdout.len()
+    );
+    let usage = &log.records()[0];
+    assert_eq!(usage.net_bytes_in + usage.net_bytes_out, 65536);
+    assert_eq!(usage.outcome, Outcome::NetworkLimit);
+    assert!(log.events().iter().any(|e| matches!(
+        e.kind,
+        EventKind::LimitHit {
+            outcome: Outcome::NetworkLimit,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_components_hanging_request_ends_at_the_cast_deadline_and_its_bytes_are_counted() {
+    let server = Server::start(Reply::Stall(Duration::from_secs(3)));
+    let authority = format!("127.0.0.1:{}", server.port);
+    let spell = component_fetch(
+        &Ask::get(&authority, "/stall"),
+        &[server.pattern()],
+        r#""wall_time_ms": 400"#,
+    );
+    let started = Instant::now();
+    let (outcome, log) = cast(&spell, &[]);
+    assert_eq!(outcome.outcome, Outcome::Timeout, "{outcome:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let usage = &log.records()[0];
+    assert_eq!(usage.net_requests, 1);
+    assert_eq!(usage.net_bytes_in, STALLED_HEAD.len() as u64);
+    assert!(usage.net_bytes_out > 0);
+}
+
+#[test]
+fn a_component_reaches_https_servers_the_runtime_trusts_and_no_others() {
+    let ca = TestCa::new();
+    let server = Server::start_tls(Reply::Body("secure"), &ca);
+    let authority = format!("127.0.0.1:{}", server.port);
+    let ask = Ask {
+        https: true,
+        ..Ask::get(&authority, "/tls")
+    };
+    let wasm = client_component(&ask);
+    let runtime = Runtime::builder()
+        .tls_root_certificate(ca.root.clone())
+        .build()
+        .expect("runtime");
+    let spell = load_in(&runtime, &wasm, &[server.pattern()], "", LOOPBACK_ALLOWED).expect("load");
+    let (outcome, log) = cast(&spell, &[]);
+    let seen = server.next();
+    assert_eq!(
+        String::from_utf8_lossy(&outcome.stdout),
+        "status 200\nsecure"
+    );
+    let usage = &log.records()[0];
+    assert_eq!(
+        (usage.net_bytes_out, usage.net_bytes_in),
+        (seen.bytes_read, seen.bytes_written),
+        "HTTP bytes inside TLS, as the server read and wrote them"
+    );
+
+    // The default runtime does not know the private CA.
+    let spell = component_fetch(&ask, &[server.pattern()], "");
+    let (outcome, _) = cast(&spell, &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&outcome.stdout),
+        format!("error {TLS_CERTIFICATE_ERROR}\n")
+    );
+}

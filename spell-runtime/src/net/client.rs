@@ -9,6 +9,7 @@
 
 use super::NetError;
 use super::target::Target;
+use crate::limits::{Stop, Tripwire};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
@@ -16,7 +17,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -36,57 +37,96 @@ pub(crate) struct Response {
     pub(crate) truncated: bool,
 }
 
-/// Bytes moved by one request, and its share of the cast's byte budget.
-#[derive(Debug)]
+/// Bytes moved by one request (a module's), or by all of a cast's requests (a component's), and
+/// the budget they share.
 pub(crate) struct WireMeter {
+    moved: Mutex<Moved>,
+    /// Trips the cast when the budget runs out: a component's requests run beside the guest, so
+    /// nothing else would stop it.
+    trip: Option<Arc<Tripwire>>,
+}
+
+#[derive(Debug, Default)]
+struct Moved {
     budget: u64,
-    bytes_in: AtomicU64,
-    bytes_out: AtomicU64,
-    exceeded: AtomicBool,
+    bytes_in: u64,
+    bytes_out: u64,
+    exceeded: bool,
+    /// The usage is settled: no further byte moves, so none goes uncounted.
+    closed: bool,
+}
+
+impl Moved {
+    fn remaining(&self) -> usize {
+        let left = match self.closed {
+            true => 0,
+            false => self.budget.saturating_sub(self.bytes_in + self.bytes_out),
+        };
+        usize::try_from(left).unwrap_or(usize::MAX)
+    }
 }
 
 impl WireMeter {
     /// A meter that lets `budget` bytes through, in and out together.
     pub(crate) fn new(budget: u64) -> Arc<WireMeter> {
+        WireMeter::build(budget, None)
+    }
+
+    /// A meter that trips `tripwire` with `network_limit` when `budget` is used up.
+    pub(crate) fn tripping(budget: u64, tripwire: Arc<Tripwire>) -> Arc<WireMeter> {
+        WireMeter::build(budget, Some(tripwire))
+    }
+
+    fn build(budget: u64, trip: Option<Arc<Tripwire>>) -> Arc<WireMeter> {
         Arc::new(WireMeter {
-            budget,
-            bytes_in: AtomicU64::new(0),
-            bytes_out: AtomicU64::new(0),
-            exceeded: AtomicBool::new(false),
+            moved: Mutex::new(Moved {
+                budget,
+                ..Moved::default()
+            }),
+            trip,
         })
     }
 
-    pub(crate) fn bytes_in(&self) -> u64 {
-        self.bytes_in.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn bytes_out(&self) -> u64 {
-        self.bytes_out.load(Ordering::Relaxed)
+    fn moved(&self) -> MutexGuard<'_, Moved> {
+        // Only counters behind it: a panic elsewhere leaves them consistent.
+        self.moved.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether the exchange needed more bytes than the budget allowed.
     pub(crate) fn exceeded(&self) -> bool {
-        self.exceeded.load(Ordering::Relaxed)
+        self.moved().exceeded
     }
 
-    fn remaining(&self) -> usize {
-        let left = self
-            .budget
-            .saturating_sub(self.bytes_in() + self.bytes_out());
-        usize::try_from(left).unwrap_or(usize::MAX)
+    /// Stops every further byte and returns the bytes moved, in and out. Connections still open
+    /// (a component's, which the cast's end has not dropped yet) fail from now on.
+    pub(crate) fn close(&self) -> (u64, u64) {
+        let mut moved = self.moved();
+        moved.closed = true;
+        (moved.bytes_in, moved.bytes_out)
     }
 
-    fn refuse(&self) -> std::io::Error {
-        self.exceeded.store(true, Ordering::Relaxed);
+    fn refuse(&self, mut moved: MutexGuard<'_, Moved>) -> std::io::Error {
+        if moved.closed {
+            return std::io::Error::other("the cast has ended");
+        }
+        moved.exceeded = true;
+        let budget = moved.budget;
+        drop(moved);
+        if let Some(tripwire) = &self.trip {
+            // The guest sees the failed read or write; the tripwire ends the cast.
+            let _ = tripwire.trip(Stop::NetworkLimit(format!("{budget} bytes per cast")));
+        }
         std::io::Error::other("the cast's network byte limit is reached")
     }
 }
 
-trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
-/// Counts and caps the plaintext bytes of a connection.
-struct Metered {
+/// Counts and caps the plaintext bytes of a connection. The meter stays locked while the inner
+/// stream is polled (which never blocks), so requests sharing a meter cannot both spend the same
+/// remainder, and nothing moves between [`WireMeter::close`] and the end of the cast.
+pub(crate) struct Metered {
     inner: Box<dyn Stream>,
     meter: Arc<WireMeter>,
 }
@@ -98,15 +138,16 @@ impl AsyncRead for Metered {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        let allowed = this.meter.remaining().min(buf.remaining());
+        let mut moved = this.meter.moved();
+        let allowed = moved.remaining().min(buf.remaining());
         if allowed == 0 && buf.remaining() > 0 {
-            return Poll::Ready(Err(this.meter.refuse()));
+            return Poll::Ready(Err(this.meter.refuse(moved)));
         }
         let mut limited = ReadBuf::new(buf.initialize_unfilled_to(allowed));
         ready!(Pin::new(&mut this.inner).poll_read(cx, &mut limited))?;
         let n = limited.filled().len();
         buf.advance(n);
-        this.meter.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+        moved.bytes_in += n as u64;
         Poll::Ready(Ok(()))
     }
 }
@@ -118,12 +159,13 @@ impl AsyncWrite for Metered {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        let allowed = this.meter.remaining().min(buf.len());
+        let mut moved = this.meter.moved();
+        let allowed = moved.remaining().min(buf.len());
         if allowed == 0 && !buf.is_empty() {
-            return Poll::Ready(Err(this.meter.refuse()));
+            return Poll::Ready(Err(this.meter.refuse(moved)));
         }
         let n = ready!(Pin::new(&mut this.inner).poll_write(cx, &buf[..allowed]))?;
-        this.meter.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+        moved.bytes_out += n as u64;
         Poll::Ready(Ok(n))
     }
 
@@ -163,24 +205,10 @@ pub(crate) async fn exchange(
     meter: Arc<WireMeter>,
 ) -> Result<Response, NetError> {
     let tcp = connect(addrs).await?;
-    let stream: Box<dyn Stream> = if target.is_https() {
-        let name = match target.ip() {
-            Some(ip) => ServerName::IpAddress(ip.into()),
-            None => ServerName::try_from(target.host().to_string())
-                .map_err(|e| NetError::Transport(format!("TLS server name: {e}")))?,
-        };
-        Box::new(
-            tls.connect(name, tcp)
-                .await
-                .map_err(|e| NetError::Transport(format!("TLS: {e}")))?,
-        )
-    } else {
-        Box::new(tcp)
-    };
-    let io = TokioIo::new(Metered {
-        inner: stream,
-        meter,
-    });
+    let stream = secure(tls, target, tcp)
+        .await
+        .map_err(|e| NetError::Transport(format!("TLS: {e}")))?;
+    let io = metered(stream, meter);
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(transport)?;
@@ -211,6 +239,36 @@ pub(crate) async fn exchange(
     drive(conn, response).await.map_err(transport)
 }
 
+/// The connection's stream: `tcp` itself, or TLS over it for `https` (certificate and SNI checks
+/// on the URL's host).
+pub(crate) async fn secure(
+    tls: &TlsConnector,
+    target: &Target,
+    tcp: TcpStream,
+) -> std::io::Result<Box<dyn Stream>> {
+    if !target.is_https() {
+        return Ok(Box::new(tcp));
+    }
+    let name = match target.ip() {
+        Some(ip) => ServerName::IpAddress(ip.into()),
+        None => ServerName::try_from(target.host().to_string()).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("server name: {e}"),
+            )
+        })?,
+    };
+    Ok(Box::new(tls.connect(name, tcp).await?))
+}
+
+/// `stream` as hyper reads and writes it, every byte counted by `meter`.
+pub(crate) fn metered(stream: Box<dyn Stream>, meter: Arc<WireMeter>) -> TokioIo<Metered> {
+    TokioIo::new(Metered {
+        inner: stream,
+        meter,
+    })
+}
+
 /// Polls the connection (which moves the bytes) alongside the exchange (which consumes them) in
 /// this task, so dropping the call drops the connection: nothing is spawned.
 async fn drive<T>(
@@ -230,7 +288,7 @@ async fn drive<T>(
     .await
 }
 
-async fn connect(addrs: &[SocketAddr]) -> Result<TcpStream, NetError> {
+pub(crate) async fn connect(addrs: &[SocketAddr]) -> Result<TcpStream, NetError> {
     let mut failures = Vec::new();
     for addr in addrs {
         match TcpStream::connect(addr).await {
@@ -355,11 +413,9 @@ mod tests {
             ))
             .expect("exchange");
         assert_eq!(response.status, 204);
-        assert_eq!(meter.bytes_out(), expected);
+        let (bytes_in, bytes_out) = meter.close();
+        assert_eq!(bytes_out, expected);
         assert_eq!(server.join().expect("server") as u64, expected);
-        assert_eq!(
-            meter.bytes_in(),
-            "HTTP/1.1 204 No Content\r\n\r\n".len() as u64
-        );
+        assert_eq!(bytes_in, "HTTP/1.1 204 No Content\r\n\r\n".len() as u64);
     }
 }

@@ -52,6 +52,7 @@ mod client;
 mod dns;
 mod guard;
 mod target;
+mod wasi_http;
 
 use crate::cast::{CastState, NetUsage};
 use crate::host::{HostCall, HostError, HostFault};
@@ -72,6 +73,7 @@ use tracing::Instrument;
 
 pub(crate) use client::tls_connector;
 pub(crate) use dns::Dns;
+pub(crate) use wasi_http::HttpHooks;
 use wasmtime::{Caller, Linker};
 
 /// The import module of Spell's own host functions.
@@ -379,8 +381,9 @@ struct Settle<'a> {
 
 impl Drop for Settle<'_> {
     fn drop(&mut self) {
-        self.usage.bytes_in += self.meter.bytes_in();
-        self.usage.bytes_out += self.meter.bytes_out();
+        let (bytes_in, bytes_out) = self.meter.close();
+        self.usage.bytes_in += bytes_in;
+        self.usage.bytes_out += bytes_out;
     }
 }
 
