@@ -5,8 +5,18 @@
 //! 127.0.0.0/8: refused destinations are refused before any connection, and names other than
 //! `localhost` are resolved by [`FakeDns`] on 127.0.0.1.
 
+#[path = "all/guests.rs"]
+#[allow(
+    dead_code,
+    reason = "the guest builders the `all` tests share; these use a few"
+)]
+mod guests;
+
+use guests::runtime;
 use spell_core::{ErrorCode, HasCode, Package, Policy};
-use spell_runtime::{CastOutcome, CastRequest, EventKind, Outcome, Runtime, Spell, UsageLog, Val};
+use spell_runtime::{
+    CastOutcome, CastRequest, EventKind, Outcome, Runtime, Spell, UsageLog, UsageRecord, Val,
+};
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
@@ -50,6 +60,30 @@ struct Seen {
     body: Vec<u8>,
     bytes_read: u64,
     bytes_written: u64,
+}
+
+impl Seen {
+    /// The request line, and each of `headers` somewhere in the head.
+    fn assert_head(&self, request_line: &str, headers: &[String]) {
+        assert!(self.head.starts_with(request_line), "{}", self.head);
+        for header in headers {
+            assert!(
+                self.head.contains(header),
+                "{header:?} missing from {}",
+                self.head
+            );
+        }
+    }
+
+    /// The cast was billed the bytes this connection moved: out what the server read, in what
+    /// it wrote.
+    fn assert_billed(&self, usage: &UsageRecord) {
+        assert_eq!(
+            (usage.net_bytes_out, usage.net_bytes_in),
+            (self.bytes_read, self.bytes_written),
+            "bytes out and in = bytes the server read and wrote"
+        );
+    }
 }
 
 struct Server {
@@ -401,11 +435,6 @@ fn alone(test: &str, body: impl FnOnce()) -> Duration {
 // ---------------------------------------------------------------------------------------------
 // Guests and spells
 
-fn runtime() -> Runtime {
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| Runtime::new().expect("runtime")).clone()
-}
-
 /// `guest/examples/fetch.c`, built once per process.
 fn fetch_wasm() -> Vec<u8> {
     static WASM: OnceLock<Vec<u8>> = OnceLock::new();
@@ -560,34 +589,19 @@ fn allowed_request_succeeds_and_usage_matches_what_the_server_saw() {
         got[0].headers,
         "content-type: text/plain\ncontent-length: 5\n"
     );
-    assert!(
-        seen.head.starts_with("POST /echo?x=1 HTTP/1.1\r\n"),
-        "{}",
-        seen.head
+    seen.assert_head(
+        "POST /echo?x=1 HTTP/1.1\r\n",
+        &[
+            format!("host: 127.0.0.1:{}\r\n", server.port),
+            "x-test: 1\r\n".into(),
+            "connection: close\r\n".into(),
+            "content-length: 7\r\n".into(),
+        ],
     );
-    for header in [
-        format!("host: 127.0.0.1:{}\r\n", server.port),
-        "x-test: 1\r\n".into(),
-        "connection: close\r\n".into(),
-        "content-length: 7\r\n".into(),
-    ] {
-        assert!(
-            seen.head.contains(&header),
-            "{header:?} missing from {}",
-            seen.head
-        );
-    }
     assert_eq!(seen.body, b"payload");
     let usage = &log.records()[0];
     assert_eq!(usage.net_requests, 1);
-    assert_eq!(
-        usage.net_bytes_out, seen.bytes_read,
-        "bytes out = bytes the server read"
-    );
-    assert_eq!(
-        usage.net_bytes_in, seen.bytes_written,
-        "bytes in = bytes the server wrote"
-    );
+    seen.assert_billed(usage);
     assert!(violations(&log).is_empty());
 }
 
@@ -1054,11 +1068,8 @@ fn https_to_a_server_of_a_trusted_private_ca_succeeds_and_is_metered_inside_tls(
     );
     let usage = &log.records()[0];
     assert_eq!(usage.net_requests, 1);
-    assert_eq!(
-        (usage.net_bytes_out, usage.net_bytes_in),
-        (seen.bytes_read, seen.bytes_written),
-        "HTTP bytes inside TLS, as the server read and wrote them"
-    );
+    // HTTP bytes inside TLS, as the server read and wrote them.
+    seen.assert_billed(usage);
 }
 
 #[test]
@@ -1673,20 +1684,7 @@ fn client_component(ask: &Ask<'_>) -> Vec<u8> {
         wit_component::StringEncoding::UTF8,
     )
     .expect("embed the world");
-    use wasi_preview1_component_adapter_provider::{
-        WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
-    };
-    wit_component::ComponentEncoder::default()
-        .module(&core)
-        .expect("core module")
-        .adapter(
-            WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
-            WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
-        )
-        .expect("adapter")
-        .validate(true)
-        .encode()
-        .expect("encode component")
+    guests::component(&core)
 }
 
 /// wasi:http `error-code` cases the client prints.
@@ -1715,31 +1713,19 @@ fn a_component_request_succeeds_and_usage_matches_what_the_server_saw() {
         String::from_utf8_lossy(&outcome.stdout),
         "status 200\nhello"
     );
-    assert!(
-        seen.head.starts_with("POST /echo?x=1 HTTP/1.1\r\n"),
-        "{}",
-        seen.head
-    );
     // No `content-length` from the guest: its body streams, chunked.
-    for header in [
-        format!("host: {authority}\r\n"),
-        "connection: close\r\n".into(),
-        "transfer-encoding: chunked\r\n".into(),
-    ] {
-        assert!(
-            seen.head.contains(&header),
-            "{header:?} missing from {}",
-            seen.head
-        );
-    }
+    seen.assert_head(
+        "POST /echo?x=1 HTTP/1.1\r\n",
+        &[
+            format!("host: {authority}\r\n"),
+            "connection: close\r\n".into(),
+            "transfer-encoding: chunked\r\n".into(),
+        ],
+    );
     assert_eq!(seen.body, b"7\r\npayload\r\n0\r\n\r\n");
     let usage = &log.records()[0];
     assert_eq!(usage.net_requests, 1);
-    assert_eq!(
-        (usage.net_bytes_out, usage.net_bytes_in),
-        (seen.bytes_read, seen.bytes_written),
-        "bytes out and in = bytes the server read and wrote"
-    );
+    seen.assert_billed(usage);
     assert!(violations(&log).is_empty());
 }
 
@@ -1912,11 +1898,8 @@ fn a_component_reaches_https_servers_the_runtime_trusts_and_no_others() {
         "status 200\nsecure"
     );
     let usage = &log.records()[0];
-    assert_eq!(
-        (usage.net_bytes_out, usage.net_bytes_in),
-        (seen.bytes_read, seen.bytes_written),
-        "HTTP bytes inside TLS, as the server read and wrote them"
-    );
+    // HTTP bytes inside TLS, as the server read and wrote them.
+    seen.assert_billed(usage);
 
     // The default runtime does not know the private CA.
     let spell = component_fetch(&ask, &[server.pattern()], "");
