@@ -1,4 +1,5 @@
-//! Outbound HTTP for spells: the `spell::http_request` host import.
+//! Outbound HTTP for spells: the `spell::http_request` host import, and the sender behind
+//! components' `wasi:http` ([`wasi_http`]), which shares its checks, client and meter.
 //!
 //! A spell gets no network unless its grant names host patterns (`capabilities.network`, the
 //! manifest's request intersected with the policy). The host makes each request on the guest's
