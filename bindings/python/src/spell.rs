@@ -161,7 +161,6 @@ impl PySpell {
         let (request, cancel) = request.into_request(py)?;
         let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
         let future = event_loop.call_method0("create_future")?;
-        future.call_method1("add_done_callback", (CancelIfCancelled { cancel },))?;
         let (future_ref, loop_ref) = (future.clone().unbind(), event_loop.unbind());
         let spell = &self.inner;
         // Most casts end within the budget: their future is done before it is awaited, and
@@ -172,12 +171,15 @@ impl PySpell {
                 Python::attach(|py| deliver(py, &future_ref, &loop_ref, outcome(py, result)))
             })
         });
-        if let Some(result) = finished {
-            match outcome(py, result) {
+        match finished {
+            Some(result) => match outcome(py, result) {
                 Ok(o) => future.call_method1("set_result", (Py::new(py, o)?,))?,
                 Err(e) => future.call_method1("set_exception", (e.into_value(py),))?,
-            };
-        }
+            },
+            // Only a cast still running can be cancelled by cancelling its awaiter; a done
+            // future needs no callback (setting its result would schedule one on the loop).
+            None => future.call_method1("add_done_callback", (CancelIfCancelled { cancel },))?,
+        };
         Ok(future)
     }
 
