@@ -351,8 +351,7 @@ async fn cast(
         .limits
         .lowered_by(&req.limits)
         .map_err(Error::RequestDenied)?;
-    let component = matches!(spell.pre, SpellPre::Component(_));
-    check_request(&spell.grant, &req, component)?;
+    check_request(&spell.grant, &req)?;
     let trace = match &req.traceparent {
         Some(tp) => Some(Arc::new(
             TraceContext::parse(tp, req.tracestate.as_deref())
@@ -466,7 +465,7 @@ async fn cast(
                 net: NetUsage::default(),
                 net_scope,
                 deadline: deadline.clone(),
-                fs: FsGuard::new(&limits),
+                fs: FsGuard::new(&limits, tripwire.clone()),
                 limiter: MemoryLimiter::new(limits.memory_bytes, rt.grow_bounds, tripwire.clone()),
             };
             let mut store = Store::new(&rt.engine, state);
@@ -501,7 +500,7 @@ async fn cast(
             usage.net_requests = state.net.requests;
             usage.net_bytes_in = state.net.bytes_in;
             usage.net_bytes_out = state.net.bytes_out;
-            usage.disk_bytes_written = state.fs.disk_bytes_written();
+            usage.disk_bytes_written = state.fs.disk.written();
             usage.cpu_ns = cpu.as_nanos() as u64;
             if fuel_metered {
                 usage.fuel = Some(fuel.saturating_sub(store.get_fuel().unwrap_or(0)));
@@ -558,7 +557,7 @@ impl Ended {
 }
 
 /// Checks the request against the grant; every problem is listed.
-fn check_request(grant: &Grant, req: &CastRequest, component: bool) -> Result<(), Error> {
+fn check_request(grant: &Grant, req: &CastRequest) -> Result<(), Error> {
     let mut problems = Vec::new();
     for (k, _) in &req.env {
         if !grant.env.contains(k) {
@@ -571,12 +570,6 @@ fn check_request(grant: &Grant, req: &CastRequest, component: bool) -> Result<()
             Some(g) if g.access < m.access => {
                 problems.push(format!("mount `{}` is granted read-only", m.guest))
             }
-            // Disk writes are metered in Spell's preview-1 wrappers (`fs_guard.rs`), which
-            // components do not go through: unmetered writes would escape `disk_write_bytes`.
-            Some(_) if component && m.access == Access::Rw => problems.push(format!(
-                "mount `{}`: components get read-only mounts (their disk writes cannot be metered yet)",
-                m.guest
-            )),
             Some(_) => {}
         }
     }

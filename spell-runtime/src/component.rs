@@ -132,7 +132,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<CastState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    crate::component_fs::guard_open(&mut linker)?;
+    crate::component_fs::guard(&mut linker)?;
     Ok(linker)
 }
 

@@ -21,6 +21,8 @@ use crate::cast::CastState;
 use crate::limits::{Stop, Tripwire};
 use spell_core::EffectiveLimits;
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::{AsContextMut, Caller, Extern, Linker};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -41,36 +43,54 @@ pub(crate) struct FsGuard {
     opened: HashSet<u32>,
     /// Whether the observer heard of the open-file cap: repeated refusals are the same event.
     open_cap_reported: bool,
-    disk_cap: u64,
-    disk_written: u64,
+    pub(crate) disk: Arc<DiskMeter>,
 }
 
 impl FsGuard {
-    pub(crate) fn new(limits: &EffectiveLimits) -> FsGuard {
+    pub(crate) fn new(limits: &EffectiveLimits, tripwire: Arc<Tripwire>) -> FsGuard {
         FsGuard {
             max_open: limits.open_files,
             opened: HashSet::new(),
             open_cap_reported: false,
-            disk_cap: limits.disk_write_bytes,
-            disk_written: 0,
+            disk: Arc::new(DiskMeter {
+                cap: limits.disk_write_bytes,
+                written: AtomicU64::new(0),
+                tripwire,
+            }),
         }
     }
+}
 
-    /// Bytes written to files so far, holes and growth included.
-    pub(crate) fn disk_bytes_written(&self) -> u64 {
-        self.disk_written
+/// Bytes a cast wrote to files, holes and growth included, against `disk_write_bytes`. Shared
+/// with a component's file streams (`component_fs.rs`), which write outside the host calls that
+/// made them.
+pub(crate) struct DiskMeter {
+    cap: u64,
+    written: AtomicU64,
+    tripwire: Arc<Tripwire>,
+}
+
+impl DiskMeter {
+    /// Bytes written to files so far.
+    pub(crate) fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
     }
 
-    /// Charges `bytes` about to be written, or trips the disk limit.
-    fn reserve(&self, bytes: u64, tripwire: &Tripwire) -> wasmtime::Result<()> {
-        let wanted = self.disk_written.saturating_add(bytes);
-        if wanted > self.disk_cap {
-            return Err(tripwire.trip(Stop::DiskLimit {
-                cap: self.disk_cap,
+    /// Checks that `bytes` more fit under the cap, or trips the disk limit.
+    pub(crate) fn reserve(&self, bytes: u64) -> wasmtime::Result<()> {
+        let wanted = self.written().saturating_add(bytes);
+        if wanted > self.cap {
+            return Err(self.tripwire.trip(Stop::DiskLimit {
+                cap: self.cap,
                 wanted,
             }));
         }
         Ok(())
+    }
+
+    /// Counts `bytes` written.
+    pub(crate) fn add(&self, bytes: u64) {
+        self.written.fetch_add(bytes, Ordering::Relaxed);
     }
 }
 
@@ -284,12 +304,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<CastState>) -> wasmtime::Result<
                     mut mem,
                     wasi,
                     guard,
-                    tripwire,
+                    ..
                 } = parts(&mut caller, &export)?;
                 let Some(plan) = plan_write(wasi, &mut mem, fd, iovs, iovs_len, None).await else {
                     return abi::fd_write(&mut *wasi, &mut mem, fd, iovs, iovs_len, out).await;
                 };
-                guard.reserve(plan.charge(), tripwire)?;
+                guard.disk.reserve(plan.charge())?;
                 let rc = abi::fd_write(&mut *wasi, &mut mem, fd, iovs, iovs_len, out).await?;
                 plan.settle(guard, &mem, rc, out)?;
                 Ok(rc)
@@ -307,14 +327,14 @@ pub(crate) fn add_to_linker(linker: &mut Linker<CastState>) -> wasmtime::Result<
                     mut mem,
                     wasi,
                     guard,
-                    tripwire,
+                    ..
                 } = parts(&mut caller, &export)?;
                 let at = Some(offset as u64);
                 let Some(plan) = plan_write(wasi, &mut mem, fd, iovs, iovs_len, at).await else {
                     return abi::fd_pwrite(&mut *wasi, &mut mem, fd, iovs, iovs_len, offset, out)
                         .await;
                 };
-                guard.reserve(plan.charge(), tripwire)?;
+                guard.disk.reserve(plan.charge())?;
                 let rc =
                     abi::fd_pwrite(&mut *wasi, &mut mem, fd, iovs, iovs_len, offset, out).await?;
                 plan.settle(guard, &mem, rc, out)?;
@@ -332,16 +352,16 @@ pub(crate) fn add_to_linker(linker: &mut Linker<CastState>) -> wasmtime::Result<
                     mut mem,
                     wasi,
                     guard,
-                    tripwire,
+                    ..
                 } = parts(&mut caller, &export)?;
                 let growth = match writable_file_size(wasi, &mut mem, fd).await {
                     Some((_, current)) => (size as u64).saturating_sub(current),
                     None => 0,
                 };
-                guard.reserve(growth, tripwire)?;
+                guard.disk.reserve(growth)?;
                 let rc = abi::fd_filestat_set_size(&mut *wasi, &mut mem, fd, size).await?;
                 if rc == errno(Errno::Success) {
-                    guard.disk_written = guard.disk_written.saturating_add(growth);
+                    guard.disk.add(growth);
                 }
                 Ok(rc)
             })
@@ -392,7 +412,7 @@ impl WritePlan {
         if rc == errno(Errno::Success) {
             let written = u64::from(mem.read(GuestPtr::<u32>::new(out as u32))?);
             let hole = if written > 0 { self.hole } else { 0 };
-            guard.disk_written = guard.disk_written.saturating_add(written + hole);
+            guard.disk.add(written + hole);
         }
         Ok(())
     }
