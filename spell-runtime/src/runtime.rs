@@ -27,7 +27,7 @@ use spell_verify::{PolicyVerifier, SignatureCheck, Verification};
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio_rustls::TlsConnector;
 use wasmtime::component::types::ComponentFunc;
 use wasmtime::{
@@ -101,8 +101,9 @@ impl std::fmt::Debug for Runtime {
 pub(crate) struct RuntimeInner {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<CastState>,
-    /// Components' linker: WASI preview 2.
-    component_linker: wasmtime::component::Linker<CastState>,
+    /// Components' linker (WASI preview 2, `wasi:http`, the host functions), made on the first
+    /// component load: defining it is about a tenth of a module-only `spell cast`.
+    component_linker: OnceLock<Result<wasmtime::component::Linker<CastState>, Error>>,
     pub(crate) config: RuntimeBuilder,
     pub(crate) slots: Arc<tokio::sync::Semaphore>,
     pub(crate) default_meter: Arc<dyn MeteringHook>,
@@ -289,8 +290,6 @@ impl Runtime {
         fs_guard::add_to_linker(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
         net::add_to_linker(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
         random::add_to_linker(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
-        let mut component_linker =
-            crate::component::linker(&engine).map_err(|e| Error::Config(format!("{e:#}")))?;
         let mut host_functions = HashMap::new();
         for f in &config.host_functions {
             let name = f.qualified_name();
@@ -305,7 +304,6 @@ impl Runtime {
                 return Err(Error::HostFunction { name, reason });
             }
             f.define(&mut linker, &engine)
-                .and_then(|()| f.define_component(&mut component_linker))
                 .map_err(|e| Error::HostFunction {
                     name,
                     reason: format!("{e:#}"),
@@ -338,7 +336,7 @@ impl Runtime {
             ),
             engine,
             linker,
-            component_linker,
+            component_linker: OnceLock::new(),
             tls,
             dns,
             config,
@@ -634,7 +632,7 @@ impl Runtime {
                         .is_some_and(|f| f.fits(ty))
                 };
                 let pre = crate::component::prepare(
-                    &inner.component_linker,
+                    self.component_linker()?,
                     component,
                     source.entrypoint,
                     !grant.network.is_empty(),
@@ -670,6 +668,25 @@ impl Runtime {
                 pre,
             }),
         })
+    }
+
+    fn component_linker(&self) -> Result<&wasmtime::component::Linker<CastState>, Error> {
+        let inner = &self.inner;
+        let made = inner.component_linker.get_or_init(|| {
+            let mut linker = crate::component::linker(&inner.engine)
+                .map_err(|e| Error::Config(format!("{e:#}")))?;
+            for f in inner.host_functions.values() {
+                f.define_component(&mut linker)
+                    .map_err(|e| Error::HostFunction {
+                        name: f.qualified_name(),
+                        reason: format!("{e:#}"),
+                    })?;
+            }
+            Ok(linker)
+        });
+        // The error is kept for every later load; each gets its own copy.
+        made.as_ref()
+            .map_err(|e| Error::Config(format!("the component linker: {e}")))
     }
 
     /// The registered host function `module::name`, if `grant` allows it.
