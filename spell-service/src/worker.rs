@@ -815,7 +815,10 @@ async fn process(
     finish(streams, message, stored, Some(running)).await
 }
 
-/// Bills the cast's usage (idempotent by cast id), finishes its lifecycle, double-acks.
+/// Bills the cast's usage (idempotent by cast id), finishes its lifecycle, acks. A plain ack,
+/// not a double ack: if it is lost the request comes back, finds its result stored and its
+/// lifecycle final, and is settled and acked again without a second cast or a second bill, so
+/// waiting a round trip for the server's confirmation buys nothing.
 async fn finish(
     streams: &Streams,
     message: &jetstream::Message,
@@ -824,19 +827,24 @@ async fn finish(
 ) -> Result<(), Failure> {
     settle_result(streams, &result, known).await?;
     message
-        .double_ack()
+        .ack()
         .await
         .map_err(|e| Failure::Transient(ServiceError::transport("ack", e)))?;
     Ok(())
 }
 
-/// Bills a stored result's usage (idempotent by cast id) and finishes its lifecycle.
+/// Bills a stored result's usage (idempotent by cast id) and finishes its lifecycle, the two
+/// writes at once: each is idempotent, and the stored result, written before both, is what a
+/// redelivery settles again if either fails.
 async fn settle_result(
     streams: &Streams,
     result: &CastResult,
     known: Option<(Lifecycle, u64)>,
 ) -> Result<(), ServiceError> {
-    if let Some(usage) = &result.usage {
+    let bill = async {
+        let Some(usage) = &result.usage else {
+            return Ok(());
+        };
         let entry = UsageEntry {
             cast_id: result.cast_id.clone(),
             tenant: result.tenant.clone(),
@@ -845,9 +853,10 @@ async fn settle_result(
             reason: None,
             usage: usage.clone(),
         };
-        publish_usage(&streams.js, &entry).await?;
-    }
-    finish_lifecycle(&streams.state, result, known).await
+        publish_usage(&streams.js, &entry).await
+    };
+    let (billed, finished) = tokio::join!(bill, finish_lifecycle(&streams.state, result, known));
+    billed.and(finished)
 }
 
 /// Moves the lifecycle to the result's final state; `known` is the caller's last read or write.
