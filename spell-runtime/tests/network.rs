@@ -1909,3 +1909,37 @@ fn a_component_reaches_https_servers_the_runtime_trusts_and_no_others() {
         format!("error {TLS_CERTIFICATE_ERROR}\n")
     );
 }
+
+#[test]
+fn a_components_requests_carry_the_casts_trace_context_and_spans() {
+    let server = Server::start(Reply::Body("traced"));
+    let authority = format!("127.0.0.1:{}", server.port);
+    let spell = component_fetch(&Ask::get(&authority, "/"), &[server.pattern()], "");
+    // A trace of its own: the module test above finds its cast span by its trace id.
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let spans = Spans::global();
+    let outcome = spell
+        .cast(CastRequest::new().traceparent(format!("00-{trace_id}-{PARENT}-01")))
+        .expect("cast");
+    assert_eq!(
+        String::from_utf8_lossy(&outcome.stdout),
+        "status 200\ntraced"
+    );
+    let seen = server.next();
+    let sent = header(&seen.head, "traceparent").expect("a traceparent header");
+    let parts: Vec<&str> = sent.split('-').collect();
+    assert_eq!(
+        (parts[0], parts[1], parts[3]),
+        ("00", trace_id, "01"),
+        "{sent}"
+    );
+    assert_ne!(parts[2], PARENT, "a span of its own");
+    let requests = spans.named("http_request");
+    let request = requests
+        .iter()
+        .find(|r| r.get("span_id").is_some_and(|s| s == parts[2]))
+        .expect("the request's span is the header's");
+    assert_eq!(request["http.response.status_code"], "200");
+    assert_eq!(request["http.request.method"], "GET");
+    assert_eq!(request["server.address"], "127.0.0.1");
+}
