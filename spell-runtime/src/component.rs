@@ -170,10 +170,15 @@ pub(crate) fn prepare(
     if !refused.is_empty() {
         return Err(Error::ImportNotGranted(refused));
     }
-    // A WASI interface of a newer minor version, or a function wasmtime-wasi lacks.
-    let pre = linker
-        .instantiate_pre(component)
-        .map_err(|e| Error::ImportNotGranted(vec![format!("{e:#}")]))?;
+    // A WASI interface of a newer minor version, a function wasmtime-wasi lacks, or a type
+    // that differs: every missing function listed when there are any, else wasmtime's reason.
+    let pre = linker.instantiate_pre(component).map_err(|e| {
+        let missing = missing_wasi_functions(linker, component, network);
+        Error::ImportNotGranted(match missing.is_empty() {
+            true => vec![format!("{e:#}")],
+            false => missing,
+        })
+    })?;
     let command = CommandPre::new(pre.clone()).ok();
     let entry_err = |reason| {
         Err(Error::Entrypoint {
@@ -194,6 +199,43 @@ pub(crate) fn prepare(
         }
     }
     Ok(ComponentPre { pre, command })
+}
+
+/// The version of the WASI interfaces the linker defines; a component's import of any 0.2.x
+/// version is matched to it.
+const WASI_VERSION: &str = "0.2.12";
+
+/// Functions the component imports from WASI interfaces the linker provides but that the
+/// linker does not define (`wasi:cli/environment@0.2.0#get-arguments`). The linker has no
+/// lookup, so each is probed by defining it in a copy: only a name not yet defined can be.
+fn missing_wasi_functions(
+    linker: &Linker<CastState>,
+    component: &Component,
+    network: bool,
+) -> Vec<String> {
+    let engine = component.engine();
+    let mut probe = linker.clone();
+    let mut missing = Vec::new();
+    for (name, item) in component.component_type().imports(engine) {
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            continue;
+        };
+        let Some((interface, _)) = name.split_once('@').filter(|_| provided(name, network)) else {
+            continue;
+        };
+        let Ok(mut defined) = probe.instance(&format!("{interface}@{WASI_VERSION}")) else {
+            continue;
+        };
+        for (function, export) in instance.exports(engine) {
+            let ComponentItem::ComponentFunc(_) = export.ty else {
+                continue;
+            };
+            if defined.func_new(function, |_, _, _, _| Ok(())).is_ok() {
+                missing.push(format!("{name}#{function}"));
+            }
+        }
+    }
+    missing
 }
 
 /// Whether an import is one of the WASI interfaces the linker provides: `wasi:http` only to a

@@ -422,6 +422,37 @@ fn unsatisfied_imports_are_listed_in_full() {
 }
 
 #[test]
+fn functions_missing_from_known_wasi_interfaces_are_listed_in_full() {
+    // Real interfaces at older 0.2 versions (matched to the linker's 0.2.12), with functions
+    // that exist beside ones that do not.
+    let wat = r#"(component
+      (import "wasi:cli/environment@0.2.0" (instance
+        (export "get-environment" (func (result (list (tuple string string)))))
+        (export "get-nonsense" (func))))
+      (import "wasi:random/random@0.2.3" (instance
+        (export "get-random-u64" (func (result u64)))
+        (export "get-entropy" (func (result u64))))))"#;
+    let wasm = wat::parse_str(wat).expect("wat");
+    let bytes = package(&wasm, r#""entrypoint":"x""#);
+    let manifest = Package::read(&bytes, &Default::default())
+        .expect("read")
+        .manifest;
+    let err = runtime()
+        .load(&bytes, &Policy::trusting(&manifest))
+        .expect_err("unsatisfied");
+    let Error::ImportNotGranted(list) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        list,
+        &[
+            "wasi:cli/environment@0.2.0#get-nonsense",
+            "wasi:random/random@0.2.3#get-entropy",
+        ]
+    );
+}
+
+#[test]
 fn components_are_cached_in_memory_and_on_disk() {
     let dir = tempfile::tempdir().expect("tmp");
     let bytes = package(guest_component(), "");
