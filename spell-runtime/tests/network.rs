@@ -1529,6 +1529,8 @@ struct Ask<'a> {
     body: &'a str,
     /// How many times it makes the request.
     times: u32,
+    /// The `request-options` timeouts it sets: first byte, between bytes.
+    timeouts: (Option<Duration>, Option<Duration>),
 }
 
 impl<'a> Ask<'a> {
@@ -1539,6 +1541,7 @@ impl<'a> Ask<'a> {
             path,
             body: "",
             times: 1,
+            timeouts: (None, None),
         }
     }
 }
@@ -1571,6 +1574,9 @@ fn client_component(ask: &Ask<'_>) -> Vec<u8> {
   (import "wasi:http/types@0.2.12" "[method]outgoing-request.body" (func $request_body (param i32 i32)))
   (import "wasi:http/types@0.2.12" "[method]outgoing-body.write" (func $body_write (param i32 i32)))
   (import "wasi:http/types@0.2.12" "[static]outgoing-body.finish" (func $body_finish (param i32 i32 i32 i32)))
+  (import "wasi:http/types@0.2.12" "[constructor]request-options" (func $options (result i32)))
+  (import "wasi:http/types@0.2.12" "[method]request-options.set-first-byte-timeout" (func $set_first_byte (param i32 i32 i64) (result i32)))
+  (import "wasi:http/types@0.2.12" "[method]request-options.set-between-bytes-timeout" (func $set_between_bytes (param i32 i32 i64) (result i32)))
   (import "wasi:http/outgoing-handler@0.2.12" "handle" (func $handle (param i32 i32 i32 i32)))
   (import "wasi:http/types@0.2.12" "[method]future-incoming-response.subscribe" (func $subscribe (param i32) (result i32)))
   (import "wasi:http/types@0.2.12" "[method]future-incoming-response.get" (func $get (param i32 i32)))
@@ -1617,7 +1623,7 @@ fn client_component(ask: &Ask<'_>) -> Vec<u8> {
   ;; response or error-code at 40; the others their case at 16 and handle or list at 20.
   (func $fetch
     (local $req i32) (local $body i32) (local $out i32) (local $future i32) (local $pollable i32)
-    (local $in i32)
+    (local $in i32) (local $options i32)
     (local.set $req (call $request (call $fields)))
     (drop (call $set_method (local.get $req) (i32.const {method}) (i32.const 0) (i32.const 0)))
     (drop (call $set_scheme (local.get $req) (i32.const 1) (i32.const {scheme}) (i32.const 0) (i32.const 0)))
@@ -1625,7 +1631,11 @@ fn client_component(ask: &Ask<'_>) -> Vec<u8> {
     (drop (call $set_path (local.get $req) (i32.const 1) (i32.const 3072) (i32.const {path_len})))
     (call $request_body (local.get $req) (i32.const 16))
     (local.set $body (i32.load (i32.const 20)))
-    (call $handle (local.get $req) (i32.const 0) (i32.const 0) (i32.const 16))
+    ;; Options always, each timeout `some` (nanoseconds) or `none`.
+    (local.set $options (call $options))
+    (drop (call $set_first_byte (local.get $options) (i32.const {first_byte_set}) (i64.const {first_byte_ns})))
+    (drop (call $set_between_bytes (local.get $options) (i32.const {between_set}) (i64.const {between_ns})))
+    (call $handle (local.get $req) (i32.const 1) (local.get $options) (i32.const 16))
     (if (i32.load8_u (i32.const 16)) (then
       (call $print (i32.const 1040) (i32.const 6))
       (call $line (i32.load8_u (i32.const 24)))
@@ -1675,6 +1685,10 @@ fn client_component(ask: &Ask<'_>) -> Vec<u8> {
         method = if ask.body.is_empty() { 0 } else { 2 },
         scheme = u8::from(ask.https),
         times = ask.times,
+        first_byte_set = u8::from(ask.timeouts.0.is_some()),
+        first_byte_ns = ask.timeouts.0.unwrap_or_default().as_nanos(),
+        between_set = u8::from(ask.timeouts.1.is_some()),
+        between_ns = ask.timeouts.1.unwrap_or_default().as_nanos(),
     );
     let mut core = wat::parse_str(&wat).expect("wat");
     wit_component::embed_component_metadata(
@@ -1689,6 +1703,7 @@ fn client_component(ask: &Ask<'_>) -> Vec<u8> {
 
 /// wasi:http `error-code` cases the client prints.
 const DESTINATION_IP_PROHIBITED: u8 = 4;
+const CONNECTION_READ_TIMEOUT: u8 = 9;
 const CONNECTION_LIMIT_REACHED: u8 = 11;
 const TLS_CERTIFICATE_ERROR: u8 = 13;
 const HTTP_REQUEST_DENIED: u8 = 15;
@@ -1942,4 +1957,52 @@ fn a_components_requests_carry_the_casts_trace_context_and_spans() {
     assert_eq!(request["http.response.status_code"], "200");
     assert_eq!(request["http.request.method"], "GET");
     assert_eq!(request["server.address"], "127.0.0.1");
+}
+
+#[test]
+fn a_components_request_options_bound_its_waits_and_the_cast_goes_on() {
+    let ms = Duration::from_millis;
+    // No first byte within 200 ms.
+    let slow = Server::start(Reply::Slow(Duration::from_secs(3)));
+    let authority = format!("127.0.0.1:{}", slow.port);
+    let ask = Ask {
+        timeouts: (Some(ms(200)), None),
+        ..Ask::get(&authority, "/slow")
+    };
+    let spell = component_fetch(&ask, &[slow.pattern()], "");
+    let started = Instant::now();
+    let (outcome, log) = cast(&spell, &[]);
+    assert_eq!(outcome.outcome, Outcome::Ok, "{outcome:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&outcome.stdout),
+        format!("error {CONNECTION_READ_TIMEOUT}\n")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(log.records()[0].net_requests, 1);
+
+    // The head, part of the body, then nothing for longer than 200 ms.
+    let stall = Server::start(Reply::Stall(Duration::from_secs(3)));
+    let authority = format!("127.0.0.1:{}", stall.port);
+    let ask = Ask {
+        timeouts: (None, Some(ms(200))),
+        ..Ask::get(&authority, "/stall")
+    };
+    let spell = component_fetch(&ask, &[stall.pattern()], "");
+    let started = Instant::now();
+    let (outcome, log) = cast(&spell, &[]);
+    assert_eq!(outcome.outcome, Outcome::Ok, "{outcome:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&outcome.stdout),
+        "status 200\npartialread-error\n"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(log.records()[0].net_bytes_in, STALLED_HEAD.len() as u64);
 }
