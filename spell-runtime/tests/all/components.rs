@@ -69,6 +69,17 @@ fn exports_spell(fields: &str) -> Spell {
     wasm_spell(&runtime(), &wasm, fields)
 }
 
+/// Why loading `wasm` packed with manifest `fields`, under a policy trusting its manifest, fails.
+fn load_error(wasm: &[u8], fields: &str) -> Error {
+    let bytes = package(wasm, fields);
+    let manifest = Package::read(&bytes, &Default::default())
+        .expect("read")
+        .manifest;
+    runtime()
+        .load(&bytes, &Policy::trusting(&manifest))
+        .expect_err("the load fails")
+}
+
 #[test]
 fn pack_detects_a_component() {
     let bytes = package(guest_component(), "");
@@ -314,19 +325,10 @@ fn exports_are_called_by_name() {
         assert_eq!(err.code(), ErrorCode::CastSetup, "{name}");
     }
     let wasm = wat::parse_str(EXPORTS).expect("wat");
-    let bytes = package(&wasm, r#""entrypoint":"add""#);
-    let manifest = Package::read(&bytes, &Default::default())
-        .expect("read")
-        .manifest;
-    let err = runtime()
-        .load(&bytes, &Policy::trusting(&manifest))
-        .expect_err("parameters");
+    let err = load_error(&wasm, r#""entrypoint":"add""#);
     assert_eq!(err.code(), ErrorCode::EntrypointInvalid);
     assert!(err.to_string().contains("takes parameters"), "{err}");
-    let bytes = package(&wasm, "");
-    let err = runtime()
-        .load(&bytes, &Policy::trusting(&manifest))
-        .expect_err("no command");
+    let err = load_error(&wasm, "");
     assert_eq!(err.code(), ErrorCode::EntrypointInvalid);
 }
 
@@ -398,14 +400,7 @@ fn unsatisfied_imports_are_listed_in_full() {
       (import "acme:log/sink" (instance
         (export "write" (func (param "line" string)))))
       (import "wasi:http/outgoing-handler@0.2.6" (instance)))"#;
-    let wasm = wat::parse_str(wat).expect("wat");
-    let bytes = package(&wasm, r#""entrypoint":"x""#);
-    let manifest = Package::read(&bytes, &Default::default())
-        .expect("read")
-        .manifest;
-    let err = runtime()
-        .load(&bytes, &Policy::trusting(&manifest))
-        .expect_err("unsatisfied");
+    let err = load_error(&wat::parse_str(wat).expect("wat"), r#""entrypoint":"x""#);
     assert_eq!(err.code(), ErrorCode::ImportNotGranted);
     let Error::ImportNotGranted(list) = &err else {
         panic!("{err}")
@@ -432,14 +427,7 @@ fn functions_missing_from_known_wasi_interfaces_are_listed_in_full() {
       (import "wasi:random/random@0.2.3" (instance
         (export "get-random-u64" (func (result u64)))
         (export "get-entropy" (func (result u64))))))"#;
-    let wasm = wat::parse_str(wat).expect("wat");
-    let bytes = package(&wasm, r#""entrypoint":"x""#);
-    let manifest = Package::read(&bytes, &Default::default())
-        .expect("read")
-        .manifest;
-    let err = runtime()
-        .load(&bytes, &Policy::trusting(&manifest))
-        .expect_err("unsatisfied");
+    let err = load_error(&wat::parse_str(wat).expect("wat"), r#""entrypoint":"x""#);
     let Error::ImportNotGranted(list) = &err else {
         panic!("{err}")
     };
