@@ -32,7 +32,49 @@ function toJSON() {
     hook_error: e ? { code: e.code, name: e.codeName, hook: e.hook ?? null, message: e.message } : null,
   }
 }
-native.registerToJson(toJSON)
+// Every cast result is built here, from the addon's values in this order: V8 makes an object
+// literal for a fraction of what setting its properties one by one through N-API costs. The
+// usage record's outcome and exit code are the result's own. Absent values come as null and are
+// left undefined, as everywhere else in the package.
+const absent = (v) => (v === null ? undefined : v)
+function castResult(outcome, exitCode, trap, detail, returned, stdout, stderr, hookError, denialCode,
+  castId, spellDigest, spellName, fuel, wallNs, cpuNs, memoryPeakBytes, stdoutBytes, stderrBytes,
+  netRequests, netBytesIn, netBytesOut, diskBytesWritten, startedAtMs, traceId) {
+  exitCode = absent(exitCode)
+  const usage = {
+    castId,
+    spellDigest,
+    spellName,
+    outcome,
+    exitCode,
+    fuel: absent(fuel),
+    wallNs,
+    cpuNs,
+    memoryPeakBytes,
+    stdoutBytes,
+    stderrBytes,
+    netRequests,
+    netBytesIn,
+    netBytesOut,
+    diskBytesWritten,
+    startedAtMs,
+    traceId: absent(traceId),
+  }
+  return {
+    outcome,
+    exitCode,
+    trap: absent(trap),
+    detail: absent(detail),
+    returned,
+    stdout,
+    stderr,
+    usage,
+    hookError: absent(hookError),
+    denialCode: absent(denialCode),
+    toJSON,
+  }
+}
+native.registerResultFactory(castResult)
 
 // Listed one by one so that ESM `import { Runtime } from '@spell/runtime'` works too.
 exports.Runtime = native.Runtime
