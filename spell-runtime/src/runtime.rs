@@ -156,7 +156,7 @@ pub struct UnverifiedModule {
     pub entrypoint: String,
     /// What the module may use.
     pub grant: Grant,
-    /// The largest module to load (a package's default: [`spell_core::DEFAULT_MAX_MODULE_BYTES`]).
+    /// The largest module to load (a package's default: [`spell_core::package::DEFAULT_MAX_MODULE_BYTES`]).
     pub max_module_bytes: u64,
 }
 

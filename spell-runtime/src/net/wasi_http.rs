@@ -109,7 +109,7 @@ impl WasiHttpHooks for HttpHooks {
         Arc::new(|name| DEFAULT_FORBIDDEN_HEADERS.contains(name) || name == TE || name == TRAILER)
     }
 
-    /// The `host` header is the normalized URL's, set by [`send`].
+    /// The `host` header is the normalized URL's, set by [`own_headers`].
     fn set_host_header(&mut self) -> bool {
         false
     }
