@@ -3,7 +3,9 @@
 use crate::errors::OrRaise;
 use crate::outcome::{PyCastOutcome, to_python};
 use crate::request::{CastArgs, PyCancelHandle};
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use spell_runtime::{CancelHandle, CastOutcome, Error, Spell};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -17,6 +19,9 @@ use std::time::Duration;
 /// wall-time limit). When a handler raises, the cast is cancelled and the exception raised once
 /// the cast has ended, its usage recorded like any other.
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
+
+/// `asyncio.get_running_loop`, looked up once: `cast_async` calls it on every cast.
+static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// How long `cast_async` may run a cast on the event loop's thread before handing it to the
 /// runtime's pool: the most the loop is held by one cast.
@@ -159,8 +164,10 @@ impl PySpell {
             tracestate,
         };
         let (request, cancel) = request.into_request(py)?;
-        let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
-        let future = event_loop.call_method0("create_future")?;
+        let event_loop = GET_RUNNING_LOOP
+            .import(py, "asyncio", "get_running_loop")?
+            .call0()?;
+        let future = event_loop.call_method0(intern!(py, "create_future"))?;
         let (future_ref, loop_ref) = (future.clone().unbind(), event_loop.unbind());
         let spell = &self.inner;
         // Most casts end within the budget: their future is done before it is awaited, and
@@ -173,8 +180,8 @@ impl PySpell {
         });
         match finished {
             Some(result) => match outcome(py, result) {
-                Ok(o) => future.call_method1("set_result", (Py::new(py, o)?,))?,
-                Err(e) => future.call_method1("set_exception", (e.into_value(py),))?,
+                Ok(o) => future.call_method1(intern!(py, "set_result"), (Py::new(py, o)?,))?,
+                Err(e) => future.call_method1(intern!(py, "set_exception"), (e.into_value(py),))?,
             },
             // Only a cast still running can be cancelled by cancelling its awaiter; a done
             // future needs no callback (setting its result would schedule one on the loop).
