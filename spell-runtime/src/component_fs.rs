@@ -105,18 +105,19 @@ pub(crate) fn guard(linker: &mut Linker<CastState>) -> wasmtime::Result<()> {
                 let disk = state.fs.disk.clone();
                 let mut fs = state.filesystem();
                 let len = buffer.len() as u64;
-                let hole = match file_size(&mut fs, &fd).await {
-                    Some(size) if len > 0 => offset.saturating_sub(size),
-                    Some(_) => 0,
-                    // Not a file (the write itself fails): nothing to count.
-                    None => {
-                        let written = HostDescriptor::write(&mut fs, fd, buffer, offset).await;
-                        return Ok((code(&mut fs, written)?,));
+                // Only a regular file's writes are disk (anything else fails in the write).
+                let hole = file_size(&mut fs, &fd).await.map(|size| {
+                    if len > 0 {
+                        offset.saturating_sub(size)
+                    } else {
+                        0
                     }
-                };
-                disk.reserve(len + hole)?;
+                });
+                if let Some(hole) = hole {
+                    disk.reserve(len + hole)?;
+                }
                 let written = HostDescriptor::write(&mut fs, fd, buffer, offset).await;
-                if let Ok(n @ 1..) = written {
+                if let (Some(hole), Ok(n @ 1..)) = (hole, &written) {
                     disk.add(n + hole);
                 }
                 Ok((code(&mut fs, written)?,))

@@ -353,14 +353,7 @@ fn build(
         HeaderValue::from_str(&target.authority()).map_err(|_| invalid("host"))?,
     );
     headers.extend(request.headers);
-    headers.insert(CONNECTION, HeaderValue::from_static("close"));
-    if let Some((parent, state)) = trace {
-        headers.insert(TRACEPARENT, parent);
-        match state {
-            Some(state) => headers.insert(TRACESTATE, state),
-            None => headers.remove(TRACESTATE),
-        };
-    }
+    close_and_trace(&mut headers, trace);
     if !request.body.is_empty()
         || matches!(request.method, Method::POST | Method::PUT | Method::PATCH)
     {
@@ -371,6 +364,20 @@ fn build(
     *out.uri_mut() = target.origin_form().parse().map_err(|_| invalid("path"))?;
     *out.headers_mut() = headers;
     Ok(out)
+}
+
+/// The headers the host owns beside `host`, for modules' and components' requests alike:
+/// `connection: close` (one connection per request), and with `trace` the `traceparent` (and
+/// `tracestate`), replacing any the guest set.
+fn close_and_trace(headers: &mut HeaderMap, trace: Option<(HeaderValue, Option<HeaderValue>)>) {
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    if let Some((parent, state)) = trace {
+        headers.insert(TRACEPARENT, parent);
+        match state {
+            Some(state) => headers.insert(TRACESTATE, state),
+            None => headers.remove(TRACESTATE),
+        };
+    }
 }
 
 /// Adds a request's bytes to the cast's usage when the request ends, also when the cast's

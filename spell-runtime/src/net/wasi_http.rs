@@ -28,7 +28,7 @@ use crate::cast::NetUsage;
 use crate::limits::Tripwire;
 use crate::trace;
 use bytes::Bytes;
-use http::header::{CONNECTION, HOST, HeaderValue, TE, TRAILER};
+use http::header::{HOST, HeaderValue, TE, TRAILER};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use std::future::{Future, poll_fn};
@@ -177,14 +177,7 @@ fn own_headers(
     let host =
         HeaderValue::from_str(&target.authority()).map_err(|_| Error::HttpRequestUriInvalid)?;
     headers.insert(HOST, host);
-    headers.insert(CONNECTION, HeaderValue::from_static("close"));
-    if let Some((parent, state)) = trace {
-        headers.insert(super::TRACEPARENT, parent);
-        match state {
-            Some(state) => headers.insert(super::TRACESTATE, state),
-            None => headers.remove(super::TRACESTATE),
-        };
-    }
+    super::close_and_trace(headers, trace);
     *request.uri_mut() = target
         .origin_form()
         .parse()
