@@ -193,8 +193,12 @@ impl ModuleCache {
             Some(m) => m,
             None => {
                 compile::check(wasm, budget)?;
-                let m = Compiled::compile(engine, kind, wasm)
-                    .map_err(|e| Error::ModuleInvalid(format!("{e:#}")))?;
+                let m = Compiled::compile(engine, kind, wasm).map_err(|e| {
+                    Error::ModuleInvalid(match kind {
+                        ModuleKind::Component => crate::component::compile_error(engine, wasm, &e),
+                        ModuleKind::Core => format!("{e:#}"),
+                    })
+                })?;
                 self.compiled.fetch_add(1, Ordering::Relaxed);
                 if let Some(d) = &self.disk
                     && let Err(e) = d.store(digest, &m)

@@ -9,6 +9,13 @@
 //! UDP or name lookup and its address check denies every address. `wasi:http` is linked too,
 //! for spells granted network patterns: its requests go through the network capability
 //! (`net/wasi_http.rs`).
+//!
+//! A runtime built with `wasi_p3` also links wasmtime-wasi's preview 3 (`wasi:cli`, `clocks`,
+//! `filesystem`, `random`, `sockets` at 0.3.x) over the same context, so the same stdio sinks,
+//! mounts, socket refusals and handle cap apply; a `wasi:cli/run@0.3` command is run inside
+//! the store's concurrent event loop. Its file writes are not metered (wasmtime-wasi's preview
+//! 3 writes straight from streams), so a preview 3 component importing `wasi:filesystem` gets
+//! no read-write mount.
 
 use crate::cast::CastState;
 use crate::error::Error;
@@ -20,6 +27,7 @@ use wasmtime::component::{
 };
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi::p3::bindings::CommandPre as CommandPreP3;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -51,7 +59,15 @@ const WASI_PACKAGES: [&str; 6] = [
 pub(crate) struct ComponentPre {
     pub(crate) pre: InstancePre<CastState>,
     /// `Some` when the component is a `wasi:cli/command`: its `run` is [`RUN`].
-    pub(crate) command: Option<CommandPre<CastState>>,
+    command: Option<Command>,
+    /// Whether it imports preview 3's `wasi:filesystem`, whose writes are not metered.
+    pub(crate) p3_filesystem: bool,
+}
+
+/// A command's `wasi:cli/run`, of either preview.
+enum Command {
+    P2(CommandPre<CastState>),
+    P3(CommandPreP3<CastState>),
 }
 
 /// A component's WASI preview 2 state in a cast.
@@ -127,12 +143,16 @@ impl WasiHttpView for CastState {
 
 /// The component linker: WASI preview 2 and `wasi:http`'s `types` and `outgoing-handler`
 /// (0.2.12's `wasi:cli/exit` has `exit-with-code`, which
-/// the preview-1 adapter's `proc_exit` uses to pass exit codes other than 0 and 1).
-pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<CastState>> {
+/// the preview-1 adapter's `proc_exit` uses to pass exit codes other than 0 and 1), and WASI
+/// preview 3 when `p3`.
+pub(crate) fn linker(engine: &Engine, p3: bool) -> wasmtime::Result<Linker<CastState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     crate::component_fs::guard(&mut linker)?;
+    if p3 {
+        wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    }
     Ok(linker)
 }
 
@@ -143,12 +163,15 @@ pub(crate) fn prepare(
     component: &Component,
     entrypoint: &str,
     network: bool,
+    p3: bool,
     host: &dyn Fn(&str, &ComponentFunc) -> bool,
 ) -> Result<ComponentPre, Error> {
     let engine = component.engine();
     let mut refused = Vec::new();
+    let mut p3_filesystem = false;
     for (name, item) in component.component_type().imports(engine) {
-        if provided(name, network) {
+        if provided(name, network, p3) {
+            p3_filesystem |= name.starts_with("wasi:filesystem/") && name.contains("@0.3.");
             continue;
         }
         match item.ty {
@@ -173,13 +196,17 @@ pub(crate) fn prepare(
     // A WASI interface of a newer minor version, a function wasmtime-wasi lacks, or a type
     // that differs: every missing function listed when there are any, else wasmtime's reason.
     let pre = linker.instantiate_pre(component).map_err(|e| {
-        let missing = missing_wasi_functions(linker, component, network);
+        let missing = missing_wasi_functions(linker, component, network, p3);
         Error::ImportNotGranted(match missing.is_empty() {
             true => vec![format!("{e:#}")],
             false => missing,
         })
     })?;
-    let command = CommandPre::new(pre.clone()).ok();
+    let command = match CommandPre::new(pre.clone()) {
+        Ok(command) => Some(Command::P2(command)),
+        Err(_) if p3 => CommandPreP3::new(pre.clone()).ok().map(Command::P3),
+        Err(_) => None,
+    };
     let entry_err = |reason| {
         Err(Error::Entrypoint {
             name: entrypoint.to_string(),
@@ -198,12 +225,39 @@ pub(crate) fn prepare(
             None => return entry_err("is not exported"),
         }
     }
-    Ok(ComponentPre { pre, command })
+    Ok(ComponentPre {
+        pre,
+        command,
+        p3_filesystem,
+    })
 }
 
-/// The version of the WASI interfaces the linker defines; a component's import of any 0.2.x
-/// version is matched to it.
-const WASI_VERSION: &str = "0.2.12";
+/// Why `wasm`, a component, failed to compile: when all that stops it is the component model's
+/// async ABI and the runtime does not enable it (a WASI preview 3 component), that, and the
+/// option that does.
+pub(crate) fn compile_error(engine: &Engine, wasm: &[u8], e: &wasmtime::Error) -> String {
+    use wasmparser::{Validator, WasmFeatures};
+    let valid = |features| {
+        Validator::new_with_features(features)
+            .validate_all(wasm)
+            .is_ok()
+    };
+    let with_async = WasmFeatures::default() | WasmFeatures::CM_ASYNC;
+    if !engine.get_concurrency_support()
+        && valid(with_async)
+        && !valid(with_async - WasmFeatures::CM_ASYNC)
+    {
+        return format!(
+            "the component uses the component model's async ABI (WASI preview 3), which this \
+             runtime is not built to cast (RuntimeBuilder::wasi_p3): {e:#}"
+        );
+    }
+    format!("{e:#}")
+}
+
+/// The versions of the WASI interfaces the linker defines, preview 2's and 3's; a component's
+/// import of any 0.2.x (0.3.x) version is matched to them.
+const WASI_VERSIONS: [&str; 2] = ["0.2.12", "0.3.0"];
 
 /// Functions the component imports from WASI interfaces the linker provides but that the
 /// linker does not define (`wasi:cli/environment@0.2.0#get-arguments`). The linker has no
@@ -212,6 +266,7 @@ fn missing_wasi_functions(
     linker: &Linker<CastState>,
     component: &Component,
     network: bool,
+    p3: bool,
 ) -> Vec<String> {
     let engine = component.engine();
     let mut probe = linker.clone();
@@ -220,10 +275,18 @@ fn missing_wasi_functions(
         let ComponentItem::ComponentInstance(instance) = item.ty else {
             continue;
         };
-        let Some((interface, _)) = name.split_once('@').filter(|_| provided(name, network)) else {
+        let Some((interface, version)) =
+            name.split_once('@').filter(|_| provided(name, network, p3))
+        else {
             continue;
         };
-        let Ok(mut defined) = probe.instance(&format!("{interface}@{WASI_VERSION}")) else {
+        let Some(defines) = WASI_VERSIONS
+            .iter()
+            .find(|v| v.get(..4) == version.get(..4))
+        else {
+            continue;
+        };
+        let Ok(mut defined) = probe.instance(&format!("{interface}@{defines}")) else {
             continue;
         };
         for (function, export) in instance.exports(engine) {
@@ -238,14 +301,19 @@ fn missing_wasi_functions(
     missing
 }
 
-/// Whether an import is one of the WASI interfaces the linker provides: `wasi:http` only to a
-/// spell granted network patterns, as the `spell` import of modules.
-fn provided(name: &str, network: bool) -> bool {
-    let wasi = WASI_PACKAGES.iter().any(|p| name.starts_with(p))
-        || (network && name.starts_with("wasi:http/"));
-    wasi && name
-        .split_once('@')
-        .is_some_and(|(_, version)| version.starts_with("0.2."))
+/// Whether an import is one of the WASI interfaces the linker provides: `wasi:http` (preview 2)
+/// only to a spell granted network patterns, as the `spell` import of modules; preview 3's only
+/// when the runtime links it.
+fn provided(name: &str, network: bool, p3: bool) -> bool {
+    let Some((_, version)) = name.split_once('@') else {
+        return false;
+    };
+    let wasi = WASI_PACKAGES.iter().any(|p| name.starts_with(p));
+    match version.get(..4) {
+        Some("0.2.") => wasi || (network && name.starts_with("wasi:http/")),
+        Some("0.3.") => wasi && p3,
+        _ => false,
+    }
 }
 
 /// The export `name` (top level) or `interface#name` (in an exported interface).
@@ -282,16 +350,32 @@ impl ComponentPre {
         let instantiate = tracing::info_span!("instantiate");
         let run = tracing::info_span!("run", export = name);
         if let (RUN, Some(command)) = (name, &self.command) {
-            let command = command
-                .instantiate_async(&mut *store)
-                .instrument(instantiate)
-                .await?;
-            return match command
-                .wasi_cli_run()
-                .call_run(&mut *store)
-                .instrument(run)
-                .await?
-            {
+            let status = match command {
+                Command::P2(pre) => {
+                    let command = pre
+                        .instantiate_async(&mut *store)
+                        .instrument(instantiate)
+                        .await?;
+                    command
+                        .wasi_cli_run()
+                        .call_run(&mut *store)
+                        .instrument(run)
+                        .await?
+                }
+                Command::P3(pre) => {
+                    let command = pre
+                        .instantiate_async(&mut *store)
+                        .instrument(instantiate)
+                        .await?;
+                    store
+                        .run_concurrent(async |accessor| {
+                            command.wasi_cli_run().call_run(accessor).await
+                        })
+                        .instrument(run)
+                        .await??
+                }
+            };
+            return match status {
                 Ok(()) => Ok(Vec::new()),
                 Err(()) => Err(wasmtime::Error::new(I32Exit(1))),
             };

@@ -58,6 +58,7 @@ pub struct RuntimeBuilder {
     pub(crate) tls_roots: Vec<Vec<u8>>,
     pub(crate) compile_budget: CompileBudget,
     pub(crate) dns_servers: Vec<SocketAddr>,
+    pub(crate) wasi_p3: bool,
     #[cfg(feature = "metrics")]
     pub(crate) metrics: bool,
 }
@@ -79,6 +80,7 @@ impl Default for RuntimeBuilder {
             tls_roots: Vec::new(),
             compile_budget: CompileBudget::default(),
             dns_servers: Vec::new(),
+            wasi_p3: false,
             #[cfg(feature = "metrics")]
             metrics: true,
         }
@@ -198,6 +200,21 @@ impl RuntimeBuilder {
     /// ```
     pub fn dns_servers(mut self, servers: Vec<SocketAddr>) -> Self {
         self.dns_servers = servers;
+        self
+    }
+
+    /// Cast WASI preview 3 components (`wasi:cli@0.3` commands, built on the component model's
+    /// async ABI) with wasmtime-wasi's experimental preview 3 (default `false`). wasmtime ships
+    /// it as unstable, without security patch releases of its own, so it stays off unless a host
+    /// asks; off, such a component is refused at load (`E-MOD-002`, naming this option).
+    /// What works and what does not is listed in the README's "Components" section.
+    ///
+    /// ```
+    /// let runtime = spell_runtime::Runtime::builder().wasi_p3(true).build()?;
+    /// # Ok::<(), spell_runtime::Error>(())
+    /// ```
+    pub fn wasi_p3(mut self, on: bool) -> Self {
+        self.wasi_p3 = on;
         self
     }
 

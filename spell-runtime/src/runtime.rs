@@ -636,6 +636,7 @@ impl Runtime {
                     component,
                     source.entrypoint,
                     !grant.network.is_empty(),
+                    inner.config.wasi_p3,
                     &host,
                 )?;
                 Ok((SpellPre::Component(Box::new(pre)), true))
@@ -673,7 +674,7 @@ impl Runtime {
     fn component_linker(&self) -> Result<&wasmtime::component::Linker<CastState>, Error> {
         let inner = &self.inner;
         let made = inner.component_linker.get_or_init(|| {
-            let mut linker = crate::component::linker(&inner.engine)
+            let mut linker = crate::component::linker(&inner.engine, inner.config.wasi_p3)
                 .map_err(|e| Error::Config(format!("{e:#}")))?;
             for f in inner.host_functions.values() {
                 f.define_component(&mut linker)
@@ -762,6 +763,9 @@ fn engine_config(b: &RuntimeBuilder) -> Config {
     let mut c = Config::new();
     c.consume_fuel(b.metering == Metering::Fuel);
     c.epoch_interruption(true);
+    // The async ABI and the store's concurrent state only for a runtime that casts WASI
+    // preview 3: wasmtime would otherwise turn them on for every store.
+    c.concurrency_support(b.wasi_p3);
     if b.pooling {
         let n = u32::try_from(b.max_concurrent_casts).unwrap_or(u32::MAX);
         let mut p = PoolingAllocationConfig::default();

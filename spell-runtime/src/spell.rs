@@ -56,6 +56,12 @@ impl SpellPre {
             SpellPre::Component(pre) => pre.callable(export),
         }
     }
+
+    /// Whether the spell writes files without the disk meter seeing it (a WASI preview 3
+    /// component's `wasi:filesystem`), so it can have no read-write mount.
+    pub(crate) fn unmetered_writes(&self) -> bool {
+        matches!(self, SpellPre::Component(pre) if pre.p3_filesystem)
+    }
 }
 
 impl std::fmt::Debug for Spell {

@@ -4,6 +4,7 @@
 
 mod cache;
 mod components;
+mod components_p3;
 mod concurrency;
 mod fs_guard;
 mod guests;

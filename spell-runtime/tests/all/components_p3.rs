@@ -1,0 +1,309 @@
+//! WASI preview 3 components (`RuntimeBuilder::wasi_p3`): a `wasi:cli/run@0.3.0` command written
+//! in WAT against the component model's async ABI (its `run` lifted async with a callback, stdout
+//! written through a `stream<u8>`), made a component with `wit-component` and the WASI 0.3.0 WIT
+//! in `tests/wit-p3`. Its first argument picks what it does. Each limit and outcome holds for it
+//! as for preview 2 components; a runtime without preview 3 refuses it at load, naming the option.
+
+use crate::guests::{package, runtime, wasm_spell};
+use spell_core::{Access, ErrorCode, HasCode, Limits, Package, Policy};
+use spell_runtime::{CancelHandle, CastRequest, Error, Outcome, Runtime, Spell, TrapKind};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// What the command prints when its first argument asks for nothing else.
+const HELLO: &str = "hello from preview 3\n";
+
+/// The command's core module: `run` reads its arguments (`get-arguments`, lowered with the bump
+/// allocator `cabi_realloc`), then by the first byte of the first: `e` exits with code 7, `s`
+/// spins, `w` waits a minute on the monotonic clock (an async host call), `f` writes 64 KiB to
+/// stdout forever, `n` makes streams forever and drops none, `r` returns `run`'s error;
+/// anything else prints [`HELLO`]. It imports the preopens, never called: a component using
+/// preview 3's `wasi:filesystem`. Each print
+/// makes a stream, hands its readable end to `write-via-stream`, writes, drops the writable end
+/// and waits for the write's future, so the bytes are out before `run` returns.
+const CORE: &str = r#"(module
+  (import "wasi:cli/environment@0.3.0" "get-arguments" (func $arguments (param i32)))
+  (import "wasi:cli/stdout@0.3.0" "[stream-new-0]write-via-stream" (func $stream_new (result i64)))
+  (import "wasi:cli/stdout@0.3.0" "write-via-stream" (func $write_via_stream (param i32) (result i32)))
+  (import "wasi:cli/stdout@0.3.0" "[async-lower][stream-write-0]write-via-stream" (func $stream_write (param i32 i32 i32) (result i32)))
+  (import "wasi:cli/stdout@0.3.0" "[stream-drop-writable-0]write-via-stream" (func $drop_writable (param i32)))
+  (import "wasi:cli/stdout@0.3.0" "[async-lower][future-read-1]write-via-stream" (func $future_read (param i32 i32) (result i32)))
+  (import "wasi:cli/stdout@0.3.0" "[future-drop-readable-1]write-via-stream" (func $drop_future (param i32)))
+  (import "wasi:cli/exit@0.3.0" "exit-with-code" (func $exit (param i32)))
+  (import "wasi:clocks/monotonic-clock@0.3.0" "wait-for" (func $wait_for (param i64)))
+  (import "wasi:filesystem/preopens@0.3.0" "get-directories" (func (param i32)))
+  (import "[export]wasi:cli/run@0.3.0" "[task-return]run" (func $task_return (param i32)))
+  (import "$root" "[waitable-set-new]" (func $set_new (result i32)))
+  (import "$root" "[waitable-join]" (func $join (param i32 i32)))
+  (import "$root" "[waitable-set-wait]" (func $wait (param i32 i32) (result i32)))
+  (memory (export "memory") 3)
+  (global $heap (mut i32) (i32.const 131072))
+  (global $set (mut i32) (i32.const 0))
+  (data (i32.const 1024) "hello from preview 3\n")
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $at i32)
+    (local.set $at (i32.and
+      (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+      (i32.sub (i32.const 0) (local.get 2))))
+    (global.set $heap (i32.add (local.get $at) (local.get 3)))
+    (if (i32.gt_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536)))
+      (then (drop (memory.grow (i32.add (i32.const 1)
+        (i32.shr_u (i32.sub (global.get $heap) (i32.mul (memory.size) (i32.const 65536)))
+          (i32.const 16)))))))
+    (local.get $at))
+  ;; Blocks until `waitable` has an event; its payload is left at 68.
+  (func $await (param $waitable i32)
+    (if (i32.eqz (global.get $set)) (then (global.set $set (call $set_new))))
+    (call $join (local.get $waitable) (global.get $set))
+    (drop (call $wait (global.get $set) (i32.const 64)))
+    (call $join (local.get $waitable) (i32.const 0)))
+  ;; An async call's result: at once, or its event's payload once blocked (-1).
+  (func $settle (param $code i32) (param $waitable i32) (result i32)
+    (if (result i32) (i32.eq (local.get $code) (i32.const -1))
+      (then (call $await (local.get $waitable)) (i32.load (i32.const 68)))
+      (else (local.get $code))))
+  (func $print (param $ptr i32) (param $len i32)
+    (local $ends i64) (local $tx i32) (local $future i32) (local $code i32)
+    (local.set $ends (call $stream_new))
+    (local.set $tx (i32.wrap_i64 (i64.shr_u (local.get $ends) (i64.const 32))))
+    (local.set $future (call $write_via_stream (i32.wrap_i64 (local.get $ends))))
+    ;; Until all is written or the reader is gone (status other than completed).
+    (block $done
+      (loop $more
+        (br_if $done (i32.eqz (local.get $len)))
+        (local.set $code (call $settle
+          (call $stream_write (local.get $tx) (local.get $ptr) (local.get $len))
+          (local.get $tx)))
+        (br_if $done (i32.and (local.get $code) (i32.const 15)))
+        (local.set $ptr (i32.add (local.get $ptr) (i32.shr_u (local.get $code) (i32.const 4))))
+        (local.set $len (i32.sub (local.get $len) (i32.shr_u (local.get $code) (i32.const 4))))
+        (br $more)))
+    (call $drop_writable (local.get $tx))
+    (drop (call $settle (call $future_read (local.get $future) (i32.const 16)) (local.get $future)))
+    (call $drop_future (local.get $future)))
+  ;; The first byte of the first argument (after argv[0]), or 0.
+  (func $mode (result i32)
+    (call $arguments (i32.const 32))
+    (if (result i32) (i32.lt_u (i32.load (i32.const 36)) (i32.const 2))
+      (then (i32.const 0))
+      (else (i32.load8_u (i32.load (i32.add (i32.load (i32.const 32)) (i32.const 8)))))))
+  (func (export "[async-lift]wasi:cli/run@0.3.0#run") (result i32)
+    (local $mode i32)
+    (local.set $mode (call $mode))
+    (if (i32.eq (local.get $mode) (i32.const 101)) (then (call $exit (i32.const 7))))
+    (if (i32.eq (local.get $mode) (i32.const 115)) (then (loop $spin (br $spin))))
+    (if (i32.eq (local.get $mode) (i32.const 119))
+      (then (call $wait_for (i64.const 60000000000))))
+    (if (i32.eq (local.get $mode) (i32.const 102))
+      (then (loop $flood (call $print (i32.const 65536) (i32.const 65536)) (br $flood))))
+    (if (i32.eq (local.get $mode) (i32.const 110))
+      (then (loop $leak (drop (call $stream_new)) (br $leak))))
+    (if (i32.eq (local.get $mode) (i32.const 114))
+      (then (call $task_return (i32.const 1)) (return (i32.const 0))))
+    (call $print (i32.const 1024) (i32.const 21))
+    (call $task_return (i32.const 0))
+    (i32.const 0))
+  (func (export "[callback][async-lift]wasi:cli/run@0.3.0#run") (param i32 i32 i32) (result i32)
+    unreachable)
+)"#;
+
+/// The command as a component, made once.
+fn command() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        let mut resolve = wit_parser::Resolve::default();
+        let (pkg, _) = resolve
+            .push_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/wit-p3"))
+            .expect("tests/wit-p3");
+        let world = resolve
+            .select_world(&[pkg], Some("command"))
+            .expect("world");
+        let mut core = wat::parse_str(CORE).expect("core module");
+        wit_component::embed_component_metadata(
+            &mut core,
+            &resolve,
+            world,
+            wit_component::StringEncoding::UTF8,
+        )
+        .expect("embed");
+        wit_component::ComponentEncoder::default()
+            .module(&core)
+            .expect("core module")
+            .validate(true)
+            .encode()
+            .expect("encode component")
+    })
+}
+
+/// A runtime that casts preview 3.
+fn p3_runtime() -> Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| Runtime::builder().wasi_p3(true).build().expect("runtime"))
+        .clone()
+}
+
+fn spell(caps: &str) -> Spell {
+    wasm_spell(
+        &p3_runtime(),
+        command(),
+        &format!(r#""capabilities":{{{caps}}}"#),
+    )
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn a_preview_3_command_prints_and_is_billed() {
+    let o = spell("").cast(CastRequest::new()).expect("cast");
+    assert_eq!(o.outcome, Outcome::Ok, "{:?}", o.detail);
+    assert_eq!(o.exit_code, Some(0));
+    assert_eq!(text(&o.stdout), HELLO);
+    assert_eq!(o.usage.stdout_bytes, HELLO.len() as u64);
+    assert!(o.usage.fuel.is_some_and(|f| f > 0), "{:?}", o.usage.fuel);
+    assert!(o.usage.memory_peak_bytes >= 3 * 65536);
+}
+
+#[test]
+fn exit_codes_of_a_preview_3_command() {
+    let s = spell("");
+    let o = s.cast(CastRequest::new().arg("exit")).expect("cast");
+    assert_eq!(
+        (o.outcome, o.exit_code),
+        (Outcome::Exit, Some(7)),
+        "{:?}",
+        o.detail
+    );
+    let o = s.cast(CastRequest::new().arg("run-error")).expect("cast");
+    assert_eq!(
+        (o.outcome, o.exit_code),
+        (Outcome::Exit, Some(1)),
+        "{:?}",
+        o.detail
+    );
+}
+
+#[test]
+fn fuel_timeout_and_cancel_end_a_preview_3_command() {
+    let s = spell("");
+    let o = s
+        .cast(CastRequest::new().arg("spin").limits(Limits {
+            fuel: Some(2_000_000),
+            ..Default::default()
+        }))
+        .expect("cast");
+    assert_eq!(o.outcome, Outcome::OutOfFuel, "{:?}", o.detail);
+    assert_eq!(o.usage.fuel, Some(2_000_000));
+
+    let o = s
+        .cast(CastRequest::new().arg("spin").limits(Limits {
+            wall_time_ms: Some(200),
+            fuel: Some(10_000_000_000),
+            ..Default::default()
+        }))
+        .expect("cast");
+    assert_eq!(o.outcome, Outcome::Timeout, "{:?}", o.detail);
+
+    let cancel = CancelHandle::new();
+    let later = cancel.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        later.cancel();
+    });
+    let o = s
+        .cast(
+            CastRequest::new()
+                .arg("spin")
+                .cancel(cancel)
+                .limits(Limits {
+                    fuel: Some(10_000_000_000),
+                    ..Default::default()
+                }),
+        )
+        .expect("cast");
+    t.join().expect("canceller");
+    assert_eq!(o.outcome, Outcome::Cancelled, "{:?}", o.detail);
+}
+
+#[test]
+fn the_deadline_holds_across_an_async_host_call() {
+    // A minute's wait on the clock, with no guest code running to take an epoch tick.
+    let started = Instant::now();
+    let o = spell("")
+        .cast(CastRequest::new().arg("wait").limits(Limits {
+            wall_time_ms: Some(300),
+            ..Default::default()
+        }))
+        .expect("cast");
+    assert_eq!(o.outcome, Outcome::Timeout, "{:?}", o.detail);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn output_limit_ends_a_preview_3_command() {
+    let o = spell("")
+        .cast(CastRequest::new().arg("flood").limits(Limits {
+            output_bytes: Some(100_000),
+            ..Default::default()
+        }))
+        .expect("cast");
+    assert_eq!(o.outcome, Outcome::OutputLimit, "{:?}", o.detail);
+    assert_eq!(o.stdout.len(), 100_000);
+    assert_eq!(o.usage.stdout_bytes, 100_000);
+}
+
+#[test]
+fn handles_a_command_never_drops_are_capped() {
+    let o = spell("")
+        .cast(CastRequest::new().arg("new-streams").limits(Limits {
+            fuel: Some(10_000_000_000),
+            wall_time_ms: Some(20_000),
+            ..Default::default()
+        }))
+        .expect("cast");
+    assert_eq!(o.outcome, Outcome::Trap, "{:?}", o.detail);
+    assert_eq!(o.trap, Some(TrapKind::HostError), "{:?}", o.detail);
+    assert!(
+        o.detail.as_deref().is_some_and(|d| d.contains("handle")),
+        "{:?}",
+        o.detail
+    );
+}
+
+#[test]
+fn no_read_write_mount_for_a_preview_3_filesystem() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = spell(r#""mounts":[{"guest":"/data","access":"rw"}]"#);
+    let err = s
+        .cast(CastRequest::new().mount(dir.path(), "/data", Access::Rw))
+        .expect_err("refused");
+    assert_eq!(err.code(), ErrorCode::CastRequestDenied);
+    assert!(err.to_string().contains("preview 3"), "{err}");
+    // Read-only, it casts.
+    let o = s
+        .cast(CastRequest::new().mount(dir.path(), "/data", Access::Ro))
+        .expect("cast");
+    assert_eq!(text(&o.stdout), HELLO);
+}
+
+#[test]
+fn a_runtime_without_preview_3_refuses_it_naming_the_option() {
+    let bytes = package(command(), "");
+    let manifest = Package::read(&bytes, &Default::default())
+        .expect("read")
+        .manifest;
+    let err = runtime()
+        .load(&bytes, &Policy::trusting(&manifest))
+        .expect_err("refused");
+    assert_eq!(err.code(), ErrorCode::ModuleInvalid);
+    let Error::ModuleInvalid(why) = &err else {
+        panic!("{err}")
+    };
+    assert!(why.contains("RuntimeBuilder::wasi_p3"), "{why}");
+}
