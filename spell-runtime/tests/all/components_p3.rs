@@ -17,8 +17,8 @@ const HELLO: &str = "hello from preview 3\n";
 /// The command's core module: `run` reads its arguments (`get-arguments`, lowered with the bump
 /// allocator `cabi_realloc`), then by the first byte of the first: `e` exits with code 7, `s`
 /// spins, `w` waits a minute on the monotonic clock (an async host call), `f` writes 64 KiB to
-/// stdout forever, `n` makes streams forever and drops none, `r` returns `run`'s error;
-/// anything else prints [`HELLO`]. It imports the preopens, never called: a component using
+/// stdout forever, `n` makes streams forever and drops none, `r` returns `run`'s error,
+/// `c` copies stdin to stdout; anything else prints [`HELLO`]. It imports the preopens, never called: a component using
 /// preview 3's `wasi:filesystem`. Each print
 /// makes a stream, hands its readable end to `write-via-stream`, writes, drops the writable end
 /// and waits for the write's future, so the bytes are out before `run` returns.
@@ -30,6 +30,10 @@ const CORE: &str = r#"(module
   (import "wasi:cli/stdout@0.3.0" "[stream-drop-writable-0]write-via-stream" (func $drop_writable (param i32)))
   (import "wasi:cli/stdout@0.3.0" "[async-lower][future-read-1]write-via-stream" (func $future_read (param i32 i32) (result i32)))
   (import "wasi:cli/stdout@0.3.0" "[future-drop-readable-1]write-via-stream" (func $drop_future (param i32)))
+  (import "wasi:cli/stdin@0.3.0" "read-via-stream" (func $read_via_stream (param i32)))
+  (import "wasi:cli/stdin@0.3.0" "[async-lower][stream-read-0]read-via-stream" (func $stream_read (param i32 i32 i32) (result i32)))
+  (import "wasi:cli/stdin@0.3.0" "[stream-drop-readable-0]read-via-stream" (func $drop_readable (param i32)))
+  (import "wasi:cli/stdin@0.3.0" "[future-drop-readable-1]read-via-stream" (func $drop_stdin_future (param i32)))
   (import "wasi:cli/exit@0.3.0" "exit-with-code" (func $exit (param i32)))
   (import "wasi:clocks/monotonic-clock@0.3.0" "wait-for" (func $wait_for (param i64)))
   (import "wasi:filesystem/preopens@0.3.0" "get-directories" (func (param i32)))
@@ -82,6 +86,20 @@ const CORE: &str = r#"(module
     (call $drop_writable (local.get $tx))
     (drop (call $settle (call $future_read (local.get $future) (i32.const 16)) (local.get $future)))
     (call $drop_future (local.get $future)))
+  ;; Copies stdin to stdout, 64 KiB at a time, until the writer is gone.
+  (func $cat
+    (local $rx i32) (local $code i32)
+    (call $read_via_stream (i32.const 80))
+    (local.set $rx (i32.load (i32.const 80)))
+    (block $done
+      (loop $more
+        (local.set $code (call $settle
+          (call $stream_read (local.get $rx) (i32.const 65536) (i32.const 65536))
+          (local.get $rx)))
+        (call $print (i32.const 65536) (i32.shr_u (local.get $code) (i32.const 4)))
+        (br_if $more (i32.eqz (i32.and (local.get $code) (i32.const 15))))))
+    (call $drop_readable (local.get $rx))
+    (call $drop_stdin_future (i32.load (i32.const 84))))
   ;; The first byte of the first argument (after argv[0]), or 0.
   (func $mode (result i32)
     (call $arguments (i32.const 32))
@@ -101,6 +119,8 @@ const CORE: &str = r#"(module
       (then (loop $leak (drop (call $stream_new)) (br $leak))))
     (if (i32.eq (local.get $mode) (i32.const 114))
       (then (call $task_return (i32.const 1)) (return (i32.const 0))))
+    (if (i32.eq (local.get $mode) (i32.const 99))
+      (then (call $cat) (call $task_return (i32.const 0)) (return (i32.const 0))))
     (call $print (i32.const 1024) (i32.const 21))
     (call $task_return (i32.const 0))
     (i32.const 0))
@@ -164,6 +184,17 @@ fn a_preview_3_command_prints_and_is_billed() {
     assert_eq!(o.usage.stdout_bytes, HELLO.len() as u64);
     assert!(o.usage.fuel.is_some_and(|f| f > 0), "{:?}", o.usage.fuel);
     assert!(o.usage.memory_peak_bytes >= 3 * 65536);
+}
+
+#[test]
+fn arguments_and_stdin_reach_a_preview_3_command() {
+    let input: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let o = spell("")
+        .cast(CastRequest::new().arg("cat").stdin(input.clone()))
+        .expect("cast");
+    assert_eq!(o.outcome, Outcome::Ok, "{:?}", o.detail);
+    assert_eq!(o.stdout.len(), input.len());
+    assert!(o.stdout == input, "stdout differs from stdin");
 }
 
 #[test]
