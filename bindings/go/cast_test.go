@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"sync"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -164,6 +165,54 @@ func TestAComponentCastsLikeAModule(t *testing.T) {
 	}
 	if o := mustCast(t, s, &Request{Export: "acme:demo/api#answer"}); o.Kind != OutcomeOK || o.Returned[0].I32() != 42 {
 		t.Fatalf("interface export: %v %v %s", o.Kind, o.Returned, o.Detail)
+	}
+	if o := mustCast(t, s, &Request{Export: "spin"}); o.Kind != OutcomeOutOfFuel || o.Usage.Fuel != 100000 {
+		t.Fatalf("spin: %v %d", o.Kind, o.Usage.Fuel)
+	}
+}
+
+// componentP3Guest is a WASI preview 3 command: `wasi:cli/run@0.3.0` lifted with the component
+// model's async ABI returns success at once; the async export `spin` never ends.
+const componentP3Guest = `(component
+  (core module $m
+    (import "" "task.return" (func $task_return (param i32)))
+    (func (export "run") (result i32) (call $task_return (i32.const 0)) (i32.const 0))
+    (func (export "spin") (result i32) (loop (br 0)) unreachable)
+    (func (export "callback") (param i32 i32 i32) (result i32) unreachable))
+  (core func $task_return (canon task.return (result (result))))
+  (core instance $i (instantiate $m
+    (with "" (instance (export "task.return" (func $task_return))))))
+  (func $run async (result (result))
+    (canon lift (core func $i "run") async (callback (core func $i "callback"))))
+  (func $spin async
+    (canon lift (core func $i "spin") async (callback (core func $i "callback"))))
+  (instance $cli (export "run" (func $run)))
+  (export "wasi:cli/run@0.3.0" (instance $cli))
+  (export "spin" (func $spin)))`
+
+func TestAPreview3ComponentNeedsARuntimeBuiltForIt(t *testing.T) {
+	pkg, err := Pack([]byte(`{"name":"t","version":"1.0.0","license":"MIT","limits":{"fuel":100000}}`), []byte(componentP3Guest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := PolicyFromTOML(testPolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer policy.Close()
+	_, err = shared.Load(pkg, policy)
+	wantCode(t, err, CodeModuleInvalid)
+	if !strings.Contains(err.Error(), "wasi_p3") {
+		t.Fatalf("the refusal names no option: %v", err)
+	}
+	rt, err := NewRuntime(&Options{WasiP3: true, MaxConcurrentCasts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	s := load(t, rt, pkg, func() (*Policy, error) { return PolicyFromTOML(testPolicy) })
+	if o := mustCast(t, s, nil); o.Kind != OutcomeOK || !o.Exited || o.ExitCode != 0 {
+		t.Fatalf("run: %v %v %d %s", o.Kind, o.Exited, o.ExitCode, o.Detail)
 	}
 	if o := mustCast(t, s, &Request{Export: "spin"}); o.Kind != OutcomeOutOfFuel || o.Usage.Fuel != 100000 {
 		t.Fatalf("spin: %v %d", o.Kind, o.Usage.Fuel)

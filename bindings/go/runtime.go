@@ -39,6 +39,10 @@ type Options struct {
 	// DisablePooling turns off the pooling allocator, to run very many casts with little
 	// memory each.
 	DisablePooling bool
+	// WasiP3 casts WASI preview 3 components (wasi:cli@0.3, the async component model) with
+	// wasmtime's experimental support; off (the default), they are refused at load
+	// (CodeModuleInvalid).
+	WasiP3 bool
 	// Metering is how CPU is metered (default MeteringFuel).
 	Metering Metering
 	// HostFunctions are offered to spells whose policy grants them. With any, every cast runs
@@ -103,6 +107,7 @@ func (o *Options) apply(c *C.spell_config_t) error {
 		C.spell_config_max_memory_bytes(c, C.uint64_t(o.MaxMemoryBytes))
 	}
 	C.spell_config_pooling(c, C.bool(!o.DisablePooling))
+	C.spell_config_wasi_p3(c, C.bool(o.WasiP3))
 	if err := takeError(C.spell_config_metering(c, C.spell_metering_t(o.Metering))); err != nil {
 		return err
 	}

@@ -468,6 +468,12 @@ export interface RuntimeOptions {
    * private deployment's internal CA. One rustls cannot use is `E-RUN-002`.
    */
   tlsRootCertificates?: Array<Uint8Array>
+  /**
+   * Cast WASI preview 3 components (`wasi:cli@0.3`, the async component model) with
+   * wasmtime's experimental support; off (the default), they are refused at load
+   * (`E-MOD-002`).
+   */
+  wasiP3?: boolean
 }
 
 /**

@@ -507,6 +507,45 @@ const ANSWER_COMPONENT: &str = r#"(component
   (instance $api (export "answer" (func $answer)))
   (export "acme:demo/api" (instance $api)))"#;
 
+/// A WASI preview 3 command: `wasi:cli/run@0.3.0`, lifted with the async ABI, returns success.
+const P3_COMMAND: &str = r#"(component
+  (core module $m
+    (import "" "task.return" (func $task_return (param i32)))
+    (func (export "run") (result i32) (call $task_return (i32.const 0)) (i32.const 0))
+    (func (export "callback") (param i32 i32 i32) (result i32) unreachable))
+  (core func $task_return (canon task.return (result (result))))
+  (core instance $i (instantiate $m
+    (with "" (instance (export "task.return" (func $task_return))))))
+  (func $run async (result (result))
+    (canon lift (core func $i "run") async (callback (core func $i "callback"))))
+  (instance $cli (export "run" (func $run)))
+  (export "wasi:cli/run@0.3.0" (instance $cli)))"#;
+
+#[test]
+fn a_preview_3_command_casts_with_wasi_p3_only() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let manifest = r#"{"name":"p3","version":"1.0.0","license":"MIT"}"#;
+    let p = pack(dir.path(), manifest, P3_COMMAND);
+    let path = p.to_str().expect("utf8");
+    let o = spell(&["inspect", path, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["exports"], serde_json::json!(["wasi:cli/run@0.3.0"]));
+    let o = spell(&["cast", path]);
+    let stderr = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("E-MOD-002") && stderr.contains("--wasi-p3"),
+        "{stderr}"
+    );
+    let o = spell(&["cast", path, "--wasi-p3", "--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(
+        (&v["outcome"], &v["exit_code"]),
+        (&serde_json::json!("ok"), &serde_json::json!(0))
+    );
+}
+
 #[test]
 fn components_pack_inspect_invoke_and_get_an_sbom() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -90,9 +90,9 @@ pub enum ModuleKind {
     /// A core module using WASI preview 1.
     #[default]
     Core,
-    /// A component (the component model) using WASI preview 2: a `wasi:cli/command` whose
-    /// `wasi:cli/run` is the entrypoint `_start`, or a component exporting functions without
-    /// parameters.
+    /// A component (the component model) using WASI preview 2 (or preview 3, on a runtime
+    /// built for it): a `wasi:cli/command` whose `wasi:cli/run` is the entrypoint `_start`, or a
+    /// component exporting functions without parameters.
     Component,
 }
 

@@ -249,7 +249,8 @@ pub(crate) fn compile_error(engine: &Engine, wasm: &[u8], e: &wasmtime::Error) -
     {
         return format!(
             "the component uses the component model's async ABI (WASI preview 3), which this \
-             runtime is not built to cast (RuntimeBuilder::wasi_p3): {e:#}"
+             runtime is not built to cast: enable it with the runtime option `wasi_p3` \
+             (`spell cast --wasi-p3`): {e:#}"
         );
     }
     format!("{e:#}")

@@ -692,6 +692,14 @@ struct spell_error_t *spell_config_tls_root_certificate(struct spell_config_t *c
                                                         const uint8_t *der,
                                                         size_t len);
 
+// Whether to cast WASI preview 3 components (`wasi:cli@0.3`, the async component model) with
+// wasmtime's experimental support (default false: they are refused at load with
+// `SPELL_ERROR_MODULE_INVALID`).
+//
+// # Safety
+// `config` is NULL or a live config.
+void spell_config_wasi_p3(struct spell_config_t *config, bool on);
+
 // Frees a spell. NULL does nothing.
 //
 // # Safety

@@ -127,6 +127,18 @@ pub unsafe extern "C" fn spell_config_pooling(config: *mut spell_config_t, on: b
     unsafe { set(config, |b| b.pooling(on)) }
 }
 
+/// Whether to cast WASI preview 3 components (`wasi:cli@0.3`, the async component model) with
+/// wasmtime's experimental support (default false: they are refused at load with
+/// `SPELL_ERROR_MODULE_INVALID`).
+///
+/// # Safety
+/// `config` is NULL or a live config.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spell_config_wasi_p3(config: *mut spell_config_t, on: bool) {
+    // SAFETY: the caller's contract above.
+    unsafe { set(config, |b| b.wasi_p3(on)) }
+}
+
 /// How CPU is metered (default `SPELL_METERING_FUEL`).
 ///
 /// # Safety

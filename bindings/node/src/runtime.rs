@@ -55,6 +55,10 @@ pub struct RuntimeOptions<'env> {
     /// CA certificates (DER) trusted for spells' HTTPS requests besides Mozilla's roots: a
     /// private deployment's internal CA. One rustls cannot use is `E-RUN-002`.
     pub tls_root_certificates: Option<Vec<Uint8Array>>,
+    /// Cast WASI preview 3 components (`wasi:cli@0.3`, the async component model) with
+    /// wasmtime's experimental support; off (the default), they are refused at load
+    /// (`E-MOD-002`).
+    pub wasi_p3: Option<bool>,
 }
 
 /// Counters of the module cache.
@@ -352,6 +356,9 @@ fn build(options: Unknown) -> Result<Runtime, Failure> {
         }
         if let Some(on) = o.pooling {
             builder = builder.pooling(on);
+        }
+        if let Some(on) = o.wasi_p3 {
+            builder = builder.wasi_p3(on);
         }
         for spec in o.host_functions.unwrap_or_default() {
             let name = format!("{}::{}", spec.module, spec.name);

@@ -102,3 +102,13 @@ test('a component (module.kind "component") casts like a module: exports by name
   const spun = await component.cast({ export: 'spin' })
   assert.deepEqual([spun.outcome, spun.usage.fuel], ['out_of_fuel', 100000])
 })
+
+test('a WASI preview 3 component needs a runtime built with wasiP3', async () => {
+  const pkg = fixture('component_p3', '"limits":{"fuel":100000}')
+  await assert.rejects(runtime.load(pkg, devPolicy), (e) => e.code === 'E-MOD-002' && /wasi_p3/.test(e.message))
+  const p3 = await new Runtime({ wasiP3: true }).load(pkg, devPolicy)
+  const r = await p3.cast()
+  assert.deepEqual([r.outcome, r.exitCode], ['ok', 0])
+  const spun = await p3.cast({ export: 'spin' })
+  assert.deepEqual([spun.outcome, spun.usage.fuel], ['out_of_fuel', 100000])
+})

@@ -23,7 +23,7 @@ pub(crate) struct PyRuntime {
 #[pymethods]
 impl PyRuntime {
     #[new]
-    #[pyo3(signature = (*, cache_dir=None, pooling=None, max_concurrent_casts=None, queue_timeout=None, module_cache_capacity=None, epoch_tick=None, max_memory_bytes=None, metering=None, host_functions=None, meter=None, tls_root_certificates=None))]
+    #[pyo3(signature = (*, cache_dir=None, pooling=None, max_concurrent_casts=None, queue_timeout=None, module_cache_capacity=None, epoch_tick=None, max_memory_bytes=None, metering=None, host_functions=None, meter=None, tls_root_certificates=None, wasi_p3=None))]
     #[expect(
         clippy::too_many_arguments,
         reason = "the keyword arguments of the Python constructor"
@@ -41,6 +41,7 @@ impl PyRuntime {
         host_functions: Option<Vec<Bound<'_, PyHostFunction>>>,
         meter: Option<Bound<'_, PyAny>>,
         tls_root_certificates: Option<Vec<Vec<u8>>>,
+        wasi_p3: Option<bool>,
     ) -> PyResult<PyRuntime> {
         let mut b = Runtime::builder();
         if let Some(dir) = cache_dir {
@@ -63,6 +64,9 @@ impl PyRuntime {
         }
         if let Some(bytes) = max_memory_bytes {
             b = b.max_memory_bytes(bytes);
+        }
+        if let Some(on) = wasi_p3 {
+            b = b.wasi_p3(on);
         }
         match metering.as_deref() {
             None | Some("fuel") => {}

@@ -3,8 +3,10 @@ usage as dicts."""
 
 from typing import Callable
 
+import pytest
+
 import spell
-from conftest import HELLO
+from conftest import HELLO, guest_package
 
 
 def test_hello_greets_its_argument_and_echoes_stdin(hello: spell.Spell) -> None:
@@ -127,4 +129,16 @@ def test_a_component_casts_like_a_module(guest: Callable[..., spell.Spell]) -> N
     assert outcome.usage.fuel is not None and outcome.usage.fuel > 0
     assert component.cast(export="acme:demo/api#answer").returned == [42]
     spun = component.cast(export="spin")
+    assert (spun.outcome, spun.usage.fuel) == ("out_of_fuel", 100000)
+
+
+def test_a_preview_3_component_needs_a_runtime_built_for_it(test_policy: spell.Policy) -> None:
+    package = guest_package("component_p3", limits={"fuel": 100000})
+    with pytest.raises(spell.ModuleError) as refused:
+        spell.Runtime().load(package, test_policy)
+    assert refused.value.code == "E-MOD-002" and "wasi_p3" in str(refused.value)
+    p3 = spell.Runtime(wasi_p3=True).load(package, test_policy)
+    outcome = p3.cast()
+    assert (outcome.outcome, outcome.exit_code) == ("ok", 0)
+    spun = p3.cast(export="spin")
     assert (spun.outcome, spun.usage.fuel) == ("out_of_fuel", 100000)

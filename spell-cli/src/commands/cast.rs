@@ -70,6 +70,10 @@ pub struct Args {
     /// cache folder of `spell cache info`).
     #[arg(long)]
     no_cache: bool,
+    /// Cast WASI preview 3 components (`wasi:cli@0.3`, the component model's async ABI) with
+    /// wasmtime's experimental preview 3 support.
+    #[arg(long)]
+    wasi_p3: bool,
     /// Join this W3C trace (`00-<trace id>-<span id>-<flags>`): the usage record names it and
     /// the spell's outbound requests carry it on (unless the policy turns that off).
     #[arg(long)]
@@ -182,7 +186,9 @@ struct SpellInfo {
 
 fn cast(args: Args, on_output: Option<OutputCallback>) -> anyhow::Result<(CastOutcome, SpellInfo)> {
     // One cast: a pool sized for one, and the module compiled once across runs.
-    let mut builder = Runtime::builder().max_concurrent_casts(1);
+    let mut builder = Runtime::builder()
+        .max_concurrent_casts(1)
+        .wasi_p3(args.wasi_p3);
     if let Some(dir) = crate::commands::cache::dir().filter(|_| !args.no_cache) {
         builder = builder.cache_dir(dir);
     }

@@ -56,11 +56,17 @@ pub struct Args {
     /// Compile modules afresh and keep nothing (default: the cache of `spell cache info`).
     #[arg(long)]
     no_cache: bool,
+    /// Cast WASI preview 3 components (`wasi:cli@0.3`, the component model's async ABI) with
+    /// wasmtime's experimental preview 3 support.
+    #[arg(long)]
+    wasi_p3: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let policy = Policy::from_file(&args.policy).map_err(Coded::from)?;
-    let mut builder = Runtime::builder().max_concurrent_casts(args.concurrency);
+    let mut builder = Runtime::builder()
+        .max_concurrent_casts(args.concurrency)
+        .wasi_p3(args.wasi_p3);
     if let Some(dir) = crate::commands::cache::dir().filter(|_| !args.no_cache) {
         builder = builder.cache_dir(dir);
     }

@@ -55,11 +55,15 @@ pub struct Args {
     /// Print the worker's totals as JSON when it stops.
     #[arg(long)]
     json: bool,
+    /// Cast WASI preview 3 components (`wasi:cli@0.3`, the component model's async ABI) with
+    /// wasmtime's experimental preview 3 support.
+    #[arg(long)]
+    wasi_p3: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let policy = Policy::from_file(&args.policy).map_err(Coded::from)?;
-    let mut runtime = Runtime::builder();
+    let mut runtime = Runtime::builder().wasi_p3(args.wasi_p3);
     if let Some(dir) = &args.cache_dir {
         runtime = runtime.cache_dir(dir);
     }

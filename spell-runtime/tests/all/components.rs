@@ -267,6 +267,11 @@ fn hooks_events_and_the_output_callback_see_a_component_cast() {
 #[test]
 fn fuel_timeout_and_cancel_end_a_spinning_command() {
     let (_, comp) = twins("");
+    spinning_command_ends(&comp);
+}
+
+/// Fuel, the deadline and cancellation each end `comp` cast with the argument `spin`.
+pub fn spinning_command_ends(comp: &Spell) {
     let o = comp
         .cast(CastRequest::new().arg("spin").limits(Limits {
             fuel: Some(2_000_000),

@@ -6,7 +6,7 @@
 
 use crate::guests::{package, runtime, wasm_spell};
 use spell_core::{Access, ErrorCode, HasCode, Limits, Package, Policy};
-use spell_runtime::{CancelHandle, CastRequest, Error, Outcome, Runtime, Spell, TrapKind};
+use spell_runtime::{CastRequest, Error, Outcome, Runtime, Spell, TrapKind};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ const HELLO: &str = "hello from preview 3\n";
 /// allocator `cabi_realloc`), then by the first byte of the first: `e` exits with code 7, `s`
 /// spins, `w` waits a minute on the monotonic clock (an async host call), `f` writes 64 KiB to
 /// stdout forever, `n` makes streams forever and drops none, `r` returns `run`'s error,
-/// `c` copies stdin to stdout; anything else prints [`HELLO`]. It imports the preopens, never called: a component using
+/// `c` copies stdin to stdout, `g` grows its memory forever; anything else prints [`HELLO`]. It imports the preopens, never called: a component using
 /// preview 3's `wasi:filesystem`. Each print
 /// makes a stream, hands its readable end to `write-via-stream`, writes, drops the writable end
 /// and waits for the write's future, so the bytes are out before `run` returns.
@@ -119,6 +119,8 @@ const CORE: &str = r#"(module
       (then (loop $leak (drop (call $stream_new)) (br $leak))))
     (if (i32.eq (local.get $mode) (i32.const 114))
       (then (call $task_return (i32.const 1)) (return (i32.const 0))))
+    (if (i32.eq (local.get $mode) (i32.const 103))
+      (then (loop $grow (drop (memory.grow (i32.const 1))) (br $grow))))
     (if (i32.eq (local.get $mode) (i32.const 99))
       (then (call $cat) (call $task_return (i32.const 0)) (return (i32.const 0))))
     (call $print (i32.const 1024) (i32.const 21))
@@ -184,6 +186,28 @@ fn a_preview_3_command_prints_and_is_billed() {
     assert_eq!(o.usage.stdout_bytes, HELLO.len() as u64);
     assert!(o.usage.fuel.is_some_and(|f| f > 0), "{:?}", o.usage.fuel);
     assert!(o.usage.memory_peak_bytes >= 3 * 65536);
+    // The same `run` called by name, as any export.
+    let o = spell("")
+        .cast(CastRequest::new().export("wasi:cli/run@0.3.0#run"))
+        .expect("cast");
+    assert_eq!(o.outcome, Outcome::Ok, "{:?}", o.detail);
+    assert_eq!(text(&o.stdout), HELLO);
+}
+
+#[test]
+fn memory_limit_ends_a_preview_3_command() {
+    let o = spell("")
+        .cast(CastRequest::new().arg("grow").limits(Limits {
+            memory_bytes: Some(1 << 20),
+            ..Default::default()
+        }))
+        .expect("cast");
+    assert_eq!(o.outcome, Outcome::MemoryLimit, "{:?}", o.detail);
+    assert!(
+        o.usage.memory_peak_bytes <= 1 << 20,
+        "{}",
+        o.usage.memory_peak_bytes
+    );
 }
 
 #[test]
@@ -218,44 +242,7 @@ fn exit_codes_of_a_preview_3_command() {
 
 #[test]
 fn fuel_timeout_and_cancel_end_a_preview_3_command() {
-    let s = spell("");
-    let o = s
-        .cast(CastRequest::new().arg("spin").limits(Limits {
-            fuel: Some(2_000_000),
-            ..Default::default()
-        }))
-        .expect("cast");
-    assert_eq!(o.outcome, Outcome::OutOfFuel, "{:?}", o.detail);
-    assert_eq!(o.usage.fuel, Some(2_000_000));
-
-    let o = s
-        .cast(CastRequest::new().arg("spin").limits(Limits {
-            wall_time_ms: Some(200),
-            fuel: Some(10_000_000_000),
-            ..Default::default()
-        }))
-        .expect("cast");
-    assert_eq!(o.outcome, Outcome::Timeout, "{:?}", o.detail);
-
-    let cancel = CancelHandle::new();
-    let later = cancel.clone();
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(100));
-        later.cancel();
-    });
-    let o = s
-        .cast(
-            CastRequest::new()
-                .arg("spin")
-                .cancel(cancel)
-                .limits(Limits {
-                    fuel: Some(10_000_000_000),
-                    ..Default::default()
-                }),
-        )
-        .expect("cast");
-    t.join().expect("canceller");
-    assert_eq!(o.outcome, Outcome::Cancelled, "{:?}", o.detail);
+    crate::components::spinning_command_ends(&spell(""));
 }
 
 #[test]
@@ -336,5 +323,5 @@ fn a_runtime_without_preview_3_refuses_it_naming_the_option() {
     let Error::ModuleInvalid(why) = &err else {
         panic!("{err}")
     };
-    assert!(why.contains("RuntimeBuilder::wasi_p3"), "{why}");
+    assert!(why.contains("`wasi_p3`"), "{why}");
 }

@@ -373,7 +373,9 @@ class Runtime:
     Defaults (Rust's): pooling allocator on, 256 concurrent casts, 1 s queue timeout, 64 cached
     modules, no disk cache, 1 ms epoch tick, 4 GiB largest memory, fuel metering, no meter.
     ``tls_root_certificates``: CA certificates (DER) trusted for spells' HTTPS requests besides
-    Mozilla's roots, for a private deployment's internal CA.
+    Mozilla's roots, for a private deployment's internal CA. ``wasi_p3``: cast WASI preview 3
+    components (``wasi:cli@0.3``, the async component model) with wasmtime's experimental
+    support; off, they are refused at load (``E-MOD-002``).
     """
 
     def __new__(
@@ -390,6 +392,7 @@ class Runtime:
         host_functions: Optional[Sequence[HostFunction]] = None,
         meter: Optional[_Meter] = None,
         tls_root_certificates: Optional[Sequence[bytes]] = None,
+        wasi_p3: Optional[bool] = None,
     ) -> "Runtime": ...
     def load(self, package: _PackageSource, policy: Policy) -> Spell: ...
     def load_unverified(
