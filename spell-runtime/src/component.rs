@@ -144,7 +144,8 @@ impl WasiHttpView for CastState {
 /// The component linker: WASI preview 2 and `wasi:http`'s `types` and `outgoing-handler`
 /// (0.2.12's `wasi:cli/exit` has `exit-with-code`, which
 /// the preview-1 adapter's `proc_exit` uses to pass exit codes other than 0 and 1), and WASI
-/// preview 3 when `p3`.
+/// preview 3 with `wasi:http`'s `types` and `client` when `p3`: both previews' requests go
+/// through the same hooks.
 pub(crate) fn linker(engine: &Engine, p3: bool) -> wasmtime::Result<Linker<CastState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -152,6 +153,7 @@ pub(crate) fn linker(engine: &Engine, p3: bool) -> wasmtime::Result<Linker<CastS
     crate::component_fs::guard(&mut linker)?;
     if p3 {
         wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
     }
     Ok(linker)
 }
@@ -302,16 +304,17 @@ fn missing_wasi_functions(
     missing
 }
 
-/// Whether an import is one of the WASI interfaces the linker provides: `wasi:http` (preview 2)
-/// only to a spell granted network patterns, as the `spell` import of modules; preview 3's only
-/// when the runtime links it.
+/// Whether an import is one of the WASI interfaces the linker provides: `wasi:http` only to a
+/// spell granted network patterns, as the `spell` import of modules; preview 3's only when the
+/// runtime links it.
 fn provided(name: &str, network: bool, p3: bool) -> bool {
     let Some((_, version)) = name.split_once('@') else {
         return false;
     };
-    let wasi = WASI_PACKAGES.iter().any(|p| name.starts_with(p));
+    let wasi = WASI_PACKAGES.iter().any(|p| name.starts_with(p))
+        || (network && name.starts_with("wasi:http/"));
     match version.get(..4) {
-        Some("0.2.") => wasi || (network && name.starts_with("wasi:http/")),
+        Some("0.2.") => wasi,
         Some("0.3.") => wasi && p3,
         _ => false,
     }

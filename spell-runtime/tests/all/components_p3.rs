@@ -1,91 +1,40 @@
 //! WASI preview 3 components (`RuntimeBuilder::wasi_p3`): a `wasi:cli/run@0.3.0` command written
-//! in WAT against the component model's async ABI (its `run` lifted async with a callback, stdout
-//! written through a `stream<u8>`), made a component with `wit-component` and the WASI 0.3.0 WIT
-//! in `tests/wit-p3`. Its first argument picks what it does. Each limit and outcome holds for it
+//! in WAT against the component model's async ABI (`guests::p3_command`). Its first argument
+//! picks what it does. Each limit and outcome holds for it
 //! as for preview 2 components; a runtime without preview 3 refuses it at load, naming the option.
 
-use crate::guests::{package, runtime, wasm_spell};
+use crate::guests::{p3_command, package, runtime, wasm_spell};
 use spell_core::{Access, ErrorCode, HasCode, Limits, Package, Policy};
 use spell_runtime::{CastRequest, Error, Outcome, Runtime, Spell, TrapKind};
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// What the command prints when its first argument asks for nothing else.
 const HELLO: &str = "hello from preview 3\n";
 
-/// The command's core module: `run` reads its arguments (`get-arguments`, lowered with the bump
-/// allocator `cabi_realloc`), then by the first byte of the first: `e` exits with code 7, `s`
-/// spins, `w` waits a minute on the monotonic clock (an async host call), `f` writes 64 KiB to
-/// stdout forever, `n` makes streams forever and drops none, `r` returns `run`'s error,
-/// `c` copies stdin to stdout, `g` grows its memory forever; anything else prints [`HELLO`]. It imports the preopens, never called: a component using
-/// preview 3's `wasi:filesystem`. Each print
-/// makes a stream, hands its readable end to `write-via-stream`, writes, drops the writable end
-/// and waits for the write's future, so the bytes are out before `run` returns.
-const CORE: &str = r#"(module
+/// The command: `run` reads its arguments (`get-arguments`, lowered with the bump allocator
+/// `cabi_realloc`), then by the first byte of the first: `e` exits with code 7, `s` spins, `w`
+/// waits a minute on the monotonic clock (an async host call), `f` writes 64 KiB to stdout
+/// forever, `n` makes streams forever and drops none, `r` returns `run`'s error, `c` copies stdin
+/// to stdout, `g` grows its memory forever; anything else prints [`HELLO`]. It imports the
+/// preopens, never called: a component using preview 3's `wasi:filesystem`.
+fn command() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| p3_command("command", IMPORTS, DEFS, RUN))
+}
+
+const IMPORTS: &str = r#"
   (import "wasi:cli/environment@0.3.0" "get-arguments" (func $arguments (param i32)))
-  (import "wasi:cli/stdout@0.3.0" "[stream-new-0]write-via-stream" (func $stream_new (result i64)))
-  (import "wasi:cli/stdout@0.3.0" "write-via-stream" (func $write_via_stream (param i32) (result i32)))
-  (import "wasi:cli/stdout@0.3.0" "[async-lower][stream-write-0]write-via-stream" (func $stream_write (param i32 i32 i32) (result i32)))
-  (import "wasi:cli/stdout@0.3.0" "[stream-drop-writable-0]write-via-stream" (func $drop_writable (param i32)))
-  (import "wasi:cli/stdout@0.3.0" "[async-lower][future-read-1]write-via-stream" (func $future_read (param i32 i32) (result i32)))
-  (import "wasi:cli/stdout@0.3.0" "[future-drop-readable-1]write-via-stream" (func $drop_future (param i32)))
   (import "wasi:cli/stdin@0.3.0" "read-via-stream" (func $read_via_stream (param i32)))
   (import "wasi:cli/stdin@0.3.0" "[async-lower][stream-read-0]read-via-stream" (func $stream_read (param i32 i32 i32) (result i32)))
   (import "wasi:cli/stdin@0.3.0" "[stream-drop-readable-0]read-via-stream" (func $drop_readable (param i32)))
   (import "wasi:cli/stdin@0.3.0" "[future-drop-readable-1]read-via-stream" (func $drop_stdin_future (param i32)))
   (import "wasi:cli/exit@0.3.0" "exit-with-code" (func $exit (param i32)))
   (import "wasi:clocks/monotonic-clock@0.3.0" "wait-for" (func $wait_for (param i64)))
-  (import "wasi:filesystem/preopens@0.3.0" "get-directories" (func (param i32)))
-  (import "[export]wasi:cli/run@0.3.0" "[task-return]run" (func $task_return (param i32)))
-  (import "$root" "[waitable-set-new]" (func $set_new (result i32)))
-  (import "$root" "[waitable-join]" (func $join (param i32 i32)))
-  (import "$root" "[waitable-set-wait]" (func $wait (param i32 i32) (result i32)))
-  (memory (export "memory") 3)
-  (global $heap (mut i32) (i32.const 131072))
-  (global $set (mut i32) (i32.const 0))
+  (import "wasi:filesystem/preopens@0.3.0" "get-directories" (func (param i32)))"#;
+
+const DEFS: &str = r#"
   (data (i32.const 1024) "hello from preview 3\n")
-  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-    (local $at i32)
-    (local.set $at (i32.and
-      (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
-      (i32.sub (i32.const 0) (local.get 2))))
-    (global.set $heap (i32.add (local.get $at) (local.get 3)))
-    (if (i32.gt_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536)))
-      (then (drop (memory.grow (i32.add (i32.const 1)
-        (i32.shr_u (i32.sub (global.get $heap) (i32.mul (memory.size) (i32.const 65536)))
-          (i32.const 16)))))))
-    (local.get $at))
-  ;; Blocks until `waitable` has an event; its payload is left at 68.
-  (func $await (param $waitable i32)
-    (if (i32.eqz (global.get $set)) (then (global.set $set (call $set_new))))
-    (call $join (local.get $waitable) (global.get $set))
-    (drop (call $wait (global.get $set) (i32.const 64)))
-    (call $join (local.get $waitable) (i32.const 0)))
-  ;; An async call's result: at once, or its event's payload once blocked (-1).
-  (func $settle (param $code i32) (param $waitable i32) (result i32)
-    (if (result i32) (i32.eq (local.get $code) (i32.const -1))
-      (then (call $await (local.get $waitable)) (i32.load (i32.const 68)))
-      (else (local.get $code))))
-  (func $print (param $ptr i32) (param $len i32)
-    (local $ends i64) (local $tx i32) (local $future i32) (local $code i32)
-    (local.set $ends (call $stream_new))
-    (local.set $tx (i32.wrap_i64 (i64.shr_u (local.get $ends) (i64.const 32))))
-    (local.set $future (call $write_via_stream (i32.wrap_i64 (local.get $ends))))
-    ;; Until all is written or the reader is gone (status other than completed).
-    (block $done
-      (loop $more
-        (br_if $done (i32.eqz (local.get $len)))
-        (local.set $code (call $settle
-          (call $stream_write (local.get $tx) (local.get $ptr) (local.get $len))
-          (local.get $tx)))
-        (br_if $done (i32.and (local.get $code) (i32.const 15)))
-        (local.set $ptr (i32.add (local.get $ptr) (i32.shr_u (local.get $code) (i32.const 4))))
-        (local.set $len (i32.sub (local.get $len) (i32.shr_u (local.get $code) (i32.const 4))))
-        (br $more)))
-    (call $drop_writable (local.get $tx))
-    (drop (call $settle (call $future_read (local.get $future) (i32.const 16)) (local.get $future)))
-    (call $drop_future (local.get $future)))
   ;; Copies stdin to stdout, 64 KiB at a time, until the writer is gone.
   (func $cat
     (local $rx i32) (local $code i32)
@@ -105,8 +54,9 @@ const CORE: &str = r#"(module
     (call $arguments (i32.const 32))
     (if (result i32) (i32.lt_u (i32.load (i32.const 36)) (i32.const 2))
       (then (i32.const 0))
-      (else (i32.load8_u (i32.load (i32.add (i32.load (i32.const 32)) (i32.const 8)))))))
-  (func (export "[async-lift]wasi:cli/run@0.3.0#run") (result i32)
+      (else (i32.load8_u (i32.load (i32.add (i32.load (i32.const 32)) (i32.const 8)))))))"#;
+
+const RUN: &str = r#"
     (local $mode i32)
     (local.set $mode (call $mode))
     (if (i32.eq (local.get $mode) (i32.const 101)) (then (call $exit (i32.const 7))))
@@ -123,40 +73,7 @@ const CORE: &str = r#"(module
       (then (loop $grow (drop (memory.grow (i32.const 1))) (br $grow))))
     (if (i32.eq (local.get $mode) (i32.const 99))
       (then (call $cat) (call $task_return (i32.const 0)) (return (i32.const 0))))
-    (call $print (i32.const 1024) (i32.const 21))
-    (call $task_return (i32.const 0))
-    (i32.const 0))
-  (func (export "[callback][async-lift]wasi:cli/run@0.3.0#run") (param i32 i32 i32) (result i32)
-    unreachable)
-)"#;
-
-/// The command as a component, made once.
-fn command() -> &'static [u8] {
-    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
-    BYTES.get_or_init(|| {
-        let mut resolve = wit_parser::Resolve::default();
-        let (pkg, _) = resolve
-            .push_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/wit-p3"))
-            .expect("tests/wit-p3");
-        let world = resolve
-            .select_world(&[pkg], Some("command"))
-            .expect("world");
-        let mut core = wat::parse_str(CORE).expect("core module");
-        wit_component::embed_component_metadata(
-            &mut core,
-            &resolve,
-            world,
-            wit_component::StringEncoding::UTF8,
-        )
-        .expect("embed");
-        wit_component::ComponentEncoder::default()
-            .module(&core)
-            .expect("core module")
-            .validate(true)
-            .encode()
-            .expect("encode component")
-    })
-}
+    (call $print (i32.const 1024) (i32.const 21))"#;
 
 /// A runtime that casts preview 3.
 fn p3_runtime() -> Runtime {
