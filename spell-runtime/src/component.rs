@@ -12,8 +12,8 @@
 //!
 //! A runtime built with `wasi_p3` also links wasmtime-wasi's preview 3 (`wasi:cli`, `clocks`,
 //! `filesystem`, `random`, `sockets` at 0.3.x) over the same context, so the same stdio sinks,
-//! mounts, socket refusals and handle cap apply; a `wasi:cli/run@0.3` command is run inside
-//! the store's concurrent event loop. Its file writes are not metered (wasmtime-wasi's preview
+//! mounts, socket refusals and handle cap apply, and `wasi:http@0.3`, whose requests reach the
+//! same hooks; a `wasi:cli/run@0.3` command is run inside the store's concurrent event loop. Its file writes are not metered (wasmtime-wasi's preview
 //! 3 writes straight from streams), so a preview 3 component importing `wasi:filesystem` gets
 //! no read-write mount.
 

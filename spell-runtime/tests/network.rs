@@ -2006,3 +2006,130 @@ fn a_components_request_options_bound_its_waits_and_the_cast_goes_on() {
     );
     assert_eq!(log.records()[0].net_bytes_in, STALLED_HEAD.len() as u64);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Preview 3 components: wasi:http@0.3 through the same capability
+
+/// A WASI preview 3 command (`guests::p3_command`) that GETs `http://{authority}{path}` with
+/// `wasi:http/client@0.3.0#send` (lowered async: it waits on the subtask) and prints `status N`,
+/// or `error N` (the `error-code` case).
+fn p3_client(authority: &str, path: &str) -> Vec<u8> {
+    let imports = r#"
+  (import "wasi:http/types@0.3.0" "[constructor]fields" (func $fields (result i32)))
+  (import "wasi:http/types@0.3.0" "[future-new-1][static]request.new" (func $trailers_new (result i64)))
+  (import "wasi:http/types@0.3.0" "[async-lower][future-write-1][static]request.new" (func $trailers_write (param i32 i32) (result i32)))
+  (import "wasi:http/types@0.3.0" "[static]request.new" (func $request_new (param i32 i32 i32 i32 i32 i32 i32)))
+  (import "wasi:http/types@0.3.0" "[method]request.set-scheme" (func $set_scheme (param i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi:http/types@0.3.0" "[method]request.set-authority" (func $set_authority (param i32 i32 i32 i32) (result i32)))
+  (import "wasi:http/types@0.3.0" "[method]request.set-path-with-query" (func $set_path (param i32 i32 i32 i32) (result i32)))
+  (import "wasi:http/types@0.3.0" "[method]response.get-status-code" (func $status (param i32) (result i32)))
+  (import "wasi:http/types@0.3.0" "[resource-drop]response" (func $drop_response (param i32)))
+  (import "wasi:http/client@0.3.0" "[async-lower]send" (func $send (param i32 i32) (result i32)))
+  (import "$root" "[subtask-drop]" (func $subtask_drop (param i32)))"#;
+    let defs = format!(
+        r#"
+  (data (i32.const 1100) "{authority}")
+  (data (i32.const 1200) "{path}")
+  (data (i32.const 1300) "status ")
+  (data (i32.const 1310) "error ")"#
+    );
+    let run = format!(
+        r#"
+    (local $request i32) (local $trailers i64) (local $code i32) (local $subtask i32)
+    (local.set $trailers (call $trailers_new))
+    ;; No body, no options; the result is left at 256 (request, its transmit future).
+    (call $request_new (call $fields) (i32.const 0) (i32.const 0)
+      (i32.wrap_i64 (local.get $trailers)) (i32.const 0) (i32.const 0) (i32.const 256))
+    (local.set $request (i32.load (i32.const 256)))
+    ;; No trailers: `ok(none)`, zeroed memory at 512.
+    (drop (call $trailers_write
+      (i32.wrap_i64 (i64.shr_u (local.get $trailers) (i64.const 32))) (i32.const 512)))
+    (drop (call $set_scheme (local.get $request) (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 0)))
+    (drop (call $set_authority (local.get $request) (i32.const 1) (i32.const 1100) (i32.const {})))
+    (drop (call $set_path (local.get $request) (i32.const 1) (i32.const 1200) (i32.const {})))
+    ;; `result<response, error-code>` at 320, its payload at 328; state 2 is returned.
+    (local.set $code (call $send (local.get $request) (i32.const 320)))
+    (if (i32.ne (i32.and (local.get $code) (i32.const 15)) (i32.const 2))
+      (then
+        (local.set $subtask (i32.shr_u (local.get $code) (i32.const 4)))
+        (loop $pending
+          (call $await (local.get $subtask))
+          (br_if $pending (i32.ne (i32.load (i32.const 68)) (i32.const 2))))
+        (call $subtask_drop (local.get $subtask))))
+    (if (i32.eqz (i32.load8_u (i32.const 320)))
+      (then
+        (call $print (i32.const 1300) (i32.const 7))
+        (call $print_u32 (call $status (i32.load (i32.const 328))))
+        (call $drop_response (i32.load (i32.const 328))))
+      (else
+        (call $print (i32.const 1310) (i32.const 6))
+        (call $print_u32 (i32.load8_u (i32.const 328)))))"#,
+        authority.len(),
+        path.len()
+    );
+    guests::p3_command("http-client", imports, &defs, &run)
+}
+
+/// A runtime that casts WASI preview 3.
+fn p3_runtime() -> Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| Runtime::builder().wasi_p3(true).build().expect("runtime"))
+        .clone()
+}
+
+#[test]
+fn a_preview_3_components_requests_go_through_the_same_capability() {
+    let server = Server::start(Reply::Body("hello"));
+    let authority = format!("127.0.0.1:{}", server.port);
+    let wasm = p3_client(&authority, "/p3?x=1");
+    let spell = load_in(
+        &p3_runtime(),
+        &wasm,
+        &[server.pattern()],
+        "",
+        LOOPBACK_ALLOWED,
+    )
+    .expect("load");
+    let (outcome, log) = cast(&spell, &[]);
+    let seen = server.next();
+    assert_eq!(outcome.outcome, Outcome::Ok, "{outcome:?}");
+    assert_eq!(String::from_utf8_lossy(&outcome.stdout), "status 200");
+    seen.assert_head(
+        "GET /p3?x=1 HTTP/1.1\r\n",
+        &[
+            format!("host: {authority}\r\n"),
+            "connection: close\r\n".into(),
+        ],
+    );
+    let usage = &log.records()[0];
+    assert_eq!(usage.net_requests, 1);
+    seen.assert_billed(usage);
+
+    // Not granted: refused before any connection, as for preview 2 and modules.
+    let other = Server::start(Reply::Body("other"));
+    let other_authority = format!("127.0.0.1:{}", other.port);
+    let wasm = p3_client(&other_authority, "/");
+    let spell = load_in(
+        &p3_runtime(),
+        &wasm,
+        &[server.pattern()],
+        "",
+        LOOPBACK_ALLOWED,
+    )
+    .expect("load");
+    let (outcome, log) = cast(&spell, &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&outcome.stdout),
+        format!("error {HTTP_REQUEST_DENIED}")
+    );
+    assert_eq!(log.records()[0].net_requests, 0);
+    assert_eq!(violations(&log).len(), 1);
+    other.assert_untouched();
+
+    // And without a network grant it does not load, its imports named.
+    let err = load_in(&p3_runtime(), &wasm, &[], "", "").expect_err("no grant");
+    assert_eq!(err.code(), ErrorCode::ImportNotGranted);
+    for import in ["wasi:http/types@0.3.0", "wasi:http/client@0.3.0"] {
+        assert!(err.to_string().contains(import), "{import}: {err}");
+    }
+}
