@@ -1,12 +1,15 @@
 //! Casts arbitrary components under the sandbox's limits and checks the sandbox's promises
 //! (`sandbox.rs`). Input: a component, binary or text. The seeds are hand-written components (a
 //! `wasi:cli/command` calling `exit-with-code`, exports that return, spin, grow memory and trap,
-//! one asking for sockets); libFuzzer's mutations of them exercise component validation, Spell's
-//! import check and world listing, and the preview-2 host under limits. Each component is cast
-//! once: as a command (`_start`, its `wasi:cli/run`), or else through the first of its top-level
-//! exports that loads.
+//! one asking for sockets, a WASI preview 3 command lifted with the async ABI); libFuzzer's
+//! mutations of them exercise component validation, Spell's import check and world listing, and
+//! the preview-2 and preview-3 hosts under limits. Each component is cast once: as a command
+//! (`_start`, its `wasi:cli/run`), or else through the first of its top-level exports that loads;
+//! on the sandbox's runtime, or, when it loads only there, on one built with `wasi_p3`.
 
 use spell_core::{ModuleKind, Package};
+use spell_runtime::Runtime;
+use std::sync::OnceLock;
 
 /// How many exports are tried as the entrypoint.
 const TRIED_EXPORTS: usize = 4;
@@ -43,7 +46,20 @@ fn load(wasm: &[u8]) -> Option<spell_runtime::Spell> {
             .filter(|e| !e.contains(':'))
             .take(TRIED_EXPORTS),
     );
-    crate::sandbox::load_as(wasm, entrypoints)
+    let entrypoints: Vec<&str> = entrypoints.collect();
+    crate::sandbox::load_as(crate::sandbox::runtime(), wasm, entrypoints.iter().copied())
+        .or_else(|| crate::sandbox::load_as(p3_runtime(), wasm, entrypoints.iter().copied()))
+}
+
+/// The sandbox's runtime with WASI preview 3.
+fn p3_runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        crate::sandbox::builder()
+            .wasi_p3(true)
+            .build()
+            .expect("the fuzz runtime builds")
+    })
 }
 
 #[cfg(test)]

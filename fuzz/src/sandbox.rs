@@ -40,16 +40,17 @@ const WASI_IMPORTS: &str = r#"(module
   (import "wasi_snapshot_preview1" "poll_oneoff" (func (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))))"#;
 
-fn runtime() -> &'static Runtime {
+pub(crate) fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        Runtime::builder()
-            .metering(Metering::Fuel)
-            .max_concurrent_casts(2)
-            .max_memory_bytes(16 << 20)
-            .build()
-            .expect("the fuzz runtime builds")
-    })
+    RUNTIME.get_or_init(|| builder().build().expect("the fuzz runtime builds"))
+}
+
+/// The sandbox's runtime configuration.
+pub(crate) fn builder() -> spell_runtime::RuntimeBuilder {
+    Runtime::builder()
+        .metering(Metering::Fuel)
+        .max_concurrent_casts(2)
+        .max_memory_bytes(16 << 20)
 }
 
 /// The module an input stands for, if it makes one.
@@ -89,11 +90,13 @@ pub(crate) fn smith_module(mut config: wasm_smith::Config, data: &[u8]) -> Optio
 }
 
 fn load(wasm: &[u8]) -> Option<Spell> {
-    load_as(wasm, ["run", "_start"])
+    load_as(runtime(), wasm, ["run", "_start"])
 }
 
-/// `wasm` loaded under the sandbox's limits with the first of `entrypoints` that loads.
+/// `wasm` loaded on `runtime` under the sandbox's limits with the first of `entrypoints` that
+/// loads.
 pub(crate) fn load_as<'a>(
+    runtime: &Runtime,
     wasm: &[u8],
     entrypoints: impl IntoIterator<Item = &'a str>,
 ) -> Option<Spell> {
@@ -103,7 +106,7 @@ pub(crate) fn load_as<'a>(
             "name": "fuzz", "version": "1.0.0", "license": "MIT", "entrypoint": entrypoint,
         });
         let package = Package::pack(manifest.to_string().as_bytes(), wasm, None, None).ok()?;
-        runtime().load(&package, &policy).ok()
+        runtime.load(&package, &policy).ok()
     })
 }
 
