@@ -469,6 +469,9 @@ async fn cast(
             };
             let mut store = Store::new(&rt.engine, state);
             store.limiter(|s| &mut s.limiter);
+            if rt.config.wasi_p3 {
+                store.set_max_component_handles(crate::component::P3_MAX_HANDLES);
+            }
             if fuel_metered {
                 // Only fail when fuel or async is not enabled, which `fuel_metered` and the
                 // engine's configuration rule out.

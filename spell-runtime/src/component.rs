@@ -44,6 +44,11 @@ const MAX_RANDOM_BYTES: u64 = 1 << 20;
 /// stdio, preopens and the pollables the preview-1 adapter makes for each `poll_oneoff`.
 const RESERVED_HANDLES: usize = 64;
 
+/// The most component-model handles live at once in a cast's store on a runtime with WASI
+/// preview 3 (wasmtime's default is 100,000). Each stream or future a guest makes holds host
+/// memory outside its memory limit: 100,000 handles of streams never dropped held about 24 MB.
+pub(crate) const P3_MAX_HANDLES: usize = 10_000;
+
 /// WASI packages the component linker provides (at any 0.2.x version; wasmtime matches minor
 /// versions itself).
 const WASI_PACKAGES: [&str; 6] = [

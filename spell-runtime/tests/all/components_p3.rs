@@ -209,6 +209,14 @@ fn handles_a_command_never_drops_are_capped() {
         "{:?}",
         o.detail
     );
+    // Two handles a stream, about two fuel units an iteration: stopped after 5,000 streams by
+    // Spell's cap of 10,000 handles (100,000 streams held 24 MB of host memory under wasmtime's
+    // default cap).
+    assert!(
+        o.usage.fuel.is_some_and(|f| f < 20_000),
+        "{:?}",
+        o.usage.fuel
+    );
 }
 
 #[test]
