@@ -250,3 +250,35 @@ fn a_runtime_without_preview_3_refuses_it_naming_the_option() {
     };
     assert!(why.contains("`wasi_p3`"), "{why}");
 }
+
+#[test]
+fn sockets_are_refused_to_a_preview_3_component_even_with_the_network_capability() {
+    // `tcp-socket.create(ipv4)`: prints `error N` (the `error-code` case) or `socket`.
+    let wasm = p3_command(
+        "sockets",
+        r#"
+  (import "wasi:sockets/types@0.3.0" "[static]tcp-socket.create" (func $create (param i32 i32)))"#,
+        r#"
+  (data (i32.const 1300) "error ")
+  (data (i32.const 1310) "socket")"#,
+        r#"
+    ;; Not 0 unless the host writes it.
+    (i32.store8 (i32.const 260) (i32.const 255))
+    (call $create (i32.const 0) (i32.const 256))
+    (if (i32.load8_u (i32.const 256))
+      (then
+        (call $print (i32.const 1300) (i32.const 6))
+        (call $print_u32 (i32.load8_u (i32.const 260))))
+      (else (call $print (i32.const 1310) (i32.const 6))))"#,
+    );
+    let s = wasm_spell(
+        &p3_runtime(),
+        &wasm,
+        r#""capabilities":{"network":["http://127.0.0.1:9/"]}"#,
+    );
+    let o = s.cast(CastRequest::new()).expect("cast");
+    assert_eq!(o.outcome, Outcome::Ok, "{:?}", o.detail);
+    // `access-denied`.
+    assert_eq!(text(&o.stdout), "error 0");
+    assert_eq!(o.usage.net_requests, 0);
+}
