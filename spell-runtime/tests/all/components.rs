@@ -70,7 +70,7 @@ fn exports_spell(fields: &str) -> Spell {
 }
 
 /// Why loading `wasm` packed with manifest `fields`, under a policy trusting its manifest, fails.
-fn load_error(wasm: &[u8], fields: &str) -> Error {
+pub fn load_error(wasm: &[u8], fields: &str) -> Error {
     let bytes = package(wasm, fields);
     let manifest = Package::read(&bytes, &Default::default())
         .expect("read")

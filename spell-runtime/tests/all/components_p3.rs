@@ -249,6 +249,17 @@ fn a_runtime_without_preview_3_refuses_it_naming_the_option() {
         panic!("{err}")
     };
     assert!(why.contains("`wasi_p3`"), "{why}");
+    // Imports of 0.3 interfaces that need no async ABI validate: refused as not provided.
+    let wat = r#"(component
+      (import "wasi:cli/environment@0.3.0" (instance
+        (export "get-arguments" (func (result (list string)))))))"#;
+    let err =
+        crate::components::load_error(&wat::parse_str(wat).expect("wat"), r#""entrypoint":"x""#);
+    assert_eq!(err.code(), ErrorCode::ImportNotGranted, "{err}");
+    assert!(
+        err.to_string().contains("wasi:cli/environment@0.3.0"),
+        "{err}"
+    );
 }
 
 #[test]
