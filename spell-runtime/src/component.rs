@@ -13,9 +13,9 @@
 //! A runtime built with `wasi_p3` also links wasmtime-wasi's preview 3 (`wasi:cli`, `clocks`,
 //! `filesystem`, `random`, `sockets` at 0.3.x) over the same context, so the same stdio sinks,
 //! mounts, socket refusals and handle cap apply, and `wasi:http@0.3`, whose requests reach the
-//! same hooks; a `wasi:cli/run@0.3` command is run inside the store's concurrent event loop. Its file writes are not metered (wasmtime-wasi's preview
-//! 3 writes straight from streams), so a preview 3 component importing `wasi:filesystem` gets
-//! no read-write mount.
+//! same hooks; a `wasi:cli/run@0.3` command runs inside the store's concurrent event loop.
+//! Preview 3's file writes are not metered (wasmtime-wasi writes straight from the guest's
+//! streams), so a component importing its `wasi:filesystem` gets no read-write mount.
 
 use crate::cast::CastState;
 use crate::error::Error;
@@ -49,8 +49,8 @@ const RESERVED_HANDLES: usize = 64;
 /// memory outside its memory limit: 100,000 handles of streams never dropped held about 24 MB.
 pub(crate) const P3_MAX_HANDLES: usize = 10_000;
 
-/// WASI packages the component linker provides (at any 0.2.x version; wasmtime matches minor
-/// versions itself).
+/// WASI packages the component linker provides (at any 0.2.x version, and 0.3.x with preview 3;
+/// wasmtime matches patch versions itself).
 const WASI_PACKAGES: [&str; 6] = [
     "wasi:cli/",
     "wasi:io/",
