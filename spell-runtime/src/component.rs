@@ -14,8 +14,9 @@
 //! `filesystem`, `random`, `sockets` at 0.3.x) over the same context, so the same stdio sinks,
 //! mounts, socket refusals and handle cap apply, and `wasi:http@0.3`, whose requests reach the
 //! same hooks; a `wasi:cli/run@0.3` command runs inside the store's concurrent event loop.
-//! Preview 3's file writes are not metered (wasmtime-wasi writes straight from the guest's
-//! streams), so a component importing its `wasi:filesystem` gets no read-write mount.
+//! `component_fs.rs`'s guards are preview 2's (preview 3's `open-at` would open a FIFO on a
+//! blocking thread that waits for ever, and its writes go straight from the guest's streams past
+//! the disk meter), so a component importing preview 3's `wasi:filesystem` gets no mount.
 
 use crate::cast::CastState;
 use crate::error::Error;
@@ -65,7 +66,7 @@ pub(crate) struct ComponentPre {
     pub(crate) pre: InstancePre<CastState>,
     /// `Some` when the component is a `wasi:cli/command`: its `run` is [`RUN`].
     command: Option<Command>,
-    /// Whether it imports preview 3's `wasi:filesystem`, whose writes are not metered.
+    /// Whether it imports preview 3's `wasi:filesystem`, which `component_fs.rs` does not guard.
     pub(crate) p3_filesystem: bool,
 }
 

@@ -57,9 +57,9 @@ impl SpellPre {
         }
     }
 
-    /// Whether the spell writes files without the disk meter seeing it (a WASI preview 3
-    /// component's `wasi:filesystem`), so it can have no read-write mount.
-    pub(crate) fn unmetered_writes(&self) -> bool {
+    /// Whether the spell reaches files past the guards of `fs_guard.rs` and `component_fs.rs`
+    /// (a WASI preview 3 component's `wasi:filesystem`), so it can have no mount.
+    pub(crate) fn unguarded_filesystem(&self) -> bool {
         matches!(self, SpellPre::Component(pre) if pre.p3_filesystem)
     }
 }
