@@ -2077,19 +2077,17 @@ fn p3_runtime() -> Runtime {
         .clone()
 }
 
+/// The [`p3_client`] of `http://{authority}{path}` under a grant of `network`, loopback allowed.
+fn p3_fetch(authority: &str, path: &str, network: &[String]) -> Spell {
+    let wasm = p3_client(authority, path);
+    load_in(&p3_runtime(), &wasm, network, "", LOOPBACK_ALLOWED).expect("load")
+}
+
 #[test]
 fn a_preview_3_components_requests_go_through_the_same_capability() {
     let server = Server::start(Reply::Body("hello"));
     let authority = format!("127.0.0.1:{}", server.port);
-    let wasm = p3_client(&authority, "/p3?x=1");
-    let spell = load_in(
-        &p3_runtime(),
-        &wasm,
-        &[server.pattern()],
-        "",
-        LOOPBACK_ALLOWED,
-    )
-    .expect("load");
+    let spell = p3_fetch(&authority, "/p3?x=1", &[server.pattern()]);
     let (outcome, log) = cast(&spell, &[]);
     let seen = server.next();
     assert_eq!(outcome.outcome, Outcome::Ok, "{outcome:?}");
@@ -2108,15 +2106,7 @@ fn a_preview_3_components_requests_go_through_the_same_capability() {
     // Not granted: refused before any connection, as for preview 2 and modules.
     let other = Server::start(Reply::Body("other"));
     let other_authority = format!("127.0.0.1:{}", other.port);
-    let wasm = p3_client(&other_authority, "/");
-    let spell = load_in(
-        &p3_runtime(),
-        &wasm,
-        &[server.pattern()],
-        "",
-        LOOPBACK_ALLOWED,
-    )
-    .expect("load");
+    let spell = p3_fetch(&other_authority, "/", &[server.pattern()]);
     let (outcome, log) = cast(&spell, &[]);
     assert_eq!(
         String::from_utf8_lossy(&outcome.stdout),
@@ -2127,6 +2117,7 @@ fn a_preview_3_components_requests_go_through_the_same_capability() {
     other.assert_untouched();
 
     // And without a network grant it does not load, its imports named.
+    let wasm = p3_client(&other_authority, "/");
     let err = load_in(&p3_runtime(), &wasm, &[], "", "").expect_err("no grant");
     assert_eq!(err.code(), ErrorCode::ImportNotGranted);
     for import in ["wasi:http/types@0.3.0", "wasi:http/client@0.3.0"] {
