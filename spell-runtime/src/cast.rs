@@ -583,9 +583,9 @@ fn check_request(grant: &Grant, pre: &SpellPre, req: &CastRequest) -> Result<(),
             Some(g) if g.access < m.access => {
                 problems.push(format!("mount `{}` is granted read-only", m.guest))
             }
-            Some(_) if pre.unguarded_filesystem() => problems.push(format!(
-                "mount `{}`: a WASI preview 3 component's filesystem is not guarded yet (its \
-                 opens, links and writes)",
+            Some(_) if m.access == Access::Rw && pre.unguarded_writes() => problems.push(format!(
+                "mount `{}` is read-write, but a WASI preview 3 component's links and writes \
+                 are not guarded yet",
                 m.guest
             )),
             Some(_) => {}

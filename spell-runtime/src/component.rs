@@ -14,9 +14,9 @@
 //! `filesystem`, `random`, `sockets` at 0.3.x) over the same context, so the same stdio sinks,
 //! mounts, socket refusals and handle cap apply, and `wasi:http@0.3`, whose requests reach the
 //! same hooks; a `wasi:cli/run@0.3` command runs inside the store's concurrent event loop.
-//! `component_fs.rs`'s guards are preview 2's (preview 3's `open-at` would open a FIFO on a
-//! blocking thread that waits for ever, and its writes go straight from the guest's streams past
-//! the disk meter), so a component importing preview 3's `wasi:filesystem` gets no mount.
+//! `component_fs.rs` guards preview 3's `open-at` as preview 2's, but not its links and writes
+//! (those go straight from the guest's streams past the disk meter), so a component importing
+//! preview 3's `wasi:filesystem` gets read-only mounts only.
 
 use crate::cast::CastState;
 use crate::error::Error;
@@ -66,7 +66,8 @@ pub(crate) struct ComponentPre {
     pub(crate) pre: InstancePre<CastState>,
     /// `Some` when the component is a `wasi:cli/command`: its `run` is [`RUN`].
     command: Option<Command>,
-    /// Whether it imports preview 3's `wasi:filesystem`, which `component_fs.rs` does not guard.
+    /// Whether it imports preview 3's `wasi:filesystem`, whose links and writes
+    /// `component_fs.rs` does not guard.
     pub(crate) p3_filesystem: bool,
 }
 
@@ -160,6 +161,7 @@ pub(crate) fn linker(engine: &Engine, p3: bool) -> wasmtime::Result<Linker<CastS
     if p3 {
         wasmtime_wasi::p3::add_to_linker(&mut linker)?;
         wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+        crate::component_fs::guard_p3(&mut linker)?;
     }
     Ok(linker)
 }

@@ -14,6 +14,10 @@
 //!   [`MeteredFile`], which counts each write the stream accepts (wasmtime-wasi finishes it on a
 //!   blocking thread, so a write failing there was still counted).
 //!
+//! With WASI preview 3 ([`guard_p3`]), only `descriptor.open-at` is guarded, alike: enough for
+//! read-only mounts. Preview 3's links and writes are not, so a component using its filesystem
+//! gets no read-write mount (`cast.rs`).
+//!
 //! Refusals are reported to the observer as `filesystem` policy violations.
 
 use crate::cast::CastState;
@@ -61,13 +65,9 @@ pub(crate) fn guard(linker: &mut Linker<CastState>) -> wasmtime::Result<()> {
                         DescriptorType::RegularFile | DescriptorType::Directory
                     )
                 {
-                    state.tripwire.violation(
-                        CAPABILITY,
-                        format!(
-                            "open `{path}`: a {:?} is neither a regular file nor a folder (access)",
-                            stat.type_
-                        ),
-                    );
+                    state
+                        .tripwire
+                        .violation(CAPABILITY, not_a_file(&path, stat.type_));
                     return Ok((Err(ErrorCode::Access),));
                 }
                 let mut fs = state.filesystem();
@@ -174,6 +174,61 @@ pub(crate) fn guard(linker: &mut Linker<CastState>) -> wasmtime::Result<()> {
     )?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+/// Replaces preview 3's `descriptor.open-at` in `linker`, which must already hold
+/// wasmtime-wasi's preview 3 filesystem: only regular files and folders open, as above.
+pub(crate) fn guard_p3(linker: &mut Linker<CastState>) -> wasmtime::Result<()> {
+    use wasmtime::component::Accessor;
+    use wasmtime_wasi::filesystem::WasiFilesystem;
+    use wasmtime_wasi::p3::bindings::filesystem::types as p3;
+    use wasmtime_wasi::p3::bindings::filesystem::types::HostDescriptorWithStore;
+    linker.allow_shadowing(true);
+    linker
+        .instance("wasi:filesystem/types@0.3.0")?
+        .func_wrap_concurrent(
+            "[method]descriptor.open-at",
+            |accessor: &Accessor<CastState>,
+             (dir, path_flags, path, oflags, flags): (
+                Resource<Descriptor>,
+                p3::PathFlags,
+                String,
+                p3::OpenFlags,
+                p3::DescriptorFlags,
+            )| {
+                Box::pin(async move {
+                    let fs = accessor.with_getter::<WasiFilesystem>(CastState::filesystem);
+                    let borrowed = Resource::new_borrow(dir.rep());
+                    let looked =
+                        WasiFilesystem::stat_at(&fs, borrowed, path_flags, path.clone()).await;
+                    // A lookup that fails (a file about to be created) is left to `open-at` itself.
+                    if let Ok(stat) = looked
+                        && !matches!(
+                            stat.type_,
+                            p3::DescriptorType::RegularFile | p3::DescriptorType::Directory
+                        )
+                    {
+                        let refused = not_a_file(&path, stat.type_);
+                        accessor
+                            .with(|mut store| store.get().tripwire.violation(CAPABILITY, refused));
+                        return Ok((Err(p3::ErrorCode::Access),));
+                    }
+                    let opened =
+                        WasiFilesystem::open_at(&fs, dir, path_flags, path, oflags, flags).await;
+                    Ok((match opened {
+                        Ok(fd) => Ok(fd),
+                        Err(e) => Err(e.downcast()?),
+                    },))
+                })
+            },
+        )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// Why opening `path`, of type `kind`, is refused.
+fn not_a_file(path: &str, kind: impl std::fmt::Debug) -> String {
+    format!("open `{path}`: a {kind:?} is neither a regular file nor a folder (access)")
 }
 
 /// The capability named in the observer's policy-violation events.

@@ -54,7 +54,7 @@ fn stdout(o: &CastOutcome) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn violations(log: &UsageLog) -> Vec<String> {
+pub fn violations(log: &UsageLog) -> Vec<String> {
     log.events()
         .into_iter()
         .filter_map(|e| match e.kind {
