@@ -279,12 +279,7 @@ fn p3_reader(path: &str) -> Vec<u8> {
 fn read_only_mounts_read_and_a_fifo_is_refused_without_blocking() {
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(dir.path().join("in.txt"), "mounted data").expect("write");
-    let fifo = dir.path().join("pipe");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo");
-    assert!(made.success());
+    let fifo = crate::fs_guard::make_fifo(dir.path());
     let caps = r#""capabilities":{"mounts":[{"guest":"/data","access":"rw"}]}"#;
     let reader = wasm_spell(&p3_runtime(), &p3_reader("in.txt"), caps);
     let ro = || CastRequest::new().mount(dir.path(), "/data", Access::Ro);
@@ -304,15 +299,7 @@ fn read_only_mounts_read_and_a_fifo_is_refused_without_blocking() {
         }))
         .expect("cast");
     let took = started.elapsed();
-    // A non-blocking open for writing fails with ENXIO exactly when the FIFO has no reader.
-    use std::os::unix::fs::OpenOptionsExt;
-    const O_NONBLOCK: i32 = 0o4000; // Linux
-    const ENXIO: i32 = 6;
-    let writer = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(O_NONBLOCK)
-        .open(&fifo);
-    assert_eq!(writer.err().and_then(|e| e.raw_os_error()), Some(ENXIO));
+    crate::fs_guard::assert_no_reader(&fifo);
     assert_eq!(
         (o.outcome, text(&o.stdout)),
         (Outcome::Ok, "error 0".into())

@@ -140,16 +140,35 @@ fn open_files_are_capped_per_cast() {
     assert!(matches!(raise, Err(spell_runtime::Error::RequestDenied(_))));
 }
 
-/// Casts `spell` (the `fs` guest, with `/data` granted read-only) to read a FIFO in its mount:
-/// refused with EACCES at once, reported, no host thread left behind; a regular file still reads.
-fn a_fifo_is_refused_without_blocking(spell: &Spell) {
-    let dir = tempfile::tempdir().expect("tmp");
-    let fifo = dir.path().join("pipe");
+/// A FIFO named `pipe` in `dir`.
+pub fn make_fifo(dir: &Path) -> PathBuf {
+    let fifo = dir.join("pipe");
     let made = std::process::Command::new("mkfifo")
         .arg(&fifo)
         .status()
         .expect("mkfifo");
     assert!(made.success());
+    fifo
+}
+
+/// No host thread is left waiting in open() for a writer of `fifo`: a non-blocking open for
+/// writing fails with ENXIO exactly when the FIFO has no reader.
+pub fn assert_no_reader(fifo: &Path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    const O_NONBLOCK: i32 = 0o4000; // Linux
+    const ENXIO: i32 = 6;
+    let writer = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(O_NONBLOCK)
+        .open(fifo);
+    assert_eq!(writer.err().and_then(|e| e.raw_os_error()), Some(ENXIO));
+}
+
+/// Casts `spell` (the `fs` guest, with `/data` granted read-only) to read a FIFO in its mount:
+/// refused with EACCES at once, reported, no host thread left behind; a regular file still reads.
+fn a_fifo_is_refused_without_blocking(spell: &Spell) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let fifo = make_fifo(dir.path());
     let log = Arc::new(UsageLog::new());
     let started = Instant::now();
     let o = spell
@@ -165,17 +184,9 @@ fn a_fifo_is_refused_without_blocking(spell: &Spell) {
         )
         .expect("cast");
     let took = started.elapsed();
-    // No host thread is left waiting in open() for a writer: a non-blocking open for writing
-    // fails with ENXIO exactly when the FIFO has no reader. Checked first: it also frees such a
-    // thread, which would otherwise keep this test process from exiting.
-    use std::os::unix::fs::OpenOptionsExt;
-    const O_NONBLOCK: i32 = 0o4000; // Linux
-    const ENXIO: i32 = 6;
-    let writer = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(O_NONBLOCK)
-        .open(&fifo);
-    assert_eq!(writer.err().and_then(|e| e.raw_os_error()), Some(ENXIO));
+    // Checked first: it also frees a thread left waiting, which would otherwise keep this test
+    // process from exiting.
+    assert_no_reader(&fifo);
     assert_eq!(
         (o.outcome, stdout(&o)),
         (Outcome::Exit, format!("open errno={EACCES}\n"))
