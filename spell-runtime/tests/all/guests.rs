@@ -127,17 +127,22 @@ pub fn p3_command(world: &str, imports: &str, defs: &str, run: &str) -> Vec<u8> 
   (func (export "[callback][async-lift]wasi:cli/run@0.3.0#run") (param i32 i32 i32) (result i32)
     unreachable))"#
     );
-    let mut resolve = wit_parser::Resolve::default();
-    let (package, _) = resolve
-        .push_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/wit-p3"))
-        .expect("tests/wit-p3");
+    // The WIT is parsed once per test process, as `tests/network.rs`'s `client_component` does.
+    static WIT: OnceLock<(wit_parser::Resolve, wit_parser::PackageId)> = OnceLock::new();
+    let (resolve, package) = WIT.get_or_init(|| {
+        let mut resolve = wit_parser::Resolve::default();
+        let (package, _) = resolve
+            .push_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/wit-p3"))
+            .expect("tests/wit-p3");
+        (resolve, package)
+    });
     let world = resolve
-        .select_world(&[package], Some(world))
+        .select_world(&[*package], Some(world))
         .expect("world");
     let mut core = wat::parse_str(&wat).expect("core module");
     wit_component::embed_component_metadata(
         &mut core,
-        &resolve,
+        resolve,
         world,
         wit_component::StringEncoding::UTF8,
     )
