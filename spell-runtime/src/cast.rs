@@ -351,7 +351,7 @@ async fn cast(
         .limits
         .lowered_by(&req.limits)
         .map_err(Error::RequestDenied)?;
-    check_request(&spell.grant, &spell.pre, &req)?;
+    check_request(&spell.grant, &req)?;
     let trace = match &req.traceparent {
         Some(tp) => Some(Arc::new(
             TraceContext::parse(tp, req.tracestate.as_deref())
@@ -570,7 +570,7 @@ fn cast_id() -> String {
 
 /// Checks the request against the grant and what the spell can be given; every problem is
 /// listed.
-fn check_request(grant: &Grant, pre: &SpellPre, req: &CastRequest) -> Result<(), Error> {
+fn check_request(grant: &Grant, req: &CastRequest) -> Result<(), Error> {
     let mut problems = Vec::new();
     for (k, _) in &req.env {
         if !grant.env.contains(k) {
@@ -583,11 +583,6 @@ fn check_request(grant: &Grant, pre: &SpellPre, req: &CastRequest) -> Result<(),
             Some(g) if g.access < m.access => {
                 problems.push(format!("mount `{}` is granted read-only", m.guest))
             }
-            Some(_) if m.access == Access::Rw && pre.unguarded_writes() => problems.push(format!(
-                "mount `{}` is read-write, but a WASI preview 3 component's links and writes \
-                 are not guarded yet",
-                m.guest
-            )),
             Some(_) => {}
         }
     }

@@ -14,9 +14,7 @@
 //! `filesystem`, `random`, `sockets` at 0.3.x) over the same context, so the same stdio sinks,
 //! mounts, socket refusals and handle cap apply, and `wasi:http@0.3`, whose requests reach the
 //! same hooks; a `wasi:cli/run@0.3` command runs inside the store's concurrent event loop.
-//! `component_fs.rs` guards preview 3's `open-at` as preview 2's, but not its links and writes
-//! (those go straight from the guest's streams past the disk meter), so a component importing
-//! preview 3's `wasi:filesystem` gets read-only mounts only.
+//! `component_fs_p3.rs` guards preview 3's filesystem as `component_fs.rs` does preview 2's.
 
 use crate::cast::CastState;
 use crate::error::Error;
@@ -66,9 +64,6 @@ pub(crate) struct ComponentPre {
     pub(crate) pre: InstancePre<CastState>,
     /// `Some` when the component is a `wasi:cli/command`: its `run` is [`RUN`].
     command: Option<Command>,
-    /// Whether it imports preview 3's `wasi:filesystem`, whose links and writes
-    /// `component_fs.rs` does not guard.
-    pub(crate) p3_filesystem: bool,
 }
 
 /// A command's `wasi:cli/run`, of either preview.
@@ -161,7 +156,7 @@ pub(crate) fn linker(engine: &Engine, p3: bool) -> wasmtime::Result<Linker<CastS
     if p3 {
         wasmtime_wasi::p3::add_to_linker(&mut linker)?;
         wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
-        crate::component_fs::guard_p3(&mut linker)?;
+        crate::component_fs_p3::guard(&mut linker)?;
     }
     Ok(linker)
 }
@@ -178,10 +173,8 @@ pub(crate) fn prepare(
 ) -> Result<ComponentPre, Error> {
     let engine = component.engine();
     let mut refused = Vec::new();
-    let mut p3_filesystem = false;
     for (name, item) in component.component_type().imports(engine) {
         if provided(name, network, p3) {
-            p3_filesystem |= name.starts_with("wasi:filesystem/") && name.contains("@0.3.");
             continue;
         }
         match item.ty {
@@ -235,11 +228,7 @@ pub(crate) fn prepare(
             None => return entry_err("is not exported"),
         }
     }
-    Ok(ComponentPre {
-        pre,
-        command,
-        p3_filesystem,
-    })
+    Ok(ComponentPre { pre, command })
 }
 
 /// Why `wasm`, a component, failed to compile: when all that stops it is the component model's

@@ -14,9 +14,7 @@
 //!   [`MeteredFile`], which counts each write the stream accepts (wasmtime-wasi finishes it on a
 //!   blocking thread, so a write failing there was still counted).
 //!
-//! With WASI preview 3 ([`guard_p3`]), only `descriptor.open-at` is guarded, alike: enough for
-//! read-only mounts. Preview 3's links and writes are not, so a component using its filesystem
-//! gets no read-write mount (`cast.rs`).
+//! WASI preview 3's filesystem has the same guards, in `component_fs_p3.rs`.
 //!
 //! Refusals are reported to the observer as `filesystem` policy violations.
 
@@ -82,13 +80,8 @@ pub(crate) fn guard(linker: &mut Linker<CastState>) -> wasmtime::Result<()> {
         |mut store, (dir, target, link): (Resource<Descriptor>, String, String)| {
             Box::new(async move {
                 let state = store.data_mut();
-                if target.starts_with('/') || target.split('/').any(|c| c == "..") {
-                    state.tripwire.violation(
-                        CAPABILITY,
-                        format!(
-                            "symlink `{link}` -> `{target}`: targets must be relative without `..` (not-permitted)"
-                        ),
-                    );
+                if let Some(refused) = escaping_link(&target, &link) {
+                    state.tripwire.violation(CAPABILITY, refused);
                     return Ok((Err(ErrorCode::NotPermitted),));
                 }
                 let mut fs = state.filesystem();
@@ -176,63 +169,22 @@ pub(crate) fn guard(linker: &mut Linker<CastState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// Replaces preview 3's `descriptor.open-at` in `linker`, which must already hold
-/// wasmtime-wasi's preview 3 filesystem: only regular files and folders open, as above.
-pub(crate) fn guard_p3(linker: &mut Linker<CastState>) -> wasmtime::Result<()> {
-    use wasmtime::component::Accessor;
-    use wasmtime_wasi::filesystem::WasiFilesystem;
-    use wasmtime_wasi::p3::bindings::filesystem::types as p3;
-    use wasmtime_wasi::p3::bindings::filesystem::types::HostDescriptorWithStore;
-    linker.allow_shadowing(true);
-    linker
-        .instance("wasi:filesystem/types@0.3.0")?
-        .func_wrap_concurrent(
-            "[method]descriptor.open-at",
-            |accessor: &Accessor<CastState>,
-             (dir, path_flags, path, oflags, flags): (
-                Resource<Descriptor>,
-                p3::PathFlags,
-                String,
-                p3::OpenFlags,
-                p3::DescriptorFlags,
-            )| {
-                Box::pin(async move {
-                    let fs = accessor.with_getter::<WasiFilesystem>(CastState::filesystem);
-                    let borrowed = Resource::new_borrow(dir.rep());
-                    let looked =
-                        WasiFilesystem::stat_at(&fs, borrowed, path_flags, path.clone()).await;
-                    // A lookup that fails (a file about to be created) is left to `open-at` itself.
-                    if let Ok(stat) = looked
-                        && !matches!(
-                            stat.type_,
-                            p3::DescriptorType::RegularFile | p3::DescriptorType::Directory
-                        )
-                    {
-                        let refused = not_a_file(&path, stat.type_);
-                        accessor
-                            .with(|mut store| store.get().tripwire.violation(CAPABILITY, refused));
-                        return Ok((Err(p3::ErrorCode::Access),));
-                    }
-                    let opened =
-                        WasiFilesystem::open_at(&fs, dir, path_flags, path, oflags, flags).await;
-                    Ok((match opened {
-                        Ok(fd) => Ok(fd),
-                        Err(e) => Err(e.downcast()?),
-                    },))
-                })
-            },
-        )?;
-    linker.allow_shadowing(false);
-    Ok(())
-}
-
 /// Why opening `path`, of type `kind`, is refused.
-fn not_a_file(path: &str, kind: impl std::fmt::Debug) -> String {
+pub(crate) fn not_a_file(path: &str, kind: impl std::fmt::Debug) -> String {
     format!("open `{path}`: a {kind:?} is neither a regular file nor a folder (access)")
 }
 
+/// Why a link at `link` to `target` is refused, if it is: it could point out of its folder.
+pub(crate) fn escaping_link(target: &str, link: &str) -> Option<String> {
+    (target.starts_with('/') || target.split('/').any(|c| c == "..")).then(|| {
+        format!(
+            "symlink `{link}` -> `{target}`: targets must be relative without `..` (not-permitted)"
+        )
+    })
+}
+
 /// The capability named in the observer's policy-violation events.
-const CAPABILITY: &str = "filesystem";
+pub(crate) const CAPABILITY: &str = "filesystem";
 
 /// wasmtime-wasi's result as the guest gets it: its error code, or a trap.
 fn code<T>(

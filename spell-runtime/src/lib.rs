@@ -34,6 +34,7 @@ mod cast;
 mod compile;
 mod component;
 mod component_fs;
+mod component_fs_p3;
 pub mod config;
 mod eager;
 mod error;

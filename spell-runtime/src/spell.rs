@@ -56,13 +56,6 @@ impl SpellPre {
             SpellPre::Component(pre) => pre.callable(export),
         }
     }
-
-    /// Whether the spell could link and write files past the guards of `fs_guard.rs` and
-    /// `component_fs.rs` (a WASI preview 3 component's `wasi:filesystem`), so it can have no
-    /// read-write mount.
-    pub(crate) fn unguarded_writes(&self) -> bool {
-        matches!(self, SpellPre::Component(pre) if pre.p3_filesystem)
-    }
 }
 
 impl std::fmt::Debug for Spell {

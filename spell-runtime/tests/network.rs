@@ -2024,8 +2024,7 @@ fn p3_client(authority: &str, path: &str) -> Vec<u8> {
   (import "wasi:http/types@0.3.0" "[method]request.set-path-with-query" (func $set_path (param i32 i32 i32 i32) (result i32)))
   (import "wasi:http/types@0.3.0" "[method]response.get-status-code" (func $status (param i32) (result i32)))
   (import "wasi:http/types@0.3.0" "[resource-drop]response" (func $drop_response (param i32)))
-  (import "wasi:http/client@0.3.0" "[async-lower]send" (func $send (param i32 i32) (result i32)))
-  (import "$root" "[subtask-drop]" (func $subtask_drop (param i32)))"#;
+  (import "wasi:http/client@0.3.0" "[async-lower]send" (func $send (param i32 i32) (result i32)))"#;
     let defs = format!(
         r#"
   (data (i32.const 1100) "{authority}")
@@ -2035,7 +2034,7 @@ fn p3_client(authority: &str, path: &str) -> Vec<u8> {
     );
     let run = format!(
         r#"
-    (local $request i32) (local $trailers i64) (local $code i32) (local $subtask i32)
+    (local $request i32) (local $trailers i64)
     (local.set $trailers (call $trailers_new))
     ;; No body, no options; the result is left at 256 (request, its transmit future).
     (call $request_new (call $fields) (i32.const 0) (i32.const 0)
@@ -2048,14 +2047,7 @@ fn p3_client(authority: &str, path: &str) -> Vec<u8> {
     (drop (call $set_authority (local.get $request) (i32.const 1) (i32.const 1100) (i32.const {})))
     (drop (call $set_path (local.get $request) (i32.const 1) (i32.const 1200) (i32.const {})))
     ;; `result<response, error-code>` at 320, its payload at 328; state 2 is returned.
-    (local.set $code (call $send (local.get $request) (i32.const 320)))
-    (if (i32.ne (i32.and (local.get $code) (i32.const 15)) (i32.const 2))
-      (then
-        (local.set $subtask (i32.shr_u (local.get $code) (i32.const 4)))
-        (loop $pending
-          (call $await (local.get $subtask))
-          (br_if $pending (i32.ne (i32.load (i32.const 68)) (i32.const 2))))
-        (call $subtask_drop (local.get $subtask))))
+    (call $complete (call $send (local.get $request) (i32.const 320)))
     (if (i32.eqz (i32.load8_u (i32.const 320)))
       (then
         (call $print (i32.const 1300) (i32.const 7))

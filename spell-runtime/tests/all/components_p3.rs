@@ -4,9 +4,8 @@
 //! as for preview 2 components; a runtime without preview 3 refuses it at load, naming the option.
 
 use crate::guests::{p3_command, package, runtime, wasm_spell};
-use spell_core::{Access, ErrorCode, HasCode, Limits, Package, Policy};
-use spell_runtime::{CastRequest, Error, Outcome, Runtime, Spell, TrapKind, UsageLog};
-use std::sync::Arc;
+use spell_core::{ErrorCode, HasCode, Limits, Package, Policy};
+use spell_runtime::{CastRequest, Error, Outcome, Runtime, Spell, TrapKind};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -77,7 +76,7 @@ const RUN: &str = r#"
     (call $print (i32.const 1024) (i32.const 21))"#;
 
 /// A runtime that casts preview 3.
-fn p3_runtime() -> Runtime {
+pub fn p3_runtime() -> Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| Runtime::builder().wasi_p3(true).build().expect("runtime"))
         .clone()
@@ -91,7 +90,7 @@ fn spell(caps: &str) -> Spell {
     )
 }
 
-fn text(bytes: &[u8]) -> String {
+pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
@@ -218,105 +217,6 @@ fn handles_a_command_never_drops_are_capped() {
         "{:?}",
         o.usage.fuel
     );
-}
-
-/// A preview 3 command that opens `path` in its first preopen (`open-at`, lowered async: its
-/// six parameters passed by pointer) and prints the file, or `error N` (the `error-code` case).
-fn p3_reader(path: &str) -> Vec<u8> {
-    let imports = r#"
-  (import "wasi:filesystem/preopens@0.3.0" "get-directories" (func $directories (param i32)))
-  (import "wasi:filesystem/types@0.3.0" "[async-lower][method]descriptor.open-at" (func $open_at (param i32 i32) (result i32)))
-  (import "wasi:filesystem/types@0.3.0" "[method]descriptor.read-via-stream" (func $read_via_stream (param i32 i64 i32)))
-  (import "wasi:filesystem/types@0.3.0" "[async-lower][stream-read-0][method]descriptor.read-via-stream" (func $stream_read (param i32 i32 i32) (result i32)))
-  (import "$root" "[subtask-drop]" (func $subtask_drop (param i32)))"#;
-    let defs = format!(
-        r#"
-  (data (i32.const 1100) "{path}")
-  (data (i32.const 1300) "error ")"#
-    );
-    let run = format!(
-        r#"
-    (local $code i32) (local $subtask i32) (local $rx i32)
-    ;; The preopens' list at 200; its first (descriptor, path).
-    (call $directories (i32.const 200))
-    ;; `open-at`'s parameters at 400: the folder, no path flags, the path, no open flags, read.
-    (i32.store (i32.const 400) (i32.load (i32.load (i32.const 200))))
-    (i32.store8 (i32.const 404) (i32.const 0))
-    (i32.store (i32.const 408) (i32.const 1100))
-    (i32.store (i32.const 412) (i32.const {}))
-    (i32.store8 (i32.const 416) (i32.const 0))
-    (i32.store8 (i32.const 417) (i32.const 1))
-    ;; `result<descriptor, error-code>` at 440, its payload at 444; state 2 is returned.
-    (local.set $code (call $open_at (i32.const 400) (i32.const 440)))
-    (if (i32.ne (i32.and (local.get $code) (i32.const 15)) (i32.const 2))
-      (then
-        (local.set $subtask (i32.shr_u (local.get $code) (i32.const 4)))
-        (loop $pending
-          (call $await (local.get $subtask))
-          (br_if $pending (i32.ne (i32.load (i32.const 68)) (i32.const 2))))
-        (call $subtask_drop (local.get $subtask))))
-    (if (i32.load8_u (i32.const 440))
-      (then
-        (call $print (i32.const 1300) (i32.const 6))
-        (call $print_u32 (i32.load8_u (i32.const 444)))
-        (call $task_return (i32.const 0))
-        (return (i32.const 0))))
-    ;; The file's stream at 460, 64 KiB at a time to stdout until its writer is gone.
-    (call $read_via_stream (i32.load (i32.const 444)) (i64.const 0) (i32.const 460))
-    (local.set $rx (i32.load (i32.const 460)))
-    (loop $more
-      (local.set $code (call $settle
-        (call $stream_read (local.get $rx) (i32.const 65536) (i32.const 65536))
-        (local.get $rx)))
-      (call $print (i32.const 65536) (i32.shr_u (local.get $code) (i32.const 4)))
-      (br_if $more (i32.eqz (i32.and (local.get $code) (i32.const 15)))))"#,
-        path.len()
-    );
-    p3_command("files", imports, &defs, &run)
-}
-
-#[test]
-fn read_only_mounts_read_and_a_fifo_is_refused_without_blocking() {
-    let dir = tempfile::tempdir().expect("tmp");
-    std::fs::write(dir.path().join("in.txt"), "mounted data").expect("write");
-    let fifo = crate::fs_guard::make_fifo(dir.path());
-    let caps = r#""capabilities":{"mounts":[{"guest":"/data","access":"rw"}]}"#;
-    let reader = wasm_spell(&p3_runtime(), &p3_reader("in.txt"), caps);
-    let ro = || CastRequest::new().mount(dir.path(), "/data", Access::Ro);
-    let o = reader.cast(ro()).expect("cast");
-    assert_eq!(
-        (o.outcome, text(&o.stdout)),
-        (Outcome::Ok, "mounted data".into())
-    );
-
-    // A FIFO: refused (`access`, case 0) at once, reported, no host thread left waiting in open.
-    let log = Arc::new(UsageLog::new());
-    let started = Instant::now();
-    let o = wasm_spell(&p3_runtime(), &p3_reader("pipe"), caps)
-        .cast(ro().meter(log.clone()).limits(Limits {
-            wall_time_ms: Some(3_000),
-            ..Default::default()
-        }))
-        .expect("cast");
-    let took = started.elapsed();
-    crate::fs_guard::assert_no_reader(&fifo);
-    assert_eq!(
-        (o.outcome, text(&o.stdout)),
-        (Outcome::Ok, "error 0".into())
-    );
-    assert!(took < Duration::from_secs(2), "{took:?}");
-    let refused = crate::fs_guard::violations(&log);
-    assert!(
-        refused.len() == 1 && refused[0].contains("pipe"),
-        "{refused:?}"
-    );
-
-    // Read-write: refused, its links and writes are not guarded yet.
-    let err = reader
-        .cast(CastRequest::new().mount(dir.path(), "/data", Access::Rw))
-        .expect_err("refused");
-    assert_eq!(err.code(), ErrorCode::CastRequestDenied);
-    assert!(err.to_string().contains("preview 3"), "{err}");
 }
 
 #[test]

@@ -251,16 +251,16 @@ fn symlinks_cannot_point_out_of_a_mount(#[values(Kind::Module, Kind::Component)]
     );
 }
 
-const MIB: u64 = 1 << 20;
+pub const MIB: u64 = 1 << 20;
 
-fn disk_limited(mib: u64) -> Limits {
+pub fn disk_limited(mib: u64) -> Limits {
     Limits {
         disk_write_bytes: Some(mib * MIB),
         ..Limits::default()
     }
 }
 
-fn file_len(path: &Path) -> u64 {
+pub fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).expect("metadata").len()
 }
 
@@ -317,6 +317,11 @@ fn disk_write_limit_ends_the_cast(#[values(Kind::Module, Kind::Component)] kind:
     assert_eq!(o.outcome, Outcome::DiskLimit, "{}", stdout(&o));
     assert_eq!(o.usage.disk_bytes_written, MIB);
     assert!(file_len(&dir.path().join("f")) <= MIB);
+    assert_disk_limit_reported(&log);
+}
+
+/// The observer heard of the disk limit, and the usage record says so.
+pub fn assert_disk_limit_reported(log: &UsageLog) {
     assert!(
         log.events().iter().any(|e| matches!(
             e.kind,

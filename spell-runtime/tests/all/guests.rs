@@ -155,7 +155,8 @@ pub fn p3_command(world: &str, imports: &str, defs: &str, run: &str) -> Vec<u8> 
         .expect("encode component")
 }
 
-/// What every [`p3_command`] imports: stdout's stream, `run`'s `task.return`, waitable sets.
+/// What every [`p3_command`] imports: stdout's stream, `run`'s `task.return`, waitable sets,
+/// subtasks.
 const P3_IMPORTS: &str = r#"  (import "wasi:cli/stdout@0.3.0" "[stream-new-0]write-via-stream" (func $stream_new (result i64)))
   (import "wasi:cli/stdout@0.3.0" "write-via-stream" (func $write_via_stream (param i32) (result i32)))
   (import "wasi:cli/stdout@0.3.0" "[async-lower][stream-write-0]write-via-stream" (func $stream_write (param i32 i32 i32) (result i32)))
@@ -166,6 +167,7 @@ const P3_IMPORTS: &str = r#"  (import "wasi:cli/stdout@0.3.0" "[stream-new-0]wri
   (import "$root" "[waitable-set-new]" (func $set_new (result i32)))
   (import "$root" "[waitable-join]" (func $join (param i32 i32)))
   (import "$root" "[waitable-set-wait]" (func $wait (param i32 i32) (result i32)))
+  (import "$root" "[subtask-drop]" (func $subtask_drop (param i32)))
 "#;
 
 /// [`p3_command`]'s helpers.
@@ -189,6 +191,16 @@ const P3_DEFS: &str = r#"  (memory (export "memory") 3)
     (call $join (local.get $waitable) (global.get $set))
     (drop (call $wait (global.get $set) (i32.const 64)))
     (call $join (local.get $waitable) (i32.const 0)))
+  ;; Waits for an async-lowered call's subtask, unless it returned at once (state 2).
+  (func $complete (param $code i32)
+    (local $subtask i32)
+    (if (i32.ne (i32.and (local.get $code) (i32.const 15)) (i32.const 2))
+      (then
+        (local.set $subtask (i32.shr_u (local.get $code) (i32.const 4)))
+        (loop $pending
+          (call $await (local.get $subtask))
+          (br_if $pending (i32.ne (i32.load (i32.const 68)) (i32.const 2))))
+        (call $subtask_drop (local.get $subtask)))))
   ;; An async call's result: at once, or its event's payload once blocked (-1).
   (func $settle (param $code i32) (param $waitable i32) (result i32)
     (if (result i32) (i32.eq (local.get $code) (i32.const -1))
