@@ -14,7 +14,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use spell_core::{Access, Package, Policy};
 use spell_runtime::{CastRequest, Outcome, Runtime, Spell, UsageLog};
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 const POLICY: &str = r#"
@@ -226,15 +226,23 @@ fn load(wasm: &[u8]) -> Option<Spell> {
     fixture().runtime.load(&package, &policy).ok()
 }
 
-/// Descriptors the process holds into the scratch folders: all the guest can open. (Counting
-/// every descriptor would count those of tests running beside this one.)
-fn open_descriptors(f: &Fixture) -> usize {
+/// Descriptors the process holds into `folders`: the scratch folders, all the guest can open.
+/// (Counting every descriptor would count those of tests running beside this one.)
+pub(crate) fn descriptors_into(folders: &[&Path]) -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| {
         d.flatten()
             .filter_map(|e| std::fs::read_link(e.path()).ok())
-            .filter(|t| t.starts_with(f.ro.path()) || t.starts_with(f.rw.path()))
+            .filter(|t| folders.iter().any(|f| t.starts_with(f)))
             .count()
     })
+}
+
+/// Removes everything in `folder`.
+pub(crate) fn empty(folder: &Path) {
+    for entry in std::fs::read_dir(folder).into_iter().flatten().flatten() {
+        let _ =
+            std::fs::remove_dir_all(entry.path()).or_else(|_| std::fs::remove_file(entry.path()));
+    }
 }
 
 /// Runs one input.
@@ -247,18 +255,15 @@ pub fn run(data: &[u8]) {
     };
     let f = fixture();
     // The rw mount starts empty every time.
-    let rw: PathBuf = f.rw.path().into();
-    for entry in std::fs::read_dir(&rw).into_iter().flatten().flatten() {
-        let _ =
-            std::fs::remove_dir_all(entry.path()).or_else(|_| std::fs::remove_file(entry.path()));
-    }
-    let before = open_descriptors(f);
+    let rw = f.rw.path();
+    empty(rw);
+    let before = descriptors_into(&[f.ro.path(), rw]);
     let log = Arc::new(UsageLog::new());
     let out = spell
         .cast(
             CastRequest::new()
                 .mount(f.ro.path(), "/ro", Access::Ro)
-                .mount(&rw, "/rw", Access::Rw)
+                .mount(rw, "/rw", Access::Rw)
                 .meter(log.clone()),
         )
         .expect("a loaded spell's cast starts");
@@ -280,7 +285,7 @@ pub fn run(data: &[u8]) {
         limits.wall_time_ms
     );
     assert_eq!(
-        open_descriptors(f),
+        descriptors_into(&[f.ro.path(), rw]),
         before,
         "the cast left descriptors open"
     );

@@ -5,13 +5,14 @@
 //! that may import WASI functions. Each module is packed, loaded (refusals are fine) and cast once.
 //!
 //! Oracles: the host does not crash; the cast starts; exactly one usage record reaches the
-//! metering hook and equals the outcome's; memory peak, fuel and output stay within the limits
+//! metering hook and equals the outcome's; memory peak, fuel, output and disk writes stay within
+//! the limits
 //! and wall time within the limit plus a grace; the outcome is a documented one that this cast
 //! can reach, with the fields that outcome promises.
 
 use arbitrary::Unstructured;
 use spell_core::{Package, Policy};
-use spell_runtime::{CastRequest, Metering, Outcome, Runtime, Spell, UsageLog};
+use spell_runtime::{CastOutcome, CastRequest, Metering, Outcome, Runtime, Spell, UsageLog};
 use std::sync::{Arc, OnceLock};
 
 /// The limits every cast runs under.
@@ -22,6 +23,7 @@ memory_bytes = 1048576
 fuel = 500000
 wall_time_ms = 300
 output_bytes = 512
+disk_write_bytes = 65536
 "#;
 
 /// How late a cast may end after its wall-time limit: the deadline is checked every epoch tick
@@ -90,38 +92,53 @@ pub(crate) fn smith_module(mut config: wasm_smith::Config, data: &[u8]) -> Optio
 }
 
 fn load(wasm: &[u8]) -> Option<Spell> {
-    load_as(runtime(), wasm, ["run", "_start"])
+    load_as(
+        runtime(),
+        &policy(""),
+        &serde_json::json!({}),
+        wasm,
+        ["run", "_start"],
+    )
 }
 
-/// `wasm` loaded on `runtime` under the sandbox's limits with the first of `entrypoints` that
-/// loads.
+/// The sandbox's limits with `capabilities` (the body of the policy's `[capabilities]`).
+pub(crate) fn policy(capabilities: &str) -> Policy {
+    Policy::from_toml(&format!("{POLICY}[capabilities]\n{capabilities}"))
+        .expect("the sandbox policy parses")
+}
+
+/// `wasm` loaded on `runtime` under `policy`, its manifest asking for `capabilities`, with the
+/// first of `entrypoints` that loads.
 pub(crate) fn load_as<'a>(
     runtime: &Runtime,
+    policy: &Policy,
+    capabilities: &serde_json::Value,
     wasm: &[u8],
     entrypoints: impl IntoIterator<Item = &'a str>,
 ) -> Option<Spell> {
-    let policy = Policy::from_toml(POLICY).expect("the sandbox policy parses");
     entrypoints.into_iter().find_map(|entrypoint| {
         let manifest = serde_json::json!({
             "name": "fuzz", "version": "1.0.0", "license": "MIT", "entrypoint": entrypoint,
+            "capabilities": capabilities,
         });
         let package = Package::pack(manifest.to_string().as_bytes(), wasm, None, None).ok()?;
-        runtime.load(&package, &policy).ok()
+        runtime.load(&package, policy).ok()
     })
 }
 
 /// Runs one input.
 pub fn run(data: &[u8]) {
     if let Some(spell) = module(data).as_deref().and_then(load) {
-        cast_checked(&spell);
+        cast_checked(&spell, CastRequest::new());
     }
 }
 
-/// Casts `spell` once and checks every promise of the sandbox (see the module doc).
-pub(crate) fn cast_checked(spell: &Spell) {
+/// Casts `spell` once with `request` and checks every promise of the sandbox (see the module
+/// doc).
+pub(crate) fn cast_checked(spell: &Spell, request: CastRequest) -> CastOutcome {
     let log = Arc::new(UsageLog::new());
     let out = spell
-        .cast(CastRequest::new().meter(log.clone()))
+        .cast(request.meter(log.clone()))
         .expect("a loaded spell's cast starts");
     let limits = spell.grant().limits;
     let u = &out.usage;
@@ -148,6 +165,11 @@ pub(crate) fn cast_checked(spell: &Spell) {
         (u.stdout_bytes, u.stderr_bytes),
         (out.stdout.len() as u64, out.stderr.len() as u64)
     );
+    assert!(
+        u.disk_bytes_written <= limits.disk_write_bytes,
+        "wrote {} bytes",
+        u.disk_bytes_written
+    );
     let wall_ms = u.wall_ns / 1_000_000;
     assert!(
         wall_ms <= limits.wall_time_ms + WALL_GRACE_MS,
@@ -158,11 +180,16 @@ pub(crate) fn cast_checked(spell: &Spell) {
         Outcome::Ok => assert!(matches!(out.exit_code, None | Some(0)) && out.trap.is_none()),
         Outcome::Exit => assert!(out.exit_code.is_some_and(|c| c != 0)),
         Outcome::Trap => assert!(out.trap.is_some() && out.detail.is_some()),
-        Outcome::Timeout | Outcome::OutOfFuel | Outcome::MemoryLimit | Outcome::OutputLimit => {
+        Outcome::Timeout
+        | Outcome::OutOfFuel
+        | Outcome::MemoryLimit
+        | Outcome::OutputLimit
+        | Outcome::DiskLimit => {
             assert!(out.detail.is_some(), "{:?} without detail", out.outcome)
         }
         other => panic!("outcome {other:?} is impossible here (no network, hook or cancel handle)"),
     }
+    out
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// The command, in its first preopen, by its first argument:
+/// The command runs its arguments as commands, one after another, in its first preopen:
 /// - `read PATH`: prints the file (`read-via-stream`);
 /// - `write PATH N`: N bytes at offset 0 (`write-via-stream`, 64 KiB a stream write);
 /// - `append PATH N`: N bytes at the end (`append-via-stream`);
@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 /// - `link TARGET LINK`: `symlink-at`.
 ///
 /// Files are opened with `open-at` (its six parameters passed by pointer, lowered async),
-/// created for the writing commands. It prints `ok`, or `error N` (the `error-code` case) for
-/// the first call that fails.
+/// created for the writing commands. Each command prints `ok`, or `error N` (the `error-code`
+/// case) for the first call that fails.
 fn files() -> &'static [u8] {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
     BYTES.get_or_init(|| p3_command("files", IMPORTS, DEFS, RUN))
@@ -101,40 +101,35 @@ const DEFS: &str = r#"
         (br $more)))
     (call $file_drop_writable (local.get $tx))
     (drop (call $settle (call $file_future_read (local.get $future) (i32.const 440)) (local.get $future)))
-    (call $file_drop_future (local.get $future)))"#;
-
-/// Commands by their first letter: `r`ead 114, `w`rite 119, `a`ppend 97, `s`parse 115,
-/// `t`runcate 116, `l`ink 108.
-const RUN: &str = r#"
+    (call $file_drop_future (local.get $future)))
+  ;; Runs the command of arguments `i` (by its first letter: `r`ead 114, `w`rite 119, `a`ppend
+  ;; 97, `s`parse 115, `t`runcate 116, `l`ink 108) and the two after it in the first preopen.
+  (func $command (param $i i32)
     (local $op i32) (local $dir i32) (local $fd i32) (local $code i32) (local $rx i32)
-    (call $arguments (i32.const 32))
-    (local.set $op (i32.load8_u (call $arg (i32.const 1))))
-    (call $directories (i32.const 200))
+    (local.set $op (i32.load8_u (call $arg (local.get $i))))
     (local.set $dir (i32.load (i32.load (i32.const 200))))
     ;; `symlink-at`'s parameters at 400: the folder, the target, the link.
     (if (i32.eq (local.get $op) (i32.const 108))
       (then
         (i32.store (i32.const 400) (local.get $dir))
-        (i32.store (i32.const 404) (call $arg (i32.const 2)))
-        (i32.store (i32.const 408) (call $arg_len (i32.const 2)))
-        (i32.store (i32.const 412) (call $arg (i32.const 3)))
-        (i32.store (i32.const 416) (call $arg_len (i32.const 3)))
+        (i32.store (i32.const 404) (call $arg (i32.add (local.get $i) (i32.const 1))))
+        (i32.store (i32.const 408) (call $arg_len (i32.add (local.get $i) (i32.const 1))))
+        (i32.store (i32.const 412) (call $arg (i32.add (local.get $i) (i32.const 2))))
+        (i32.store (i32.const 416) (call $arg_len (i32.add (local.get $i) (i32.const 2))))
         (call $complete (call $symlink_at (i32.const 400) (i32.const 440)))
         (if (i32.eqz (call $failed (i32.const 440)))
           (then (call $print (i32.const 1310) (i32.const 2))))
-        (call $task_return (i32.const 0))
-        (return (i32.const 0))))
+        (return)))
     ;; `open-at`'s parameters at 400: the folder, no path flags, the path, then `create` and
     ;; `write`, or no open flags and `read`; the descriptor at 444.
     (i32.store (i32.const 400) (local.get $dir))
     (i32.store8 (i32.const 404) (i32.const 0))
-    (i32.store (i32.const 408) (call $arg (i32.const 2)))
-    (i32.store (i32.const 412) (call $arg_len (i32.const 2)))
+    (i32.store (i32.const 408) (call $arg (i32.add (local.get $i) (i32.const 1))))
+    (i32.store (i32.const 412) (call $arg_len (i32.add (local.get $i) (i32.const 1))))
     (i32.store8 (i32.const 416) (i32.ne (local.get $op) (i32.const 114)))
     (i32.store8 (i32.const 417) (select (i32.const 1) (i32.const 2) (i32.eq (local.get $op) (i32.const 114))))
     (call $complete (call $open_at (i32.const 400) (i32.const 440)))
-    (if (call $failed (i32.const 440))
-      (then (call $task_return (i32.const 0)) (return (i32.const 0))))
+    (if (call $failed (i32.const 440)) (then (return)))
     (local.set $fd (i32.load (i32.const 444)))
     ;; The file's stream at 460, 64 KiB at a time to stdout until its writer is gone.
     (if (i32.eq (local.get $op) (i32.const 114))
@@ -147,19 +142,34 @@ const RUN: &str = r#"
             (local.get $rx)))
           (call $print (i32.const 65536) (i32.shr_u (local.get $code) (i32.const 4)))
           (br_if $more (i32.eqz (i32.and (local.get $code) (i32.const 15)))))
-        (call $task_return (i32.const 0))
-        (return (i32.const 0))))
+        (return)))
     (if (i32.eq (local.get $op) (i32.const 116))
-      (then (call $complete
-        (call $set_size (local.get $fd) (call $number (i32.const 3)) (i32.const 440)))))
+      (then (call $complete (call $set_size (local.get $fd)
+        (call $number (i32.add (local.get $i) (i32.const 2))) (i32.const 440)))))
     (if (i32.eq (local.get $op) (i32.const 119))
-      (then (call $pour (local.get $fd) (i64.const 0) (call $number (i32.const 3)) (i32.const 0))))
+      (then (call $pour (local.get $fd) (i64.const 0)
+        (call $number (i32.add (local.get $i) (i32.const 2))) (i32.const 0))))
     (if (i32.eq (local.get $op) (i32.const 115))
-      (then (call $pour (local.get $fd) (call $number (i32.const 3)) (i64.const 1) (i32.const 0))))
+      (then (call $pour (local.get $fd)
+        (call $number (i32.add (local.get $i) (i32.const 2))) (i64.const 1) (i32.const 0))))
     (if (i32.eq (local.get $op) (i32.const 97))
-      (then (call $pour (local.get $fd) (i64.const 0) (call $number (i32.const 3)) (i32.const 1))))
+      (then (call $pour (local.get $fd) (i64.const 0)
+        (call $number (i32.add (local.get $i) (i32.const 2))) (i32.const 1))))
     (if (i32.eqz (call $failed (i32.const 440)))
-      (then (call $print (i32.const 1310) (i32.const 2))))"#;
+      (then (call $print (i32.const 1310) (i32.const 2)))))"#;
+
+const RUN: &str = r#"
+    (local $i i32)
+    (call $arguments (i32.const 32))
+    (call $directories (i32.const 200))
+    ;; Commands of three arguments (two for `read`), one after another.
+    (local.set $i (i32.const 1))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (i32.add (local.get $i) (i32.const 1)) (i32.load (i32.const 36))))
+        (call $command (local.get $i))
+        (local.set $i (i32.add (local.get $i) (i32.const 3)))
+        (br $next)))"#;
 
 /// The `error-code` cases the tests expect.
 const ACCESS: &str = "error 0";
@@ -300,6 +310,18 @@ fn disk_writes_are_metered_exactly() {
     // Shrinking writes nothing.
     assert_eq!(run(&["truncate", "t", "10"]), 0);
     assert_eq!(file_len(&dir.path().join("t")), 10);
+    // One cast, one record: the sum of its commands.
+    let o = cast(
+        &spell,
+        dir.path(),
+        Access::Rw,
+        disk_limited(1),
+        &[
+            "write", "n", "1000", "append", "n", "10", "sparse", "m", "100",
+        ],
+    );
+    assert_eq!((o.outcome, text(&o.stdout)), (Outcome::Ok, "okokok".into()));
+    assert_eq!(o.usage.disk_bytes_written, 1111);
 }
 
 #[test]
@@ -340,4 +362,20 @@ fn sparse_files_cannot_dodge_the_disk_limit() {
         assert_eq!(o.outcome, Outcome::DiskLimit, "{mode}: {}", text(&o.stdout));
         assert_eq!(file_len(&dir.path().join("big")), 0, "{mode}");
     }
+}
+
+/// The fuzz target `components` starts from this guest (`fuzz/corpus/components/p3_files.wasm`,
+/// `SPELL_BLESS=1` rewrites it).
+#[test]
+fn the_fuzz_seed_is_this_guest() {
+    let seed =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/components/p3_files.wasm");
+    if std::env::var_os("SPELL_BLESS").is_some() {
+        std::fs::write(&seed, files()).expect("bless the seed");
+    }
+    assert!(
+        std::fs::read(&seed).is_ok_and(|s| s == files()),
+        "{} is stale: run with SPELL_BLESS=1",
+        seed.display()
+    );
 }
