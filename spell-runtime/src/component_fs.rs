@@ -107,11 +107,11 @@ pub(crate) fn guard(linker: &mut Linker<CastState>) -> wasmtime::Result<()> {
                     }
                 });
                 if let Some(hole) = hole {
-                    disk.reserve(len + hole)?;
+                    disk.reserve(len.saturating_add(hole))?;
                 }
                 let written = HostDescriptor::write(&mut fs, fd, buffer, offset).await;
                 if let (Some(hole), Ok(n @ 1..)) = (hole, &written) {
-                    disk.add(n + hole);
+                    disk.add(n.saturating_add(hole));
                 }
                 Ok((code(&mut fs, written)?,))
             })
@@ -236,7 +236,7 @@ impl OutputStream for MeteredFile {
         if bytes.is_empty() {
             return self.inner.write(bytes);
         }
-        let charge = bytes.len() as u64 + self.hole;
+        let charge = (bytes.len() as u64).saturating_add(self.hole);
         self.disk
             .reserve(charge)
             .map_err(wasmtime_wasi::p2::StreamError::Trap)?;

@@ -230,7 +230,8 @@ impl StreamConsumer<CastState> for MeteredWrite {
                 }
                 let chunk = remaining[..remaining.len().min(CHUNK)].to_vec();
                 // Past the cap: nothing written, and the trap ends the cast as `disk_limit`.
-                me.disk.reserve(chunk.len() as u64 + me.hole)?;
+                me.disk
+                    .reserve((chunk.len() as u64).saturating_add(me.hole))?;
                 let (file, at) = (me.file.clone(), me.at);
                 idle.insert(spawn_blocking(move || write(&file, &chunk, at)))
             }
@@ -247,7 +248,8 @@ impl StreamConsumer<CastState> for MeteredWrite {
         Poll::Ready(Ok(match written {
             Ok(Ok(0)) => me.close(Err(ErrorCode::Io)),
             Ok(Ok(n)) => {
-                me.disk.add(n as u64 + std::mem::take(&mut me.hole));
+                me.disk
+                    .add((n as u64).saturating_add(std::mem::take(&mut me.hole)));
                 src.mark_read(n);
                 match me.at.map(|at| at.checked_add(n as u64)) {
                     Some(None) => me.close(Err(ErrorCode::Overflow)),

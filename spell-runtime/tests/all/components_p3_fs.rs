@@ -350,17 +350,24 @@ fn disk_write_limit_ends_the_cast() {
 fn sparse_files_cannot_dodge_the_disk_limit() {
     let dir = tempfile::tempdir().expect("tmp");
     let spell = spell("rw");
-    let four_tib = (4u64 << 40).to_string();
-    for mode in ["sparse", "truncate"] {
-        let o = cast(
-            &spell,
-            dir.path(),
-            Access::Rw,
-            disk_limited(1),
-            &[mode, "big", &four_tib],
-        );
-        assert_eq!(o.outcome, Outcome::DiskLimit, "{mode}: {}", text(&o.stdout));
-        assert_eq!(file_len(&dir.path().join("big")), 0, "{mode}");
+    // Preview 3 takes offsets as u64: the hole before the last one plus its byte overflows.
+    for size in [4u64 << 40, u64::MAX] {
+        for mode in ["sparse", "truncate"] {
+            let o = cast(
+                &spell,
+                dir.path(),
+                Access::Rw,
+                disk_limited(1),
+                &[mode, "big", &size.to_string()],
+            );
+            assert_eq!(
+                o.outcome,
+                Outcome::DiskLimit,
+                "{mode} {size}: {}",
+                text(&o.stdout)
+            );
+            assert_eq!(file_len(&dir.path().join("big")), 0, "{mode} {size}");
+        }
     }
 }
 
