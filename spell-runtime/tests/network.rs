@@ -1551,45 +1551,9 @@ impl<'a> Ask<'a> {
 /// WAT against the canonical ABI of `tests/wit`, made a component with the preview-1 adapter
 /// (its `fd_write` prints).
 fn client_component(ask: &Ask<'_>) -> Vec<u8> {
-    static WIT: OnceLock<(wit_parser::Resolve, wit_parser::WorldId)> = OnceLock::new();
-    let (resolve, world) = WIT.get_or_init(|| {
-        let mut resolve = wit_parser::Resolve::default();
-        let (package, _) = resolve
-            .push_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/wit"))
-            .expect("tests/wit");
-        let world = resolve
-            .select_world(&[package], Some("http-client"))
-            .expect("world");
-        (resolve, world)
-    });
-    let wat = format!(
-        r#"(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (import "wasi:http/types@0.2.12" "[constructor]fields" (func $fields (result i32)))
-  (import "wasi:http/types@0.2.12" "[constructor]outgoing-request" (func $request (param i32) (result i32)))
-  (import "wasi:http/types@0.2.12" "[method]outgoing-request.set-method" (func $set_method (param i32 i32 i32 i32) (result i32)))
-  (import "wasi:http/types@0.2.12" "[method]outgoing-request.set-scheme" (func $set_scheme (param i32 i32 i32 i32 i32) (result i32)))
-  (import "wasi:http/types@0.2.12" "[method]outgoing-request.set-authority" (func $set_authority (param i32 i32 i32 i32) (result i32)))
-  (import "wasi:http/types@0.2.12" "[method]outgoing-request.set-path-with-query" (func $set_path (param i32 i32 i32 i32) (result i32)))
-  (import "wasi:http/types@0.2.12" "[method]outgoing-request.body" (func $request_body (param i32 i32)))
-  (import "wasi:http/types@0.2.12" "[method]outgoing-body.write" (func $body_write (param i32 i32)))
-  (import "wasi:http/types@0.2.12" "[static]outgoing-body.finish" (func $body_finish (param i32 i32 i32 i32)))
-  (import "wasi:http/types@0.2.12" "[constructor]request-options" (func $options (result i32)))
-  (import "wasi:http/types@0.2.12" "[method]request-options.set-first-byte-timeout" (func $set_first_byte (param i32 i32 i64) (result i32)))
-  (import "wasi:http/types@0.2.12" "[method]request-options.set-between-bytes-timeout" (func $set_between_bytes (param i32 i32 i64) (result i32)))
-  (import "wasi:http/outgoing-handler@0.2.12" "handle" (func $handle (param i32 i32 i32 i32)))
-  (import "wasi:http/types@0.2.12" "[method]future-incoming-response.subscribe" (func $subscribe (param i32) (result i32)))
-  (import "wasi:http/types@0.2.12" "[method]future-incoming-response.get" (func $get (param i32 i32)))
-  (import "wasi:http/types@0.2.12" "[method]incoming-response.status" (func $status (param i32) (result i32)))
-  (import "wasi:http/types@0.2.12" "[method]incoming-response.consume" (func $consume (param i32 i32)))
-  (import "wasi:http/types@0.2.12" "[method]incoming-body.stream" (func $stream (param i32 i32)))
-  (import "wasi:io/poll@0.2.12" "[method]pollable.block" (func $block (param i32)))
-  (import "wasi:io/poll@0.2.12" "[resource-drop]pollable" (func $drop_pollable (param i32)))
-  (import "wasi:io/streams@0.2.12" "[method]input-stream.blocking-read" (func $read (param i32 i64 i32)))
-  (import "wasi:io/streams@0.2.12" "[method]output-stream.blocking-write-and-flush" (func $write (param i32 i32 i32 i32)))
-  (import "wasi:io/streams@0.2.12" "[resource-drop]output-stream" (func $drop_output (param i32)))
+    let defs = format!(
+        r#"
   (memory (export "memory") 17)
-  (global $heap (mut i32) (i32.const 65536))
   (data (i32.const 1024) "status ")
   (data (i32.const 1040) "error ")
   (data (i32.const 1056) "\n")
@@ -1597,17 +1561,6 @@ fn client_component(ask: &Ask<'_>) -> Vec<u8> {
   (data (i32.const 2048) "{authority}")
   (data (i32.const 3072) "{path}")
   (data (i32.const 4096) "{body}")
-  ;; Lists the host returns (body chunks) go on a heap reset before each read.
-  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-    (local $p i32)
-    (local.set $p (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
-                           (i32.sub (i32.const 0) (local.get 2))))
-    (global.set $heap (i32.add (local.get $p) (local.get 3)))
-    (local.get $p))
-  (func $print (param $ptr i32) (param $len i32)
-    (i32.store (i32.const 256) (local.get $ptr))
-    (i32.store (i32.const 260) (local.get $len))
-    (drop (call $fd_write (i32.const 1) (i32.const 256) (i32.const 1) (i32.const 264))))
   (func $line (param $n i32)
     (local $p i32)
     (local.set $p (i32.const 544))
@@ -1674,7 +1627,7 @@ fn client_component(ask: &Ask<'_>) -> Vec<u8> {
     (loop $again
       (call $fetch)
       (local.set $n (i32.add (local.get $n) (i32.const 1)))
-      (br_if $again (i32.lt_u (local.get $n) (i32.const {times}))))))"#,
+      (br_if $again (i32.lt_u (local.get $n) (i32.const {times})))))"#,
         authority = ask.authority,
         path = ask.path,
         body = ask.body,
@@ -1690,16 +1643,33 @@ fn client_component(ask: &Ask<'_>) -> Vec<u8> {
         between_set = u8::from(ask.timeouts.1.is_some()),
         between_ns = ask.timeouts.1.unwrap_or_default().as_nanos(),
     );
-    let mut core = wat::parse_str(&wat).expect("wat");
-    wit_component::embed_component_metadata(
-        &mut core,
-        resolve,
-        *world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .expect("embed the world");
-    guests::component(&core)
+    guests::p2_component("http-client", CLIENT_IMPORTS, &defs)
 }
+
+/// What [`client_component`] imports of `wasi:http` and `wasi:io`.
+const CLIENT_IMPORTS: &str = r#"  (import "wasi:http/types@0.2.12" "[constructor]fields" (func $fields (result i32)))
+  (import "wasi:http/types@0.2.12" "[constructor]outgoing-request" (func $request (param i32) (result i32)))
+  (import "wasi:http/types@0.2.12" "[method]outgoing-request.set-method" (func $set_method (param i32 i32 i32 i32) (result i32)))
+  (import "wasi:http/types@0.2.12" "[method]outgoing-request.set-scheme" (func $set_scheme (param i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi:http/types@0.2.12" "[method]outgoing-request.set-authority" (func $set_authority (param i32 i32 i32 i32) (result i32)))
+  (import "wasi:http/types@0.2.12" "[method]outgoing-request.set-path-with-query" (func $set_path (param i32 i32 i32 i32) (result i32)))
+  (import "wasi:http/types@0.2.12" "[method]outgoing-request.body" (func $request_body (param i32 i32)))
+  (import "wasi:http/types@0.2.12" "[method]outgoing-body.write" (func $body_write (param i32 i32)))
+  (import "wasi:http/types@0.2.12" "[static]outgoing-body.finish" (func $body_finish (param i32 i32 i32 i32)))
+  (import "wasi:http/types@0.2.12" "[constructor]request-options" (func $options (result i32)))
+  (import "wasi:http/types@0.2.12" "[method]request-options.set-first-byte-timeout" (func $set_first_byte (param i32 i32 i64) (result i32)))
+  (import "wasi:http/types@0.2.12" "[method]request-options.set-between-bytes-timeout" (func $set_between_bytes (param i32 i32 i64) (result i32)))
+  (import "wasi:http/outgoing-handler@0.2.12" "handle" (func $handle (param i32 i32 i32 i32)))
+  (import "wasi:http/types@0.2.12" "[method]future-incoming-response.subscribe" (func $subscribe (param i32) (result i32)))
+  (import "wasi:http/types@0.2.12" "[method]future-incoming-response.get" (func $get (param i32 i32)))
+  (import "wasi:http/types@0.2.12" "[method]incoming-response.status" (func $status (param i32) (result i32)))
+  (import "wasi:http/types@0.2.12" "[method]incoming-response.consume" (func $consume (param i32 i32)))
+  (import "wasi:http/types@0.2.12" "[method]incoming-body.stream" (func $stream (param i32 i32)))
+  (import "wasi:io/poll@0.2.12" "[method]pollable.block" (func $block (param i32)))
+  (import "wasi:io/poll@0.2.12" "[resource-drop]pollable" (func $drop_pollable (param i32)))
+  (import "wasi:io/streams@0.2.12" "[method]input-stream.blocking-read" (func $read (param i32 i64 i32)))
+  (import "wasi:io/streams@0.2.12" "[method]output-stream.blocking-write-and-flush" (func $write (param i32 i32 i32 i32)))
+  (import "wasi:io/streams@0.2.12" "[resource-drop]output-stream" (func $drop_output (param i32)))"#;
 
 /// wasi:http `error-code` cases the client prints.
 const DESTINATION_IP_PROHIBITED: u8 = 4;

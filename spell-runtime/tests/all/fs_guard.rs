@@ -314,7 +314,13 @@ fn disk_write_limit_ends_the_cast(#[values(Kind::Module, Kind::Component)] kind:
                 .args(["write", "/data/f", &(3 * MIB).to_string()]),
         )
         .expect("cast");
-    assert_eq!(o.outcome, Outcome::DiskLimit, "{}", stdout(&o));
+    assert_eq!(
+        o.outcome,
+        Outcome::DiskLimit,
+        "{} {:?}",
+        stdout(&o),
+        o.detail
+    );
     assert_eq!(o.usage.disk_bytes_written, MIB);
     assert!(file_len(&dir.path().join("f")) <= MIB);
     assert_disk_limit_reported(&log);
@@ -352,4 +358,47 @@ fn sparse_files_cannot_dodge_the_disk_limit(#[values(Kind::Module, Kind::Compone
         assert_eq!(o.outcome, Outcome::DiskLimit, "{mode}: {}", stdout(&o));
         assert_eq!(file_len(&dir.path().join("big")), 0, "{mode}");
     }
+}
+
+/// A preview 2 component calling `descriptor.write` itself (the adapter's `fd_write` passes a
+/// signed offset): one that takes an offset near `u64::MAX` does not wrap its charge, the hole
+/// plus the bytes, past the cap.
+#[test]
+fn a_components_write_at_the_last_offset_ends_the_cast() {
+    let imports = r#"
+  (import "wasi:filesystem/preopens@0.2.12" "get-directories" (func $directories (param i32)))
+  (import "wasi:filesystem/types@0.2.12" "[method]descriptor.open-at" (func $open_at (param i32 i32 i32 i32 i32 i32 i32)))
+  (import "wasi:filesystem/types@0.2.12" "[method]descriptor.write" (func $write (param i32 i32 i32 i64 i32)))"#;
+    let defs = r#"
+  (memory (export "memory") 4)
+  (data (i32.const 1000) "f")
+  (data (i32.const 1100) "ok\n")
+  (data (i32.const 1110) "error\n")
+  (func (export "_start")
+    ;; The preopens' list at 16; `f` in the first, created for writing: its result at 32.
+    (call $directories (i32.const 16))
+    (call $open_at (i32.load (i32.load (i32.const 16))) (i32.const 0) (i32.const 1000)
+      (i32.const 1) (i32.const 1) (i32.const 2) (i32.const 32))
+    (if (i32.load8_u (i32.const 32)) (then (call $print (i32.const 1110) (i32.const 6)) (return)))
+    ;; Three bytes at offset 2^64 - 2: a hole of 2^64 - 2 before them.
+    (call $write (i32.load (i32.const 36)) (i32.const 1100) (i32.const 3) (i64.const -2) (i32.const 48))
+    (if (i32.load8_u (i32.const 48))
+      (then (call $print (i32.const 1110) (i32.const 6)))
+      (else (call $print (i32.const 1100) (i32.const 3)))))"#;
+    let spell = wasm_spell(
+        &runtime(),
+        &crate::guests::p2_component("files", imports, defs),
+        r#""capabilities":{"mounts":[{"guest":"/data","access":"rw"}]}"#,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = cast(&spell, dir.path(), Access::Rw, disk_limited(1), &[]);
+    assert_eq!(
+        o.outcome,
+        Outcome::DiskLimit,
+        "{} {:?}",
+        stdout(&o),
+        o.detail
+    );
+    assert_eq!(o.usage.disk_bytes_written, 0);
+    assert_eq!(file_len(&dir.path().join("f")), 0);
 }

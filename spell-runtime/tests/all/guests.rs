@@ -102,6 +102,65 @@ pub fn component(core: &[u8]) -> Vec<u8> {
         .expect("encode component")
 }
 
+/// A command component of the world `world` of `tests/wit` (WASI 0.2.12): a core module with
+/// `imports` and `defs` (core-module WAT, `_start` and `memory` among them) besides the helpers
+/// below, made a component with the command adapter (which provides WASI preview 1).
+///
+/// The helpers: `$fd_write` imported, `$print` (ptr, len) to stdout through it (its iovec at
+/// 256), and `cabi_realloc`, bumping `$heap` (from 64 KiB; the module may reset it).
+pub fn p2_component(world: &str, imports: &str, defs: &str) -> Vec<u8> {
+    let wat = format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+{imports}
+  (global $heap (mut i32) (i32.const 65536))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $p i32)
+    (local.set $p (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+                           (i32.sub (i32.const 0) (local.get 2))))
+    (global.set $heap (i32.add (local.get $p) (local.get 3)))
+    (local.get $p))
+  (func $print (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 256) (local.get $ptr))
+    (i32.store (i32.const 260) (local.get $len))
+    (drop (call $fd_write (i32.const 1) (i32.const 256) (i32.const 1) (i32.const 264))))
+{defs})"#
+    );
+    let mut core = wat::parse_str(&wat).expect("core module");
+    embed(&mut core, false, world);
+    component(&core)
+}
+
+/// Embeds the world `world` of `tests/wit` (`p3` false) or `tests/wit-p3` in `core`; each
+/// folder is parsed once per test process.
+fn embed(core: &mut Vec<u8>, p3: bool, world: &str) {
+    type Parsed = OnceLock<(wit_parser::Resolve, wit_parser::PackageId)>;
+    static P2: Parsed = OnceLock::new();
+    static P3: Parsed = OnceLock::new();
+    let (cell, folder) = if p3 {
+        (&P3, "tests/wit-p3")
+    } else {
+        (&P2, "tests/wit")
+    };
+    let (resolve, package) = cell.get_or_init(|| {
+        let mut resolve = wit_parser::Resolve::default();
+        let (package, _) = resolve
+            .push_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(folder))
+            .expect("WIT folder");
+        (resolve, package)
+    });
+    let world = resolve
+        .select_world(&[*package], Some(world))
+        .expect("world");
+    wit_component::embed_component_metadata(
+        core,
+        resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .expect("embed the world");
+}
+
 /// A WASI preview 3 command component: a core module written against the component model's
 /// async ABI, its `run` lifted async with a callback, made a component with `wit-component` and
 /// the world `world` of `tests/wit-p3` (the WASI 0.3.0 WIT wasmtime-wasi 48.0.8 implements).
@@ -127,26 +186,8 @@ pub fn p3_command(world: &str, imports: &str, defs: &str, run: &str) -> Vec<u8> 
   (func (export "[callback][async-lift]wasi:cli/run@0.3.0#run") (param i32 i32 i32) (result i32)
     unreachable))"#
     );
-    // The WIT is parsed once per test process, as `tests/network.rs`'s `client_component` does.
-    static WIT: OnceLock<(wit_parser::Resolve, wit_parser::PackageId)> = OnceLock::new();
-    let (resolve, package) = WIT.get_or_init(|| {
-        let mut resolve = wit_parser::Resolve::default();
-        let (package, _) = resolve
-            .push_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/wit-p3"))
-            .expect("tests/wit-p3");
-        (resolve, package)
-    });
-    let world = resolve
-        .select_world(&[*package], Some(world))
-        .expect("world");
     let mut core = wat::parse_str(&wat).expect("core module");
-    wit_component::embed_component_metadata(
-        &mut core,
-        resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .expect("embed the world");
+    embed(&mut core, true, world);
     wit_component::ComponentEncoder::default()
         .module(&core)
         .expect("core module")
