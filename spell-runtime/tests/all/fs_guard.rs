@@ -314,13 +314,7 @@ fn disk_write_limit_ends_the_cast(#[values(Kind::Module, Kind::Component)] kind:
                 .args(["write", "/data/f", &(3 * MIB).to_string()]),
         )
         .expect("cast");
-    assert_eq!(
-        o.outcome,
-        Outcome::DiskLimit,
-        "{} {:?}",
-        stdout(&o),
-        o.detail
-    );
+    assert_eq!(o.outcome, Outcome::DiskLimit, "{}", stdout(&o));
     assert_eq!(o.usage.disk_bytes_written, MIB);
     assert!(file_len(&dir.path().join("f")) <= MIB);
     assert_disk_limit_reported(&log);
