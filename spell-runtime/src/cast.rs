@@ -264,11 +264,12 @@ pub(crate) fn block_on<T>(fut: impl Future<Output = Result<T, Error>>) -> Result
 }
 
 /// How a cast's CPU time (`cpu_ns`) is measured: the thread CPU clock costs a system call per
-/// read, so it is read as rarely as the way the cast is driven allows.
+/// read, so it is read as rarely as the way the cast is driven allows (and `cpu_clock.rs`
+/// spares the read at a measure's start when the thread read it a moment before).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CpuClock {
     /// The cast runs on the calling thread from start to end (`Spell::cast`): the thread's CPU
-    /// time over the cast, two reads.
+    /// time over the cast.
     Thread,
     /// An executor polls it, may move it between threads and runs other tasks between polls
     /// (`Spell::cast_async`): each poll is measured.
@@ -675,7 +676,7 @@ async fn supervise(
     deadline.check().ok()?;
     // The start as a plain `Duration`: `ThreadTime` is `!Send`, and holding one across the
     // awaits below would make `Spell::cast_async` unusable on a multi-threaded executor.
-    let whole = (clock == CpuClock::Thread).then(|| cpu_time::ThreadTime::now().as_duration());
+    let whole = (clock == CpuClock::Thread).then(crate::cpu_clock::start);
     let per_poll = (clock == CpuClock::PerPoll).then_some(&mut *cpu);
     let mut cancel = deadline.cancel.as_ref().map(|c| c.tx.subscribe());
     let guest = guarded(call(store, pre, export), deadline, per_poll);
@@ -695,9 +696,7 @@ async fn supervise(
         () = deadline.tripwire.tripped() => None,
     };
     if let Some(start) = whole {
-        *cpu += cpu_time::ThreadTime::now()
-            .as_duration()
-            .saturating_sub(start);
+        *cpu += crate::cpu_clock::end().saturating_sub(start);
     }
     result
 }
@@ -748,9 +747,9 @@ async fn guarded<F: Future>(
     std::future::poll_fn(|cx| {
         let r = match cpu.as_deref_mut() {
             Some(cpu) => {
-                let t = cpu_time::ThreadTime::now();
+                let start = crate::cpu_clock::start();
                 let r = fut.as_mut().poll(cx);
-                *cpu += t.elapsed();
+                *cpu += crate::cpu_clock::end().saturating_sub(start);
                 r
             }
             None => fut.as_mut().poll(cx),

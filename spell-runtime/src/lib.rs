@@ -36,6 +36,7 @@ mod component;
 mod component_fs;
 mod component_fs_p3;
 pub mod config;
+mod cpu_clock;
 mod eager;
 mod error;
 mod fs_guard;
