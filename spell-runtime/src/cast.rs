@@ -303,7 +303,10 @@ pub(crate) async fn run(
         net_bytes_in = Empty,
         net_bytes_out = Empty,
     );
-    let outcome = cast(spell, req, clock, &span)
+    // Boxed: every enclosing future holds its inner futures inline, and each is moved (copied
+    // whole) as the one around it starts; unboxed, this one made the cast a 40 KB future
+    // copied several times a cast.
+    let outcome = Box::pin(cast(spell, req, clock, &span))
         .instrument(span.clone())
         .await;
     match &outcome {
@@ -679,21 +682,26 @@ async fn supervise(
     let whole = (clock == CpuClock::Thread).then(crate::cpu_clock::start);
     let per_poll = (clock == CpuClock::PerPoll).then_some(&mut *cpu);
     let mut cancel = deadline.cancel.as_ref().map(|c| c.tx.subscribe());
-    let guest = guarded(call(store, pre, export), deadline, per_poll);
-    let result = tokio::select! {
-        // The guest first: a cast that ends on its first poll never arms the timer.
-        biased;
-        r = guest => r,
-        // Either trips the cast; `check` names which.
-        _ = tokio::time::sleep_until(deadline.at.into()) => {
-            let _ = deadline.check();
-            None
+    let result = {
+        // Pinned here and raced by reference: moved into the select or `guarded`, the futures
+        // would be copied whole.
+        let call = std::pin::pin!(call(store, pre, export));
+        let guest = std::pin::pin!(guarded(call, deadline, per_poll));
+        tokio::select! {
+            // The guest first: a cast that ends on its first poll never arms the timer.
+            biased;
+            r = guest => r,
+            // Either trips the cast; `check` names which.
+            _ = tokio::time::sleep_until(deadline.at.into()) => {
+                let _ = deadline.check();
+                None
+            }
+            () = cancelled(cancel.as_mut()) => {
+                let _ = deadline.check();
+                None
+            }
+            () = deadline.tripwire.tripped() => None,
         }
-        () = cancelled(cancel.as_mut()) => {
-            let _ = deadline.check();
-            None
-        }
-        () = deadline.tripwire.tripped() => None,
     };
     if let Some(start) = whole {
         *cpu += crate::cpu_clock::end().saturating_sub(start);
@@ -739,11 +747,10 @@ async fn call(
 /// Polls the guest, adding the thread CPU time of each poll to `cpu` if given; stops it (`None`)
 /// when it yields past its deadline or after a cancellation.
 async fn guarded<F: Future>(
-    fut: F,
+    mut fut: std::pin::Pin<&mut F>,
     deadline: &Deadline,
     mut cpu: Option<&mut Duration>,
 ) -> Option<F::Output> {
-    let mut fut = std::pin::pin!(fut);
     std::future::poll_fn(|cx| {
         let r = match cpu.as_deref_mut() {
             Some(cpu) => {

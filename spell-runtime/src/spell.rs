@@ -119,14 +119,12 @@ impl Spell {
     pub fn cast(&self, request: CastRequest) -> Result<CastOutcome, Error> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return std::thread::scope(|s| {
-                s.spawn(|| crate::cast::block_on(Box::pin(self.cast_on_this_thread(request))))
+                s.spawn(|| crate::cast::block_on(self.cast_on_this_thread(request)))
                     .join()
                     .unwrap_or_else(|_| Err(Error::Setup("the cast thread panicked".into())))
             });
         }
-        // Boxed: the cast future is about 4 KB, and moving it into the executor cost more
-        // than the allocation.
-        crate::cast::block_on(Box::pin(self.cast_on_this_thread(request)))
+        crate::cast::block_on(self.cast_on_this_thread(request))
     }
 
     /// Casts the spell without blocking an async executor: the guest yields to the executor
