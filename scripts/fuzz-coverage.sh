@@ -3,7 +3,8 @@
 # (`cargo fuzz coverage`, a third build of wasmtime beside the test suite's and the campaign's),
 # replays its corpus (the campaign's grown one and the committed seeds), and prints a row per
 # target for fuzz/README.md: the lines, functions and regions of Spell's own sources (spell-core,
-# spell-verify, spell-runtime, the fuzz crate) the corpus reaches. Per-file reports stay in
+# spell-verify, spell-runtime, spell-service, the fuzz crate; not generated code) the corpus
+# reaches. Per-file reports stay in
 # fuzz/target/coverage/<target>.txt.
 #
 #   scripts/fuzz-coverage.sh [TARGET...]
@@ -38,7 +39,7 @@ for t in "${targets[@]}"; do
     "$t" "${corpora[@]}" >"$out/$t.log" 2>&1
   binary=$(find "$out/build" -path "*/release/$t" -type f | head -1)
   "$llvm/llvm-cov" report "$binary" -instr-profile="fuzz/coverage/$t/coverage.profdata" \
-    --ignore-filename-regex='(/\.cargo/|/rustc/|/library/|/fuzz_targets/)' >"$out/$t.txt"
+    --ignore-filename-regex='(/\.cargo/|/rustc/|/library/|/target/|/fuzz_targets/)' >"$out/$t.txt"
   # TOTAL: regions, missed, cover, functions, missed, executed, lines, missed, cover, ...
   awk -v t="$t" -v n="$inputs" '$1 == "TOTAL" {
     printf "| `%s` | %d | %s of %d | %s of %d | %s of %d |\n", t, n, $10, $8, $7, $5, $4, $2
