@@ -13,17 +13,16 @@
 //!
 //! Oracles beyond the sandbox's: afterwards the folder holds no more bytes than the cast was
 //! billed for writing (each file once, however many links it has), no symbolic link in it points
-//! out of it (absolute or through `..`), and the process holds no descriptor into it (0.1 s after
-//! the cast at most: a write on a blocking thread may still hold its file).
+//! out of it (absolute or through `..`), and the process holds no descriptor into it (a second
+//! after the cast at most: a write on a blocking thread may still hold its file).
 
-use crate::host_calls::{descriptors_into, empty};
+use crate::host_calls::{assert_descriptors_return, descriptors_into, empty};
 use spell_core::{Access, ModuleKind, Package};
 use spell_runtime::{CastRequest, Runtime};
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
 /// How many exports are tried as the entrypoint.
 const TRIED_EXPORTS: usize = 4;
@@ -78,16 +77,7 @@ pub fn run(data: &[u8]) {
             target.display()
         );
     }
-    // A chunk a stream handed to a blocking thread may hold its file a moment past the cast.
-    let settled = Instant::now() + Duration::from_millis(100);
-    while descriptors_into(&[scratch]) > before && Instant::now() < settled {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    assert_eq!(
-        descriptors_into(&[scratch]),
-        before,
-        "the cast left descriptors open"
-    );
+    assert_descriptors_return(&[scratch], before);
 }
 
 /// The bytes of the files below `folder` (a file with several names once), and its symbolic
