@@ -4,8 +4,7 @@
 # replays its corpus (the campaign's grown one and the committed seeds), and prints a row per
 # target for fuzz/README.md: the lines, functions and regions of Spell's own sources (spell-core,
 # spell-verify, spell-runtime, spell-service, the fuzz crate; not generated code) the corpus
-# reaches. Per-file reports stay in
-# fuzz/target/coverage/<target>.txt.
+# reaches. Per-file reports stay in fuzz/target/coverage/<target>.txt.
 #
 #   scripts/fuzz-coverage.sh [TARGET...]
 #

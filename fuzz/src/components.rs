@@ -59,10 +59,7 @@ pub fn run(data: &[u8]) {
         .path();
     empty(scratch);
     let before = descriptors_into(&[scratch]);
-    let request = CastRequest::new()
-        .mount(scratch, "/scratch", Access::Rw)
-        .args(ARGS);
-    let out = crate::sandbox::cast_checked(&spell, request);
+    let out = crate::sandbox::cast_checked(&spell, request(scratch));
     let (bytes, links) = contents(scratch);
     assert!(
         bytes <= out.usage.disk_bytes_written,
@@ -78,6 +75,13 @@ pub fn run(data: &[u8]) {
         );
     }
     assert_descriptors_return(&[scratch], before);
+}
+
+/// A cast with `scratch` mounted read-write and [`ARGS`].
+fn request(scratch: &Path) -> CastRequest {
+    CastRequest::new()
+        .mount(scratch, "/scratch", Access::Rw)
+        .args(ARGS)
 }
 
 /// The bytes of the files below `folder` (a file with several names once), and its symbolic
@@ -158,16 +162,11 @@ mod tests {
         let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/components/p3_files.wasm");
         let spell = load(&std::fs::read(seed).expect("seed")).expect("loads");
         let scratch = tempfile::tempdir().expect("scratch folder");
-        let out = crate::sandbox::cast_checked(
-            &spell,
-            CastRequest::new()
-                .mount(scratch.path(), "/scratch", Access::Rw)
-                .args(ARGS),
-        );
+        let out = crate::sandbox::cast_checked(&spell, request(scratch.path()));
         // The link is refused (`not-permitted`), each write billed, the read printed.
         let mut printed = b"error 30okokokokok".to_vec();
         printed.extend([0; 10]);
-        assert_eq!(out.stdout, printed);
+        assert_eq!(out.stdout, printed, "{:?} {:?}", out.outcome, out.detail);
         assert_eq!(
             out.usage.disk_bytes_written,
             40_000 + 100 + 9_001 + 3_000 + 10

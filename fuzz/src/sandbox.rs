@@ -6,9 +6,8 @@
 //!
 //! Oracles: the host does not crash; the cast starts; exactly one usage record reaches the
 //! metering hook and equals the outcome's; memory peak, fuel, output and disk writes stay within
-//! the limits
-//! and wall time within the limit plus a grace; the outcome is a documented one that this cast
-//! can reach, with the fields that outcome promises.
+//! the limits and wall time within the limit plus a grace; the outcome is a documented one that
+//! this cast can reach, with the fields that outcome promises.
 
 use arbitrary::Unstructured;
 use spell_core::{Package, Policy};
