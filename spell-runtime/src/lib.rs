@@ -35,6 +35,7 @@ mod compile;
 mod component;
 mod component_fs;
 mod component_fs_p3;
+mod component_instances;
 pub mod config;
 mod cpu_clock;
 mod eager;

@@ -41,11 +41,14 @@ const RESIDENT_RESET_BYTES: usize = 64 << 10;
 const POOL_TABLE_ELEMENTS: u64 = 20_000;
 
 /// Pool slots a cast may use, per kind: a core module uses one instance, memory and table; a
-/// component a few of each (a command made with the preview-1 adapter: four core instances, one
-/// memory, two tables). The pool reserves address space, not memory, for its slots.
-const POOL_CORE_INSTANCES_PER_CAST: u32 = 8;
-const POOL_MEMORIES_PER_CAST: u32 = 2;
-const POOL_TABLES_PER_CAST: u32 = 4;
+/// component more (a command made with the preview-1 adapter: four core instances, one memory,
+/// two tables; one made by `componentize-py`: fourteen core instances, one memory, two tables).
+/// They are the pool's limits per component too, so a component that needs more is refused at
+/// load and one cast never takes another's slots. The pool reserves address space, not memory,
+/// for its slots.
+const POOL_CORE_INSTANCES_PER_CAST: u32 = 32;
+const POOL_MEMORIES_PER_CAST: u32 = 4;
+const POOL_TABLES_PER_CAST: u32 = 8;
 
 /// Verdicts and signature checks kept per runtime (each about 1 KB).
 const VERDICT_CACHE_CAPACITY: usize = 4096;
@@ -626,6 +629,9 @@ impl Runtime {
                 Ok::<_, Error>((SpellPre::Module(pre), imports_wasi))
             }
             Compiled::Component(component) => {
+                if inner.config.wasi_p3 {
+                    crate::component_instances::check(source.wasm)?;
+                }
                 // A host function import: granted, and of the registered signature.
                 let host = |name: &str, ty: &ComponentFunc| {
                     self.granted_host_function(&grant, name)
@@ -768,12 +774,20 @@ fn engine_config(b: &RuntimeBuilder) -> Config {
     c.concurrency_support(b.wasi_p3);
     if b.pooling {
         let n = u32::try_from(b.max_concurrent_casts).unwrap_or(u32::MAX);
+        // A cast runs on one fiber, except a preview 3 one (`component_instances`).
+        let stacks = match b.wasi_p3 {
+            true => crate::component_instances::STACKS_PER_CAST,
+            false => 1,
+        };
         let mut p = PoolingAllocationConfig::default();
         p.total_core_instances(n.saturating_mul(POOL_CORE_INSTANCES_PER_CAST))
+            .max_core_instances_per_component(POOL_CORE_INSTANCES_PER_CAST)
             .total_component_instances(n)
             .total_memories(n.saturating_mul(POOL_MEMORIES_PER_CAST))
+            .max_memories_per_component(POOL_MEMORIES_PER_CAST)
             .total_tables(n.saturating_mul(POOL_TABLES_PER_CAST))
-            .total_stacks(n)
+            .max_tables_per_component(POOL_TABLES_PER_CAST)
+            .total_stacks(n.saturating_mul(stacks))
             .max_memory_size(usize::try_from(b.max_memory_bytes).unwrap_or(usize::MAX))
             .table_elements(POOL_TABLE_ELEMENTS as usize)
             // Reset the first 64 KiB of a freed slot's memory and table with memset instead of

@@ -396,6 +396,40 @@ fn a_kind_mismatch_is_refused_with_its_code() {
     assert_eq!(err.code().code(), "E-PKG-013");
 }
 
+/// A component of `instances` core instances of a module with one memory and one table,
+/// exporting `answer` (42) from the last.
+fn pooled(instances: usize) -> Vec<u8> {
+    let wat = format!(
+        r#"(component
+  (core module $m
+    (memory 1) (table 1 funcref)
+    (func (export "answer") (result i32) i32.const 42))
+  {}
+  (core instance $last (instantiate $m))
+  (func (export "answer") (result s32) (canon lift (core func $last "answer"))))"#,
+        "(core instance (instantiate $m))".repeat(instances - 1)
+    );
+    wat::parse_str(wat).expect("wat")
+}
+
+#[test]
+fn a_component_gets_a_casts_pool_slots_and_no_more() {
+    // Up to four memories (and as many core instances and tables) cast on a one-cast runtime;
+    // a fifth memory is refused at load, so no cast can take another's pooled slots (it trapped
+    // at instantiation, after taking them, before the limit was per component).
+    let rt = Runtime::builder()
+        .max_concurrent_casts(1)
+        .build()
+        .expect("runtime");
+    let spell = wasm_spell(&rt, &pooled(4), r#""entrypoint":"answer""#);
+    let o = spell.cast(CastRequest::new()).expect("cast");
+    assert_eq!(o.outcome, Outcome::Ok, "{:?}", o.detail);
+    assert_eq!(o.returned, vec![Val::I32(42)]);
+    let err = load_error(&pooled(5), r#""entrypoint":"answer""#);
+    assert_eq!(err.code(), ErrorCode::ModuleInvalid);
+    assert!(err.to_string().contains("5 Wasm linear memories"), "{err}");
+}
+
 #[test]
 fn unsatisfied_imports_are_listed_in_full() {
     let wat = r#"(component

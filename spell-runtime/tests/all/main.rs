@@ -5,6 +5,7 @@
 mod cache;
 mod components;
 mod components_p3;
+mod components_p3_fibers;
 mod components_p3_fs;
 mod concurrency;
 mod fs_guard;
