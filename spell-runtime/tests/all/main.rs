@@ -3,6 +3,7 @@
 //! micropython-wasi.wasm.
 
 mod cache;
+mod componentize_py;
 mod components;
 mod components_p3;
 mod components_p3_fibers;
