@@ -206,7 +206,9 @@ impl RuntimeBuilder {
     /// Cast WASI preview 3 components (`wasi:cli@0.3` commands, built on the component model's
     /// async ABI) with wasmtime-wasi's experimental preview 3 (default `false`). wasmtime ships
     /// it as unstable, without security patch releases of its own, so it stays off unless a host
-    /// asks; off, such a component is refused at load (`E-MOD-002`, naming this option).
+    /// asks; off, such a component is refused at load (`E-MOD-002`, naming this option). On, the
+    /// pool reserves 18 fiber stacks per concurrent cast (a blocked task keeps one) and a
+    /// component making more than 16 component instances is refused at load (`E-MOD-002`).
     /// What works and what does not is listed in the README's "Components" section.
     ///
     /// ```
