@@ -10,7 +10,9 @@
 //!   exactly one `cast` usage entry per cast id.
 //!
 //! The process's resident memory is printed after each scenario (workers, client and casts share
-//! the process).
+//! the process). Last, when the `spell` binary is built beside this one (`cargo build --release
+//! -p spell-cli`), a `spell worker` process takes `SPELL_BENCH_CASTS` more casts after 1,000 to
+//! warm up, and its own resident memory is printed along the way.
 
 use spell_core::Policy;
 use spell_runtime::{CastRequest, Runtime};
@@ -38,8 +40,9 @@ fn policy() -> Policy {
         .expect("policy")
 }
 
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// The resident memory of process `pid` (`self` for this one).
+fn rss_mib(pid: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -128,7 +131,7 @@ impl Figures {
             pct(0.50).as_secs_f64() * 1e3,
             pct(0.90).as_secs_f64() * 1e3,
             pct(0.99).as_secs_f64() * 1e3,
-            rss_mib(),
+            rss_mib("self"),
         );
     }
 }
@@ -277,4 +280,41 @@ fn main() {
         total - cast_entries.len(),
     );
     assert_eq!((cast_entries.len(), duplicated), (total, 0));
+
+    let Some(spell) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("spell")))
+        .filter(|bin| bin.is_file())
+    else {
+        println!("service/worker_process: skipped, no `spell` binary beside this bench's");
+        return;
+    };
+    let mut worker = std::process::Command::new(spell)
+        .args(["worker", "--nats", &url, "--id", "process"])
+        .arg("--policy")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/policy.toml"
+        ))
+        .args(["--concurrency", &WORKER_CONCURRENCY.to_string()])
+        .spawn()
+        .expect("spell worker");
+    let pid = worker.id().to_string();
+    client_rt.block_on(drive(&client, &digest, "warm", 1_000, None, || {}));
+    let warm = rss_mib(&pid);
+    let mut half = 0.0;
+    let figures = client_rt.block_on(drive(&client, &digest, "process", casts, None, || {
+        half = rss_mib(&pid);
+    }));
+    let end = rss_mib(&pid);
+    figures.print("worker_process");
+    println!(
+        "service/worker_process: the worker's RSS after 1,000 casts {warm:.1} MiB, after {} more \
+         {half:.1} MiB, after {casts} more {end:.1} MiB ({:+.1} MiB)",
+        casts / 2,
+        end - warm,
+    );
+    // SIGTERM: the worker drains and exits.
+    let _ = std::process::Command::new("kill").arg(&pid).status();
+    let _ = worker.wait();
 }
