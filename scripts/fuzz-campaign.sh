@@ -8,8 +8,9 @@
 #
 # Grown corpora stay in fuzz/target/corpus/<target> between campaigns (each run starts from them
 # and the committed seeds in fuzz/corpus/<target>); --minimize replaces them by `cargo fuzz cmin`'s
-# minimal set. Findings land in fuzz/artifacts/<target>/: a finding is a bug, fixed with its input
-# added to fuzz/corpus/<target>/ (the stable replay test then guards it).
+# minimal set; a dictionary in fuzz/dicts/<target>.dict is passed to libFuzzer. Findings land in
+# fuzz/artifacts/<target>/: a finding is a bug, fixed with its input added to fuzz/corpus/<target>/
+# (the stable replay test then guards it).
 #
 # The default sanitizer is none: the targets' oracles and Rust's own checks (debug assertions and
 # overflow checks are on) catch what the parsers can get wrong, and without AddressSanitizer the
@@ -50,10 +51,13 @@ for t in "${targets[@]}"; do
   log=fuzz/target/logs/$t-$(date +%Y%m%d-%H%M%S).log
   mkdir -p "$corpus" "fuzz/artifacts/$t"
   before=$(find "fuzz/artifacts/$t" -type f -name 'crash-*' -o -type f -name 'oom-*' -o -type f -name 'timeout-*' | wc -l)
+  # A target's dictionary (the keys and tokens its format is made of), when it has one.
+  dict=()
+  [ -f "fuzz/dicts/$t.dict" ] && dict=(-dict="fuzz/dicts/$t.dict")
   # A crash stops libFuzzer: the script goes on to the next target and reports it.
   nice -n 19 "${fuzz[@]}" run "${opts[@]}" "$t" "$corpus" "fuzz/corpus/$t" -- \
     -max_total_time="$time_per_target" -rss_limit_mb=4096 -timeout=60 -print_final_stats=1 \
-    >"$log" 2>&1 || true
+    "${dict[@]}" >"$log" 2>&1 || true
   if $minimize; then
     nice -n 19 "${fuzz[@]}" cmin "${opts[@]}" "$t" "$corpus" >>"$log" 2>&1 || true
   fi

@@ -3,7 +3,7 @@
 //! exports, each limit and outcome; kind mismatches and unsatisfied imports refused at load;
 //! `wasi:sockets` refused in use, with or without the network capability.
 
-use crate::guests::{c_guest, component, package, runtime, wasm_spell};
+use crate::guests::{c_guest, component, load_error, package, runtime, wasm_spell};
 use spell_core::{Access, ErrorCode, HasCode, Limits, ModuleKind, Package, Policy};
 use spell_runtime::{
     CancelHandle, CastOutcome, CastRequest, Error, EventKind, Outcome, Runtime, Spell, TrapKind,
@@ -67,17 +67,6 @@ const EXIT_WITH_CODE: &str = r#"(component
 fn exports_spell(fields: &str) -> Spell {
     let wasm = wat::parse_str(EXPORTS).expect("wat");
     wasm_spell(&runtime(), &wasm, fields)
-}
-
-/// Why loading `wasm` packed with manifest `fields`, under a policy trusting its manifest, fails.
-pub fn load_error(wasm: &[u8], fields: &str) -> Error {
-    let bytes = package(wasm, fields);
-    let manifest = Package::read(&bytes, &Default::default())
-        .expect("read")
-        .manifest;
-    runtime()
-        .load(&bytes, &Policy::trusting(&manifest))
-        .expect_err("the load fails")
 }
 
 #[test]
@@ -330,10 +319,10 @@ fn exports_are_called_by_name() {
         assert_eq!(err.code(), ErrorCode::CastSetup, "{name}");
     }
     let wasm = wat::parse_str(EXPORTS).expect("wat");
-    let err = load_error(&wasm, r#""entrypoint":"add""#);
+    let err = load_error(&runtime(), &wasm, r#""entrypoint":"add""#);
     assert_eq!(err.code(), ErrorCode::EntrypointInvalid);
     assert!(err.to_string().contains("takes parameters"), "{err}");
-    let err = load_error(&wasm, "");
+    let err = load_error(&runtime(), &wasm, "");
     assert_eq!(err.code(), ErrorCode::EntrypointInvalid);
 }
 
@@ -425,7 +414,7 @@ fn a_component_gets_a_casts_pool_slots_and_no_more() {
     let o = spell.cast(CastRequest::new()).expect("cast");
     assert_eq!(o.outcome, Outcome::Ok, "{:?}", o.detail);
     assert_eq!(o.returned, vec![Val::I32(42)]);
-    let err = load_error(&pooled(5), r#""entrypoint":"answer""#);
+    let err = load_error(&runtime(), &pooled(5), r#""entrypoint":"answer""#);
     assert_eq!(err.code(), ErrorCode::ModuleInvalid);
     assert!(err.to_string().contains("5 Wasm linear memories"), "{err}");
 }
@@ -439,7 +428,11 @@ fn unsatisfied_imports_are_listed_in_full() {
       (import "acme:log/sink" (instance
         (export "write" (func (param "line" string)))))
       (import "wasi:http/outgoing-handler@0.2.6" (instance)))"#;
-    let err = load_error(&wat::parse_str(wat).expect("wat"), r#""entrypoint":"x""#);
+    let err = load_error(
+        &runtime(),
+        &wat::parse_str(wat).expect("wat"),
+        r#""entrypoint":"x""#,
+    );
     assert_eq!(err.code(), ErrorCode::ImportNotGranted);
     let Error::ImportNotGranted(list) = &err else {
         panic!("{err}")
@@ -466,7 +459,11 @@ fn functions_missing_from_known_wasi_interfaces_are_listed_in_full() {
       (import "wasi:random/random@0.2.3" (instance
         (export "get-random-u64" (func (result u64)))
         (export "get-entropy" (func (result u64))))))"#;
-    let err = load_error(&wat::parse_str(wat).expect("wat"), r#""entrypoint":"x""#);
+    let err = load_error(
+        &runtime(),
+        &wat::parse_str(wat).expect("wat"),
+        r#""entrypoint":"x""#,
+    );
     let Error::ImportNotGranted(list) = &err else {
         panic!("{err}")
     };

@@ -3,8 +3,8 @@
 //! picks what it does. Each limit and outcome holds for it
 //! as for preview 2 components; a runtime without preview 3 refuses it at load, naming the option.
 
-use crate::guests::{p3_command, package, runtime, wasm_spell};
-use spell_core::{ErrorCode, HasCode, Limits, Package, Policy};
+use crate::guests::{load_error, p3_command, runtime, wasm_spell};
+use spell_core::{ErrorCode, HasCode, Limits};
 use spell_runtime::{CastRequest, Error, Outcome, Runtime, Spell, TrapKind};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -221,13 +221,7 @@ fn handles_a_command_never_drops_are_capped() {
 
 #[test]
 fn a_runtime_without_preview_3_refuses_it_naming_the_option() {
-    let bytes = package(command(), "");
-    let manifest = Package::read(&bytes, &Default::default())
-        .expect("read")
-        .manifest;
-    let err = runtime()
-        .load(&bytes, &Policy::trusting(&manifest))
-        .expect_err("refused");
+    let err = load_error(&runtime(), command(), "");
     assert_eq!(err.code(), ErrorCode::ModuleInvalid);
     let Error::ModuleInvalid(why) = &err else {
         panic!("{err}")
@@ -237,8 +231,11 @@ fn a_runtime_without_preview_3_refuses_it_naming_the_option() {
     let wat = r#"(component
       (import "wasi:cli/environment@0.3.0" (instance
         (export "get-arguments" (func (result (list string)))))))"#;
-    let err =
-        crate::components::load_error(&wat::parse_str(wat).expect("wat"), r#""entrypoint":"x""#);
+    let err = load_error(
+        &runtime(),
+        &wat::parse_str(wat).expect("wat"),
+        r#""entrypoint":"x""#,
+    );
     assert_eq!(err.code(), ErrorCode::ImportNotGranted, "{err}");
     assert!(
         err.to_string().contains("wasi:cli/environment@0.3.0"),

@@ -4,8 +4,8 @@
 //! a component making more instances is refused at load. One cast never takes another's stacks.
 
 use crate::components_p3::p3_runtime;
-use crate::guests::{package, wasm_spell};
-use spell_core::{ErrorCode, HasCode, Package, Policy};
+use crate::guests::{load_error, wasm_spell};
+use spell_core::{ErrorCode, HasCode};
 use spell_runtime::{CastRequest, Outcome, Runtime};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -181,14 +181,7 @@ fn a_cast_blocking_its_most_tasks_leaves_another_casts_stacks() {
 
 #[test]
 fn a_component_making_too_many_instances_is_refused_at_load() {
-    let wasm = sleepers(MAX_INSTANCES - 1, 1, 1);
-    let bytes = package(&wasm, "");
-    let manifest = Package::read(&bytes, &Default::default())
-        .expect("read")
-        .manifest;
-    let err = p3_runtime()
-        .load(&bytes, &Policy::trusting(&manifest))
-        .expect_err("refused");
+    let err = load_error(&p3_runtime(), &sleepers(MAX_INSTANCES - 1, 1, 1), "");
     assert_eq!(err.code(), ErrorCode::ModuleInvalid);
     let message = err.to_string();
     assert!(

@@ -33,6 +33,17 @@ pub fn wasm_spell(rt: &Runtime, wasm: &[u8], fields: &str) -> Spell {
     rt.load(&bytes, &Policy::trusting(&manifest)).expect("load")
 }
 
+/// Why loading `wasm` packed with manifest `fields` on `rt`, under a policy trusting its
+/// manifest, fails.
+pub fn load_error(rt: &Runtime, wasm: &[u8], fields: &str) -> spell_runtime::Error {
+    let bytes = package(wasm, fields);
+    let manifest = Package::read(&bytes, &Default::default())
+        .expect("read")
+        .manifest;
+    rt.load(&bytes, &Policy::trusting(&manifest))
+        .expect_err("the load fails")
+}
+
 /// Compiles `tests/guests/<name>.c` with clang-14 for wasm32-wasi (once per test run).
 pub fn c_guest(name: &str) -> Vec<u8> {
     static BUILT: OnceLock<std::sync::Mutex<()>> = OnceLock::new();
