@@ -9,7 +9,9 @@
 //! `wasi:cli/run`), or else through the first of its top-level exports that loads; on the
 //! sandbox's runtime, or, when it loads only there, on one built with `wasi_p3`. Every cast gets
 //! an empty scratch folder mounted read-write at `/scratch` (under a 64 KiB disk budget) and
-//! [`ARGS`].
+//! [`ARGS`], or the arguments in the component's `spell-fuzz:args` custom section (separated by
+//! NULs), which mutations reach too: the seeds made from `spell-runtime/tests/guests/fs.c` with
+//! the preview-1 adapter (`fs_*.wasm`) carry one command each for preview 2's file guards.
 //!
 //! Oracles beyond the sandbox's: afterwards the folder holds no more bytes than the cast was
 //! billed for writing (each file once, however many links it has), no symbolic link in it points
@@ -50,16 +52,15 @@ pub fn run(data: &[u8]) {
     // The scratch folder is shared: one cast at a time.
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(spell) = component(data).as_deref().and_then(load) else {
-        return;
-    };
+    let Some(wasm) = component(data) else { return };
+    let Some(spell) = load(&wasm) else { return };
     static SCRATCH: OnceLock<tempfile::TempDir> = OnceLock::new();
     let scratch = SCRATCH
         .get_or_init(|| tempfile::tempdir().expect("scratch folder"))
         .path();
     empty(scratch);
     let before = descriptors_into(&[scratch]);
-    let out = crate::sandbox::cast_checked(&spell, request(scratch));
+    let out = crate::sandbox::cast_checked(&spell, request(scratch, args(&wasm)));
     let (bytes, links) = contents(scratch);
     assert!(
         bytes <= out.usage.disk_bytes_written,
@@ -77,11 +78,33 @@ pub fn run(data: &[u8]) {
     assert_descriptors_return(&[scratch], before);
 }
 
-/// A cast with `scratch` mounted read-write and [`ARGS`].
-fn request(scratch: &Path) -> CastRequest {
+/// A cast with `scratch` mounted read-write and `args`.
+fn request(scratch: &Path, args: Vec<String>) -> CastRequest {
     CastRequest::new()
         .mount(scratch, "/scratch", Access::Rw)
-        .args(ARGS)
+        .args(args)
+}
+
+/// The custom section whose NUL-separated contents replace [`ARGS`].
+const ARGS_SECTION: &str = "spell-fuzz:args";
+
+/// The arguments `wasm` carries in an [`ARGS_SECTION`], or else [`ARGS`].
+fn args(wasm: &[u8]) -> Vec<String> {
+    let carried = wasmparser::Parser::new(0)
+        .parse_all(wasm)
+        .find_map(|payload| match payload {
+            Ok(wasmparser::Payload::CustomSection(s)) if s.name() == ARGS_SECTION => {
+                Some(s.data().to_vec())
+            }
+            _ => None,
+        });
+    match carried {
+        Some(data) => data
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+        None => ARGS.iter().map(|a| a.to_string()).collect(),
+    }
 }
 
 /// The bytes of the files below `folder` (a file with several names once), and its symbolic
@@ -158,11 +181,36 @@ mod tests {
     }
 
     #[test]
+    fn the_preview_2_file_seeds_run_their_commands() {
+        // Each seed's `spell-fuzz:args` reach `fs.c` through the adapter and preview 2's guards:
+        // bytes billed as written, holes included; a link out refused.
+        for (seed, billed) in [
+            ("fs_write", 40_000),
+            ("fs_sparse", 9_001),
+            ("fs_truncate", 3_000),
+            ("fs_symlink", 0),
+        ] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("corpus/components/{seed}.wasm"));
+            let wasm = std::fs::read(path).expect("seed");
+            let spell = load(&wasm).expect("loads");
+            let scratch = tempfile::tempdir().expect("scratch folder");
+            let out = crate::sandbox::cast_checked(&spell, request(scratch.path(), args(&wasm)));
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.usage.disk_bytes_written, billed, "{seed}: {stdout}");
+            assert_eq!(contents(scratch.path()).0, billed, "{seed}");
+            if seed == "fs_symlink" {
+                assert!(stdout.starts_with("symlink errno="), "{stdout}");
+            }
+        }
+    }
+
+    #[test]
     fn the_file_seed_runs_every_command() {
         let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/components/p3_files.wasm");
         let spell = load(&std::fs::read(seed).expect("seed")).expect("loads");
         let scratch = tempfile::tempdir().expect("scratch folder");
-        let out = crate::sandbox::cast_checked(&spell, request(scratch.path()));
+        let out = crate::sandbox::cast_checked(&spell, request(scratch.path(), args(&[])));
         // The link is refused (`not-permitted`), each write billed, the read printed.
         let mut printed = b"error 30okokokokok".to_vec();
         printed.extend([0; 10]);
