@@ -26,9 +26,9 @@ pub(crate) fn check(wasm: &[u8]) -> Result<(), Error> {
     match count(wasm) {
         n if n <= MAX => Ok(()),
         u64::MAX => Err(Error::ModuleInvalid(
-            "the component instantiates a component it imports or takes from an instance, \
-             so the component instances it makes (each can hold a fiber stack while it waits) \
-             cannot be bounded"
+            "the component instances the component makes (each can hold a fiber stack while it \
+             waits) cannot be bounded: it instantiates a component it imports or takes from an \
+             instance, or nests instantiations past 2^64"
                 .to_string(),
         )),
         n => Err(Error::ModuleInvalid(format!(
@@ -40,7 +40,8 @@ pub(crate) fn check(wasm: &[u8]) -> Result<(), Error> {
 
 /// The component instances instantiating `wasm` makes, the root included: each instantiation
 /// of a nested component counts what that component makes, transitively. `u64::MAX` when it
-/// instantiates a component whose definition it cannot see (imported, or an instance's export).
+/// instantiates a component whose definition it cannot see (imported, or an instance's export),
+/// or when the count passes it.
 /// Malformed input counts as far as it reads: wasmtime reports it.
 pub(crate) fn count(wasm: &[u8]) -> u64 {
     // One frame per component being read, innermost last; modules inside are skipped whole.
@@ -212,6 +213,22 @@ mod tests {
         assert!(check(&wat::parse_str(imported).unwrap()).is_err());
         // Only imported, never instantiated: nothing to bound.
         assert_eq!(count_wat(r#"(component (import "c" (component)))"#), 1);
+    }
+
+    #[test]
+    fn a_count_past_u64_is_unbounded() {
+        // Component k instantiates component k - 1 twice: 2^(k+1) - 1 instances.
+        let chain: String = (1..=64)
+            .map(|k| {
+                format!(
+                    "(component (alias outer 1 {} (component $p)) \
+                     (instance (instantiate $p)) (instance (instantiate $p)))",
+                    k - 1
+                )
+            })
+            .collect();
+        let wat = format!("(component (component) {chain} (instance (instantiate 64)))");
+        assert_eq!(count_wat(&wat), u64::MAX);
     }
 
     #[test]
