@@ -185,6 +185,11 @@ impl ModuleCache {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(m.clone());
         }
+        // What an engine with the async ABI (WASI preview 3) refuses by the bytes, whether the
+        // code comes from disk or the compiler; checked once, as what is in memory passed it.
+        if kind == ModuleKind::Component && engine.get_concurrency_support() {
+            crate::component_instances::check(wasm)?;
+        }
         let module = match self
             .disk
             .as_ref()

@@ -629,9 +629,6 @@ impl Runtime {
                 Ok::<_, Error>((SpellPre::Module(pre), imports_wasi))
             }
             Compiled::Component(component) => {
-                if inner.config.wasi_p3 {
-                    crate::component_instances::check(source.wasm)?;
-                }
                 // A host function import: granted, and of the registered signature.
                 let host = |name: &str, ty: &ComponentFunc| {
                     self.granted_host_function(&grant, name)
