@@ -26,22 +26,22 @@ pub fn wat_spell(wat: &str, fields: &str) -> Spell {
 
 /// Loads a module under a policy that trusts its manifest.
 pub fn wasm_spell(rt: &Runtime, wasm: &[u8], fields: &str) -> Spell {
-    let bytes = package(wasm, fields);
-    let manifest = Package::read(&bytes, &Default::default())
-        .expect("read")
-        .manifest;
-    rt.load(&bytes, &Policy::trusting(&manifest)).expect("load")
+    load_trusted(rt, wasm, fields).expect("load")
 }
 
 /// Why loading `wasm` packed with manifest `fields` on `rt`, under a policy trusting its
 /// manifest, fails.
 pub fn load_error(rt: &Runtime, wasm: &[u8], fields: &str) -> spell_runtime::Error {
+    load_trusted(rt, wasm, fields).expect_err("the load fails")
+}
+
+/// Packs `wasm` with manifest `fields` and loads it on `rt` under a policy trusting its manifest.
+fn load_trusted(rt: &Runtime, wasm: &[u8], fields: &str) -> Result<Spell, spell_runtime::Error> {
     let bytes = package(wasm, fields);
     let manifest = Package::read(&bytes, &Default::default())
         .expect("read")
         .manifest;
     rt.load(&bytes, &Policy::trusting(&manifest))
-        .expect_err("the load fails")
 }
 
 /// Compiles `tests/guests/<name>.c` with clang-14 for wasm32-wasi (once per test run).
