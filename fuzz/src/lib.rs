@@ -12,6 +12,7 @@ pub mod compile_budget;
 pub mod components;
 mod fixtures;
 pub mod host_calls;
+mod loopback;
 pub mod manifest_parse;
 pub mod package_unpack;
 pub mod policy_parse;

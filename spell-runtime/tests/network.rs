@@ -13,12 +13,15 @@
 mod guests;
 
 use guests::runtime;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{RData, Record, RecordType};
 use spell_core::{ErrorCode, HasCode, Package, Policy};
 use spell_runtime::{
     CastOutcome, CastRequest, EventKind, Outcome, Runtime, Spell, UsageLog, UsageRecord, Val,
 };
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -329,15 +332,12 @@ impl FakeDns {
                 let Ok((n, from)) = socket.recv_from(&mut buf) else {
                     continue;
                 };
-                let Some((name, qtype, end)) = question(&buf[..n]) else {
+                let Some((name, reply)) = answer(&buf[..n]) else {
                     continue;
                 };
-                seen.lock().expect("queries").push(name.clone());
-                let reply = match (name.as_str(), qtype) {
-                    (n, _) if n.starts_with("silent") => continue,
-                    ("ok.spell.test", 1) => dns_reply(&buf[..end], 0, Some([127, 0, 0, 1])),
-                    ("ok.spell.test", _) => dns_reply(&buf[..end], 0, None),
-                    _ => dns_reply(&buf[..end], 3, None),
+                seen.lock().expect("queries").push(name);
+                let Some(reply) = reply else {
+                    continue;
                 };
                 let _ = socket.send_to(&reply, from);
             }
@@ -371,34 +371,26 @@ impl Drop for FakeDns {
     }
 }
 
-/// A query's name (lowercase, no final dot), type, and where its question section ends.
-fn question(packet: &[u8]) -> Option<(String, u16, usize)> {
-    let mut labels = Vec::new();
-    let mut at = 12;
-    loop {
-        let len = usize::from(*packet.get(at)?);
-        at += 1;
-        if len == 0 {
-            break;
-        }
-        labels.push(String::from_utf8_lossy(packet.get(at..at + len)?).to_ascii_lowercase());
-        at += len;
+/// A query's name (lowercase, no final dot) and the answer to it: none for names starting with
+/// `silent`, `A 127.0.0.1` for `ok.spell.test` (no other type), NXDOMAIN for the rest.
+fn answer(packet: &[u8]) -> Option<(String, Option<Vec<u8>>)> {
+    let query = Message::from_vec(packet).ok()?;
+    let question = query.queries.first()?;
+    let name = question.name().to_lowercase().to_ascii();
+    let name = name.trim_end_matches('.').to_owned();
+    if name.starts_with("silent") {
+        return Some((name, None));
     }
-    let qtype = u16::from_be_bytes([*packet.get(at)?, *packet.get(at + 1)?]);
-    Some((labels.join("."), qtype, at + 4))
-}
-
-/// A response to `query` (header and question): `rcode`, and an `A` record when `a` is given.
-fn dns_reply(query: &[u8], rcode: u8, a: Option<[u8; 4]>) -> Vec<u8> {
-    let mut r = query[..2].to_vec();
-    r.extend_from_slice(&[0x80 | (query[2] & 0x01), 0x80 | rcode]);
-    r.extend_from_slice(&[0, 1, 0, u8::from(a.is_some()), 0, 0, 0, 0]);
-    r.extend_from_slice(&query[12..]);
-    if let Some(ip) = a {
-        r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
-        r.extend_from_slice(&ip);
+    let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
+    reply.metadata.recursion_desired = query.metadata.recursion_desired;
+    if name != "ok.spell.test" {
+        reply.metadata.response_code = ResponseCode::NXDomain;
+    } else if question.query_type() == RecordType::A {
+        let a = RData::A(A(Ipv4Addr::LOCALHOST));
+        reply.add_answer(Record::from_rdata(question.name().clone(), 60, a));
     }
-    r
+    reply.add_query(question.clone());
+    Some((name, reply.to_vec().ok()))
 }
 
 /// Threads of this process.
