@@ -300,6 +300,9 @@ fn one_idempotency_key_makes_one_cast_even_when_submitted_concurrently() {
             "every caller gets the same result"
         );
         assert_eq!(results[0].stdout, b"Hello, race!\n");
+        // Cast again once done: answered from the lifecycle the submission finds, not cast.
+        let again = client.cast(&racing, WAIT).await.expect("cast again");
+        assert_eq!(again, results[0]);
         client
             .wait(&first.cast_id, WAIT)
             .await

@@ -42,7 +42,8 @@ pub struct Submitted {
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    pub(crate) streams: Streams,
+    /// Shared by the clones: each bucket handle holds its stream's whole configuration.
+    pub(crate) streams: Arc<Streams>,
     finals: Arc<FinalStates>,
 }
 
@@ -56,7 +57,7 @@ impl Client {
     pub async fn new(client: async_nats::Client) -> Result<Client, ServiceError> {
         let js = jetstream::new(client);
         Ok(Client {
-            streams: Streams::open(&js).await?,
+            streams: Arc::new(Streams::open(&js).await?),
             finals: Arc::default(),
         })
     }
@@ -85,6 +86,11 @@ impl Client {
     /// Submits a cast. Submitting the same tenant and idempotency key again (a retry after a
     /// lost reply, a concurrent duplicate) names the same cast and makes no second one.
     pub async fn submit(&self, job: &CastJob) -> Result<Submitted, ServiceError> {
+        Ok(self.submit_queued(job).await?.0)
+    }
+
+    /// Submits, and returns the lifecycle the submission found or wrote.
+    async fn submit_queued(&self, job: &CastJob) -> Result<(Submitted, Lifecycle), ServiceError> {
         let payload = job.to_json()?;
         let cast_id = job.cast_id();
         let mut publish = PublishMessage::build()
@@ -119,11 +125,12 @@ impl Client {
                 .map_err(|e| ServiceError::transport("request publish", e))
         };
         let (queued, ack) = tokio::join!(queued, published);
-        queued?;
-        Ok(Submitted {
+        let (lifecycle, _) = queued?;
+        let submitted = Submitted {
             cast_id,
             duplicate: ack?.duplicate,
-        })
+        };
+        Ok((submitted, lifecycle))
     }
 
     /// Waits for a cast's result, at most `timeout` (`E-SVC-007` then; the cast may still
@@ -131,38 +138,76 @@ impl Client {
     /// result and its usage entry: a result seen here is billed. Dead-lettered casts have a
     /// result too, with `state` `dead_letter` and `error`.
     pub async fn wait(&self, cast_id: &str, timeout: Duration) -> Result<CastResult, ServiceError> {
+        self.wait_woken(cast_id, timeout, None).await
+    }
+
+    /// [`Self::wait`], given a registration made before the cast could have become final: then
+    /// the first check of its lifecycle is not needed.
+    async fn wait_woken(
+        &self,
+        cast_id: &str,
+        timeout: Duration,
+        mut registered: Option<oneshot::Receiver<bool>>,
+    ) -> Result<CastResult, ServiceError> {
         let started = Instant::now();
         let waited = async {
             loop {
-                // Registered before the check, so a final state written in between still wakes us.
-                let woken = self.finals.register(&self.streams.state, cast_id).await?;
-                if let Some((lifecycle, _)) = lifecycle::get(&self.streams.state, cast_id).await?
-                    && lifecycle.state.is_final()
-                {
-                    return self.result(cast_id).await?.ok_or_else(|| {
-                        ServiceError::transport("result read", "final state without a result")
-                    });
-                }
+                let woken = match registered.take() {
+                    Some(woken) => woken,
+                    None => {
+                        // Registered before the check, so a final state written in between
+                        // still wakes us.
+                        let woken = self.finals.register(&self.streams.state, cast_id).await?;
+                        if let Some((lifecycle, _)) =
+                            lifecycle::get(&self.streams.state, cast_id).await?
+                            && lifecycle.state.is_final()
+                        {
+                            return self.final_result(cast_id).await;
+                        }
+                        woken
+                    }
+                };
                 // Woken by a final state (`true`), or by the watch ending: then check again.
                 if woken.await == Ok(true) {
-                    return self.result(cast_id).await?.ok_or_else(|| {
-                        ServiceError::transport("result read", "final state without a result")
-                    });
+                    return self.final_result(cast_id).await;
                 }
             }
         };
-        tokio::time::timeout(timeout, waited)
-            .await
-            .map_err(|_| ServiceError::Timeout {
-                cast_id: cast_id.into(),
-                waited_ms: started.elapsed().as_millis() as u64,
-            })?
+        let outcome = tokio::time::timeout(timeout, waited).await;
+        self.finals.forget(cast_id);
+        outcome.map_err(|_| ServiceError::Timeout {
+            cast_id: cast_id.into(),
+            waited_ms: started.elapsed().as_millis() as u64,
+        })?
     }
 
-    /// Submits and waits for the result.
+    /// The result of a cast whose lifecycle is final.
+    async fn final_result(&self, cast_id: &str) -> Result<CastResult, ServiceError> {
+        self.result(cast_id)
+            .await?
+            .ok_or_else(|| ServiceError::transport("result read", "final state without a result"))
+    }
+
+    /// Submits and waits for the result. The wait is registered before the submission, so a new
+    /// cast's final state cannot come before the watch sees it, and the lifecycle the
+    /// submission found (a final one for a cast done before) is all there is to check: one
+    /// read fewer than [`Self::submit`] and then [`Self::wait`].
     pub async fn cast(&self, job: &CastJob, timeout: Duration) -> Result<CastResult, ServiceError> {
-        let submitted = self.submit(job).await?;
-        self.wait(&submitted.cast_id, timeout).await
+        let cast_id = job.cast_id();
+        let woken = self.finals.register(&self.streams.state, &cast_id).await?;
+        let submitted = self.submit_queued(job).await;
+        let submitted = match submitted {
+            Ok((s, l)) if !l.state.is_final() => s,
+            done => {
+                // Failed, or the cast was done before: nothing to wait for.
+                drop(woken);
+                self.finals.forget(&cast_id);
+                let (submitted, _) = done?;
+                return self.final_result(&submitted.cast_id).await;
+            }
+        };
+        self.wait_woken(&submitted.cast_id, timeout, Some(woken))
+            .await
     }
 
     /// A cast's result, if it has one.
@@ -280,6 +325,18 @@ impl FinalStates {
             }
         }
         self.wake_all();
+    }
+
+    /// Drops `cast_id`'s waiters that stopped waiting (a wait that timed out or failed), and
+    /// its entry with them when none is left.
+    fn forget(&self, cast_id: &str) {
+        let mut w = lock(&self.waiters);
+        if let Some(waiters) = w.by_cast.get_mut(cast_id) {
+            waiters.retain(|tx| !tx.is_closed());
+            if waiters.is_empty() {
+                w.by_cast.remove(cast_id);
+            }
+        }
     }
 
     /// Ends the watch: every waiter checks again (and the next registration watches anew).

@@ -385,6 +385,9 @@ impl Worker {
                 Err(e) => return Err(e),
             }
         };
+        // Shared, not cloned, per request: each bucket handle holds its stream's whole
+        // configuration and state (dozens of strings).
+        let streams = Arc::new(streams);
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut side_tasks = JoinSet::new();
         side_tasks.spawn(heartbeats(inner.clone(), stop_rx.clone()));
@@ -1239,7 +1242,7 @@ struct MaxDeliveries {
 /// them and announces it, and one worker (a queue group) moves each to the dead-letter stream.
 async fn max_delivery_advisories(
     inner: Arc<Inner>,
-    streams: Streams,
+    streams: Arc<Streams>,
     casts: jetstream::stream::Stream,
     mut stop: watch::Receiver<bool>,
 ) {
