@@ -5,9 +5,10 @@
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{RData, Record, RecordType};
-use std::collections::HashSet;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// The longest a server connection waits for its client: a client that leaves a connection open
@@ -16,16 +17,38 @@ const CLIENT_PATIENCE: Duration = Duration::from_secs(5);
 
 /// An HTTP/1.1 server answering by path: `/big` a 64 KiB body, `/slow` after a second (or never,
 /// if the client leaves first), `/stall` a head promising a body that never comes, `/redirect` a
-/// 302 back to `/`, anything else `hello`. Each connection has a thread.
-pub(crate) fn http_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the loopback HTTP server");
-    let port = listener.local_addr().expect("its address").port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            std::thread::spawn(move || serve(conn, port));
-        }
-    });
-    port
+/// 302 back to `/`, anything else `hello`. Each connection has a thread, which ends when the
+/// client closes the connection (or after [`CLIENT_PATIENCE`]).
+pub(crate) struct HttpServer {
+    pub(crate) port: u16,
+    /// Connections accepted whose client has not closed them yet.
+    open: Arc<AtomicUsize>,
+}
+
+impl HttpServer {
+    pub(crate) fn start() -> HttpServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the loopback HTTP server");
+        let port = listener.local_addr().expect("its address").port();
+        let open = Arc::new(AtomicUsize::new(0));
+        let counted = open.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let counted = counted.clone();
+                std::thread::spawn(move || {
+                    serve(conn, port);
+                    counted.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        HttpServer { port, open }
+    }
+
+    /// How many connections are open: accepted, and not yet closed by their client (every
+    /// request asks `connection: close`, so a client that keeps one is leaking it).
+    pub(crate) fn open_connections(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
 }
 
 fn serve(mut conn: TcpStream, port: u16) {
@@ -149,31 +172,32 @@ fn answer(packet: &[u8]) -> Option<Vec<u8>> {
     reply.to_vec().ok()
 }
 
-/// Sockets this process holds connected to `port` on this machine (client ends only: their
-/// remote port is `port`), from `/proc/self/net/tcp{,6}` and `/proc/self/fd`.
-pub(crate) fn sockets_to(port: u16) -> usize {
-    let inodes: HashSet<String> = ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
-        .iter()
-        .filter_map(|table| std::fs::read_to_string(table).ok())
-        .flat_map(|table| {
-            table
-                .lines()
-                .skip(1)
-                .filter_map(|line| {
-                    // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-                    let fields: Vec<&str> = line.split_whitespace().collect();
-                    let remote = fields.get(2)?.rsplit(':').next()?;
-                    let inode = fields.get(9)?;
-                    (u16::from_str_radix(remote, 16).ok()? == port && *inode != "0")
-                        .then(|| format!("socket:[{inode}]"))
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| {
-        d.flatten()
-            .filter_map(|e| std::fs::read_link(e.path()).ok())
-            .filter(|t| inodes.contains(t.to_string_lossy().as_ref()))
-            .count()
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// Waits up to a second for `server`'s count to become `n`.
+    fn open_becomes(server: &HttpServer, n: usize) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while server.open_connections() != n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        server.open_connections() == n
+    }
+
+    #[test]
+    fn a_connection_counts_as_open_until_its_client_closes_it() {
+        let server = HttpServer::start();
+        let mut client = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+        client
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .expect("request");
+        let mut reply = [0u8; 256];
+        let n = client.read(&mut reply).expect("reply");
+        assert!(reply[..n].starts_with(b"HTTP/1.1 200 OK"));
+        assert!(open_becomes(&server, 1), "a held connection is open");
+        drop(client);
+        assert!(open_becomes(&server, 0), "a closed one is not");
+    }
 }
