@@ -41,6 +41,8 @@ mod cpu_clock;
 mod eager;
 mod error;
 mod fs_guard;
+#[cfg(feature = "metrics")]
+mod histogram;
 pub mod host;
 pub mod json;
 mod limits;

@@ -15,13 +15,14 @@
 //! (gigabytes, 10^12 fuel), so both a 30 µs cast and a 30 s one land in a bucket of their size.
 
 use crate::cache::CacheStats;
+use crate::histogram::ShardedHistogram;
 use crate::metering::{Outcome, UsageRecord};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::exponential_buckets;
 use prometheus_client::registry::{Registry, Unit};
 use spell_core::ErrorCode;
 use std::sync::OnceLock;
@@ -77,7 +78,14 @@ struct RefusalLabels {
     stage: &'static str,
 }
 
-type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+type HistogramFamily<L> = Family<L, ShardedHistogram, fn() -> ShardedHistogram>;
+
+/// Nanoseconds to the seconds Prometheus exposes.
+const SECONDS: f64 = 1e-9;
+
+fn seconds_histogram() -> ShardedHistogram {
+    ShardedHistogram::new(seconds_buckets(), SECONDS)
+}
 
 /// The runtime's registry and the metrics in it.
 pub(crate) struct Metrics {
@@ -87,7 +95,7 @@ pub(crate) struct Metrics {
     timeouts: Family<SpellLabels, Counter>,
     refusals: Family<RefusalLabels, Counter>,
     in_flight: Gauge,
-    queue_wait: Histogram,
+    queue_wait: ShardedHistogram,
     duration: HistogramFamily<SpellLabels>,
     cpu: HistogramFamily<SpellLabels>,
     fuel: HistogramFamily<SpellLabels>,
@@ -103,12 +111,12 @@ pub(crate) struct SpellMetrics {
     invocations: [OnceLock<Counter>; Outcome::ALL.len()],
     errors: [OnceLock<Counter>; Outcome::ALL.len()],
     timeouts: OnceLock<Counter>,
-    duration: Histogram,
-    cpu: Histogram,
-    fuel: Histogram,
-    memory: Histogram,
-    net_in: Histogram,
-    net_out: Histogram,
+    duration: ShardedHistogram,
+    cpu: ShardedHistogram,
+    fuel: ShardedHistogram,
+    memory: ShardedHistogram,
+    net_in: ShardedHistogram,
+    net_out: ShardedHistogram,
 }
 
 /// Counts a cast in flight until dropped.
@@ -153,7 +161,7 @@ impl Metrics {
             "Casts running now",
             in_flight.clone(),
         );
-        let queue_wait = Histogram::new(seconds_buckets());
+        let queue_wait = seconds_histogram();
         registry.register_with_unit(
             "spell_queue_wait",
             "Time casts waited for a free slot (max_concurrent_casts)",
@@ -161,15 +169,14 @@ impl Metrics {
             queue_wait.clone(),
         );
         let duration: HistogramFamily<SpellLabels> =
-            Family::new_with_constructor(|| Histogram::new(seconds_buckets()));
+            Family::new_with_constructor(seconds_histogram);
         registry.register_with_unit(
             "faas_invoke_duration",
             "Wall time of casts",
             Unit::Seconds,
             duration.clone(),
         );
-        let cpu: HistogramFamily<SpellLabels> =
-            Family::new_with_constructor(|| Histogram::new(seconds_buckets()));
+        let cpu: HistogramFamily<SpellLabels> = Family::new_with_constructor(seconds_histogram);
         registry.register_with_unit(
             "faas_cpu_usage",
             "CPU time of casts",
@@ -177,14 +184,14 @@ impl Metrics {
             cpu.clone(),
         );
         let fuel: HistogramFamily<SpellLabels> =
-            Family::new_with_constructor(|| Histogram::new(fuel_buckets()));
+            Family::new_with_constructor(|| ShardedHistogram::new(fuel_buckets(), 1.0));
         registry.register(
             "spell_fuel",
             "Fuel casts consumed (runtimes metering with fuel)",
             fuel.clone(),
         );
         let memory: HistogramFamily<SpellLabels> =
-            Family::new_with_constructor(|| Histogram::new(memory_buckets()));
+            Family::new_with_constructor(|| ShardedHistogram::new(memory_buckets(), 1.0));
         registry.register_with_unit(
             "faas_mem_usage",
             "Peak of linear memories plus tables of casts",
@@ -192,7 +199,7 @@ impl Metrics {
             memory.clone(),
         );
         let net_io: HistogramFamily<NetLabels> =
-            Family::new_with_constructor(|| Histogram::new(net_buckets()));
+            Family::new_with_constructor(|| ShardedHistogram::new(net_buckets(), 1.0));
         registry.register_with_unit(
             "faas_net_io",
             "Network bytes of casts (heads and bodies), by direction",
@@ -252,7 +259,8 @@ impl Metrics {
 
     /// A cast got its slot after waiting `wait`; it counts as in flight until the guard drops.
     pub(crate) fn started(&self, wait: Duration) -> InFlight {
-        self.queue_wait.observe(wait.as_secs_f64());
+        self.queue_wait
+            .observe(u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX));
         self.in_flight.inc();
         InFlight(self.in_flight.clone())
     }
@@ -280,14 +288,14 @@ impl Metrics {
                 .get_or_init(|| self.timeouts.get_or_create_owned(&spell.labels))
                 .inc();
         }
-        spell.duration.observe(nanos_to_seconds(usage.wall_ns));
-        spell.cpu.observe(nanos_to_seconds(usage.cpu_ns));
+        spell.duration.observe(usage.wall_ns);
+        spell.cpu.observe(usage.cpu_ns);
         if let Some(fuel) = usage.fuel {
-            spell.fuel.observe(fuel as f64);
+            spell.fuel.observe(fuel);
         }
-        spell.memory.observe(usage.memory_peak_bytes as f64);
-        spell.net_in.observe(usage.net_bytes_in as f64);
-        spell.net_out.observe(usage.net_bytes_out as f64);
+        spell.memory.observe(usage.memory_peak_bytes);
+        spell.net_in.observe(usage.net_bytes_in);
+        spell.net_out.observe(usage.net_bytes_out);
     }
 
     /// The text exposition, with the cache counters as they are now.
@@ -300,10 +308,6 @@ impl Metrics {
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &scrape);
         out
     }
-}
-
-fn nanos_to_seconds(ns: u64) -> f64 {
-    ns as f64 / 1e9
 }
 
 /// The caches' counters at scrape time: they are kept by the caches themselves.
