@@ -442,15 +442,22 @@ pub(crate) fn descriptors_into(folders: &[&Path]) -> usize {
 /// deadline) may hold its file until it finishes, but never longer (only regular files and
 /// folders open).
 pub(crate) fn assert_descriptors_return(folders: &[&Path], before: usize) {
-    let settled = Instant::now() + Duration::from_secs(1);
-    while descriptors_into(folders) > before && Instant::now() < settled {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    within_a_second(|| descriptors_into(folders) <= before);
     assert_eq!(
         descriptors_into(folders),
         before,
         "the cast left descriptors open"
     );
+}
+
+/// Whether `settled` holds within a second, checked every millisecond: what a cast leaves
+/// behind (a blocking operation's file, a connection) goes once the cast's threads see it end.
+pub(crate) fn within_a_second(settled: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while !settled() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    settled()
 }
 
 /// Removes everything in `folder`.
@@ -513,10 +520,7 @@ fn cast_checked(program: Vec<u8>) -> CastOutcome {
         limits.wall_time_ms
     );
     assert_descriptors_return(&[f.ro.path(), rw], before);
-    let settled = Instant::now() + Duration::from_secs(1);
-    while f.server.open_connections() > connections_before && Instant::now() < settled {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    within_a_second(|| f.server.open_connections() <= connections_before);
     assert_eq!(
         f.server.open_connections(),
         connections_before,

@@ -175,16 +175,7 @@ fn answer(packet: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
-
-    /// Waits up to a second for `server`'s count to become `n`.
-    fn open_becomes(server: &HttpServer, n: usize) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while server.open_connections() != n && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        server.open_connections() == n
-    }
+    use crate::host_calls::within_a_second;
 
     #[test]
     fn a_connection_counts_as_open_until_its_client_closes_it() {
@@ -196,8 +187,14 @@ mod tests {
         let mut reply = [0u8; 256];
         let n = client.read(&mut reply).expect("reply");
         assert!(reply[..n].starts_with(b"HTTP/1.1 200 OK"));
-        assert!(open_becomes(&server, 1), "a held connection is open");
+        assert!(
+            within_a_second(|| server.open_connections() == 1),
+            "a held connection is open"
+        );
         drop(client);
-        assert!(open_becomes(&server, 0), "a closed one is not");
+        assert!(
+            within_a_second(|| server.open_connections() == 0),
+            "a closed one is not"
+        );
     }
 }
