@@ -57,8 +57,8 @@ fn hello(c: &mut Criterion<ThreadTime>) {
         ("raw_like_spell", Settings::LIKE_SPELL),
     ] {
         let raw = Raw::new(settings, &wasm);
-        assert_eq!(raw.command(), b"Hello, world!\n");
-        g.bench_function(name, |b| b.iter(|| raw.command()));
+        assert_eq!(raw.command(&[]), b"Hello, world!\n");
+        g.bench_function(name, |b| b.iter(|| raw.command(&[])));
     }
     g.finish();
 }

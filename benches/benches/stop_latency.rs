@@ -89,8 +89,13 @@ fn main() {
     let runtime = Runtime::new().expect("runtime");
     let spin = spells::load(&runtime, &fixtures::wat("spin"), "run");
     let sleep = spells::load(&runtime, &fixtures::wat("sleep"), "_start");
+    let touch = spells::load(&runtime, &fixtures::wat("touch"), "run");
     let mut met = true;
-    for (name, spell, entrypoint) in [("spin", &spin, "run"), ("sleep", &sleep, "_start")] {
+    for (name, spell, entrypoint) in [
+        ("spin", &spin, "run"),
+        ("sleep", &sleep, "_start"),
+        ("touch", &touch, "run"),
+    ] {
         for ms in [20, 100, 500] {
             let deadline = Duration::from_millis(ms);
             met &= report(

