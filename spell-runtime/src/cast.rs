@@ -389,7 +389,7 @@ async fn cast(
     }
     let rt = &spell.runtime.inner;
     let queued = Instant::now();
-    let _slot = tokio::time::timeout(rt.config.queue_timeout, rt.slots.clone().acquire_owned())
+    let slot = tokio::time::timeout(rt.config.queue_timeout, rt.slots.clone().acquire_owned())
         .instrument(tracing::info_span!("queue"))
         .await
         .ok()
@@ -523,6 +523,9 @@ async fn cast(
             usage.cpu_ns = cpu.as_nanos() as u64;
             if fuel_metered {
                 usage.fuel = Some(fuel.saturating_sub(store.get_fuel().unwrap_or(0)));
+            }
+            if usage.memory_peak_bytes >= crate::reaper::REAP_BYTES {
+                rt.reaper.drop_later(Box::new((store, slot)));
             }
             end
         }

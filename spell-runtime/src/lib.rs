@@ -56,6 +56,7 @@ mod net;
 mod output;
 pub mod pool;
 mod random;
+mod reaper;
 pub mod rescan;
 mod runtime;
 mod spell;

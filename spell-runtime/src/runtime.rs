@@ -17,6 +17,7 @@ use crate::metering::{MeteringHook, NoMetering};
 use crate::metrics::Metrics;
 use crate::net::{self, NetGrant};
 use crate::random;
+use crate::reaper::Reaper;
 use crate::rescan::{Registry, SbomSlot, Standing, verdict_key};
 use crate::spell::{Spell, SpellInner, SpellPre};
 use crate::ticker::Ticker;
@@ -132,6 +133,7 @@ pub(crate) struct RuntimeInner {
     pub(crate) loaded: Mutex<Registry>,
     pub(crate) rescans: Mutex<()>,
     pub(crate) ticker: Ticker,
+    pub(crate) reaper: Reaper,
 }
 
 /// What [`Runtime::verify`] established about a package. Serializes to the object `spell verify
@@ -353,6 +355,7 @@ impl Runtime {
             loaded: Mutex::default(),
             rescans: Mutex::default(),
             ticker,
+            reaper: Reaper::default(),
         };
         Ok(Runtime {
             inner: Arc::new(inner),
