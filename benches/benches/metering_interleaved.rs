@@ -1,6 +1,8 @@
 //! Metering overhead on an interpreter, the most common kind of plugin: micropython-wasi.wasm
 //! from PyPI running a Python loop, under raw wasmtime without metering, with epoch checks, with
-//! fuel, with both, and under Spell with `Metering::Time` and the default `Metering::Fuel`.
+//! fuel, with both, and under Spell with `Metering::Time` and the default `Metering::Fuel`, cast
+//! with `Spell::cast` and with `cast_async` on a tokio executor (what the bindings' async casts
+//! and a Rust service run).
 //!
 //! Not criterion: the six set-ups are loaded once, then cast in turn, round after round, in one
 //! process, so that whatever else the machine does falls on all of them alike; the figure is the
@@ -45,12 +47,21 @@ fn spell(name: &'static str, metering: Metering, wasm: &[u8]) -> SetUp {
         .build()
         .expect("runtime");
     let spell = spells::load_micropython(&runtime, wasm);
+    let executor = name.ends_with("async").then(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio")
+    });
     (
         name,
         Box::new(move || {
-            let o = spell
-                .cast(CastRequest::new().args(["-c", PYTHON_LOOP]))
-                .expect("cast");
+            let request = CastRequest::new().args(["-c", PYTHON_LOOP]);
+            let o = match &executor {
+                Some(executor) => executor.block_on(spell.cast_async(request)),
+                None => spell.cast(request),
+            }
+            .expect("cast");
             assert_eq!(o.outcome, Outcome::Ok, "{:?}", o.detail);
             o.stdout
         }),
@@ -75,6 +86,7 @@ fn main() {
         raw("raw_fuel_epoch", true, true, &wasm),
         spell("spell_time", Metering::Time, &wasm),
         spell("spell_fuel_default", Metering::Fuel, &wasm),
+        spell("spell_fuel_async", Metering::Fuel, &wasm),
     ];
     // One cast each first: the same output everywhere, and warm caches.
     let expected = (set_ups[0].1)();
