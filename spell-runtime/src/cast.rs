@@ -26,15 +26,19 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 pub const MAX_ARGS_ENV_BYTES: usize = 1 << 20;
 
 /// Fuel metering: the host takes stock of the fuel a guest burned (and the guest yields to the
-/// executor) every this many units. Compiled code keeps its fuel count in a register and writes it
-/// back only at calls, returns and these slice ends, so a cast stopped between them (a timeout or
-/// cancellation inside a loop, a trap) reports at most this much less than it burned: about a
-/// tenth of a millisecond of interpreter code. A yield costs about a microsecond (a fiber switch
-/// each way, and for `cast_async` a read of the thread CPU clock): at 100,000 units a micropython
-/// loop ran 16-18% slower than raw wasmtime with fuel, 27-43% through `cast_async`; at 10^6 the
-/// yields are about 1% of it, and an event loop polling a cast (`cast_eager`) gets its thread back
-/// within about 0.1-0.5 ms of its budget (10^7 would be an epoch tick, 1 ms).
+/// executor) every this many units when the cast owns its thread (`Spell::cast`). Compiled code
+/// keeps its fuel count in a register and writes it back only at calls, returns and these slice
+/// ends, so a cast stopped between them (a timeout or cancellation inside a loop, a trap) reports
+/// at most a slice less than it burned: here about a tenth of a millisecond of interpreter code.
+/// A yield costs about a microsecond (a fiber switch each way): at 100,000 units a micropython
+/// loop ran 16-18% slower than raw wasmtime with fuel, at 10^6 9-10% (the rest is epoch checks).
 pub(crate) const FUEL_SLICE: u64 = 1_000_000;
+
+/// The fuel slice of a cast an executor polls (`cast_async`, and `cast_eager` on an event loop's
+/// thread, which must get its thread back within its budget): other tasks wait for its yields.
+/// Each also reads the thread CPU clock: a micropython loop ran 27-43% slower than raw wasmtime
+/// with fuel this way, 9-10% with [`FUEL_SLICE`], which would hold an event loop up to 1 ms.
+pub(crate) const SHARED_FUEL_SLICE: u64 = 100_000;
 
 /// What to cast with. By default: no arguments beyond `argv[0]` (the spell's name), no
 /// environment, empty stdin, no mounts, the grant's limits, the runtime's metering hook.
@@ -485,7 +489,11 @@ async fn cast(
                 // Only fail when fuel or async is not enabled, which `fuel_metered` and the
                 // engine's configuration rule out.
                 let _ = store.set_fuel(fuel);
-                let _ = store.fuel_async_yield_interval(Some(FUEL_SLICE));
+                let slice = match clock {
+                    CpuClock::Thread => FUEL_SLICE,
+                    CpuClock::PerPoll => SHARED_FUEL_SLICE,
+                };
+                let _ = store.fuel_async_yield_interval(Some(slice));
             }
             arm_deadline(&mut store, &deadline);
             let mut cpu = Duration::ZERO;

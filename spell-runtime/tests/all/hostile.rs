@@ -6,7 +6,8 @@ use spell_core::Policy;
 use spell_runtime::{CancelHandle, CastRequest, HostFunction, Outcome, Runtime, Val};
 use std::time::Duration;
 
-/// The fuel slice of `spell-runtime/src/cast.rs`: the most a stopped cast may under-report.
+/// The fuel slice of `Spell::cast` (`FUEL_SLICE` in `spell-runtime/src/cast.rs`): the most a
+/// stopped cast may under-report.
 const FUEL_SLICE: u64 = 1_000_000;
 
 /// `random_get(0, 60 MiB)` forty times in a row, straight-line (no loop, no call between).
