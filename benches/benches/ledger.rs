@@ -6,6 +6,7 @@
 //!
 //! Target: under 50 µs added per cast. Run it on a quiet machine.
 
+use spell_benches::measure::percentile;
 use spell_benches::{fixtures, spells};
 use spell_ledger::{Budget, Ledger, Period, PriceList};
 use spell_runtime::{CastRequest, MeteringHook, Outcome, Runtime, Spell};
@@ -28,10 +29,6 @@ fn casts(spell: &Spell, meter: Option<Arc<dyn MeteringHook>>, n: usize) -> Vec<D
         .collect();
     times.sort();
     times
-}
-
-fn pct(sorted: &[Duration], p: usize) -> Duration {
-    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
 }
 
 fn main() {
@@ -67,13 +64,13 @@ fn main() {
     for (label, t) in [("no meter", &plain), ("ledger meter", &billed)] {
         println!(
             "ledger/{label:<14} n={n}  p50={:>8.1} µs  p99={:>8.1} µs",
-            us(pct(t, 50)),
-            us(pct(t, 99))
+            us(percentile(t, 50)),
+            us(percentile(t, 99))
         );
     }
     let (added50, added99) = (
-        us(pct(&billed, 50)) - us(pct(&plain, 50)),
-        us(pct(&billed, 99)) - us(pct(&plain, 99)),
+        us(percentile(&billed, 50)) - us(percentile(&plain, 50)),
+        us(percentile(&billed, 99)) - us(percentile(&plain, 99)),
     );
     println!(
         "ledger/added          p50={added50:>8.1} µs  p99={added99:>8.1} µs  target < 50 µs: {}",

@@ -4,13 +4,14 @@
 //! with `Spell::cast` and with `cast_async` on a tokio executor (what the bindings' async casts
 //! and a Rust service run).
 //!
-//! Not criterion: the six set-ups are loaded once, then cast in turn, round after round, in one
+//! Not criterion: the seven set-ups are loaded once, then cast in turn, round after round, in one
 //! process, so that whatever else the machine does falls on all of them alike; the figure is the
 //! thread CPU time of each cast, as quantiles (p10, p25, median) over `SPELL_BENCH_ROUNDS` rounds
 //! (default 40), each next to raw wasmtime without metering and with fuel. On this kind of VM a
 //! criterion mean of the same casts moved by ±15% between runs.
 
 use spell_benches::fixtures;
+use spell_benches::measure::percentile;
 use spell_benches::raw::{Raw, Settings};
 use spell_benches::spells;
 use spell_runtime::{CastRequest, Metering, Outcome, Runtime};
@@ -68,11 +69,6 @@ fn spell(name: &'static str, metering: Metering, wasm: &[u8]) -> SetUp {
     )
 }
 
-/// The `q` quantile of sorted `v`.
-fn quantile(v: &[Duration], q: f64) -> Duration {
-    v[((v.len() - 1) as f64 * q) as usize]
-}
-
 fn main() {
     let rounds: usize = std::env::var("SPELL_BENCH_ROUNDS")
         .ok()
@@ -106,7 +102,7 @@ fn main() {
         .iter_mut()
         .map(|t| {
             t.sort();
-            quantile(t, 0.25)
+            percentile(t, 25)
         })
         .collect();
     println!(
@@ -115,9 +111,9 @@ fn main() {
     for (((name, _), t), p) in set_ups.iter().zip(&times).zip(&p25) {
         println!(
             "{name:<20} p10 {:>7.2}  p25 {:>7.2}  median {:>7.2}   {:+6.1}% vs raw_none  {:+6.1}% vs raw_fuel",
-            ms(quantile(t, 0.1)),
+            ms(percentile(t, 10)),
             ms(*p),
-            ms(quantile(t, 0.5)),
+            ms(percentile(t, 50)),
             (ms(*p) / ms(p25[0]) - 1.0) * 100.0,
             (ms(*p) / ms(p25[2]) - 1.0) * 100.0,
         );

@@ -14,6 +14,7 @@
 //! -p spell-cli`), a `spell worker` process takes `SPELL_BENCH_CASTS` more casts after 1,000 to
 //! warm up, and its own resident memory is printed along the way.
 
+use spell_benches::measure::percentile;
 use spell_core::Policy;
 use spell_runtime::{CastRequest, Runtime};
 use spell_service::{Billed, CastJob, Client, NatsOptions, ServiceConfig, Worker};
@@ -122,15 +123,14 @@ impl Figures {
     fn print(&self, scenario: &str) {
         let mut l = self.latencies.clone();
         l.sort();
-        let pct = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)];
         println!(
             "service/{scenario}: {} casts in {:.2} s = {:.0} casts/s; submit-to-result p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms; RSS {:.0} MiB",
             self.casts,
             self.elapsed.as_secs_f64(),
             self.casts as f64 / self.elapsed.as_secs_f64(),
-            pct(0.50).as_secs_f64() * 1e3,
-            pct(0.90).as_secs_f64() * 1e3,
-            pct(0.99).as_secs_f64() * 1e3,
+            percentile(&l, 50).as_secs_f64() * 1e3,
+            percentile(&l, 90).as_secs_f64() * 1e3,
+            percentile(&l, 99).as_secs_f64() * 1e3,
             rss_mib("self"),
         );
     }

@@ -87,3 +87,8 @@ impl Measurement for ThreadTime {
 pub fn criterion() -> Criterion<ThreadTime> {
     Criterion::default().with_measurement(ThreadTime::from_env())
 }
+
+/// The `p`th percentile of `sorted`: the sample at `len * p / 100` (the last one for 100).
+pub fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
