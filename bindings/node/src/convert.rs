@@ -22,6 +22,23 @@ pub(crate) fn from_js<T: FromNapiValue + ValidateNapiValue>(
     converted.map_err(|e| Failure::invalid(format!("{what}: {}", e.reason)))
 }
 
+/// Converts an optional JS value (`undefined` and `null` are `None`), as napi's derived
+/// conversion of an options object does for each of its properties.
+pub(crate) fn optional_from_js<T: FromNapiValue>(
+    value: Unknown<'_>,
+    what: &str,
+) -> Result<Option<T>, Failure> {
+    let (env, raw) = (value.value().env, value.raw());
+    // SAFETY: as in `from_js`; `Option`'s conversion reads the JS type first, and `T`'s checks
+    // every value it reads.
+    #[expect(
+        unsafe_code,
+        reason = "napi's checked conversions are unsafe fns; see SAFETY"
+    )]
+    let converted = unsafe { Option::<T>::from_napi_value(env, raw) };
+    converted.map_err(|e| Failure::invalid(format!("{what}: {}", e.reason)))
+}
+
 /// A JS number that must be a whole number of units (bytes, fuel, milliseconds).
 pub(crate) fn whole(value: f64, what: &str) -> Result<u64, Failure> {
     const MAX_SAFE: f64 = 9_007_199_254_740_991.0;

@@ -17,7 +17,7 @@ type ResultFields = FnArgs<(
     Option<String>,
     Vec<WasmValue>,
     Buffer,
-    Buffer,
+    f64,
     Option<JsError>,
     Option<String>,
     String,
@@ -204,9 +204,11 @@ pub struct CastResult {
     #[napi(ts_type = "Array<number | bigint>")]
     pub returned: Vec<WasmValue>,
     /// Captured stdout.
-    pub stdout: Buffer,
+    #[napi(ts_type = "Buffer")]
+    pub stdout: Vec<u8>,
     /// Captured stderr.
-    pub stderr: Buffer,
+    #[napi(ts_type = "Buffer")]
+    pub stderr: Vec<u8>,
     /// The usage record, as passed to the meter's `record`.
     pub usage: Usage,
     /// The first hook that failed during the cast (`code` `E-RUN-004`, `hook` names it).
@@ -229,14 +231,15 @@ impl ToNapiValue for CastResult {
     unsafe fn to_napi_value(raw: sys::napi_env, r: Self) -> napi::Result<sys::napi_value> {
         let env = Env::from_raw(raw);
         let u = r.usage;
+        let stdout_len = r.stdout.len() as f64;
         let fields = FnArgs::from((
             r.outcome,
             r.exit_code,
             r.trap,
             r.detail,
             r.returned,
-            r.stdout,
-            r.stderr,
+            Buffer::from(joined(r.stdout, r.stderr)),
+            stdout_len,
             r.hook_error,
             r.denial_code,
             u.cast_id,
@@ -262,6 +265,16 @@ impl ToNapiValue for CastResult {
             )),
         })
     }
+}
+
+/// stdout followed by stderr: the factory makes both Buffers as views of one, which costs
+/// less than a second Buffer from N-API (about 3,000 instructions, more for its finalizer).
+fn joined(mut stdout: Vec<u8>, stderr: Vec<u8>) -> Vec<u8> {
+    if stdout.is_empty() {
+        return stderr;
+    }
+    stdout.extend_from_slice(&stderr);
+    stdout
 }
 
 /// A WebAssembly value in JS: i64 as bigint, i32, f32 and f64 as number.

@@ -1,7 +1,6 @@
 //! `Spell`: a loaded spell, cast any number of times, concurrently.
 
-use crate::cast::{AbortLink, Prepared, finish, prepare};
-use crate::convert::from_js;
+use crate::cast::{AbortLink, Prepared, finish, options_from_fields, prepare};
 use crate::errors::Failure;
 use crate::outcome::CastResult;
 use crate::pool::{promise, rejected};
@@ -66,18 +65,50 @@ impl Spell {
     /// cancellation, denial). Rejects with a `SpellError` only when it could not start: invalid
     /// options (`E-RUN-006`), a request beyond the grant (`E-POL-004`), `busy` (`E-RUN-001`),
     /// setup (`E-RUN-005`).
+    // `index.js` calls this with the options object followed by its properties, in the order
+    // of `CastOptions`'s fields (see `options_from_fields`).
     #[napi(ts_args_type = "options?: CastOptions")]
+    // `allow`, not `expect`: napi's macro emits the function twice, and only one copy lints.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the options' properties, read in JS where that is cheap"
+    )]
     pub fn cast<'env>(
         &self,
         env: &'env Env,
-        options: Unknown,
+        options: Unknown<'env>,
+        args: Unknown<'env>,
+        vars: Unknown<'env>,
+        stdin: Unknown<'env>,
+        mounts: Unknown<'env>,
+        limits: Unknown<'env>,
+        meter: Unknown<'env>,
+        signal: Unknown<'env>,
+        export: Unknown<'env>,
+        traceparent: Unknown<'env>,
+        tracestate: Unknown<'env>,
+        on_output: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, CastResult>> {
+        let fields = [
+            args,
+            vars,
+            stdin,
+            mounts,
+            limits,
+            meter,
+            signal,
+            export,
+            traceparent,
+            tracestate,
+            on_output,
+        ];
         let Prepared {
             request,
             js_hooks,
             abort,
             output,
-        } = match from_js(options, "cast options").and_then(|o| prepare(env, o, self.js_meter)) {
+        } = match options_from_fields(options, fields).and_then(|o| prepare(env, o, self.js_meter))
+        {
             Ok(prepared) => prepared,
             Err(f) => return rejected(env, f),
         };

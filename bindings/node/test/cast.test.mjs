@@ -2,7 +2,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
-import { Runtime, Spell, devPolicy, fixture, helloSpell, roomy } from './helpers.mjs'
+import { Runtime, Spell, devPolicy, fixture, helloSpell, pack, roomy } from './helpers.mjs'
 
 const runtime = new Runtime()
 const limits = await runtime.load(fixture('limits', `"entrypoint":"hello",${roomy}`), devPolicy)
@@ -25,6 +25,27 @@ test('the bundled example greets its argument, its env variable, and echoes stdi
   const byEnv = await hello.cast({ env: { HELLO_NAME: 'env' }, stdin: Buffer.from([0x68, 0x69]) })
   assert.equal(byEnv.stdout.toString(), 'Hello, env!\nhi')
   assert.equal((await hello.cast()).stdout.toString(), 'Hello, world!\n')
+})
+
+test('stdout and stderr come apart, each a Buffer of its own bytes', async () => {
+  // Writes "out\n" to stdout, then "error\n" to stderr.
+  const wat = `(module
+    (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 32) "out\\nerror\\n")
+    (func (export "_start")
+      (i32.store (i32.const 0) (i32.const 32)) (i32.store (i32.const 4) (i32.const 4))
+      (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+      (i32.store (i32.const 0) (i32.const 36)) (i32.store (i32.const 4) (i32.const 6))
+      (drop (call $w (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))))`
+  const both = await runtime.load(pack('{"name":"both","version":"1.0.0","license":"MIT"}', Buffer.from(wat)), devPolicy)
+  const r = await both.cast()
+  assert.ok(Buffer.isBuffer(r.stdout) && Buffer.isBuffer(r.stderr))
+  assert.deepEqual([r.stdout.toString(), r.stderr.toString()], ['out\n', 'error\n'])
+  assert.deepEqual([r.usage.stdoutBytes, r.usage.stderrBytes], [4, 6])
+  r.stdout.fill(0x21)
+  assert.equal(r.stderr.toString(), 'error\n', 'filling stdout leaves stderr as it was')
+  assert.deepEqual(r.toJSON().stdout, '!!!!')
 })
 
 test('a package given as bytes loads like one given as a path, from the module cache', async () => {
