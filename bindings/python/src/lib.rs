@@ -31,6 +31,11 @@ mod request;
 mod runtime;
 mod spell;
 
+/// The extension's own allocations go to mimalloc, as in the Node addon (see its `lib.rs` for
+/// the choice of version and TLS model); Python keeps its allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use pyo3::prelude::*;
 use std::sync::{Mutex, MutexGuard};
 
