@@ -16,7 +16,7 @@ type ResultFields = FnArgs<(
     Option<String>,
     Option<String>,
     Vec<WasmValue>,
-    Buffer,
+    Output,
     f64,
     Option<JsError>,
     Option<String>,
@@ -238,7 +238,7 @@ impl ToNapiValue for CastResult {
             r.trap,
             r.detail,
             r.returned,
-            Buffer::from(joined(r.stdout, r.stderr)),
+            Output(joined(r.stdout, r.stderr)),
             stdout_len,
             r.hook_error,
             r.denial_code,
@@ -275,6 +275,43 @@ fn joined(mut stdout: Vec<u8>, stderr: Vec<u8>) -> Vec<u8> {
     }
     stdout.extend_from_slice(&stderr);
     stdout
+}
+
+/// A cast's output as one JS Buffer: up to `COPY_LIMIT` bytes copied into a Buffer V8 owns,
+/// past it handed over without a copy. A handed-over Buffer costs more to make (a backing store
+/// with a deleter) and to collect: Node runs its finalizer on the JS thread after the GC, through
+/// a wake-up of the event loop.
+pub(crate) struct Output(Vec<u8>);
+
+/// Where copying the output starts to cost more than handing it over.
+const COPY_LIMIT: usize = 64 << 10;
+
+#[expect(
+    unsafe_code,
+    reason = "napi-rs's conversion to JS is an unsafe trait method; it makes a Buffer"
+)]
+impl ToNapiValue for Output {
+    unsafe fn to_napi_value(env: sys::napi_env, output: Self) -> napi::Result<sys::napi_value> {
+        let bytes = output.0;
+        if bytes.len() > COPY_LIMIT {
+            // SAFETY: `env` is the live environment this conversion was called with.
+            return unsafe { Buffer::to_napi_value(env, Buffer::from(bytes)) };
+        }
+        let mut buffer = std::ptr::null_mut();
+        // SAFETY: `bytes` is valid for its length for the duration of the call, which copies
+        // it; `env` as above; `buffer` receives the new value.
+        let status = unsafe {
+            sys::napi_create_buffer_copy(
+                env,
+                bytes.len(),
+                bytes.as_ptr().cast(),
+                std::ptr::null_mut(),
+                &mut buffer,
+            )
+        };
+        napi::check_status!(status, "could not make the output Buffer")?;
+        Ok(buffer)
+    }
 }
 
 /// A WebAssembly value in JS: i64 as bigint, i32, f32 and f64 as number.

@@ -46,6 +46,13 @@ test('stdout and stderr come apart, each a Buffer of its own bytes', async () =>
   r.stdout.fill(0x21)
   assert.equal(r.stderr.toString(), 'error\n', 'filling stdout leaves stderr as it was')
   assert.deepEqual(r.toJSON().stdout, '!!!!')
+
+  // Past 64 KiB the output is handed over rather than copied: the same shape.
+  const wide = await runtime.load(fixture('limits', `"entrypoint":"flood",${roomy.replace('65536', '200000')}`), devPolicy)
+  const flood = await wide.cast()
+  assert.equal(flood.outcome, 'output_limit')
+  assert.ok(flood.stdout.length > 65536, `${flood.stdout.length} bytes`)
+  assert.deepEqual([flood.stdout.length, flood.stderr.length], [flood.usage.stdoutBytes, flood.usage.stderrBytes])
 })
 
 test('a package given as bytes loads like one given as a path, from the module cache', async () => {
