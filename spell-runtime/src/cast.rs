@@ -477,7 +477,11 @@ async fn cast(
                 net: NetUsage::default(),
                 net_scope,
                 deadline: deadline.clone(),
-                fs: FsGuard::new(&limits, tripwire.clone()),
+                fs: FsGuard::new(
+                    &limits,
+                    req.mounts.iter().any(|m| m.access == Access::Rw),
+                    tripwire.clone(),
+                ),
                 limiter: MemoryLimiter::new(limits.memory_bytes, rt.grow_bounds, tripwire.clone()),
             };
             let mut store = Store::new(&rt.engine, state);

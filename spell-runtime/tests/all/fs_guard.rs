@@ -300,6 +300,23 @@ fn disk_writes_are_metered_exactly(#[values(Kind::Module, Kind::Component)] kind
     assert_eq!((o.outcome, o.usage.disk_bytes_written), (Outcome::Ok, 5000));
 }
 
+/// Without a read-write mount writes skip the disk meter (see `FsGuard::writable`): sound only
+/// while a read-only mount opens nothing for writing.
+#[rstest::rstest]
+fn a_read_only_mount_writes_nothing(#[values(Kind::Module, Kind::Component)] kind: Kind) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spell = spell_of(kind, "rw");
+    for args in [
+        ["write", "/data/f", "1000"],
+        ["truncate", "/data/t", "5000"],
+    ] {
+        let o = cast(&spell, dir.path(), Access::Ro, disk_limited(1), &args);
+        assert_ne!(o.outcome, Outcome::Ok, "{args:?}: {}", stdout(&o));
+        assert_eq!(o.usage.disk_bytes_written, 0, "{args:?}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+}
+
 #[rstest::rstest]
 fn disk_write_limit_ends_the_cast(#[values(Kind::Module, Kind::Component)] kind: Kind) {
     let dir = tempfile::tempdir().expect("tmp");
