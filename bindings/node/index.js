@@ -81,7 +81,7 @@ function castResult(outcome, exitCode, trap, detail, returned, output, stdoutLen
 native.registerResultFactory(castResult)
 
 // Cast options are read here and handed to the addon one by one, in this order: V8 reads a
-// property in a few instructions, N-API looks its name up as a new string (about 7,000
+// property in a few instructions, N-API looks its name up as a new string (about 12,000
 // instructions a cast for the eleven names). The addon checks every value, and `options` itself.
 const castWithFields = native.Spell.prototype.cast
 native.Spell.prototype.cast = function cast(options) {
