@@ -315,12 +315,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<CastState>) -> wasmtime::Result<
                     guard,
                     ..
                 } = parts(&mut caller, &export)?;
-                let plan = if guard.writable {
-                    plan_write(wasi, &mut mem, fd, iovs, iovs_len, None).await
-                } else {
-                    None
-                };
-                let Some(plan) = plan else {
+                let Some(plan) =
+                    plan_write(guard.writable, wasi, &mut mem, fd, iovs, iovs_len, None).await
+                else {
                     return abi::fd_write(&mut *wasi, &mut mem, fd, iovs, iovs_len, out).await;
                 };
                 guard.disk.reserve(plan.charge())?;
@@ -344,12 +341,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<CastState>) -> wasmtime::Result<
                     ..
                 } = parts(&mut caller, &export)?;
                 let at = Some(offset as u64);
-                let plan = if guard.writable {
-                    plan_write(wasi, &mut mem, fd, iovs, iovs_len, at).await
-                } else {
-                    None
-                };
-                let Some(plan) = plan else {
+                let Some(plan) =
+                    plan_write(guard.writable, wasi, &mut mem, fd, iovs, iovs_len, at).await
+                else {
                     return abi::fd_pwrite(&mut *wasi, &mut mem, fd, iovs, iovs_len, offset, out)
                         .await;
                 };
@@ -373,12 +367,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<CastState>) -> wasmtime::Result<
                     guard,
                     ..
                 } = parts(&mut caller, &export)?;
-                let current = if guard.writable {
-                    writable_file_size(wasi, &mut mem, fd).await
-                } else {
-                    None
-                };
-                let growth = match current {
+                let growth = match writable_file_size(guard.writable, wasi, &mut mem, fd).await {
                     Some((_, current)) => (size as u64).saturating_sub(current),
                     None => 0,
                 };
@@ -396,12 +385,17 @@ pub(crate) fn add_to_linker(linker: &mut Linker<CastState>) -> wasmtime::Result<
 }
 
 /// The flags and size of `fd` when it is a regular file open for writing; `None` for
-/// everything else (stdout, stderr, pipes, bad descriptors), which is not disk.
+/// everything else (stdout, stderr, pipes, bad descriptors), which is not disk, and at once
+/// when the cast has no read-write mount (`FsGuard::writable`).
 async fn writable_file_size(
+    writable: bool,
     wasi: &mut WasiP1Ctx,
     mem: &mut GuestMemory<'_>,
     fd: i32,
 ) -> Option<(Fdflags, u64)> {
+    if !writable {
+        return None;
+    }
     let stat = wasi.fd_fdstat_get(mem, fd.into()).await.ok()?;
     if stat.fs_filetype != Filetype::RegularFile || !stat.fs_rights_base.contains(Rights::FD_WRITE)
     {
@@ -445,6 +439,7 @@ impl WritePlan {
 /// Measures a write of `iovs` to `fd` at `at` (or the current position); `None` when `fd` is
 /// not a writable regular file or the buffers cannot be read (the write itself reports that).
 async fn plan_write(
+    writable: bool,
     wasi: &mut WasiP1Ctx,
     mem: &mut GuestMemory<'_>,
     fd: i32,
@@ -452,7 +447,7 @@ async fn plan_write(
     iovs_len: i32,
     at: Option<u64>,
 ) -> Option<WritePlan> {
-    let (flags, size) = writable_file_size(wasi, mem, fd).await?;
+    let (flags, size) = writable_file_size(writable, wasi, mem, fd).await?;
     let mut len = 0u64;
     let array = GuestPtr::<[wasmtime_wasi::p1::types::Ciovec]>::new((iovs as u32, iovs_len as u32));
     for iov in array.iter() {
