@@ -84,8 +84,9 @@ native.registerResultFactory(castResult)
 // property in a few instructions, N-API looks its name up as a new string (about 12,000
 // instructions a cast for the eleven names). The addon checks every value, and `options` itself.
 const castWithFields = native.Spell.prototype.cast
+const noOptions = Object.freeze({})
 native.Spell.prototype.cast = function cast(options) {
-  const o = options !== null && typeof options === 'object' ? options : {}
+  const o = options !== null && typeof options === 'object' ? options : noOptions
   return castWithFields.call(this, options, o.args, o.env, o.stdin, o.mounts, o.limits, o.meter,
     o.signal, o.export, o.traceparent, o.tracestate, o.onOutput)
 }
