@@ -5,26 +5,54 @@
 //!     cargo build --release -p spell-benches --example instructions
 //!     valgrind --tool=callgrind target/release/examples/instructions noop 200
 //!     valgrind --tool=callgrind target/release/examples/instructions noop 700
+//!     valgrind --tool=callgrind target/release/examples/instructions noop 700 raw
 //!
-//! The argument names the guest in `fixtures/` (`noop`, which exports `run`; `hello`, a WASI
-//! command). The runtime's pool holds one cast: valgrind cannot reserve the default pool's
-//! terabytes of address space (nor wasmtime's own default pool, so raw wasmtime is not compared
-//! here; `benches/cast.rs` does that in time).
+//! The first argument names the guest in `fixtures/` (`noop`, which exports `run`; `hello`, a
+//! WASI command). The third picks who runs it: `spell` (the default), or the baselines of
+//! `benches/cast.rs`, `raw` (wasmtime's defaults) and `raw_like_spell` (Spell's engine
+//! settings). Every pool holds one instance: valgrind cannot reserve the default pools'
+//! terabytes of address space, and a call's cost does not depend on the slots it does not use.
 
+use spell_benches::raw::{Raw, Settings};
 use spell_benches::{fixtures, spells};
 use spell_runtime::{CastRequest, Runtime};
+use wasmtime::PoolingAllocationConfig;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let guest = args.get(1).map_or("noop", String::as_str);
     let n: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1000);
     let export = if guest == "noop" { "run" } else { "_start" };
-    let runtime = Runtime::builder()
-        .max_concurrent_casts(1)
-        .build()
-        .expect("runtime");
-    let spell = spells::load(&runtime, &fixtures::wat(guest), export);
+    let wasm = fixtures::wat(guest);
+    let settings = match args.get(3).map_or("spell", String::as_str) {
+        "spell" => None,
+        "raw" => Some(Settings::POOLING),
+        "raw_like_spell" => Some(Settings::LIKE_SPELL),
+        other => panic!("unknown runner `{other}`: spell, raw or raw_like_spell"),
+    };
+    let Some(settings) = settings else {
+        let runtime = Runtime::builder()
+            .max_concurrent_casts(1)
+            .build()
+            .expect("runtime");
+        let spell = spells::load(&runtime, &wasm, export);
+        for _ in 0..n {
+            std::hint::black_box(spell.cast(CastRequest::new()).expect("cast"));
+        }
+        return;
+    };
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_core_instances(1)
+        .total_memories(1)
+        .total_tables(1)
+        .total_stacks(1)
+        .total_component_instances(1);
+    let raw = Raw::on(settings, settings.engine_with_pool(pool), &wasm);
     for _ in 0..n {
-        std::hint::black_box(spell.cast(CastRequest::new()).expect("cast"));
+        if guest == "noop" {
+            std::hint::black_box(raw.call(export));
+        } else {
+            std::hint::black_box(raw.command(&[]));
+        }
     }
 }

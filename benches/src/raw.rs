@@ -49,10 +49,14 @@ impl Settings {
 
     /// An engine with these settings.
     pub fn engine(self) -> Engine {
+        self.engine_with_pool(PoolingAllocationConfig::default())
+    }
+
+    /// An engine with these settings and, when they pool, this pool.
+    pub fn engine_with_pool(self, mut p: PoolingAllocationConfig) -> Engine {
         let mut c = Config::new();
         c.consume_fuel(self.fuel).epoch_interruption(self.epoch);
         if self.pooling {
-            let mut p = PoolingAllocationConfig::default();
             if self.keep_resident {
                 p.linear_memory_keep_resident(64 << 10)
                     .table_keep_resident(64 << 10);
@@ -75,7 +79,11 @@ impl Raw {
     /// Compiles `wasm` and links it against WASI preview 1, once; any other import (a host
     /// function the guest's own host would give it) traps if called.
     pub fn new(settings: Settings, wasm: &[u8]) -> Raw {
-        let engine = settings.engine();
+        Raw::on(settings, settings.engine(), wasm)
+    }
+
+    /// [`Raw::new`] on an engine made with `settings` (e.g. by [`Settings::engine_with_pool`]).
+    pub fn on(settings: Settings, engine: Engine, wasm: &[u8]) -> Raw {
         let module = Module::new(&engine, wasm).expect("compile");
         let mut linker = wasi_linker(&engine, settings.fibers);
         linker
