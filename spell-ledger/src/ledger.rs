@@ -342,14 +342,14 @@ impl Ledger {
     /// - `Err(Denied)` with code `E-BILL-001` when it cannot pay even a minimal cast,
     ///   `E-BILL-002` for an unknown account, `E-BILL-003` without a price list, `E-BILL-005`
     ///   when the database fails (fail closed).
-    pub fn authorize(&self, account: &str, ctx: &CastContext) -> Result<Allowance, Denied> {
+    pub fn authorize(&self, account: &str, ctx: &CastContext<'_>) -> Result<Allowance, Denied> {
         self.try_authorize(account, ctx).map_err(|e| match e {
             Reserve::Denied(d) => d,
             Reserve::Failed(e) => Denied::with_code(ErrorCode::LedgerStorage, e.to_string()),
         })
     }
 
-    fn try_authorize(&self, account: &str, ctx: &CastContext) -> Result<Allowance, Reserve> {
+    fn try_authorize(&self, account: &str, ctx: &CastContext<'_>) -> Result<Allowance, Reserve> {
         let mut w = self.writer();
         let w = &mut *w;
         let tx = w
@@ -758,7 +758,7 @@ impl LedgerMeter {
 }
 
 impl MeteringHook for LedgerMeter {
-    fn authorize(&self, ctx: &CastContext) -> Result<Allowance, Denied> {
+    fn authorize(&self, ctx: &CastContext<'_>) -> Result<Allowance, Denied> {
         self.ledger.authorize(&self.account, ctx)
     }
 

@@ -392,11 +392,8 @@ async fn cast(
         span.record("span_id", trace::span_id().as_str());
         span.record("parent_span_id", t.parent_id.as_str());
     }
-    let export = req
-        .export
-        .clone()
-        .unwrap_or_else(|| spell.entrypoint.clone());
-    if !spell.pre.callable(&export) {
+    let export = req.export.as_deref().unwrap_or(&spell.entrypoint);
+    if !spell.pre.callable(export) {
         return Err(Error::Setup(format!(
             "`{export}` is not an exported function without parameters"
         )));
@@ -448,10 +445,10 @@ async fn cast(
         ..UsageRecord::default()
     };
     let ctx = CastContext {
-        cast_id: cast_id.clone(),
-        spell_digest: usage.spell_digest.clone(),
-        spell_name: spell.name.clone(),
-        spell_version: spell.version.clone(),
+        cast_id: &cast_id,
+        spell_digest: &spell.digest_hex,
+        spell_name: &spell.name,
+        spell_version: &spell.version,
         limits,
     };
     let mut denial_code = None;
@@ -516,7 +513,7 @@ async fn cast(
             arm_deadline(&mut store, &deadline);
             let mut cpu = Duration::ZERO;
             let result =
-                supervise(&mut store, &spell.pre, &export, &deadline, clock, &mut cpu).await;
+                supervise(&mut store, &spell.pre, export, &deadline, clock, &mut cpu).await;
             if result.is_some() && Instant::now() >= deadline.at {
                 // It finished, but after its deadline (a host call that ran long): a timeout.
                 let _ = deadline.check();

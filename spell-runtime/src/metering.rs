@@ -85,17 +85,18 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-/// What the authorize hook sees.
-#[derive(Debug, Clone, Serialize)]
-pub struct CastContext {
+/// What the authorize hook sees: a view of the cast about to start, borrowed for the call
+/// (copy the fields a hook keeps).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CastContext<'a> {
     /// Unique id of this cast (32 hex digits).
-    pub cast_id: String,
+    pub cast_id: &'a str,
     /// sha256 of the spell's `spell.json` (or of the module, for unverified modules).
-    pub spell_digest: String,
+    pub spell_digest: &'a str,
     /// The spell's name.
-    pub spell_name: String,
+    pub spell_name: &'a str,
     /// The spell's version.
-    pub spell_version: String,
+    pub spell_version: &'a str,
     /// The limits this cast will run under (before any allowance).
     pub limits: EffectiveLimits,
 }
@@ -307,7 +308,7 @@ pub trait MeteringHook: Send + Sync {
     /// - `Err(Denied)`: nothing runs; the outcome is `denied` with the reason, and `record` is
     ///   still called with zero usage. A hook that fails rather than refuses returns
     ///   [`Denied::failed`]: the failure is also the outcome's `hook_error`.
-    fn authorize(&self, ctx: &CastContext) -> Result<Allowance, Denied> {
+    fn authorize(&self, ctx: &CastContext<'_>) -> Result<Allowance, Denied> {
         let _ = ctx;
         Ok(Allowance::default())
     }
@@ -385,7 +386,7 @@ impl UsageLog {
 }
 
 impl MeteringHook for UsageLog {
-    fn authorize(&self, _: &CastContext) -> Result<Allowance, Denied> {
+    fn authorize(&self, _: &CastContext<'_>) -> Result<Allowance, Denied> {
         match self.budget {
             None => Ok(Allowance::default()),
             Some(budget) => {

@@ -296,15 +296,15 @@ struct ForeignMeter {
 }
 
 impl MeteringHook for ForeignMeter {
-    fn authorize(&self, ctx: &CastContext) -> Result<Allowance, Denied> {
+    fn authorize(&self, ctx: &CastContext<'_>) -> Result<Allowance, Denied> {
         let Some(authorize) = self.authorize else {
             return Ok(Allowance::default());
         };
         let view = spell_cast_context_t {
-            cast_id: spell_str_t::of(&ctx.cast_id),
-            spell_digest: spell_str_t::of(&ctx.spell_digest),
-            spell_name: spell_str_t::of(&ctx.spell_name),
-            spell_version: spell_str_t::of(&ctx.spell_version),
+            cast_id: spell_str_t::of(ctx.cast_id),
+            spell_digest: spell_str_t::of(ctx.spell_digest),
+            spell_name: spell_str_t::of(ctx.spell_name),
+            spell_version: spell_str_t::of(ctx.spell_version),
             limits: (&ctx.limits).into(),
         };
         let mut allowance = spell_allowance_t::default();

@@ -93,14 +93,14 @@ pub struct JsEvent {
     pub detail: String,
 }
 
-impl From<&CastContext> for JsCastContext {
-    fn from(c: &CastContext) -> Self {
+impl From<&CastContext<'_>> for JsCastContext {
+    fn from(c: &CastContext<'_>) -> Self {
         let l = &c.limits;
         JsCastContext {
-            cast_id: c.cast_id.clone(),
-            spell_digest: c.spell_digest.clone(),
-            spell_name: c.spell_name.clone(),
-            spell_version: c.spell_version.clone(),
+            cast_id: c.cast_id.to_owned(),
+            spell_digest: c.spell_digest.to_owned(),
+            spell_name: c.spell_name.to_owned(),
+            spell_version: c.spell_version.to_owned(),
             limits: EffectiveLimits {
                 memory_bytes: l.memory_bytes as f64,
                 fuel: l.fuel as f64,
@@ -196,7 +196,7 @@ fn method<A: napi::bindgen_prelude::ToNapiValue + 'static>(
 }
 
 impl MeteringHook for JsMeter {
-    fn authorize(&self, ctx: &CastContext) -> Result<Allowance, Denied> {
+    fn authorize(&self, ctx: &CastContext<'_>) -> Result<Allowance, Denied> {
         let Some(f) = &self.authorize else {
             return Ok(Allowance::default());
         };

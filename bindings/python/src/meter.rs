@@ -70,7 +70,7 @@ impl PyMeter {
 }
 
 impl MeteringHook for PyMeter {
-    fn authorize(&self, ctx: &CastContext) -> Result<Allowance, Denied> {
+    fn authorize(&self, ctx: &CastContext<'_>) -> Result<Allowance, Denied> {
         match &self.authorize {
             Some(f) => Python::attach(|py| ask(py, f, ctx)),
             None => Ok(Allowance::default()),
@@ -102,7 +102,7 @@ impl MeteringHook for PyMeter {
 
 /// Calls the Python `authorize`: `None` allows, an int or `Allowance` caps fuel, `Denied`
 /// refuses; anything else it raises or returns denies the cast as a hook failure.
-fn ask(py: Python<'_>, f: &Py<PyAny>, ctx: &CastContext) -> Result<Allowance, Denied> {
+fn ask(py: Python<'_>, f: &Py<PyAny>, ctx: &CastContext<'_>) -> Result<Allowance, Denied> {
     let answer = Py::new(py, PyCastContext::new(ctx)).and_then(|c| f.call1(py, (c,)));
     let err = match answer.map(|a| allowance(a.bind(py))) {
         Ok(Ok(allowance)) => return Ok(allowance),
@@ -180,12 +180,12 @@ pub(crate) struct PyCastContext {
 }
 
 impl PyCastContext {
-    fn new(c: &CastContext) -> PyCastContext {
+    fn new(c: &CastContext<'_>) -> PyCastContext {
         PyCastContext {
-            cast_id: c.cast_id.clone(),
-            spell_digest: c.spell_digest.clone(),
-            spell_name: c.spell_name.clone(),
-            spell_version: c.spell_version.clone(),
+            cast_id: c.cast_id.to_owned(),
+            spell_digest: c.spell_digest.to_owned(),
+            spell_name: c.spell_name.to_owned(),
+            spell_version: c.spell_version.to_owned(),
             limits: PyLimits::effective(&c.limits),
         }
     }

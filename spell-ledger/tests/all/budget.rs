@@ -32,10 +32,10 @@ fn an_unknown_account_is_refused_with_its_own_code() {
         ErrorCode::BillAccountUnknown
     );
     let ctx = spell_runtime::CastContext {
-        cast_id: "c1".into(),
-        spell_digest: String::new(),
-        spell_name: "t".into(),
-        spell_version: "1.0.0".into(),
+        cast_id: "c1",
+        spell_digest: "",
+        spell_name: "t",
+        spell_version: "1.0.0",
         limits: spell_core::EffectiveLimits {
             memory_bytes: 1 << 20,
             fuel: 1000,

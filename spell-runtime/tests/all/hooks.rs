@@ -64,7 +64,7 @@ fn budget_allowance_caps_fuel_then_denies() {
 struct FailingRecord(Mutex<u32>);
 
 impl MeteringHook for FailingRecord {
-    fn authorize(&self, ctx: &CastContext) -> Result<Allowance, Denied> {
+    fn authorize(&self, ctx: &CastContext<'_>) -> Result<Allowance, Denied> {
         assert_eq!(ctx.spell_name, "test");
         Ok(Allowance::default())
     }
@@ -121,7 +121,7 @@ struct FailingAt {
 }
 
 impl MeteringHook for FailingAt {
-    fn authorize(&self, _: &CastContext) -> Result<Allowance, Denied> {
+    fn authorize(&self, _: &CastContext<'_>) -> Result<Allowance, Denied> {
         if self.authorize {
             let refused = std::io::Error::other("connection refused");
             return Err(Denied::failed(

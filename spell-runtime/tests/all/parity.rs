@@ -26,7 +26,7 @@ impl ScenarioMeter {
 }
 
 impl MeteringHook for ScenarioMeter {
-    fn authorize(&self, _: &CastContext) -> Result<Allowance, Denied> {
+    fn authorize(&self, _: &CastContext<'_>) -> Result<Allowance, Denied> {
         if self.says("authorize", "deny") {
             return Err(Denied::new("parity: no budget"));
         }

@@ -123,7 +123,7 @@ struct Gate {
 }
 
 impl MeteringHook for Gate {
-    fn authorize(&self, _: &CastContext) -> Result<Allowance, Denied> {
+    fn authorize(&self, _: &CastContext<'_>) -> Result<Allowance, Denied> {
         let _ = self.started.lock().expect("lock").send(());
         let _ = self.release.lock().expect("lock").recv();
         Ok(Allowance::default())
