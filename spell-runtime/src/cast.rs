@@ -392,12 +392,16 @@ async fn cast(
         span.record("span_id", trace::span_id().as_str());
         span.record("parent_span_id", t.parent_id.as_str());
     }
-    let export = req.export.as_deref().unwrap_or(&spell.entrypoint);
-    if !spell.pre.callable(export) {
-        return Err(Error::Setup(format!(
-            "`{export}` is not an exported function without parameters"
-        )));
-    }
+    // The entrypoint was checked at load; another export is checked here.
+    let export = match req.export.as_deref() {
+        None => spell.entrypoint.as_str(),
+        Some(export) if spell.pre.callable(export) => export,
+        Some(export) => {
+            return Err(Error::Setup(format!(
+                "`{export}` is not an exported function without parameters"
+            )));
+        }
+    };
     let rt = &spell.runtime.inner;
     let queued = Instant::now();
     let slot = tokio::time::timeout(rt.config.queue_timeout, rt.slots.clone().acquire_owned())

@@ -137,7 +137,10 @@ impl Spell {
 
     /// The cast of [`Spell::cast`]: driven to its end on this thread, so its CPU time is this
     /// thread's.
-    async fn cast_on_this_thread(&self, request: CastRequest) -> Result<CastOutcome, Error> {
-        crate::cast::run(&self.inner, request, CpuClock::Thread).await
+    fn cast_on_this_thread(
+        &self,
+        request: CastRequest,
+    ) -> impl Future<Output = Result<CastOutcome, Error>> + '_ {
+        crate::cast::run(&self.inner, request, CpuClock::Thread)
     }
 }
