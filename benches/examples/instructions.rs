@@ -8,7 +8,8 @@
 //!     valgrind --tool=callgrind target/release/examples/instructions noop 700 raw
 //!
 //! The first argument names the guest in `fixtures/` (`noop`, which exports `run`; `hello`, a
-//! WASI command). The third picks who runs it: `spell` (the default), or the baselines of
+//! WASI command). The third picks who runs it: `spell` (the default; `eager` casts through
+//! `Spell::cast_eager`, the path of the Python and Node bindings' async casts), or the baselines of
 //! `benches/cast.rs`, `raw` (wasmtime's defaults) and `raw_like_spell` (Spell's engine
 //! settings). Every pool holds one instance: valgrind cannot reserve the default pools'
 //! terabytes of address space, and a call's cost does not depend on the slots it does not use.
@@ -16,6 +17,7 @@
 use spell_benches::raw::{Raw, Settings};
 use spell_benches::{fixtures, spells};
 use spell_runtime::{CastRequest, Runtime};
+use std::time::Duration;
 use wasmtime::PoolingAllocationConfig;
 
 fn main() {
@@ -24,11 +26,12 @@ fn main() {
     let n: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1000);
     let export = if guest == "noop" { "run" } else { "_start" };
     let wasm = fixtures::wat(guest);
-    let settings = match args.get(3).map_or("spell", String::as_str) {
-        "spell" => None,
+    let runner = args.get(3).map_or("spell", String::as_str);
+    let settings = match runner {
+        "spell" | "eager" => None,
         "raw" => Some(Settings::POOLING),
         "raw_like_spell" => Some(Settings::LIKE_SPELL),
-        other => panic!("unknown runner `{other}`: spell, raw or raw_like_spell"),
+        other => panic!("unknown runner `{other}`: spell, eager, raw or raw_like_spell"),
     };
     let Some(settings) = settings else {
         let runtime = Runtime::builder()
@@ -37,7 +40,13 @@ fn main() {
             .expect("runtime");
         let spell = spells::load(&runtime, &wasm, export);
         for _ in 0..n {
-            std::hint::black_box(spell.cast(CastRequest::new()).expect("cast"));
+            let outcome = match runner {
+                "eager" => spell
+                    .cast_eager(CastRequest::new(), Duration::from_secs(1), |_| {})
+                    .expect("ended within the budget"),
+                _ => spell.cast(CastRequest::new()),
+            };
+            std::hint::black_box(outcome.expect("cast"));
         }
         return;
     };

@@ -72,6 +72,16 @@ impl Spell {
             );
         if tokio::runtime::Handle::try_current().is_err() {
             let started = Instant::now();
+            // As `Spell::cast` does: a first poll in the pool's context (its timers and
+            // reactor) without `block_on`'s set-up, which a cast that never waits does not need.
+            let first = {
+                let _context = pool.enter();
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                cast.as_mut().poll(&mut cx)
+            };
+            if let Poll::Ready(outcome) = first {
+                return Some(outcome);
+            }
             let finished = pool.block_on(async {
                 let mut timer = std::pin::pin!(tokio::time::sleep(budget));
                 std::future::poll_fn(|cx| match cast.as_mut().poll(cx) {
