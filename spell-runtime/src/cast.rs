@@ -288,7 +288,7 @@ pub(crate) fn block_on<T>(fut: impl Future<Output = Result<T, Error>>) -> Result
 
 /// How a cast's CPU time (`cpu_ns`) is measured: the thread CPU clock costs a system call per
 /// read, so it is read as rarely as the way the cast is driven allows (and `cpu_clock.rs`
-/// spares the read at a measure's start when the thread read it a moment before).
+/// spares most of those reads).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CpuClock {
     /// The cast runs on the calling thread from start to end (`Spell::cast`): the thread's CPU

@@ -227,8 +227,9 @@ pub struct UsageRecord {
     pub fuel: Option<u64>,
     /// Wall-clock time of the cast, nanoseconds.
     pub wall_ns: u64,
-    /// CPU time of the thread(s) running the guest, nanoseconds: never more than they spent,
-    /// and less only by time a thread was descheduled just before a measure (see the README).
+    /// CPU time of the thread(s) running the guest, nanoseconds: less only by time a thread
+    /// was descheduled just before a measure, more only by a virtual machine's steal time in a
+    /// measure under 20 µs (see the README).
     pub cpu_ns: u64,
     /// Peak of linear memories plus tables, bytes.
     pub memory_peak_bytes: u64,
