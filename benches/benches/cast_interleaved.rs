@@ -11,7 +11,7 @@
 //! other, which on this kind of VM moved the noop ratio between 1.9x and 2.7x from run to run.
 
 use spell_benches::fixtures;
-use spell_benches::measure::percentile;
+use spell_benches::measure::{env_count, percentile};
 use spell_benches::raw::{Raw, Settings};
 use spell_benches::spells;
 use spell_runtime::{CastRequest, Runtime};
@@ -49,16 +49,9 @@ fn set_ups(guest: &str) -> [(&'static str, Cast); 3] {
     ]
 }
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let rounds = env("SPELL_BENCH_ROUNDS", 200);
-    let batch = env("SPELL_BENCH_BATCH", 200);
+    let rounds = env_count("SPELL_BENCH_ROUNDS", 200);
+    let batch = env_count("SPELL_BENCH_BATCH", 200);
     let us = |d: Duration| d.as_secs_f64() * 1e6 / batch as f64;
     println!(
         "cast_interleaved: {rounds} rounds of {batch} casts per set-up, thread CPU time per cast"

@@ -145,10 +145,7 @@ fn main() {
         }
         return;
     };
-    let n = std::env::var("SPELL_BENCH_IDLE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+    let n = spell_benches::measure::env_count("SPELL_BENCH_IDLE", 10_000);
     let executor = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

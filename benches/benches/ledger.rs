@@ -32,10 +32,7 @@ fn casts(spell: &Spell, meter: Option<Arc<dyn MeteringHook>>, n: usize) -> Vec<D
 }
 
 fn main() {
-    let n: usize = std::env::var("SPELL_BENCH_CASTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5000);
+    let n = spell_benches::measure::env_count("SPELL_BENCH_CASTS", 5000);
     let runtime = Runtime::new().expect("runtime");
     let spell = spells::load(&runtime, &fixtures::wat("noop"), "run");
     let dir = tempfile::tempdir().expect("tempdir");

@@ -11,7 +11,7 @@
 //! criterion mean of the same casts moved by ±15% between runs.
 
 use spell_benches::fixtures;
-use spell_benches::measure::percentile;
+use spell_benches::measure::{env_count, percentile};
 use spell_benches::raw::{Raw, Settings};
 use spell_benches::spells;
 use spell_runtime::{CastRequest, Metering, Outcome, Runtime};
@@ -70,10 +70,7 @@ fn spell(name: &'static str, metering: Metering, wasm: &[u8]) -> SetUp {
 }
 
 fn main() {
-    let rounds: usize = std::env::var("SPELL_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(40);
+    let rounds = env_count("SPELL_BENCH_ROUNDS", 40);
     let wasm = fixtures::micropython();
     let set_ups = [
         raw("raw_none", false, false, &wasm),

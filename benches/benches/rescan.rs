@@ -14,6 +14,7 @@
 //! (median of `SPELL_BENCH_RESCANS` rescans, default 5; 20 for `unchanged`). Wall-clock.
 
 use spell_benches::fixtures;
+use spell_benches::measure::env_count;
 use spell_core::{Package, PackageLimits, Policy};
 use spell_runtime::Runtime;
 use spell_verify::{SbomBuilder, SigningKey};
@@ -38,13 +39,6 @@ fn median(label: &str, n: usize, mut run: impl FnMut(usize) -> Duration) -> Dura
         times[n - 1].as_secs_f64() * 1e3
     );
     m
-}
-
-fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn main() {

@@ -14,7 +14,7 @@
 //! -p spell-cli`), a `spell worker` process takes `SPELL_BENCH_CASTS` more casts after 1,000 to
 //! warm up, and its own resident memory is printed along the way.
 
-use spell_benches::measure::percentile;
+use spell_benches::measure::{env_count, percentile};
 use spell_core::Policy;
 use spell_runtime::{CastRequest, Runtime};
 use spell_service::{Billed, CastJob, Client, NatsOptions, ServiceConfig, Worker};
@@ -28,13 +28,6 @@ mod nats_server;
 
 const OUTSTANDING: usize = 256;
 const WORKER_CONCURRENCY: usize = 64;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn policy() -> Policy {
     Policy::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml").as_ref())
@@ -188,8 +181,8 @@ async fn drive(
 }
 
 fn main() {
-    let casts = env_or("SPELL_BENCH_CASTS", 10_000);
-    let rate = env_or("SPELL_BENCH_RATE", 1_000);
+    let casts = env_count("SPELL_BENCH_CASTS", 10_000);
+    let rate = env_count("SPELL_BENCH_RATE", 1_000);
     let package = spell_benches::fixtures::hello_spell();
     let runtime = Runtime::new().expect("runtime");
 

@@ -82,10 +82,7 @@ fn cancel(spell: &Spell, entrypoint: &str, after: Duration, n: usize) -> Vec<Dur
 }
 
 fn main() {
-    let n: usize = std::env::var("SPELL_BENCH_STOPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let n = spell_benches::measure::env_count("SPELL_BENCH_STOPS", 20);
     let runtime = Runtime::new().expect("runtime");
     let spin = spells::load(&runtime, &fixtures::wat("spin"), "run");
     let sleep = spells::load(&runtime, &fixtures::wat("sleep"), "_start");

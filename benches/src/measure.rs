@@ -92,3 +92,11 @@ pub fn criterion() -> Criterion<ThreadTime> {
 pub fn percentile(sorted: &[Duration], p: usize) -> Duration {
     sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
 }
+
+/// A count a bench takes from the environment (`SPELL_BENCH_CASTS`, ...), or `default`.
+pub fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

@@ -263,12 +263,6 @@ thread_local! {
 }
 
 /// Runs a cast future to completion on this thread's executor.
-///
-/// It is polled once inside the executor's context first: most casts never wait (no timer
-/// fires, no fiber yields), and such a cast is done without the scheduler's set-up around each
-/// poll (about 3,000 instructions, an eighth of a trivial cast). A future that waits is handed
-/// to the scheduler, which polls it again with its own waker (a future must accept a new waker
-/// on every poll).
 pub(crate) fn block_on<T>(fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
     EXECUTOR.with(|rt| {
         let Some(rt) = rt else {
@@ -276,14 +270,25 @@ pub(crate) fn block_on<T>(fut: impl Future<Output = Result<T, Error>>) -> Result
                 "could not start a tokio runtime on this thread".into(),
             ));
         };
-        let _context = rt.enter();
         let mut fut = std::pin::pin!(fut);
-        let mut first = std::task::Context::from_waker(std::task::Waker::noop());
-        match fut.as_mut().poll(&mut first) {
+        match poll_first(rt, fut.as_mut()) {
             std::task::Poll::Ready(done) => done,
             std::task::Poll::Pending => rt.block_on(fut),
         }
     })
+}
+
+/// Polls a cast once in `rt`'s context (its timers and reactor) with a waker that does nothing:
+/// most casts never wait (no timer fires, no fiber yields), and such a cast ends here without
+/// the scheduler's set-up around each poll (about 3,000 instructions, an eighth of a trivial
+/// cast). One that waits is then handed to the scheduler, which polls it again with its own
+/// waker (a future must accept a new waker on every poll).
+pub(crate) fn poll_first<F: Future>(
+    rt: &tokio::runtime::Runtime,
+    fut: std::pin::Pin<&mut F>,
+) -> std::task::Poll<F::Output> {
+    let _context = rt.enter();
+    fut.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
 }
 
 /// How a cast's CPU time (`cpu_ns`) is measured: the thread CPU clock costs a system call per

@@ -72,14 +72,7 @@ impl Spell {
             );
         if tokio::runtime::Handle::try_current().is_err() {
             let started = Instant::now();
-            // As `Spell::cast` does: a first poll in the pool's context (its timers and
-            // reactor) without `block_on`'s set-up, which a cast that never waits does not need.
-            let first = {
-                let _context = pool.enter();
-                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-                cast.as_mut().poll(&mut cx)
-            };
-            if let Poll::Ready(outcome) = first {
+            if let Poll::Ready(outcome) = crate::cast::poll_first(pool, cast.as_mut()) {
                 return Some(outcome);
             }
             let finished = pool.block_on(async {
