@@ -22,20 +22,12 @@ type Cast = Box<dyn Fn()>;
 
 fn set_ups(guest: &str) -> [(&'static str, Cast); 3] {
     let wasm = fixtures::wat(guest);
-    let command = guest != "noop";
-    let export = if command { "_start" } else { "run" };
+    let export = if guest == "noop" { "run" } else { "_start" };
     let runtime = Runtime::new().expect("runtime");
     let spell = spells::load(&runtime, &wasm, export);
     let raw = |settings| -> Cast {
         let raw = Raw::new(settings, &wasm);
-        match command {
-            true => Box::new(move || {
-                std::hint::black_box(raw.command(&[]));
-            }),
-            false => Box::new(move || {
-                std::hint::black_box(raw.call(export));
-            }),
-        }
+        Box::new(move || raw.cast(std::hint::black_box(export)))
     };
     [
         (

@@ -58,10 +58,6 @@ fn main() {
         .total_component_instances(1);
     let raw = Raw::on(settings, settings.engine_with_pool(pool), &wasm);
     for _ in 0..n {
-        if guest == "noop" {
-            std::hint::black_box(raw.call(export));
-        } else {
-            std::hint::black_box(raw.command(&[]));
-        }
+        raw.cast(std::hint::black_box(export));
     }
 }

@@ -109,6 +109,16 @@ impl Raw {
             .pop()
     }
 
+    /// Runs `export` the way a cast runs it: `_start` as a WASI command without arguments (its
+    /// output dropped), any other export as a plain call.
+    pub fn cast(&self, export: &str) {
+        if export == "_start" {
+            self.command(&[]);
+        } else {
+            self.call(export);
+        }
+    }
+
     /// Runs `_start` as a WASI command with `args` (after the program's name) and stdout captured
     /// in a `MemoryOutputPipe`; returns it.
     pub fn command(&self, args: &[&str]) -> Vec<u8> {
