@@ -14,8 +14,9 @@ import (
 func TestContextCancelStopsARunningCast(t *testing.T) {
 	s := watSpell(t, shared, spin, `"entrypoint":"run","limits":{"fuel":10000000000}`)
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
+	// Started before the timer is: the cancel can come no sooner than 50 ms after it.
 	start := time.Now()
+	time.AfterFunc(50*time.Millisecond, cancel)
 	o, err := s.Cast(ctx, nil)
 	if err != nil || o.Kind != OutcomeCancelled || o.Detail == "" {
 		t.Fatalf("%v %v", o, err)
