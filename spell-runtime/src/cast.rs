@@ -235,9 +235,10 @@ pub(crate) struct CastState {
     /// `None` for modules that import nothing from WASI: building the context is a tenth of a
     /// trivial cast.
     pub(crate) wasi: Option<WasiP1Ctx>,
-    /// A component's WASI preview 2 context (`None` for modules).
-    pub(crate) p2: Option<WasiP2>,
-    pub(crate) cast_id: String,
+    /// A component's WASI preview 2 context (`None` for modules). Boxed: inline, its 400 bytes
+    /// were copied with the state of every module's cast too.
+    pub(crate) p2: Option<Box<WasiP2>>,
+    /// Holds the cast id too.
     pub(crate) tripwire: Arc<Tripwire>,
     pub(crate) net: NetUsage,
     /// What the `spell::http_request` import may reach and spend in this cast.
@@ -264,13 +265,14 @@ thread_local! {
 
 /// Runs a cast future to completion on this thread's executor.
 pub(crate) fn block_on<T>(fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    // Pinned before the closure, which then captures a reference: the future is not moved again.
+    let mut fut = std::pin::pin!(fut);
     EXECUTOR.with(|rt| {
         let Some(rt) = rt else {
             return Err(Error::Setup(
                 "could not start a tokio runtime on this thread".into(),
             ));
         };
-        let mut fut = std::pin::pin!(fut);
         match poll_first(rt, fut.as_mut()) {
             std::task::Poll::Ready(done) => done,
             std::task::Poll::Pending => rt.block_on(fut),
@@ -333,10 +335,14 @@ pub(crate) async fn run(
     );
     // Boxed: every enclosing future holds its inner futures inline, and each is moved (copied
     // whole) as the one around it starts; unboxed, this one made the cast a 40 KB future
-    // copied several times a cast.
-    let outcome = Box::pin(cast(spell, req, clock, &span))
-        .instrument(span.clone())
-        .await;
+    // copied several times a cast. The box is allocated first so the future is built in it:
+    // `Box::pin(cast(..))` built it on the stack and copied all 3.8 KB.
+    let outcome = Box::into_pin(Box::write(
+        Box::new_uninit(),
+        cast(spell, req, clock, &span),
+    ))
+    .instrument(span.clone())
+    .await;
     match &outcome {
         Ok(o) => record_on(&span, o),
         Err(e) => {
@@ -408,25 +414,35 @@ async fn cast(
         }
     };
     let rt = &spell.runtime.inner;
-    let queued = Instant::now();
-    let slot = tokio::time::timeout(rt.config.queue_timeout, rt.slots.clone().acquire_owned())
-        .instrument(tracing::info_span!("queue"))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .ok_or(Error::Busy {
-            in_flight: rt.config.max_concurrent_casts,
-            waited_ms: rt.config.queue_timeout.as_millis() as u64,
-        })?;
-    let _in_flight = rt.metrics.as_ref().map(|m| m.started(queued.elapsed()));
+    // A free slot is taken at once: no timer, and no clock read for a wait that did not happen
+    // (the vDSO clock costs tens of nanoseconds a read in a VM).
+    let mut started = Instant::now();
+    let (slot, waited) = match rt.slots.clone().try_acquire_owned() {
+        Ok(slot) => (slot, Duration::ZERO),
+        Err(_) => {
+            let slot =
+                tokio::time::timeout(rt.config.queue_timeout, rt.slots.clone().acquire_owned())
+                    .instrument(tracing::info_span!("queue"))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .ok_or(Error::Busy {
+                        in_flight: rt.config.max_concurrent_casts,
+                        waited_ms: rt.config.queue_timeout.as_millis() as u64,
+                    })?;
+            let queued = started;
+            started = Instant::now();
+            (slot, started - queued)
+        }
+    };
+    let _in_flight = rt.metrics.as_ref().map(|m| m.started(waited));
     let _running = rt.ticker.running();
 
     let meter = req
         .meter
         .clone()
         .unwrap_or_else(|| rt.default_meter.clone());
-    let cast_id = cast_id();
-    let tripwire = Tripwire::new(cast_id.clone(), meter.clone());
+    let tripwire = Tripwire::new(cast_id(), meter.clone());
     let budget = OutputBudget::new(limits.output_bytes, tripwire.clone(), req.on_output.clone());
     let stdout = OutputSink::new(Stream::Stdout, budget.clone());
     let stderr = OutputSink::new(Stream::Stderr, budget);
@@ -442,11 +458,10 @@ async fn cast(
         SpellPre::Module(_) => (None, None),
     };
 
-    let started = Instant::now();
+    // Its strings are copied at the end, after the store has handed its allocations back: made
+    // here, they would stay live beside the sandbox's and push its small allocations out of the
+    // allocator's per-thread cache.
     let mut usage = UsageRecord {
-        cast_id: cast_id.clone(),
-        spell_digest: spell.digest_hex.clone(),
-        spell_name: spell.name.clone(),
         started_at_ms: SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
@@ -454,7 +469,7 @@ async fn cast(
         ..UsageRecord::default()
     };
     let ctx = CastContext {
-        cast_id: &cast_id,
+        cast_id: tripwire.cast_id(),
         spell_digest: &spell.digest_hex,
         spell_name: &spell.name,
         spell_version: &spell.version,
@@ -487,12 +502,11 @@ async fn cast(
             let net_scope = NetScope::new(spell.net.clone(), &limits, deadline.at, trace);
             let p2 = p2.map(|b| {
                 let http = HttpHooks::new(net_scope.clone(), tripwire.clone());
-                WasiP2::new(b, limits.open_files, http)
+                Box::new(WasiP2::new(b, limits.open_files, http))
             });
             let state = CastState {
                 wasi,
                 p2,
-                cast_id,
                 tripwire: tripwire.clone(),
                 net: NetUsage::default(),
                 net_scope,
@@ -519,13 +533,13 @@ async fn cast(
                 };
                 let _ = store.fuel_async_yield_interval(Some(slice));
             }
-            arm_deadline(&mut store, &deadline);
+            arm_deadline(&mut store);
             let mut cpu = Duration::ZERO;
-            let result =
+            let (result, ended) =
                 supervise(&mut store, &spell.pre, export, &deadline, clock, &mut cpu).await;
-            if result.is_some() && Instant::now() >= deadline.at {
+            if result.is_some() && ended >= deadline.at {
                 // It finished, but after its deadline (a host call that ran long): a timeout.
-                let _ = deadline.check();
+                let _ = deadline.check_at(ended);
             }
             let end = classify(
                 result,
@@ -561,6 +575,9 @@ async fn cast(
     usage.stderr_bytes = stderr.len() as u64;
     usage.outcome = end.outcome;
     usage.exit_code = end.exit_code;
+    usage.cast_id = tripwire.cast_id().to_owned();
+    usage.spell_digest = spell.digest_hex.clone();
+    usage.spell_name = spell.name.clone();
     let recorded = tracing::info_span!("settle").in_scope(|| meter.record(&usage));
     // A record failure comes first whatever failed before: the host must retry storing it.
     let hook_error = recorded.err().or_else(|| tripwire.failure());
@@ -668,13 +685,12 @@ fn wasi_builder(
     stderr: OutputSink,
 ) -> Result<WasiCtxBuilder, Error> {
     let mut b = WasiCtxBuilder::new();
-    let argv: Vec<&str> = std::iter::once(name)
-        .chain(req.args.iter().map(String::as_str))
-        .collect();
-    b.args(&argv)
-        .stdin(MemoryInputPipe::new(req.stdin.clone()))
-        .stdout(stdout)
-        .stderr(stderr);
+    b.arg(name).args(&req.args).stdout(stdout).stderr(stderr);
+    // Without input the builder's own stdin (at its end from the start) is the same, and
+    // allocates nothing.
+    if !req.stdin.is_empty() {
+        b.stdin(MemoryInputPipe::new(req.stdin.clone()));
+    }
     for (k, v) in &req.env {
         b.env(k, v);
     }
@@ -694,14 +710,13 @@ fn wasi_builder(
 /// Where the deadline and the cancel handle are checked while the guest runs: every epoch tick
 /// (the guest yields to the executor otherwise) and whenever a host call returns, so a host call
 /// that ran long (a slow host function, a blocked output callback) cannot carry the guest past
-/// its deadline.
-fn arm_deadline(store: &mut Store<CastState>, deadline: &Deadline) {
-    let on_tick = deadline.clone();
+/// its deadline. The callbacks read the deadline from the store: capturing nothing, wasmtime's
+/// boxes of them allocate nothing.
+fn arm_deadline(store: &mut Store<CastState>) {
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| on_tick.check().map(|()| UpdateDeadline::Yield(1)));
-    let on_return = deadline.clone();
-    store.call_hook(move |_, hook| match hook {
-        CallHook::ReturningFromHost => on_return.check(),
+    store.epoch_deadline_callback(|s| s.data().deadline.check().map(|()| UpdateDeadline::Yield(1)));
+    store.call_hook(|s, hook| match hook {
+        CallHook::ReturningFromHost => s.data().deadline.check(),
         _ => Ok(()),
     });
 }
@@ -709,7 +724,8 @@ fn arm_deadline(store: &mut Store<CastState>, deadline: &Deadline) {
 /// Runs the guest, racing it against the deadline and the cancel handle so that a guest blocked
 /// inside a host call (a long `poll_oneoff` sleep) is stopped too; each time the guest yields
 /// (an epoch tick, a fuel slice) the deadline is checked as well. Adds the CPU time spent on it
-/// to `cpu`. `None` when the cast was stopped.
+/// to `cpu`. Returns when it ended, and `None` for a cast that was stopped. One clock reading
+/// serves the deadline and the CPU clock at each end.
 async fn supervise(
     store: &mut Store<CastState>,
     pre: &SpellPre,
@@ -717,11 +733,14 @@ async fn supervise(
     deadline: &Deadline,
     clock: CpuClock,
     cpu: &mut Duration,
-) -> Option<wasmtime::Result<Vec<Val>>> {
-    deadline.check().ok()?;
+) -> (Option<wasmtime::Result<Vec<Val>>>, Instant) {
+    let now = Instant::now();
+    if deadline.check_at(now).is_err() {
+        return (None, now);
+    }
     // The start as a plain `Duration`: `ThreadTime` is `!Send`, and holding one across the
     // awaits below would make `Spell::cast_async` unusable on a multi-threaded executor.
-    let whole = (clock == CpuClock::Thread).then(crate::cpu_clock::start);
+    let whole = (clock == CpuClock::Thread).then(|| crate::cpu_clock::start_at(now));
     let per_poll = (clock == CpuClock::PerPoll).then_some(&mut *cpu);
     let mut cancel = deadline.cancel.as_ref().map(|c| c.tx.subscribe());
     let result = {
@@ -745,10 +764,11 @@ async fn supervise(
             () = deadline.tripwire.tripped() => None,
         }
     };
+    let now = Instant::now();
     if let Some(start) = whole {
-        *cpu += crate::cpu_clock::end().saturating_sub(start);
+        *cpu += crate::cpu_clock::end_at(now).saturating_sub(start);
     }
-    result
+    (result, now)
 }
 
 /// Resolves once the cancel handle `cancel` watches is cancelled; never without one.

@@ -113,7 +113,7 @@ impl CastState {
         // Only components have one; a module never reaches these host functions.
         if self.p2.is_none() {
             let http = HttpHooks::new(self.net_scope.clone(), self.tripwire.clone());
-            self.p2 = Some(WasiP2::new(WasiCtxBuilder::new(), 0, http));
+            self.p2 = Some(Box::new(WasiP2::new(WasiCtxBuilder::new(), 0, http)));
         }
         match &mut self.p2 {
             Some(p2) => p2,

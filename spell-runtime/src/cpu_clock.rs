@@ -39,7 +39,11 @@ thread_local! {
 /// The thread's CPU time at the start of a measure: a reading, or the thread's last reading
 /// plus the wall time since it when that is recent.
 pub(crate) fn start() -> Duration {
-    let now = Instant::now();
+    start_at(Instant::now())
+}
+
+/// [`start`], given the wall clock read just now.
+pub(crate) fn start_at(now: Instant) -> Duration {
     let cpu = match LAST.get() {
         Some((cpu, at)) if now.duration_since(at) < REUSE_WITHIN => cpu + now.duration_since(at),
         _ => read(now),
@@ -51,7 +55,11 @@ pub(crate) fn start() -> Duration {
 /// The thread's CPU time at the end of a measure (and a start for the next one): the start
 /// plus the wall time when the thread ran unbroken and briefly since, a reading otherwise.
 pub(crate) fn end() -> Duration {
-    let now = Instant::now();
+    end_at(Instant::now())
+}
+
+/// [`end`], given the wall clock read just now.
+pub(crate) fn end_at(now: Instant) -> Duration {
     match WATCHED.take() {
         Some((cpu, at)) if now.duration_since(at) < UNBROKEN_WITHIN && unbroken::still() => {
             let cpu = cpu + now.duration_since(at);

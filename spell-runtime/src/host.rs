@@ -435,6 +435,6 @@ impl HostCall<'_> {
 
     /// The id of the cast this call belongs to.
     pub fn cast_id(&self) -> &str {
-        &self.data().cast_id
+        self.data().tripwire.cast_id()
     }
 }

@@ -71,6 +71,10 @@ impl Tripwire {
         })
     }
 
+    pub(crate) fn cast_id(&self) -> &str {
+        &self.cast_id
+    }
+
     /// Trips (the first reason wins) and returns the error that unwinds the guest.
     pub(crate) fn trip(&self, stop: Stop) -> wasmtime::Error {
         if self.reason.set(stop.clone()).is_ok() {
@@ -154,6 +158,11 @@ impl Deadline {
     /// Trips the cast and returns the error that unwinds the guest once it was cancelled or
     /// its deadline passed; returns that error too once something else tripped it.
     pub(crate) fn check(&self) -> wasmtime::Result<()> {
+        self.check_at(Instant::now())
+    }
+
+    /// [`Deadline::check`] with the clock read at `now`.
+    pub(crate) fn check_at(&self, now: Instant) -> wasmtime::Result<()> {
         if let Some(stop) = self.tripwire.reason() {
             // Tripped beside the guest (a component's HTTP exchange): it ends here.
             return Err(wasmtime::Error::new(stop.clone()));
@@ -161,7 +170,7 @@ impl Deadline {
         if self.cancel.as_ref().is_some_and(CancelHandle::is_cancelled) {
             return Err(self.tripwire.trip(Stop::Cancelled));
         }
-        if Instant::now() >= self.at {
+        if now >= self.at {
             let stop = if self.allowance_bound {
                 Stop::AllowanceTimeout(self.wall_ms)
             } else {

@@ -28,12 +28,15 @@ pub enum Stream {
 /// stop the cast; it becomes the outcome's `hook_error` unless an earlier failure did.
 pub type OutputCallback = Arc<dyn Fn(Stream, &[u8]) -> Result<(), HookError> + Send + Sync>;
 
-/// The byte budget stdout and stderr share.
+/// The byte budget stdout and stderr share, and what each captured (one allocation a cast for
+/// both streams).
 pub(crate) struct OutputBudget {
     cap: u64,
     used: AtomicU64,
     tripwire: Arc<Tripwire>,
     callback: Option<OutputCallback>,
+    /// Stdout's bytes, then stderr's.
+    captured: [Mutex<Vec<u8>>; 2],
 }
 
 impl OutputBudget {
@@ -47,6 +50,7 @@ impl OutputBudget {
             used: AtomicU64::new(0),
             tripwire,
             callback,
+            captured: Default::default(),
         })
     }
 }
@@ -56,20 +60,21 @@ impl OutputBudget {
 pub(crate) struct OutputSink {
     stream: Stream,
     budget: Arc<OutputBudget>,
-    buffer: Arc<Mutex<Vec<u8>>>,
 }
 
 impl OutputSink {
     pub(crate) fn new(stream: Stream, budget: Arc<OutputBudget>) -> OutputSink {
-        OutputSink {
-            stream,
-            budget,
-            buffer: Arc::default(),
-        }
+        OutputSink { stream, budget }
+    }
+
+    fn buffer(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.budget.captured[self.stream as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *self.buffer())
     }
 
     /// Captures what fits; `Err` once the cap is crossed.
@@ -79,10 +84,7 @@ impl OutputSink {
         let room = self.budget.cap.saturating_sub(before).min(len) as usize;
         let kept = &bytes[..room];
         if !kept.is_empty() {
-            self.buffer
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend_from_slice(kept);
+            self.buffer().extend_from_slice(kept);
             if let Some(Err(e)) = self
                 .budget
                 .callback

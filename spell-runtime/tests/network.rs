@@ -1468,7 +1468,8 @@ fn a_cast_joins_its_callers_trace_and_its_requests_carry_a_child_traceparent() {
         .expect("the request's span is the header's");
     assert_eq!(request["http.response.status_code"], "200");
     assert_eq!(request["server.address"], "127.0.0.1");
-    for step in ["queue", "instantiate", "run", "settle"] {
+    // (`queue` only when a cast waited for a slot.)
+    for step in ["instantiate", "run", "settle"] {
         assert!(!spans.named(step).is_empty(), "{step}");
     }
 }

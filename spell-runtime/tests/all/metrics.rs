@@ -185,3 +185,36 @@ fn a_runtime_with_metrics_off_counts_no_casts() {
         "caches still count"
     );
 }
+
+#[test]
+fn a_cast_that_waits_for_a_slot_is_counted_as_waiting_and_not_billed_for_it() {
+    let runtime = Runtime::builder()
+        .max_concurrent_casts(1)
+        .build()
+        .expect("runtime");
+    let wasm = wat::parse_str(GUEST).expect("wat");
+    let fields = r#""entrypoint":"spin","limits":{"wall_time_ms":300,"fuel":1000000000000}"#;
+    let spell = wasm_spell(&runtime, &wasm, fields);
+    let busy = spell.clone();
+    let blocker = std::thread::spawn(move || busy.cast(CastRequest::new()).expect("cast"));
+    // The spin holds the only slot for 300 ms; the nop queues behind it.
+    while value(&scrape(&runtime), "spell_casts_in_flight", &[]) < 1.0 {
+        std::thread::yield_now();
+    }
+    let waited = spell
+        .cast(CastRequest::new().export("nop"))
+        .expect("a slot once the spin ends");
+    assert_eq!(waited.outcome, Outcome::Ok);
+    let spin = blocker.join().expect("join");
+    assert_eq!(spin.outcome, Outcome::Timeout);
+    // Its wall time starts when it got the slot, not when it asked.
+    assert!(
+        waited.usage.wall_ns < 100_000_000,
+        "{} ns billed for a nop",
+        waited.usage.wall_ns
+    );
+    let m = scrape(&runtime);
+    assert_eq!(value(&m, "spell_queue_wait_seconds_count", &[]), 2.0);
+    let wait = value(&m, "spell_queue_wait_seconds_sum", &[]);
+    assert!((0.1..5.0).contains(&wait), "waited {wait} s in all");
+}
