@@ -71,6 +71,7 @@ impl Tripwire {
         })
     }
 
+    /// The id of the cast this tripwire guards.
     pub(crate) fn cast_id(&self) -> &str {
         &self.cast_id
     }

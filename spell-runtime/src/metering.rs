@@ -225,7 +225,8 @@ pub struct UsageRecord {
     pub exit_code: Option<i32>,
     /// Fuel consumed (`None` when the runtime meters without fuel).
     pub fuel: Option<u64>,
-    /// Wall-clock time of the cast, nanoseconds.
+    /// Wall-clock time of the cast, nanoseconds: from when it had a slot (a wait for one is not
+    /// billed) until its sandbox was torn down.
     pub wall_ns: u64,
     /// CPU time of the thread(s) running the guest, nanoseconds: less only by time a thread
     /// was descheduled just before a measure, more only by a virtual machine's steal time in a
