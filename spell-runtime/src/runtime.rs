@@ -315,9 +315,7 @@ impl Runtime {
                 })?;
         }
         let tls = net::tls_connector(&config.tls_roots)?;
-        let dns = net::Dns::new(&config.dns_servers)
-            .map(Arc::new)
-            .map_err(|e| Error::Config(format!("could not start the DNS resolver: {e}")))?;
+        let dns = Arc::new(net::Dns::new(&config.dns_servers));
         let modules = ModuleCache::new(
             &engine,
             config.module_cache_capacity,

@@ -1,6 +1,6 @@
 //! An idle runtime costs no CPU and leaves no thread behind: its epoch ticker parks when no cast
 //! runs, wakes for the next cast, and exits with the runtime, as does the reaper that drops big
-//! casts' stores. A test binary of its own, so no other test's runtime or casts share the
+//! casts' stores; its resolver's thread starts only for a name to resolve. A test binary of its own, so no other test's runtime or casts share the
 //! process; its tests take turns ([`ALONE`]), each counting the threads of its own runtime.
 
 use spell_core::{Package, Policy};
@@ -146,4 +146,19 @@ fn a_big_cast_leaves_its_memory_to_the_reaper_which_ends_with_the_runtime() {
         threads("spell-reaper").is_empty(),
         "the reaper outlived its runtime"
     );
+}
+
+#[test]
+fn a_runtime_whose_spells_resolve_no_name_starts_no_resolver_thread() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = Runtime::new().expect("runtime");
+    let spell = load(
+        &runtime,
+        r#"(module (func (export "run")))"#,
+        r#""entrypoint":"run""#,
+    );
+    let o = spell.cast(CastRequest::new()).expect("cast");
+    assert_eq!(o.outcome, Outcome::Ok);
+    // The `spell-dns` thread starts with the first lookup (the network tests resolve names).
+    assert!(threads("spell-dns").is_empty(), "an idle resolver thread");
 }

@@ -12,7 +12,9 @@
 //!
 //! The resolver's connections and background tasks live on the `spell-dns` thread rather than on
 //! the casts' per-thread executors, so a lookup never waits on another thread's executor being
-//! polled. Its cache is shared by the runtime's casts.
+//! polled. Its cache is shared by the runtime's casts. The thread starts with the first lookup:
+//! the network is denied unless a policy grants it, and a runtime whose spells never resolve a
+//! name (a one-cast CLI run, most plugin hosts) keeps no idle thread for it.
 
 use super::NetError;
 use hickory_resolver::TokioResolver;
@@ -21,6 +23,7 @@ use hickory_resolver::config::{
 };
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -32,8 +35,15 @@ const ATTEMPTS: usize = 1;
 /// Longest a lookup runs, all its queries (A and AAAA, search domains, retries) together.
 const LOOKUP_LIMIT: Duration = Duration::from_secs(5);
 
-/// The runtime's resolver and the executor its lookups run on.
+/// The runtime's resolver, started by its first lookup.
 pub(crate) struct Dns {
+    servers: Vec<SocketAddr>,
+    /// The resolver, or why it could not start (each lookup then fails with that reason).
+    started: OnceLock<Result<Started, String>>,
+}
+
+/// A running resolver and the executor its lookups run on.
+struct Started {
     resolver: TokioResolver,
     executor: tokio::runtime::Handle,
     /// Dropped with the runtime: the `spell-dns` thread then ends, aborting what is left.
@@ -41,39 +51,30 @@ pub(crate) struct Dns {
 }
 
 impl Dns {
-    /// A resolver that asks `servers` (UDP, then TCP for truncated answers), or the system's
+    /// A resolver that will ask `servers` (UDP, then TCP for truncated answers), or the system's
     /// name servers (`/etc/resolv.conf`) when `servers` is empty; `/etc/hosts` is read either way.
-    pub(crate) fn new(servers: &[SocketAddr]) -> std::io::Result<Dns> {
-        let executor = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let resolver = {
-            let _in_executor = executor.enter();
-            resolver(servers)?
-        };
-        let handle = executor.handle().clone();
-        let (stop, stopped) = oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name("spell-dns".into())
-            .spawn(move || {
-                executor.block_on(async {
-                    let _ = stopped.await;
-                });
-            })?;
-        Ok(Dns {
-            resolver,
-            executor: handle,
-            _stop: stop,
-        })
+    pub(crate) fn new(servers: &[SocketAddr]) -> Dns {
+        Dns {
+            servers: servers.to_vec(),
+            started: OnceLock::new(),
+        }
     }
 
     /// The addresses `host` (a name, not an IP literal) resolves to. Dropping the returned future
     /// cancels the lookup.
     pub(crate) async fn lookup(&self, host: &str) -> Result<Vec<IpAddr>, NetError> {
         let failed = |why: String| NetError::Transport(format!("resolving {host}: {why}"));
-        let resolver = self.resolver.clone();
+        let started = self
+            .started
+            .get_or_init(|| {
+                Started::new(&self.servers)
+                    .map_err(|e| format!("could not start the DNS resolver: {e}"))
+            })
+            .as_ref()
+            .map_err(|why| failed(why.clone()))?;
+        let resolver = started.resolver.clone();
         let name = host.to_string();
-        let mut task = AbortOnDrop(self.executor.spawn(async move {
+        let mut task = AbortOnDrop(started.executor.spawn(async move {
             tokio::time::timeout(LOOKUP_LIMIT, resolver.lookup_ip(name)).await
         }));
         match (&mut task.0).await {
@@ -85,6 +86,35 @@ impl Dns {
             ))),
             Err(e) => Err(failed(format!("the resolver stopped: {e}"))),
         }
+    }
+}
+
+impl Started {
+    fn new(servers: &[SocketAddr]) -> std::io::Result<Started> {
+        let executor = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = executor.handle().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        // The executor goes to its thread first: this runs inside a cast's executor, where
+        // dropping a runtime (were the resolver to fail below) is not allowed; dropping `stop`
+        // ends the thread, which drops it there.
+        std::thread::Builder::new()
+            .name("spell-dns".into())
+            .spawn(move || {
+                executor.block_on(async {
+                    let _ = stopped.await;
+                });
+            })?;
+        let resolver = {
+            let _in_executor = handle.enter();
+            resolver(servers)?
+        };
+        Ok(Started {
+            resolver,
+            executor: handle,
+            _stop: stop,
+        })
     }
 }
 
