@@ -91,21 +91,29 @@ impl Dns {
 
 impl Started {
     fn new(servers: &[SocketAddr]) -> std::io::Result<Started> {
-        let executor = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let handle = executor.handle().clone();
+        // The executor is made and dropped on its own thread only: this runs inside a cast's
+        // executor, where dropping a runtime panics (its shutdown blocks), as it would on any
+        // error below had it been made here. Dropping `stop` ends the thread.
         let (stop, stopped) = oneshot::channel::<()>();
-        // The executor goes to its thread first: this runs inside a cast's executor, where
-        // dropping a runtime (were the resolver to fail below) is not allowed; dropping `stop`
-        // ends the thread, which drops it there.
+        let (made, handle) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name("spell-dns".into())
             .spawn(move || {
+                let executor = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                let executor = match executor {
+                    Ok(executor) => executor,
+                    Err(e) => return drop(made.send(Err(e))),
+                };
+                let _ = made.send(Ok(executor.handle().clone()));
                 executor.block_on(async {
                     let _ = stopped.await;
                 });
             })?;
+        let handle = handle
+            .recv()
+            .map_err(|_| std::io::Error::other("the resolver's thread ended"))??;
         let resolver = {
             let _in_executor = handle.enter();
             resolver(servers)?
