@@ -11,7 +11,7 @@
 //! other, which on this kind of VM moved the noop ratio between 1.9x and 2.7x from run to run.
 
 use spell_benches::fixtures;
-use spell_benches::measure::{env_count, percentile};
+use spell_benches::measure::{env_count, percentile, ratio_quantiles};
 use spell_benches::raw::{Raw, Settings};
 use spell_benches::spells;
 use spell_runtime::{CastRequest, Runtime};
@@ -63,12 +63,11 @@ fn main() {
                 times.push(start.elapsed());
             }
         }
-        let mut ratios: Vec<f64> = times[0]
+        let ratios = times[0]
             .iter()
             .zip(&times[baseline])
             .map(|(spell, base)| spell.as_secs_f64() / base.as_secs_f64())
             .collect();
-        ratios.sort_by(f64::total_cmp);
         for ((name, _), t) in set_ups.iter().zip(&mut times) {
             t.sort();
             println!(
@@ -78,15 +77,10 @@ fn main() {
                 us(percentile(t, 50)),
             );
         }
-        let q = |p: usize| ratios[(ratios.len() - 1) * p / 100];
         println!(
-            "{guest:<6} spell / {}: p10 {:.2}x  p25 {:.2}x  median {:.2}x  p75 {:.2}x  p90 {:.2}x",
+            "{guest:<6} spell / {}: {}",
             set_ups[baseline].0,
-            q(10),
-            q(25),
-            q(50),
-            q(75),
-            q(90),
+            ratio_quantiles(ratios)
         );
     }
 }

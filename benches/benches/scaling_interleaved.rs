@@ -13,7 +13,7 @@
 //! run.
 
 use spell_benches::fixtures;
-use spell_benches::measure::{env_count, percentile};
+use spell_benches::measure::{env_count, percentile, ratio_quantiles};
 use spell_benches::raw::{Raw, Settings};
 use spell_benches::spells;
 use spell_runtime::{CastRequest, Runtime};
@@ -101,26 +101,19 @@ fn main() {
     });
     let rate = |casts: usize, d: Duration| casts as f64 / d.as_secs_f64() / 1e3;
     for (i, (name, _)) in set_ups.iter().enumerate() {
-        let mut ratios: Vec<f64> = one[i]
+        let ratios = one[i]
             .iter()
             .zip(&two[i])
             .map(|(one, two)| 2.0 * one.as_secs_f64() / two.as_secs_f64())
             .collect();
-        ratios.sort_by(f64::total_cmp);
         let (mut one, mut two) = (one[i].clone(), two[i].clone());
         one.sort();
         two.sort();
-        let q = |p: usize| ratios[(ratios.len() - 1) * p / 100];
         println!(
-            "{name:<18} 1 thread {:>6.1}k/s  2 threads {:>6.1}k/s (medians)  2 / 1: p10 {:.2}x  \
-             p25 {:.2}x  median {:.2}x  p75 {:.2}x  p90 {:.2}x",
+            "{name:<18} 1 thread {:>6.1}k/s  2 threads {:>6.1}k/s (medians)  2 / 1: {}",
             rate(batch, percentile(&one, 50)),
             rate(2 * batch, percentile(&two, 50)),
-            q(10),
-            q(25),
-            q(50),
-            q(75),
-            q(90),
+            ratio_quantiles(ratios),
         );
     }
 }

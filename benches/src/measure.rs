@@ -93,6 +93,21 @@ pub fn percentile(sorted: &[Duration], p: usize) -> Duration {
     sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
 }
 
+/// Per-round ratios as the interleaved benches print them: `p10 1.52x  p25 ...  p90 1.77x`
+/// (sorted here; the quantile at `(len - 1) * p / 100`).
+pub fn ratio_quantiles(mut ratios: Vec<f64>) -> String {
+    ratios.sort_by(f64::total_cmp);
+    let q = |p: usize| ratios[(ratios.len() - 1) * p / 100];
+    format!(
+        "p10 {:.2}x  p25 {:.2}x  median {:.2}x  p75 {:.2}x  p90 {:.2}x",
+        q(10),
+        q(25),
+        q(50),
+        q(75),
+        q(90)
+    )
+}
+
 /// A count a bench takes from the environment (`SPELL_BENCH_CASTS`, ...), or `default`.
 pub fn env_count(name: &str, default: usize) -> usize {
     std::env::var(name)
