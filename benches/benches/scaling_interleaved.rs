@@ -76,11 +76,13 @@ fn main() {
                 }
             });
         }
-        // The wall time of one batch of `set_up` on `threads` threads.
+        // The wall time of one batch of `set_up` on `threads` threads. Read before the start:
+        // after it, this thread competes with two busy workers for two cores and could read
+        // the clock late, shortening two-thread batches.
         let run = |set_up: usize, threads: usize| {
             job.store(set_up * 2 + threads - 1, SeqCst);
-            start.wait();
             let began = Instant::now();
+            start.wait();
             done.wait();
             began.elapsed()
         };
