@@ -2,6 +2,8 @@
 //! a local `nats-server -js` (file storage in a temp dir), against in-process casts of the same
 //! spell. Not criterion: prints one line per scenario.
 //!
+//! - the floor: the same casts through a bare JetStream work queue on the same server
+//!   (`service/raw_jetstream.rs`), closed and open loop;
 //! - throughput: `SPELL_BENCH_CASTS` (default 10,000) casts submitted with 256 outstanding,
 //!   through 1 and 2 workers: casts/s and submit-to-result latency percentiles;
 //! - open loop: casts offered at a fixed rate (`SPELL_BENCH_RATE`, default 1,000/s) for 5 s;
@@ -16,11 +18,15 @@
 
 use spell_benches::measure::{env_count, percentile};
 use spell_core::Policy;
-use spell_runtime::{CastRequest, Runtime};
+use spell_runtime::{CastRequest, Runtime, Spell};
 use spell_service::{Billed, CastJob, Client, NatsOptions, ServiceConfig, Worker};
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "service/raw_jetstream.rs"]
+mod raw_jetstream;
 
 #[path = "../../spell-service/tests/support/nats_server.rs"]
 #[expect(dead_code, reason = "restarting the server is for the tests")]
@@ -88,6 +94,25 @@ impl WorkerHandle {
         }
     }
 
+    /// The bare JetStream queue's worker (`raw_jetstream`), stopped when the handle is dropped.
+    fn start_raw(url: &str, spell: Spell) -> WorkerHandle {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("tokio");
+        rt.spawn(raw_jetstream::worker(
+            url.to_string(),
+            spell,
+            WORKER_CONCURRENCY,
+        ));
+        WorkerHandle {
+            runtime: Some(rt),
+            done: None,
+            finished: None,
+        }
+    }
+
     /// Drains and stops.
     fn stop(mut self) {
         if let Some(done) = self.done.take() {
@@ -129,15 +154,45 @@ impl Figures {
     }
 }
 
-/// Submits `n` casts with keys `prefix-i`, at most `OUTSTANDING` unanswered, or one every
-/// `interval` when given (open loop); each one's submit-to-result time.
+/// One cast through a queue, by its index: resolves when its result is in.
+type Cast = Box<dyn Fn(usize) -> Pin<Box<dyn Future<Output = ()> + Send>>>;
+
+/// Casts of the hello spell through Spell's service, with keys `prefix-i`.
+fn through_spell(client: &Client, digest: &str, prefix: &str) -> Cast {
+    let (client, digest, prefix) = (client.clone(), digest.to_string(), prefix.to_string());
+    Box::new(move |i| {
+        let (client, job) = (
+            client.clone(),
+            CastJob::new(&digest, "bench", format!("{prefix}-{i}")).arg("bench"),
+        );
+        Box::pin(async move {
+            let result = client
+                .cast(&job, Duration::from_secs(120))
+                .await
+                .expect("cast");
+            assert_eq!(result.stdout, b"Hello, bench!\n");
+        })
+    })
+}
+
+/// Casts of the hello spell through the bare JetStream queue, with ids `prefix-i`.
+fn through_raw(client: &raw_jetstream::Client, prefix: &str) -> Cast {
+    let (client, prefix) = (client.clone(), prefix.to_string());
+    Box::new(move |i| {
+        let (client, id) = (client.clone(), format!("{prefix}-{i}"));
+        Box::pin(async move {
+            assert_eq!(client.cast(&id, "bench").await, b"Hello, bench!\n");
+        })
+    })
+}
+
+/// Makes `n` casts, at most `OUTSTANDING` unanswered, or one every `interval` when given (open
+/// loop); each one's submit-to-result time.
 async fn drive(
-    client: &Client,
-    digest: &str,
-    prefix: &str,
     n: usize,
     interval: Option<Duration>,
     on_half: impl FnOnce(),
+    cast: Cast,
 ) -> Figures {
     let slots = Arc::new(tokio::sync::Semaphore::new(OUTSTANDING));
     let started = Instant::now();
@@ -154,17 +209,10 @@ async fn drive(
             t.tick().await;
         }
         let permit = slots.clone().acquire_owned().await.expect("slots");
-        let (client, job) = (
-            client.clone(),
-            CastJob::new(digest, "bench", format!("{prefix}-{i}")).arg("bench"),
-        );
+        let cast = cast(i);
         tasks.spawn(async move {
             let t = Instant::now();
-            let result = client
-                .cast(&job, Duration::from_secs(120))
-                .await
-                .expect("cast");
-            assert_eq!(result.stdout, b"Hello, bench!\n");
+            cast.await;
             drop(permit);
             t.elapsed()
         });
@@ -220,29 +268,58 @@ fn main() {
         .0
         .to_hex();
 
-    let figures = client_rt.block_on(drive(&client, &digest, "one", casts, None, || {}));
+    // The floor: the same casts through a bare JetStream queue on the same server.
+    let raw_worker = WorkerHandle::start_raw(&url, spell.clone());
+    let raw = client_rt.block_on(raw_jetstream::Client::connect(&url));
+    client_rt
+        .block_on(drive(casts, None, || {}, through_raw(&raw, "one")))
+        .print("raw_jetstream_1_worker");
+    client_rt
+        .block_on(drive(
+            rate * 5,
+            Some(Duration::from_secs(1) / rate as u32),
+            || {},
+            through_raw(&raw, "open"),
+        ))
+        .print(&format!("raw_jetstream_1_worker_open_loop_{rate}_per_s"));
+    drop(raw_worker);
+
+    let figures = client_rt.block_on(drive(
+        casts,
+        None,
+        || {},
+        through_spell(&client, &digest, "one"),
+    ));
     figures.print("1_worker");
     let second = WorkerHandle::start(&url, "w2", config.clone(), &runtime);
-    let figures = client_rt.block_on(drive(&client, &digest, "two", casts, None, || {}));
+    let figures = client_rt.block_on(drive(
+        casts,
+        None,
+        || {},
+        through_spell(&client, &digest, "two"),
+    ));
     figures.print("2_workers");
     second.stop();
-    let offered = rate * 5;
+    let (offered, every) = (rate * 5, Duration::from_secs(1) / rate as u32);
     let figures = client_rt.block_on(drive(
-        &client,
-        &digest,
-        "open",
         offered,
-        Some(Duration::from_secs(1) / rate as u32),
+        Some(every),
         || {},
+        through_spell(&client, &digest, "open"),
     ));
     figures.print(&format!("1_worker_open_loop_{rate}_per_s"));
 
     let doomed = std::sync::Mutex::new(Some(WorkerHandle::start(&url, "doomed", config, &runtime)));
-    let figures = client_rt.block_on(drive(&client, &digest, "crash", casts, None, || {
-        if let Some(w) = doomed.lock().expect("lock").take() {
-            w.crash();
-        }
-    }));
+    let figures = client_rt.block_on(drive(
+        casts,
+        None,
+        || {
+            if let Some(w) = doomed.lock().expect("lock").take() {
+                w.crash();
+            }
+        },
+        through_spell(&client, &digest, "crash"),
+    ));
     figures.print("2_workers_one_killed_halfway");
     first.stop();
     let retried = client_rt.block_on(async {
@@ -293,12 +370,20 @@ fn main() {
         .spawn()
         .expect("spell worker");
     let pid = worker.id().to_string();
-    client_rt.block_on(drive(&client, &digest, "warm", 1_000, None, || {}));
+    client_rt.block_on(drive(
+        1_000,
+        None,
+        || {},
+        through_spell(&client, &digest, "warm"),
+    ));
     let warm = rss_mib(&pid);
     let mut half = 0.0;
-    let figures = client_rt.block_on(drive(&client, &digest, "process", casts, None, || {
-        half = rss_mib(&pid);
-    }));
+    let figures = client_rt.block_on(drive(
+        casts,
+        None,
+        || half = rss_mib(&pid),
+        through_spell(&client, &digest, "process"),
+    ));
     let end = rss_mib(&pid);
     figures.print("worker_process");
     println!(

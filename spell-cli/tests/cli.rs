@@ -240,6 +240,9 @@ const FLOOD_THEN_SPIN: &str = r#"(module
   (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 17)
   (data (i32.const 0) "\10\00\00\00\00\00\10\00")
+  ;; The first and last bytes of the 1 MiB it writes.
+  (data (i32.const 16) "<")
+  (data (i32.const 1048591) ">")
   (func (export "_start") (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
     (loop br 0)))"#;
 
@@ -282,6 +285,8 @@ fn a_stalled_stdout_reader_does_not_hold_the_cast_past_its_deadline() {
     let status = child.wait().expect("wait");
     let (at, line) = reported.join().expect("join");
     assert_eq!(out.len(), 1 << 20, "all of stdout arrives in the end");
+    // Written in place until the pipe was full, then by the writer thread: in order.
+    assert_eq!((out[0], out[out.len() - 1]), (b'<', b'>'));
     assert_eq!(status.code(), Some(3));
     assert!(line.contains("cast ended: timeout"), "{line}");
     assert!(

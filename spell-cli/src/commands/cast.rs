@@ -185,9 +185,13 @@ struct SpellInfo {
 }
 
 fn cast(args: Args, on_output: Option<OutputCallback>) -> anyhow::Result<(CastOutcome, SpellInfo)> {
-    // One cast: a pool sized for one, and the module compiled once across runs.
+    // One cast: no pooling allocator (it pays off from a process's second cast on, and making
+    // one costs about 0.3 ms: reservations, and five reads of the cgroup's CPU quota), no
+    // metrics (nobody scrapes them), and the module compiled once across runs.
     let mut builder = Runtime::builder()
         .max_concurrent_casts(1)
+        .pooling(false)
+        .metrics(false)
         .wasi_p3(args.wasi_p3);
     if let Some(dir) = crate::commands::cache::dir().filter(|_| !args.no_cache) {
         builder = builder.cache_dir(dir);
