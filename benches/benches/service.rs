@@ -14,7 +14,7 @@
 //! The process's resident memory is printed after each scenario (workers, client and casts share
 //! the process). Last, when the `spell` binary is built beside this one (`cargo build --release
 //! -p spell-cli`), a `spell worker` process takes `SPELL_BENCH_CASTS` more casts after 1,000 to
-//! warm up, and its own resident memory is printed along the way.
+//! warm up, and its own resident memory is printed along the way; then it takes the open loop.
 
 use spell_benches::measure::{env_count, percentile};
 use spell_core::Policy;
@@ -34,6 +34,8 @@ mod nats_server;
 
 const OUTSTANDING: usize = 256;
 const WORKER_CONCURRENCY: usize = 64;
+/// The bare queue's worker thread, by name, so its CPU time can be read.
+const RAW_WORKER_THREAD: &str = "raw-worker";
 
 fn policy() -> Policy {
     Policy::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml").as_ref())
@@ -49,6 +51,37 @@ fn rss_mib(pid: &str) -> f64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
+}
+
+/// The CPU time process `pid` has used so far (user and system, all threads).
+fn cpu_time(pid: &str) -> Duration {
+    cpu_time_of(&format!("/proc/{pid}/stat"))
+}
+
+/// The CPU time this process's threads named `name` have used so far.
+fn threads_cpu_time(name: &str) -> Duration {
+    let tasks = std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten();
+    tasks
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
+        .map(|t| cpu_time_of(&t.path().join("stat").to_string_lossy()))
+        .sum()
+}
+
+/// The user and system time in a `/proc` `stat` file.
+fn cpu_time_of(path: &str) -> Duration {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // The fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks: u64 = fields
+        .get(11..13)
+        .map_or(0, |t| t.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
 }
 
 /// A worker on its own 1-thread tokio runtime, so it can be stopped abruptly.
@@ -98,6 +131,7 @@ impl WorkerHandle {
     fn start_raw(url: &str, spell: Spell) -> WorkerHandle {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
+            .thread_name(RAW_WORKER_THREAD)
             .enable_all()
             .build()
             .expect("tokio");
@@ -271,9 +305,17 @@ fn main() {
     // The floor: the same casts through a bare JetStream queue on the same server.
     let raw_worker = WorkerHandle::start_raw(&url, spell.clone());
     let raw = client_rt.block_on(raw_jetstream::Client::connect(&url));
+    let cpu_before = threads_cpu_time(RAW_WORKER_THREAD);
     client_rt
         .block_on(drive(casts, None, || {}, through_raw(&raw, "one")))
         .print("raw_jetstream_1_worker");
+    let cpu = threads_cpu_time(RAW_WORKER_THREAD) - cpu_before;
+    println!(
+        "service/raw_jetstream_1_worker: {:.1} µs of the worker's CPU a cast ({:.0} casts per \
+         second of its CPU)",
+        cpu.as_secs_f64() * 1e6 / casts as f64,
+        casts as f64 / cpu.as_secs_f64(),
+    );
     client_rt
         .block_on(drive(
             rate * 5,
@@ -376,7 +418,7 @@ fn main() {
         || {},
         through_spell(&client, &digest, "warm"),
     ));
-    let warm = rss_mib(&pid);
+    let (warm, cpu_before) = (rss_mib(&pid), cpu_time(&pid));
     let mut half = 0.0;
     let figures = client_rt.block_on(drive(
         casts,
@@ -384,14 +426,29 @@ fn main() {
         || half = rss_mib(&pid),
         through_spell(&client, &digest, "process"),
     ));
-    let end = rss_mib(&pid);
+    let (end, cpu) = (rss_mib(&pid), cpu_time(&pid) - cpu_before);
     figures.print("worker_process");
+    println!(
+        "service/worker_process: {:.1} µs of the worker's CPU a cast ({:.0} casts per second of \
+         its CPU)",
+        cpu.as_secs_f64() * 1e6 / casts as f64,
+        casts as f64 / cpu.as_secs_f64(),
+    );
     println!(
         "service/worker_process: the worker's RSS after 1,000 casts {warm:.1} MiB, after {} more \
          {half:.1} MiB, after {casts} more {end:.1} MiB ({:+.1} MiB)",
         casts / 2,
         end - warm,
     );
+    // The deployed shape of the open loop: the worker a process of its own, on all cores.
+    client_rt
+        .block_on(drive(
+            offered,
+            Some(every),
+            || {},
+            through_spell(&client, &digest, "process-open"),
+        ))
+        .print(&format!("worker_process_open_loop_{rate}_per_s"));
     // SIGTERM: the worker drains and exits.
     let _ = std::process::Command::new("kill").arg(&pid).status();
     let _ = worker.wait();
