@@ -52,6 +52,24 @@ def gathered_per_cast(n: int, in_flight: int, rounds: int, target: spell.Spell) 
     return per_cast(1, rounds, lambda: asyncio.run(run())) / (n // in_flight * in_flight)
 
 
+def gathered_floor(n: int, in_flight: int, rounds: int) -> float:
+    """`gathered_per_cast`'s harness with futures that are done already and no cast: what
+    asyncio itself costs per awaited future, the floor under any async cast."""
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+
+        def done() -> asyncio.Future:
+            future = loop.create_future()
+            future.set_result(None)
+            return future
+
+        for _ in range(n // in_flight):
+            await asyncio.gather(*(done() for _ in range(in_flight)))
+
+    return per_cast(1, rounds, lambda: asyncio.run(run())) / (n // in_flight * in_flight)
+
+
 def threaded_per_cast(n: int, threads: int, target: spell.Spell) -> float:
     """Seconds per cast when `threads` threads each cast n / threads times."""
     workers = [threading.Thread(target=lambda: [target.cast() for _ in range(n // threads)]) for _ in range(threads)]
@@ -89,6 +107,7 @@ def main() -> None:
         ("hello + Python record hook", per_cast(n, opts.rounds, lambda: hello.cast(["bench"], meter=records.append)), None),
         ("noop, cast_async awaited", async_per_cast(n, opts.rounds, noop), None),
         ("noop, 8 cast_async gathered", gathered_per_cast(n, 8, opts.rounds, noop), None),
+        ("asyncio alone, 8 done gathered", gathered_floor(n, 8, opts.rounds), None),
         ("noop, 2 threads (throughput)", min(threaded_per_cast(n, 2, noop) for _ in range(opts.rounds)), rust(noop, threads=2)),
     ]
     print(f"per-cast latency, best of {opts.rounds} x {n} casts")
