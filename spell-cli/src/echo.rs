@@ -43,9 +43,12 @@ impl Echo {
 
     /// Writes `line` to stderr after the guest's own stderr, then waits for any writer thread.
     pub fn finish(self, line: Option<String>) {
+        // The callback may outlive the cast (a large store is dropped by the runtime's reaper),
+        // so each sink is taken out of its lock rather than out of its `Arc`.
         let take = |sink: Arc<Mutex<Sink>>| {
             let mut sink = sink.lock().unwrap_or_else(PoisonError::into_inner);
-            std::mem::replace(&mut *sink, Sink::new(Out::Stdout))
+            let fresh = Sink::new(sink.out);
+            std::mem::replace(&mut *sink, fresh)
         };
         let (stdout, mut stderr) = (take(self.stdout), take(self.stderr));
         if let Some(line) = line {
