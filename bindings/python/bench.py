@@ -59,7 +59,7 @@ def gathered_floor(n: int, in_flight: int, rounds: int) -> float:
     async def run() -> None:
         loop = asyncio.get_running_loop()
 
-        def done() -> asyncio.Future:
+        def done() -> "asyncio.Future[None]":
             future = loop.create_future()
             future.set_result(None)
             return future
