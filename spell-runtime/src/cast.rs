@@ -26,18 +26,18 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 pub const MAX_ARGS_ENV_BYTES: usize = 1 << 20;
 
 /// Fuel metering: the host takes stock of the fuel a guest burned (and the guest yields to the
-/// executor) every this many units when the cast owns its thread (`Spell::cast`). Compiled code
-/// keeps its fuel count in a register and writes it back only at calls, returns and these slice
-/// ends, so a cast stopped between them (a timeout or cancellation inside a loop, a trap) reports
-/// at most a slice less than it burned: here about a tenth of a millisecond of interpreter code.
-/// A yield costs about a microsecond (a fiber switch each way): at 100,000 units a micropython
-/// loop ran 16-18% slower than raw wasmtime with fuel, at 10^6 9-10% (the rest is epoch checks).
+/// executor) every this many units, unless an event loop drives the cast. Compiled code keeps
+/// its fuel count in a register and writes it back only at calls, returns and these slice ends,
+/// so a cast stopped between them (a timeout or cancellation inside a loop, a trap) reports at
+/// most a slice less than it burned: here about a tenth of a millisecond of interpreter code. A
+/// yield costs about a microsecond (a fiber switch each way), and a cast an executor polls reads
+/// the thread CPU clock at each: at 100,000 units a micropython loop ran 16-18% slower than raw
+/// wasmtime with fuel on its own thread and 27-43% through `cast_async`, at 10^6 9-10% both ways
+/// (the rest is epoch checks).
 pub(crate) const FUEL_SLICE: u64 = 1_000_000;
 
-/// The fuel slice of a cast an executor polls (`cast_async`, and `cast_eager` on an event loop's
-/// thread, which must get its thread back within its budget): other tasks wait for its yields.
-/// Each also reads the thread CPU clock: a micropython loop ran 27-43% slower than raw wasmtime
-/// with fuel this way, 9-10% with [`FUEL_SLICE`], which would hold an event loop up to 1 ms.
+/// The fuel slice of a cast an event loop's thread polls first (`cast_eager`), which must get
+/// its thread back within its budget (about 0.25 ms); [`FUEL_SLICE`] would hold it up to 1 ms.
 pub(crate) const SHARED_FUEL_SLICE: u64 = 100_000;
 
 /// What to cast with. By default: no arguments beyond `argv[0]` (the spell's name), no
@@ -293,17 +293,30 @@ pub(crate) fn poll_first<F: Future>(
     fut.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
 }
 
-/// How a cast's CPU time (`cpu_ns`) is measured: the thread CPU clock costs a system call per
-/// read, so it is read as rarely as the way the cast is driven allows (and `cpu_clock.rs`
-/// spares most of those reads).
+/// How a cast is driven, which decides how its CPU time (`cpu_ns`) is measured (the thread CPU
+/// clock costs a system call per read, so it is read as rarely as the driving allows, and
+/// `cpu_clock.rs` spares most of those reads) and how often a fuel-metered guest yields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CpuClock {
-    /// The cast runs on the calling thread from start to end (`Spell::cast`): the thread's CPU
-    /// time over the cast.
-    Thread,
-    /// An executor polls it, may move it between threads and runs other tasks between polls
-    /// (`Spell::cast_async`): each poll is measured.
-    PerPoll,
+pub(crate) enum Driven {
+    /// On the calling thread from start to end (`Spell::cast`, `Spell::cast_interruptible`): the
+    /// thread's CPU time over the cast.
+    OnThread,
+    /// By an executor that may move it between threads and runs other tasks between polls
+    /// (`Spell::cast_async`): each poll is measured. A poll holds its thread for a fuel slice
+    /// (about 0.1 ms of interpreter code) or an epoch tick at most.
+    Executor,
+    /// First on an event loop's thread within a budget, then by the pool (`Spell::cast_eager`):
+    /// each poll is measured, and the guest yields every [`SHARED_FUEL_SLICE`].
+    EventLoop,
+}
+
+impl Driven {
+    fn fuel_slice(self) -> u64 {
+        match self {
+            Driven::OnThread | Driven::Executor => FUEL_SLICE,
+            Driven::EventLoop => SHARED_FUEL_SLICE,
+        }
+    }
 }
 
 /// Runs a cast: see [`crate::Spell::cast`]. Refusals before it starts are counted in the
@@ -311,7 +324,7 @@ pub(crate) enum CpuClock {
 pub(crate) async fn run(
     spell: &SpellInner,
     req: CastRequest,
-    clock: CpuClock,
+    driven: Driven,
 ) -> Result<CastOutcome, Error> {
     use tracing::field::Empty;
     let span = tracing::info_span!(
@@ -339,7 +352,7 @@ pub(crate) async fn run(
     // `Box::pin(cast(..))` built it on the stack and copied all 3.8 KB.
     let outcome = Box::into_pin(Box::write(
         Box::new_uninit(),
-        cast(spell, req, clock, &span),
+        cast(spell, req, driven, &span),
     ))
     .instrument(span.clone())
     .await;
@@ -378,7 +391,7 @@ fn record_on(span: &tracing::Span, o: &CastOutcome) {
 async fn cast(
     spell: &SpellInner,
     req: CastRequest,
-    clock: CpuClock,
+    driven: Driven,
     span: &tracing::Span,
 ) -> Result<CastOutcome, Error> {
     if let Some(standing) = &spell.standing {
@@ -527,16 +540,12 @@ async fn cast(
                 // Only fail when fuel or async is not enabled, which `fuel_metered` and the
                 // engine's configuration rule out.
                 let _ = store.set_fuel(fuel);
-                let slice = match clock {
-                    CpuClock::Thread => FUEL_SLICE,
-                    CpuClock::PerPoll => SHARED_FUEL_SLICE,
-                };
-                let _ = store.fuel_async_yield_interval(Some(slice));
+                let _ = store.fuel_async_yield_interval(Some(driven.fuel_slice()));
             }
             arm_deadline(&mut store);
             let mut cpu = Duration::ZERO;
             let (result, ended) =
-                supervise(&mut store, &spell.pre, export, &deadline, clock, &mut cpu).await;
+                supervise(&mut store, &spell.pre, export, &deadline, driven, &mut cpu).await;
             if result.is_some() && ended >= deadline.at {
                 // It finished, but after its deadline (a host call that ran long): a timeout.
                 let _ = deadline.check_at(ended);
@@ -731,7 +740,7 @@ async fn supervise(
     pre: &SpellPre,
     export: &str,
     deadline: &Deadline,
-    clock: CpuClock,
+    driven: Driven,
     cpu: &mut Duration,
 ) -> (Option<wasmtime::Result<Vec<Val>>>, Instant) {
     let now = Instant::now();
@@ -740,8 +749,8 @@ async fn supervise(
     }
     // The start as a plain `Duration`: `ThreadTime` is `!Send`, and holding one across the
     // awaits below would make `Spell::cast_async` unusable on a multi-threaded executor.
-    let whole = (clock == CpuClock::Thread).then(|| crate::cpu_clock::start_at(now));
-    let per_poll = (clock == CpuClock::PerPoll).then_some(&mut *cpu);
+    let whole = (driven == Driven::OnThread).then(|| crate::cpu_clock::start_at(now));
+    let per_poll = (driven != Driven::OnThread).then_some(&mut *cpu);
     let mut cancel = deadline.cancel.as_ref().map(|c| c.tx.subscribe());
     let result = {
         // Pinned here and raced by reference: moved into the select or `guarded`, the futures

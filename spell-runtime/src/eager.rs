@@ -6,7 +6,7 @@
 //! longer than the budget (a running guest yields at least every fuel slice or epoch tick; one
 //! blocked in a host call is released by a timer of millisecond resolution).
 
-use crate::cast::{CastOutcome, CastRequest, CpuClock};
+use crate::cast::{CastOutcome, CastRequest, Driven};
 use crate::error::Error;
 use crate::spell::Spell;
 use std::future::Future;
@@ -68,7 +68,7 @@ impl Spell {
         let spell = self.clone();
         let mut cast =
             Box::pin(
-                async move { crate::cast::run(&spell.inner, request, CpuClock::PerPoll).await },
+                async move { crate::cast::run(&spell.inner, request, Driven::EventLoop).await },
             );
         if tokio::runtime::Handle::try_current().is_err() {
             let started = Instant::now();

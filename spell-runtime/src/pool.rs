@@ -172,7 +172,9 @@ impl Spell {
         let cancel = request.cancel.get_or_insert_with(Default::default).clone();
         let mut raised = None;
         let outcome = crate::cast::block_on(async {
-            let mut cast = Box::pin(self.cast_async(request));
+            // Driven on this thread to its end, as `Spell::cast`: its slice and CPU clock (the
+            // checks of `interrupted` between its polls, microseconds every `every`, count in).
+            let mut cast = Box::pin(self.cast_on_this_thread(request));
             loop {
                 tokio::select! {
                     outcome = &mut cast => return outcome,

@@ -1,6 +1,6 @@
 //! A loaded [`Spell`]: verified, granted, compiled and pre-instantiated, ready to cast.
 
-use crate::cast::{CastOutcome, CastRequest, CastState, CpuClock};
+use crate::cast::{CastOutcome, CastRequest, CastState, Driven};
 use crate::component::ComponentPre;
 use crate::error::Error;
 use crate::metrics::SpellMetrics;
@@ -128,19 +128,20 @@ impl Spell {
     }
 
     /// Casts the spell without blocking an async executor: the guest yields to the executor
-    /// every epoch tick, and a guest blocked in a host call is still stopped at its deadline.
+    /// every epoch tick and, with fuel metering, every million units of fuel (about 0.1 ms of
+    /// interpreter code), and a guest blocked in a host call is still stopped at its deadline.
     /// Needs a tokio runtime with its time and IO drivers (`enable_all`): deadlines use its
     /// timer, and the guest's network requests its reactor.
     pub async fn cast_async(&self, request: CastRequest) -> Result<CastOutcome, Error> {
-        crate::cast::run(&self.inner, request, CpuClock::PerPoll).await
+        crate::cast::run(&self.inner, request, Driven::Executor).await
     }
 
     /// The cast of [`Spell::cast`]: driven to its end on this thread, so its CPU time is this
     /// thread's.
-    fn cast_on_this_thread(
+    pub(crate) fn cast_on_this_thread(
         &self,
         request: CastRequest,
     ) -> impl Future<Output = Result<CastOutcome, Error>> + '_ {
-        crate::cast::run(&self.inner, request, CpuClock::Thread)
+        crate::cast::run(&self.inner, request, Driven::OnThread)
     }
 }
