@@ -16,14 +16,16 @@
 
 use crate::compile::{self, CompileBudget};
 use crate::error::Error;
+use crate::runtime::lock;
 use lru::LruCache;
 use spell_core::{ModuleKind, Sha256Digest};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
@@ -127,6 +129,11 @@ impl Compiled {
 
 pub(crate) struct ModuleCache {
     memory: Mutex<LruCache<Sha256Digest, Compiled>>,
+    /// The modules being read from disk or compiled, each with the lock its loaders take turns
+    /// on: of a burst of loads of one new module (a service worker's first batch for a new
+    /// spell) one compiles and the others take the result from memory. Each compile takes every
+    /// core and, for a large module, gigabytes.
+    loading: Mutex<HashMap<Sha256Digest, Arc<Mutex<()>>>>,
     disk: Option<DiskCache>,
     compiled: AtomicU64,
     memory_hits: AtomicU64,
@@ -154,6 +161,7 @@ impl ModuleCache {
         let capacity = NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
         Ok(ModuleCache {
             memory: Mutex::new(LruCache::new(capacity)),
+            loading: Mutex::default(),
             disk,
             compiled: AtomicU64::new(0),
             memory_hits: AtomicU64::new(0),
@@ -173,6 +181,7 @@ impl ModuleCache {
 
     /// The compiled module or component (`kind`) for `wasm`, from memory, disk or a fresh
     /// compile. It is compiled only within `budget` (for a component: summed over its modules).
+    /// Concurrent loads of one module wait for the first: it is compiled once.
     pub(crate) fn get(
         &self,
         engine: &Engine,
@@ -181,40 +190,63 @@ impl ModuleCache {
         kind: ModuleKind,
         budget: &CompileBudget,
     ) -> Result<Compiled, Error> {
-        if let Some(m) = self.lock().get(&digest) {
-            self.memory_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(m.clone());
+        if let Some(m) = self.in_memory(&digest) {
+            return Ok(m);
         }
-        // What an engine with the async ABI (WASI preview 3) refuses by the bytes, whether the
-        // code comes from disk or the compiler; checked once, as what is in memory passed it.
-        if kind == ModuleKind::Component && engine.get_concurrency_support() {
-            crate::component_instances::check(wasm)?;
-        }
-        let module = match self
-            .disk
-            .as_ref()
-            .and_then(|d| self.load_from_disk(engine, d, digest, kind))
-        {
-            Some(m) => m,
-            None => {
-                compile::check(wasm, budget)?;
-                let m = Compiled::compile(engine, kind, wasm).map_err(|e| {
-                    Error::ModuleInvalid(match kind {
-                        ModuleKind::Component => crate::component::compile_error(engine, wasm, &e),
-                        ModuleKind::Core => format!("{e:#}"),
-                    })
-                })?;
-                self.compiled.fetch_add(1, Ordering::Relaxed);
-                if let Some(d) = &self.disk
-                    && let Err(e) = d.store(digest, &m)
-                {
-                    tracing::warn!("could not write AOT artifact: {e}");
-                }
-                m
+        // From disk or a fresh compile, then kept in memory.
+        let load = || -> Result<Compiled, Error> {
+            // What an engine with the async ABI (WASI preview 3) refuses by the bytes, whether
+            // the code comes from disk or the compiler; checked once, as what is in memory
+            // passed it.
+            if kind == ModuleKind::Component && engine.get_concurrency_support() {
+                crate::component_instances::check(wasm)?;
             }
+            let module = match self
+                .disk
+                .as_ref()
+                .and_then(|d| self.load_from_disk(engine, d, digest, kind))
+            {
+                Some(m) => m,
+                None => {
+                    compile::check(wasm, budget)?;
+                    let m = Compiled::compile(engine, kind, wasm).map_err(|e| {
+                        Error::ModuleInvalid(match kind {
+                            ModuleKind::Component => {
+                                crate::component::compile_error(engine, wasm, &e)
+                            }
+                            ModuleKind::Core => format!("{e:#}"),
+                        })
+                    })?;
+                    self.compiled.fetch_add(1, Ordering::Relaxed);
+                    if let Some(d) = &self.disk
+                        && let Err(e) = d.store(digest, &m)
+                    {
+                        tracing::warn!("could not write AOT artifact: {e}");
+                    }
+                    m
+                }
+            };
+            self.memory().put(digest, module.clone());
+            Ok(module)
         };
-        self.lock().put(digest, module.clone());
-        Ok(module)
+        let turn = lock(&self.loading).entry(digest).or_default().clone();
+        let got = {
+            let _turn = lock(&turn);
+            // The loader before us may have put it there (after a failure, this one tries too).
+            self.in_memory(&digest).map_or_else(load, Ok)
+        };
+        let mut loading = lock(&self.loading);
+        // Clones are made under this lock: the map's and ours alone means nobody else waits.
+        if Arc::strong_count(&turn) == 2 {
+            loading.remove(&digest);
+        }
+        got
+    }
+
+    fn in_memory(&self, digest: &Sha256Digest) -> Option<Compiled> {
+        let m = self.memory().get(digest)?.clone();
+        self.memory_hits.fetch_add(1, Ordering::Relaxed);
+        Some(m)
     }
 
     fn load_from_disk(
@@ -248,7 +280,7 @@ impl ModuleCache {
         self.disk.as_ref().map_or(Ok(()), DiskCache::check)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<Sha256Digest, Compiled>> {
+    fn memory(&self) -> std::sync::MutexGuard<'_, LruCache<Sha256Digest, Compiled>> {
         self.memory.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -127,6 +127,7 @@ impl WorkerBuilder {
                     std::num::NonZeroUsize::new(SPELL_CACHE_CAPACITY)
                         .unwrap_or(std::num::NonZeroUsize::MIN),
                 )),
+                loading: Mutex::default(),
                 tenants: Mutex::new(HashMap::new()),
                 stats: Stats::default(),
                 pulling: AtomicBool::new(false),
@@ -167,6 +168,9 @@ struct Inner {
     id: String,
     config: ServiceConfig,
     spells: Mutex<lru::LruCache<Sha256Digest, Spell>>,
+    /// The digests being fetched and loaded, each with the lock their requests take turns on:
+    /// a first batch of requests for a new spell fetches, verifies and loads it once.
+    loading: Mutex<HashMap<Sha256Digest, Arc<tokio::sync::Mutex<()>>>>,
     tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
     stats: Stats,
     /// Pulling requests: its streams and consumer exist and it is not draining.
@@ -951,12 +955,37 @@ async fn tenant_slot(
     }
 }
 
-/// The spell for a request's digest, loaded under the worker's policy (cached per digest).
+/// The spell for a request's digest, loaded under the worker's policy (cached per digest;
+/// requests for one digest not yet cached wait for the first's load).
 async fn load(inner: &Arc<Inner>, streams: &Streams, job: &CastJob) -> Result<Spell, ServiceError> {
     let digest = job.spell_digest()?;
     if let Some(spell) = lock(&inner.spells).get(&digest) {
         return Ok(spell.clone());
     }
+    let turn = lock(&inner.loading).entry(digest).or_default().clone();
+    let loaded = {
+        let _turn = turn.lock().await;
+        // The request before this one may have loaded it (after a failure, this one tries too).
+        let cached = lock(&inner.spells).get(&digest).cloned();
+        match cached {
+            Some(spell) => Ok(spell),
+            None => fetch_and_load(inner, streams, job, digest).await,
+        }
+    };
+    let mut loading = lock(&inner.loading);
+    // Clones are made under this lock: the map's and ours alone means nobody else waits.
+    if Arc::strong_count(&turn) == 2 {
+        loading.remove(&digest);
+    }
+    loaded
+}
+
+async fn fetch_and_load(
+    inner: &Arc<Inner>,
+    streams: &Streams,
+    job: &CastJob,
+    digest: Sha256Digest,
+) -> Result<Spell, ServiceError> {
     let policy = read_policy(inner);
     let bytes = packages::fetch(streams, &digest, policy.package.max_package_bytes).await?;
     let inner2 = inner.clone();

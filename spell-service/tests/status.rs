@@ -8,9 +8,12 @@ mod http_get;
 #[path = "support/nats_server.rs"]
 #[expect(dead_code, reason = "restarting the server is for other tests")]
 mod nats_server;
+#[path = "support/run_worker.rs"]
+mod run_worker;
 
 use nats_server::NatsServer;
-use spell_service::{NatsOptions, ServiceError, Worker};
+use run_worker::{Run, spawn_run};
+use spell_service::{NatsOptions, Worker};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -21,8 +24,6 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
         .await
         .expect("the request's thread")
 }
-
-type Run = tokio::task::JoinHandle<Result<spell_service::WorkerStats, ServiceError>>;
 
 /// A worker on `server` with the example policy, serving its status endpoints on a free port:
 /// the worker, its NATS client, the status address and the status server's task.
@@ -53,22 +54,6 @@ async fn worker_with_status(
         async move { worker.serve_status(listener).await }
     });
     (worker, client, addr, status)
-}
-
-/// Runs `worker` until the returned sender fires.
-fn spawn_run(worker: &Worker) -> (tokio::sync::oneshot::Sender<()>, Run) {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn({
-        let worker = worker.clone();
-        async move {
-            worker
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await
-        }
-    });
-    (stop, run)
 }
 
 /// Waits until `/readyz` on `addr` answers 200.

@@ -25,6 +25,39 @@ fn a_second_load_of_the_same_module_does_not_compile() {
 }
 
 #[test]
+fn a_burst_of_loads_of_one_new_module_compiles_it_once() {
+    // Before: each of the burst compiled it (each compile on every core; for a large module,
+    // gigabytes each), as a service worker's first batch for a new spell does.
+    const LOADS: usize = 8;
+    // Enough functions that a compile takes milliseconds: the loads overlap.
+    let funcs: String = (0..400)
+        .map(|i| format!("(func (export \"f{i}\") (param i32) (result i32) local.get 0 i32.const {i} i32.add)"))
+        .collect();
+    let wasm = wat::parse_str(format!(
+        r#"(module {funcs} (func (export "run") (result i32) i32.const 7))"#
+    ))
+    .expect("wat");
+    let bytes = package(&wasm, r#""entrypoint":"run""#);
+    let policy = Policy::from_toml("allow_unsigned = true").expect("policy");
+    let rt = Runtime::new().expect("runtime");
+    let start = std::sync::Barrier::new(LOADS);
+    std::thread::scope(|s| {
+        for _ in 0..LOADS {
+            s.spawn(|| {
+                start.wait();
+                let spell = rt.load(&bytes, &policy).expect("load");
+                assert_eq!(
+                    spell.cast(CastRequest::new()).expect("cast").outcome,
+                    Outcome::Ok
+                );
+            });
+        }
+    });
+    let s = rt.stats();
+    assert_eq!((s.compiled, s.memory_hits), (1, LOADS as u64 - 1));
+}
+
+#[test]
 fn aot_artifacts_are_reused_and_corrupt_ones_recompiled() {
     let dir = tempfile::tempdir().expect("tmp");
     let wasm = wat::parse_str(WAT).expect("wat");
