@@ -17,7 +17,8 @@ use serde_json::json;
 use spell_core::{Access, Capabilities, HasCode, Limits, Mount, Package, Policy};
 use spell_runtime::json::OUTCOME_FIELDS;
 use spell_runtime::{
-    CastOutcome, CastRequest, MeteringHook, Outcome, OutputCallback, Runtime, UnverifiedModule,
+    CastOutcome, CastRequest, MeteringHook, Outcome, OutputCallback, Runtime, RuntimeBuilder,
+    UnverifiedModule,
 };
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -184,15 +185,19 @@ struct SpellInfo {
     version: String,
 }
 
-fn cast(args: Args, on_output: Option<OutputCallback>) -> anyhow::Result<(CastOutcome, SpellInfo)> {
-    // One cast: no pooling allocator (it pays off from a process's second cast on, and making
-    // one costs about 0.3 ms: reservations, and five reads of the cgroup's CPU quota), no
-    // metrics (nobody scrapes them), and the module compiled once across runs.
-    let mut builder = Runtime::builder()
+/// The runtime of a process that casts once at most (`spell cast`, `spell verify`): no pooling
+/// allocator (it pays off from a process's second cast on, and making one costs about 0.3 ms:
+/// reservations, and five reads of the cgroup's CPU quota) and no metrics (nobody scrapes them).
+pub fn one_shot_runtime() -> RuntimeBuilder {
+    Runtime::builder()
         .max_concurrent_casts(1)
         .pooling(false)
         .metrics(false)
-        .wasi_p3(args.wasi_p3);
+}
+
+fn cast(args: Args, on_output: Option<OutputCallback>) -> anyhow::Result<(CastOutcome, SpellInfo)> {
+    // One cast, and the module compiled once across runs.
+    let mut builder = one_shot_runtime().wasi_p3(args.wasi_p3);
     if let Some(dir) = crate::commands::cache::dir().filter(|_| !args.no_cache) {
         builder = builder.cache_dir(dir);
     }

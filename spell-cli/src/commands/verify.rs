@@ -4,7 +4,7 @@
 use crate::report::{self, Coded};
 use anyhow::Context;
 use spell_core::Policy;
-use spell_runtime::{Runtime, Verified};
+use spell_runtime::Verified;
 use std::path::PathBuf;
 
 /// Arguments of `spell verify`.
@@ -24,10 +24,7 @@ fn verify(args: &Args) -> anyhow::Result<Verified> {
     let policy = Policy::from_file(&args.policy).map_err(Coded::from)?;
     let bytes = std::fs::read(&args.package)
         .with_context(|| format!("reading {}", args.package.display()))?;
-    // It casts nothing: no pool, no metrics.
-    let runtime = Runtime::builder()
-        .pooling(false)
-        .metrics(false)
+    let runtime = super::cast::one_shot_runtime()
         .build()
         .map_err(Coded::from)?;
     let verified = crate::progress::spin("verifying signature and SBOM", args.json, || {
