@@ -554,6 +554,12 @@ fn poison_requests_are_dead_lettered_with_their_reason() {
             "each lost attempt billed once as failed"
         );
         assert!(billed(&usage[&cast_id], Billed::Cast).is_empty());
+        // Refused before it started: nothing ran, nothing is billed (not even a lost attempt).
+        assert!(
+            !usage.contains_key(&unknown.cast_id()),
+            "{:#?}",
+            usage.get(&unknown.cast_id())
+        );
     });
 }
 

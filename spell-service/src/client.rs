@@ -7,9 +7,9 @@ use crate::job::CastJob;
 use crate::lifecycle;
 use crate::packages;
 use crate::record::{CastResult, CastState, DeadLetter, Lifecycle, UsageEntry};
-use crate::streams::{DEAD_STREAM, Streams, USAGE_STREAM};
+use crate::streams::{DEAD_STREAM, RESULT_BUCKET, Streams, USAGE_STREAM};
 use async_nats::jetstream::{self, kv, message::PublishMessage};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use spell_core::Sha256Digest;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -42,6 +42,7 @@ pub struct Submitted {
 /// ```
 #[derive(Clone)]
 pub struct Client {
+    nats: async_nats::Client,
     /// Shared by the clones: each bucket handle holds its stream's whole configuration.
     pub(crate) streams: Arc<Streams>,
     finals: Arc<FinalStates>,
@@ -55,8 +56,9 @@ impl Client {
 
     /// A client over an existing connection.
     pub async fn new(client: async_nats::Client) -> Result<Client, ServiceError> {
-        let js = jetstream::new(client);
+        let js = jetstream::new(client.clone());
         Ok(Client {
+            nats: client,
             streams: Arc::new(Streams::open(&js).await?),
             finals: Arc::default(),
         })
@@ -113,6 +115,7 @@ impl Client {
                 progress_at_ms: None,
                 finished_at_ms: None,
                 traceparent: job.traceparent.clone(),
+                result_digest: None,
             })
         });
         let published = async {
@@ -134,42 +137,43 @@ impl Client {
     }
 
     /// Waits for a cast's result, at most `timeout` (`E-SVC-007` then; the cast may still
-    /// finish). It returns once the cast's lifecycle is final, which a worker writes after the
-    /// result and its usage entry: a result seen here is billed. Dead-lettered casts have a
-    /// result too, with `state` `dead_letter` and `error`.
+    /// finish). It returns once the cast's lifecycle is final, which a worker writes after
+    /// storing the result and together with its usage entry: a result seen here is billed, or
+    /// is billed by the request's redelivery should that entry fail to be published.
+    /// Dead-lettered casts have a result too, with `state` `dead_letter` and `error`.
     pub async fn wait(&self, cast_id: &str, timeout: Duration) -> Result<CastResult, ServiceError> {
-        self.wait_woken(cast_id, timeout, None).await
+        self.wait_watched(cast_id, timeout, None).await
     }
 
-    /// [`Self::wait`], given a registration made before the cast could have become final: then
-    /// the first check of its lifecycle is not needed.
-    async fn wait_woken(
+    /// [`Self::wait`], given a watch set up before the cast could have become final: then the
+    /// first check of its lifecycle is not needed.
+    async fn wait_watched(
         &self,
         cast_id: &str,
         timeout: Duration,
-        mut registered: Option<oneshot::Receiver<bool>>,
+        mut watched: Option<Watch>,
     ) -> Result<CastResult, ServiceError> {
         let started = Instant::now();
         let waited = async {
             loop {
-                let woken = match registered.take() {
-                    Some(woken) => woken,
+                let watch = match watched.take() {
+                    Some(watch) => watch,
                     None => {
-                        // Registered before the check, so a final state written in between
+                        // Watching before the check, so a final state written in between
                         // still wakes us.
-                        let woken = self.finals.register(&self.streams.state, cast_id).await?;
+                        let watch = self.watch(cast_id).await?;
                         if let Some((lifecycle, _)) =
                             lifecycle::get(&self.streams.state, cast_id).await?
                             && lifecycle.state.is_final()
                         {
-                            return self.final_result(cast_id).await;
+                            return self.final_result(cast_id, &lifecycle, watch.passing).await;
                         }
-                        woken
+                        watch
                     }
                 };
-                // Woken by a final state (`true`), or by the watch ending: then check again.
-                if woken.await == Ok(true) {
-                    return self.final_result(cast_id).await;
+                // Woken by a final state, or by the watch ending: then check again.
+                if let Ok(Some(lifecycle)) = watch.woken.await {
+                    return self.final_result(cast_id, &lifecycle, watch.passing).await;
                 }
             }
         };
@@ -181,32 +185,73 @@ impl Client {
         })?
     }
 
-    /// The result of a cast whose lifecycle is final.
-    async fn final_result(&self, cast_id: &str) -> Result<CastResult, ServiceError> {
+    /// Sets up a wait for `cast_id`: its final state's wake-up, and a subscription to the
+    /// subject its result is stored under, so the stored bytes go by this client as the server
+    /// takes them, before the final state (which a worker writes once they are stored) does.
+    /// Subscribed before anything this client sends next, on the same connection, so before
+    /// any result of a cast it then submits.
+    async fn watch(&self, cast_id: &str) -> Result<Watch, ServiceError> {
+        let passing = match is_cast_id(cast_id) {
+            true => Some(
+                self.nats
+                    .subscribe(format!("$KV.{RESULT_BUCKET}.{cast_id}"))
+                    .await
+                    .map_err(|e| ServiceError::transport("result subscribe", e))?,
+            ),
+            // Not a key a result is stored under (nor a subject to subscribe to).
+            false => None,
+        };
+        let woken = self.finals.register(&self.streams.state, cast_id).await?;
+        Ok(Watch { woken, passing })
+    }
+
+    /// The result of a cast whose lifecycle is final: the one that went by when it names it,
+    /// else read back. A result going by may also be one that lost the race to be stored (a
+    /// duplicate delivery's), which the final state's digest tells apart.
+    async fn final_result(
+        &self,
+        cast_id: &str,
+        done: &Lifecycle,
+        passing: Option<async_nats::Subscriber>,
+    ) -> Result<CastResult, ServiceError> {
+        if let (Some(digest), Some(mut passing)) = (&done.result_digest, passing) {
+            // Whatever went by is queued already: it reached this connection before the final
+            // state that woke us.
+            while let Some(Some(message)) = passing.next().now_or_never() {
+                if let Ok(result) = serde_json::from_slice::<CastResult>(&message.payload)
+                    && result.digest() == *digest
+                {
+                    return Ok(result);
+                }
+            }
+        }
         self.result(cast_id)
             .await?
             .ok_or_else(|| ServiceError::transport("result read", "final state without a result"))
     }
 
-    /// Submits and waits for the result. The wait is registered before the submission, so a new
-    /// cast's final state cannot come before the watch sees it, and the lifecycle the
-    /// submission found (a final one for a cast done before) is all there is to check: one
-    /// read fewer than [`Self::submit`] and then [`Self::wait`].
+    /// Submits and waits for the result. The wait is set up before the submission, so a new
+    /// cast's final state cannot come before the watch sees it, nor its result before the
+    /// subscription; and the lifecycle the submission found (a final one for a cast done
+    /// before) is all there is to check: one read fewer than [`Self::submit`] and then
+    /// [`Self::wait`].
     pub async fn cast(&self, job: &CastJob, timeout: Duration) -> Result<CastResult, ServiceError> {
         let cast_id = job.cast_id();
-        let woken = self.finals.register(&self.streams.state, &cast_id).await?;
+        let watch = self.watch(&cast_id).await?;
         let submitted = self.submit_queued(job).await;
         let submitted = match submitted {
             Ok((s, l)) if !l.state.is_final() => s,
             done => {
                 // Failed, or the cast was done before: nothing to wait for.
-                drop(woken);
+                drop(watch);
                 self.finals.forget(&cast_id);
-                let (submitted, _) = done?;
-                return self.final_result(&submitted.cast_id).await;
+                let (submitted, lifecycle) = done?;
+                return self
+                    .final_result(&submitted.cast_id, &lifecycle, None)
+                    .await;
             }
         };
-        self.wait_woken(&submitted.cast_id, timeout, Some(woken))
+        self.wait_watched(&submitted.cast_id, timeout, Some(watch))
             .await
     }
 
@@ -268,6 +313,19 @@ async fn read_stream<T: serde::de::DeserializeOwned>(
     Ok(out)
 }
 
+/// What a wait listens to (see [`Client::watch`]).
+struct Watch {
+    /// The final lifecycle, or `None` when the watch ended first.
+    woken: oneshot::Receiver<Option<Lifecycle>>,
+    /// Messages on the cast's result subject.
+    passing: Option<async_nats::Subscriber>,
+}
+
+/// Whether `id` has the form [`CastJob::cast_id`] gives: 32 lowercase hex digits.
+fn is_cast_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// Wakes waiters when their cast's lifecycle becomes final. One watch of the whole `spell_state`
 /// bucket per client, started by the first wait, instead of a consumer per waited cast: waiting
 /// for thousands of casts costs the server one consumer.
@@ -282,16 +340,17 @@ struct FinalStates {
 #[derive(Default)]
 struct Waiters {
     watching: bool,
-    by_cast: HashMap<String, Vec<oneshot::Sender<bool>>>,
+    by_cast: HashMap<String, Vec<oneshot::Sender<Option<Lifecycle>>>>,
 }
 
 impl FinalStates {
-    /// A receiver told `true` when `cast_id` reaches a final state, `false` when the watch ends.
+    /// A receiver told the final lifecycle when `cast_id` reaches it, `None` when the watch
+    /// ends.
     async fn register(
         self: &Arc<Self>,
         state: &kv::Store,
         cast_id: &str,
-    ) -> Result<oneshot::Receiver<bool>, ServiceError> {
+    ) -> Result<oneshot::Receiver<Option<Lifecycle>>, ServiceError> {
         let (tx, rx) = oneshot::channel();
         lock(&self.waiters)
             .by_cast
@@ -315,12 +374,15 @@ impl FinalStates {
 
     async fn run(self: Arc<Self>, mut updates: kv::Watch) {
         while let Some(Ok(entry)) = updates.next().await {
-            let is_final = entry.operation == kv::Operation::Put
-                && serde_json::from_slice::<Lifecycle>(&entry.value)
-                    .is_ok_and(|l| l.state.is_final());
-            if is_final && let Some(waiters) = lock(&self.waiters).by_cast.remove(&entry.key) {
+            let done = (entry.operation == kv::Operation::Put)
+                .then(|| serde_json::from_slice::<Lifecycle>(&entry.value).ok())
+                .flatten()
+                .filter(|l| l.state.is_final());
+            if let Some(done) = done
+                && let Some(waiters) = lock(&self.waiters).by_cast.remove(&entry.key)
+            {
                 for w in waiters {
-                    let _ = w.send(true);
+                    let _ = w.send(Some(done.clone()));
                 }
             }
         }
@@ -345,7 +407,7 @@ impl FinalStates {
         w.watching = false;
         for (_, waiters) in w.by_cast.drain() {
             for w in waiters {
-                let _ = w.send(false);
+                let _ = w.send(None);
             }
         }
     }

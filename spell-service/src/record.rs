@@ -98,6 +98,10 @@ pub struct Lifecycle {
     /// The caller's trace context.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// On a final state, the stored result's [`CastResult::digest`]: a waiting client that saw
+    /// the result go by as it was stored knows it for the one stored, and reads nothing back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_digest: Option<String>,
 }
 
 impl Lifecycle {
@@ -189,6 +193,25 @@ pub struct CastResult {
     pub traceparent: Option<String>,
 }
 
+impl CastResult {
+    /// SHA-256 of the result's JSON, hex: what a final [`Lifecycle`] names it by.
+    ///
+    /// ```
+    /// # use spell_service::CastResult;
+    /// # let result: CastResult = serde_json::from_str(r#"{"cast_id":"c","tenant":"t","spell":"s",
+    /// #     "state":"succeeded","attempts":1,"worker":"w"}"#).unwrap();
+    /// let other = CastResult { attempts: 2, ..result.clone() };
+    /// assert_eq!(result.digest().len(), 64);
+    /// assert_ne!(result.digest(), other.digest());
+    /// ```
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        // Encoding a result cannot fail (string keys, no maps); if it ever did, the digest would
+        // match nothing and a waiter would read the result back.
+        hex::encode(Sha256::digest(serde_json::to_vec(self).unwrap_or_default()))
+    }
+}
+
 /// Whether a usage entry is the cast's own or a failed attempt's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -275,6 +298,7 @@ mod tests {
             progress_at_ms: None,
             finished_at_ms: None,
             traceparent: None,
+            result_digest: None,
         }
     }
 

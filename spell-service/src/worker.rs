@@ -726,28 +726,8 @@ async fn process(
     }
     let prior = lifecycle::get(&streams.state, &cast_id).await?;
     if let Some((p, _)) = &prior
-        && p.state == CastState::Running
-        && p.attempt < attempt
+        && p.state.is_final()
     {
-        publish_usage(&streams.js, &lost_attempt(p)).await?;
-    }
-    let _tenant_slot = tenant_slot(inner, message, &job.tenant).await?;
-    let started = now_ms();
-    let running = lifecycle::advance(&streams.state, &cast_id, Some(prior), |current| Lifecycle {
-        cast_id: cast_id.clone(),
-        tenant: job.tenant.clone(),
-        spell: job.spell.clone(),
-        state: CastState::Running,
-        worker: Some(inner.id.clone()),
-        attempt,
-        queued_at_ms: current.map(|c| c.queued_at_ms).unwrap_or(0),
-        started_at_ms: Some(started),
-        progress_at_ms: Some(started),
-        finished_at_ms: None,
-        traceparent: job.traceparent.clone(),
-    })
-    .await?;
-    if running.0.state.is_final() {
         return match stored_result(&streams.results, &cast_id).await? {
             Some(result) => {
                 inner
@@ -762,6 +742,13 @@ async fn process(
             ))),
         };
     }
+    if let Some((p, _)) = &prior
+        && p.state == CastState::Running
+        && p.attempt < attempt
+    {
+        publish_usage(&streams.js, &lost_attempt(p)).await?;
+    }
+    let _tenant_slot = tenant_slot(inner, message, &job.tenant).await?;
     let spell = load(inner, streams, job).await?;
     let request = CastRequest::new()
         .args(job.args.iter().cloned())
@@ -776,12 +763,40 @@ async fn process(
         None => request,
     };
 
+    // Marked running while it runs, not before: the read above found the cast not done, and
+    // the mark (for `spell status`, and for billing this attempt should its worker vanish) need
+    // not hold the cast back by a round trip. A delivery racing this one (a duplicate request)
+    // may have moved the lifecycle meanwhile; then this cast's result loses the race to be
+    // stored and is billed as a failed attempt, as when the race comes later.
+    let started = now_ms();
+    let mark = lifecycle::advance(&streams.state, &cast_id, Some(prior), |current| Lifecycle {
+        cast_id: cast_id.clone(),
+        tenant: job.tenant.clone(),
+        spell: job.spell.clone(),
+        state: CastState::Running,
+        worker: Some(inner.id.clone()),
+        attempt,
+        queued_at_ms: current.map(|c| c.queued_at_ms).unwrap_or(0),
+        started_at_ms: Some(started),
+        progress_at_ms: Some(started),
+        finished_at_ms: None,
+        traceparent: job.traceparent.clone(),
+        result_digest: None,
+    });
     let cast_started = std::time::Instant::now();
     let progress = progress_reports(inner, streams, message, &cast_id, attempt);
-    let cast = tokio::select! {
-        outcome = spell.cast_async(request) => outcome,
-        never = progress => match never {},
+    let cast = async {
+        tokio::select! {
+            outcome = spell.cast_async(request) => outcome,
+            never = progress => match never {},
+        }
     };
+    let (running, cast) = tokio::join!(mark, cast);
+    // A mark that did not reach the server leaves the lifecycle queued: the result still
+    // settles it (queued may become final).
+    let running = running
+        .inspect_err(|e| tracing::warn!("marking {cast_id} running failed: {e}"))
+        .ok();
     let outcome = cast.map_err(|e| Failure::from(ServiceError::Runtime(e)))?;
     if outcome.outcome == Outcome::Cancelled && *stop.borrow() {
         let entry = failed_attempt(job, &cast_id, attempt, outcome.usage, "drained");
@@ -819,7 +834,7 @@ async fn process(
             publish_usage(&streams.js, &entry).await?;
         }
     }
-    finish(streams, message, stored, Some(running)).await
+    finish(streams, message, stored, running).await
 }
 
 /// Bills the cast's usage (idempotent by cast id), finishes its lifecycle, acks. A plain ack,
@@ -873,6 +888,7 @@ async fn finish_lifecycle(
     known: Option<(Lifecycle, u64)>,
 ) -> Result<(), ServiceError> {
     let finished = now_ms();
+    let digest = result.digest();
     lifecycle::advance(state, &result.cast_id, known.map(Some), |current| {
         Lifecycle {
             cast_id: result.cast_id.clone(),
@@ -886,6 +902,7 @@ async fn finish_lifecycle(
             progress_at_ms: current.and_then(|c| c.progress_at_ms),
             finished_at_ms: Some(finished),
             traceparent: result.traceparent.clone(),
+            result_digest: Some(digest.clone()),
         }
     })
     .await

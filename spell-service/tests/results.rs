@@ -1,0 +1,216 @@
+//! How a waiting client gets a cast's result, against a real `nats-server -js` on 127.0.0.1: it
+//! takes the result as it goes by on its way into the store and reads nothing back, and when
+//! duplicate deliveries of one cast race, or anyone puts a result on its subject that the bucket
+//! refuses, it takes the result that was stored, not another that went by.
+
+#[path = "support/nats_server.rs"]
+#[expect(dead_code, reason = "restarting the server is for other tests")]
+mod nats_server;
+#[path = "support/run_worker.rs"]
+mod run_worker;
+
+use async_nats::jetstream::{self, message::PublishMessage};
+use futures_util::StreamExt;
+use spell_service::{Billed, CastJob, Client, NatsOptions, Worker};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Setup {
+    _server: nats_server::NatsServer,
+    options: NatsOptions,
+    worker: Worker,
+    client: Client,
+    digest: String,
+}
+
+async fn setup() -> Setup {
+    let server = nats_server::NatsServer::start();
+    let options = NatsOptions::new(server.url());
+    let policy = spell_core::Policy::from_file(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml").as_ref(),
+    )
+    .expect("policy");
+    let runtime = spell_runtime::Runtime::new().expect("runtime");
+    let worker = Worker::builder(options.connect().await.expect("connect"), runtime, policy)
+        .concurrency(8)
+        .build();
+    worker.ensure().await.expect("streams");
+    let client = Client::connect(&options).await.expect("client");
+    let package = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/hello/hello.spell"
+    ))
+    .expect("package");
+    let (digest, _) = client.publish(&package).await.expect("publish");
+    Setup {
+        _server: server,
+        options,
+        worker,
+        client,
+        digest: digest.to_hex(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_client_takes_its_result_as_it_is_stored_and_reads_nothing_back() {
+    // Before: each wait ended with a read of the result bucket, a server round trip after the
+    // final state arrived.
+    let s = setup().await;
+    // Every read of the result bucket, direct or through the stream API, as the server gets it.
+    let spy = s.options.connect().await.expect("spy");
+    let mut reads = futures_util::stream::select(
+        spy.subscribe("$JS.API.DIRECT.GET.KV_spell_results.>")
+            .await
+            .expect("subscribe"),
+        spy.subscribe("$JS.API.STREAM.MSG.GET.KV_spell_results")
+            .await
+            .expect("subscribe"),
+    );
+    spy.flush().await.expect("flush");
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counting = tokio::spawn({
+        let seen = seen.clone();
+        async move {
+            while reads.next().await.is_some() {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    let (stop, run) = run_worker::spawn_run(&s.worker);
+    let mut results = Vec::new();
+    for i in 0..20 {
+        let job = CastJob::new(&s.digest, "t", format!("k{i}")).arg(format!("n{i}"));
+        let result = s.client.cast(&job, WAIT).await.expect("cast");
+        assert_eq!(result.stdout, format!("Hello, n{i}!\n").as_bytes());
+        results.push(result);
+    }
+    // The spy sees its own round trip after every read the casts made.
+    spy.flush().await.expect("flush");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(seen.load(Ordering::SeqCst), 0, "results read back");
+
+    // What each cast returned is what is stored; and the spy does see reads.
+    for result in &results {
+        let stored = s.client.result(&result.cast_id).await.expect("read");
+        assert_eq!(stored.as_ref(), Some(result));
+    }
+    spy.flush().await.expect("flush");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(seen.load(Ordering::SeqCst), results.len(), "reads seen");
+
+    // A late waiter, whose result was stored before it watched, reads it back.
+    let late = s
+        .client
+        .wait(&results[0].cast_id, WAIT)
+        .await
+        .expect("wait");
+    assert_eq!(late, results[0]);
+    let _ = stop.send(());
+    run.await.expect("task").expect("worker");
+    counting.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_deliveries_of_one_cast_give_every_waiter_the_stored_result_and_bill_it_once() {
+    // A publisher may put one cast's request on the queue twice under different message ids (and
+    // different arguments): both deliveries may cast, both results go by on the result subject,
+    // one is stored.
+    let s = setup().await;
+    let js = jetstream::new(s.options.connect().await.expect("connect"));
+    let (stop, run) = run_worker::spawn_run(&s.worker);
+    for i in 0..10 {
+        let job = CastJob::new(&s.digest, "t", format!("race{i}")).arg("first");
+        let twin = job.clone().args(["second"]);
+        let twin_json = twin.to_json().expect("valid");
+        let duplicate = async {
+            js.send_publish(
+                "spell.cast.t",
+                PublishMessage::build()
+                    .payload(twin_json.into())
+                    .message_id(format!("twin-{i}")),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("ack")
+        };
+        let (result, _) = tokio::join!(s.client.cast(&job, WAIT), duplicate);
+        let result = result.expect("cast");
+        let stored = s.client.result(&job.cast_id()).await.expect("read");
+        assert_eq!(Some(&result), stored.as_ref(), "race {i}");
+        let status = s.client.status(&job.cast_id()).await.expect("status");
+        assert_eq!(status.result_digest, Some(result.digest()));
+    }
+    // Both deliveries of every race are done once the worker drains.
+    let _ = stop.send(());
+    run.await.expect("task").expect("worker");
+    let entries = s.client.usage_entries().await.expect("usage");
+    for i in 0..10 {
+        let id = CastJob::new(&s.digest, "t", format!("race{i}")).cast_id();
+        let cast: Vec<_> = entries
+            .iter()
+            .filter(|e| e.cast_id == id && e.billed == Billed::Cast)
+            .collect();
+        assert_eq!(cast.len(), 1, "race {i}: {entries:#?}");
+        // The other delivery either found the cast done (nothing to bill) or cast too and lost
+        // the race to store its result: billed as that failed attempt.
+        assert!(
+            entries
+                .iter()
+                .filter(|e| e.cast_id == id && e.billed == Billed::FailedAttempt)
+                .all(|e| e.reason.as_deref() == Some("superseded")),
+            "race {i}: {entries:#?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_that_only_went_by_is_never_taken_for_the_stored_one() {
+    // Anyone who may publish on a result's subject can put a message past a waiting client
+    // that the bucket refuses to store: it must not become the cast's result.
+    let s = setup().await;
+    let job = CastJob::new(&s.digest, "t", "forged").arg("real");
+    let cast_id = job.cast_id();
+    let waiting = tokio::spawn({
+        let (client, job) = (s.client.clone(), job.clone());
+        async move { client.cast(&job, WAIT).await }
+    });
+    // Submitted (so watched), and no worker yet.
+    let started = std::time::Instant::now();
+    while s.client.status(&cast_id).await.is_err() {
+        assert!(started.elapsed() < WAIT, "never queued");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let forger = s.options.connect().await.expect("forger");
+    let forged = serde_json::json!({
+        "cast_id": cast_id, "tenant": "t", "spell": s.digest, "state": "succeeded",
+        "stdout": "SGVsbG8sIGZvcmdlZCEK", "attempts": 1, "worker": s.worker.id(),
+    });
+    let mut headers = async_nats::HeaderMap::new();
+    // Refused by the bucket (no such last revision), yet routed to every subscriber.
+    headers.insert("Nats-Expected-Last-Subject-Sequence", "999999");
+    let refused = forger
+        .request_with_headers(
+            format!("$KV.spell_results.{cast_id}"),
+            headers,
+            serde_json::to_vec(&forged).expect("json").into(),
+        )
+        .await
+        .expect("reply");
+    assert!(
+        String::from_utf8_lossy(&refused.payload).contains("wrong last sequence"),
+        "{refused:?}"
+    );
+    let (stop, run) = run_worker::spawn_run(&s.worker);
+    let result = waiting.await.expect("task").expect("cast");
+    assert_eq!(result.stdout, b"Hello, real!\n");
+    assert_eq!(
+        s.client.result(&cast_id).await.expect("read").as_ref(),
+        Some(&result)
+    );
+    let _ = stop.send(());
+    run.await.expect("task").expect("worker");
+}
