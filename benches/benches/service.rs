@@ -15,6 +15,9 @@
 //! the process). Last, when the `spell` binary is built beside this one (`cargo build --release
 //! -p spell-cli`), a `spell worker` process takes `SPELL_BENCH_CASTS` more casts after 1,000 to
 //! warm up, and its own resident memory is printed along the way; then it takes the open loop.
+//!
+//! The server inherits the bench's environment: `GOGC=off GOMEMLIMIT=1GiB cargo bench ...` runs
+//! it with its garbage collector tuned (which moves the open loop's p99, `benches/README.md`).
 
 use spell_benches::measure::{env_count, percentile};
 use spell_core::Policy;
@@ -282,6 +285,14 @@ fn main() {
         in_process.as_secs_f64() * 1e6 / casts as f64,
     );
 
+    // The server's garbage collector sets the open loop's tail (benches/README.md): say how it
+    // was tuned, from the environment the server inherits.
+    let go_env = |name: &str| std::env::var(name).unwrap_or_else(|_| "unset".into());
+    println!(
+        "nats-server: GOGC={}, GOMEMLIMIT={}",
+        go_env("GOGC"),
+        go_env("GOMEMLIMIT")
+    );
     let server = nats_server::NatsServer::start();
     let url = server.url();
     let config = ServiceConfig::default().ack_wait(Duration::from_secs(2));

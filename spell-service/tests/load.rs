@@ -2,13 +2,16 @@
 //! `nats-server -js` on 127.0.0.1: the package is fetched, verified and compiled once, the other
 //! requests of the batch wait for that load instead of each doing their own.
 
+#[path = "support/hello_service.rs"]
+#[expect(dead_code, reason = "the connection options are for other tests")]
+mod hello_service;
 #[path = "support/nats_server.rs"]
 #[expect(dead_code, reason = "restarting the server is for other tests")]
 mod nats_server;
 #[path = "support/run_worker.rs"]
 mod run_worker;
 
-use spell_service::{CastJob, Client, NatsOptions, Worker};
+use spell_service::CastJob;
 use std::time::Duration;
 
 const BATCH: usize = 32;
@@ -16,33 +19,18 @@ const BATCH: usize = 32;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_batch_for_a_new_spell_fetches_verifies_and_compiles_it_once() {
     // Before: each request of the batch fetched the package, verified it and compiled it.
-    let server = nats_server::NatsServer::start();
-    let options = NatsOptions::new(server.url());
-    let policy = spell_core::Policy::from_file(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml").as_ref(),
-    )
-    .expect("policy");
-    let runtime = spell_runtime::Runtime::new().expect("runtime");
-    let worker = Worker::builder(
-        options.connect().await.expect("connect"),
-        runtime.clone(),
-        policy,
-    )
-    .concurrency(BATCH)
-    .build();
-    // The worker makes the streams; a client needs them.
-    worker.ensure().await.expect("streams");
-    let client = Client::connect(&options).await.expect("client");
-    let package = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/hello/hello.spell"
-    ))
-    .expect("package");
-    let (digest, _) = client.publish(&package).await.expect("publish");
+    let hello_service::HelloService {
+        _server,
+        runtime,
+        worker,
+        client,
+        digest,
+        ..
+    } = hello_service::start(BATCH).await;
     // All queued before the worker pulls: its first batch holds them all.
     let mut cast_ids = Vec::new();
     for i in 0..BATCH {
-        let job = CastJob::new(digest.to_hex(), "t", format!("k{i}")).arg("batch");
+        let job = CastJob::new(&digest, "t", format!("k{i}")).arg("batch");
         cast_ids.push(client.submit(&job).await.expect("submit").cast_id);
     }
     let (stop, run) = run_worker::spawn_run(&worker);

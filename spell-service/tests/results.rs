@@ -3,6 +3,9 @@
 //! duplicate deliveries of one cast race, or anyone puts a result on its subject that the bucket
 //! refuses, it takes the result that was stored, not another that went by.
 
+#[path = "support/hello_service.rs"]
+#[expect(dead_code, reason = "the runtime is for other tests")]
+mod hello_service;
 #[path = "support/nats_server.rs"]
 #[expect(dead_code, reason = "restarting the server is for other tests")]
 mod nats_server;
@@ -11,54 +14,18 @@ mod run_worker;
 
 use async_nats::jetstream::{self, message::PublishMessage};
 use futures_util::StreamExt;
-use spell_service::{Billed, CastJob, Client, NatsOptions, Worker};
+use spell_service::{Billed, CastJob};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-struct Setup {
-    _server: nats_server::NatsServer,
-    options: NatsOptions,
-    worker: Worker,
-    client: Client,
-    digest: String,
-}
-
-async fn setup() -> Setup {
-    let server = nats_server::NatsServer::start();
-    let options = NatsOptions::new(server.url());
-    let policy = spell_core::Policy::from_file(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml").as_ref(),
-    )
-    .expect("policy");
-    let runtime = spell_runtime::Runtime::new().expect("runtime");
-    let worker = Worker::builder(options.connect().await.expect("connect"), runtime, policy)
-        .concurrency(8)
-        .build();
-    worker.ensure().await.expect("streams");
-    let client = Client::connect(&options).await.expect("client");
-    let package = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/hello/hello.spell"
-    ))
-    .expect("package");
-    let (digest, _) = client.publish(&package).await.expect("publish");
-    Setup {
-        _server: server,
-        options,
-        worker,
-        client,
-        digest: digest.to_hex(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_client_takes_its_result_as_it_is_stored_and_reads_nothing_back() {
     // Before: each wait ended with a read of the result bucket, a server round trip after the
     // final state arrived.
-    let s = setup().await;
+    let s = hello_service::start(8).await;
     // Every read of the result bucket, direct or through the stream API, as the server gets it.
     let spy = s.options.connect().await.expect("spy");
     let mut reads = futures_util::stream::select(
@@ -118,7 +85,7 @@ async fn racing_deliveries_of_one_cast_give_every_waiter_the_stored_result_and_b
     // A publisher may put one cast's request on the queue twice under different message ids (and
     // different arguments): both deliveries may cast, both results go by on the result subject,
     // one is stored.
-    let s = setup().await;
+    let s = hello_service::start(8).await;
     let js = jetstream::new(s.options.connect().await.expect("connect"));
     let (stop, run) = run_worker::spawn_run(&s.worker);
     for i in 0..10 {
@@ -171,7 +138,7 @@ async fn racing_deliveries_of_one_cast_give_every_waiter_the_stored_result_and_b
 async fn a_result_that_only_went_by_is_never_taken_for_the_stored_one() {
     // Anyone who may publish on a result's subject can put a message past a waiting client
     // that the bucket refuses to store: it must not become the cast's result.
-    let s = setup().await;
+    let s = hello_service::start(8).await;
     let job = CastJob::new(&s.digest, "t", "forged").arg("real");
     let cast_id = job.cast_id();
     let waiting = tokio::spawn({
