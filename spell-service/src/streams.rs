@@ -51,8 +51,12 @@ pub struct ServiceConfig {
     pub max_ack_pending: i64,
     /// How long a request's idempotency key de-duplicates submissions. Default 1 hour.
     pub request_dedup_window: Duration,
-    /// How long a usage entry's id de-duplicates; longer than any request can be redelivered.
-    /// Default 24 hours.
+    /// How long a usage entry's (and a dead letter's) id de-duplicates: longer than a request's
+    /// deliveries can last (`max_deliver` × (`ack_wait` + back-off of up to a minute)), as any
+    /// of them may publish its cast's entry again. A new request for a cast done before (its
+    /// key submitted again after `request_dedup_window`) is acked without billing, so this need
+    /// not cover resubmissions. The server keeps every id in the window in memory. Default 1
+    /// hour.
     pub usage_dedup_window: Duration,
     /// In-memory instead of file storage (tests, benchmarks). Default `false`.
     pub memory_storage: bool,
@@ -65,7 +69,7 @@ impl Default for ServiceConfig {
             max_deliver: 5,
             max_ack_pending: 4096,
             request_dedup_window: Duration::from_secs(3600),
-            usage_dedup_window: Duration::from_secs(24 * 3600),
+            usage_dedup_window: Duration::from_secs(3600),
             memory_storage: false,
         }
     }

@@ -191,7 +191,7 @@ struct Stats {
 pub struct WorkerStats {
     /// Casts run to a stored result.
     pub casts: u64,
-    /// Redelivered requests answered from the result store without casting.
+    /// Requests for a cast already done (redeliveries, resubmissions), answered without casting.
     pub answered_from_store: u64,
     /// Requests dead-lettered.
     pub dead_lettered: u64,
@@ -506,7 +506,7 @@ impl Stats {
             ("casts", "Casts run to a stored result", s.casts),
             (
                 "answered_from_store",
-                "Redelivered requests answered from the result store",
+                "Requests for a cast already done (redeliveries, resubmissions), not cast again",
                 s.answered_from_store,
             ),
             ("dead_lettered", "Requests dead-lettered", s.dead_lettered),
@@ -712,9 +712,9 @@ async fn process(
 ) -> Result<(), Failure> {
     let attempt = delivery.attempt;
     let cast_id = job.cast_id();
-    // A redelivery may find the cast done: it is answered from the store, never cast again. (A
-    // first delivery finds a result only when its key came back after the de-duplication
-    // window; then the lifecycle read below is final and answers it the same way.)
+    // A redelivery may find the cast done: it is answered from the store, never cast again, and
+    // settled (billed, finished) again, as the delivery that stored the result may have failed
+    // to. (A first delivery finds the cast done only when another request named it: see below.)
     if attempt > 1
         && let Some(result) = stored_result(&streams.results, &cast_id).await?
     {
@@ -728,19 +728,19 @@ async fn process(
     if let Some((p, _)) = &prior
         && p.state.is_final()
     {
-        return match stored_result(&streams.results, &cast_id).await? {
-            Some(result) => {
-                inner
-                    .stats
-                    .answered_from_store
-                    .fetch_add(1, Ordering::Relaxed);
-                finish(streams, message, result, None).await
-            }
-            None => Err(Failure::Transient(ServiceError::transport(
-                "result read",
-                "final state without a stored result",
-            ))),
-        };
+        // Done by another request for the same cast: its key came back after the request
+        // stream's de-duplication window, or a publisher repeated it. Nothing to cast and
+        // nothing to bill: the request that finished the cast billed it, or its redelivery
+        // will; billing again would lean on the usage stream's window, which a late
+        // resubmission outlives.
+        inner
+            .stats
+            .answered_from_store
+            .fetch_add(1, Ordering::Relaxed);
+        return message
+            .ack()
+            .await
+            .map_err(|e| Failure::Transient(ServiceError::transport("ack", e)));
     }
     if let Some((p, _)) = &prior
         && p.state == CastState::Running

@@ -26,7 +26,7 @@ async fn a_first_batch_for_a_new_spell_fetches_verifies_and_compiles_it_once() {
         client,
         digest,
         ..
-    } = hello_service::start(BATCH).await;
+    } = hello_service::start(BATCH, Default::default()).await;
     // All queued before the worker pulls: its first batch holds them all.
     let mut cast_ids = Vec::new();
     for i in 0..BATCH {

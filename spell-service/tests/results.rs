@@ -25,7 +25,7 @@ const WAIT: Duration = Duration::from_secs(60);
 async fn a_waiting_client_takes_its_result_as_it_is_stored_and_reads_nothing_back() {
     // Before: each wait ended with a read of the result bucket, a server round trip after the
     // final state arrived.
-    let s = hello_service::start(8).await;
+    let s = hello_service::start(8, Default::default()).await;
     // Every read of the result bucket, direct or through the stream API, as the server gets it.
     let spy = s.options.connect().await.expect("spy");
     let mut reads = futures_util::stream::select(
@@ -85,7 +85,7 @@ async fn racing_deliveries_of_one_cast_give_every_waiter_the_stored_result_and_b
     // A publisher may put one cast's request on the queue twice under different message ids (and
     // different arguments): both deliveries may cast, both results go by on the result subject,
     // one is stored.
-    let s = hello_service::start(8).await;
+    let s = hello_service::start(8, Default::default()).await;
     let js = jetstream::new(s.options.connect().await.expect("connect"));
     let (stop, run) = run_worker::spawn_run(&s.worker);
     for i in 0..10 {
@@ -138,7 +138,7 @@ async fn racing_deliveries_of_one_cast_give_every_waiter_the_stored_result_and_b
 async fn a_result_that_only_went_by_is_never_taken_for_the_stored_one() {
     // Anyone who may publish on a result's subject can put a message past a waiting client
     // that the bucket refuses to store: it must not become the cast's result.
-    let s = hello_service::start(8).await;
+    let s = hello_service::start(8, Default::default()).await;
     let job = CastJob::new(&s.digest, "t", "forged").arg("real");
     let cast_id = job.cast_id();
     let waiting = tokio::spawn({

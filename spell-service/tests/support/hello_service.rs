@@ -2,7 +2,7 @@
 //! published.
 
 use crate::nats_server::NatsServer;
-use spell_service::{Client, NatsOptions, Worker};
+use spell_service::{Client, NatsOptions, ServiceConfig, Worker};
 
 pub struct HelloService {
     /// Stopped when dropped.
@@ -15,9 +15,9 @@ pub struct HelloService {
     pub digest: String,
 }
 
-/// Starts a server, builds a worker of `concurrency` casts under `examples/policy.toml` (it
-/// makes the streams a client needs), connects a client and publishes `examples/hello`.
-pub async fn start(concurrency: usize) -> HelloService {
+/// Starts a server, builds a worker of `concurrency` casts under `examples/policy.toml` that
+/// makes the streams with `config`, connects a client and publishes `examples/hello`.
+pub async fn start(concurrency: usize, config: ServiceConfig) -> HelloService {
     let server = NatsServer::start();
     let options = NatsOptions::new(server.url());
     let policy = spell_core::Policy::from_file(
@@ -31,6 +31,7 @@ pub async fn start(concurrency: usize) -> HelloService {
         policy,
     )
     .concurrency(concurrency)
+    .config(config)
     .build();
     worker.ensure().await.expect("streams");
     let client = Client::connect(&options).await.expect("client");
