@@ -42,7 +42,6 @@ pub struct Submitted {
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    nats: async_nats::Client,
     /// Shared by the clones: each bucket handle holds its stream's whole configuration.
     pub(crate) streams: Arc<Streams>,
     finals: Arc<FinalStates>,
@@ -56,9 +55,8 @@ impl Client {
 
     /// A client over an existing connection.
     pub async fn new(client: async_nats::Client) -> Result<Client, ServiceError> {
-        let js = jetstream::new(client.clone());
+        let js = jetstream::new(client);
         Ok(Client {
-            nats: client,
             streams: Arc::new(Streams::open(&js).await?),
             finals: Arc::default(),
         })
@@ -193,7 +191,9 @@ impl Client {
     async fn watch(&self, cast_id: &str) -> Result<Watch, ServiceError> {
         let passing = match is_cast_id(cast_id) {
             true => Some(
-                self.nats
+                self.streams
+                    .js
+                    .client()
                     .subscribe(format!("$KV.{RESULT_BUCKET}.{cast_id}"))
                     .await
                     .map_err(|e| ServiceError::transport("result subscribe", e))?,
