@@ -7,14 +7,14 @@ use crate::job::CastJob;
 use crate::lifecycle;
 use crate::packages;
 use crate::record::{CastResult, CastState, DeadLetter, Lifecycle, UsageEntry};
-use crate::streams::{DEAD_STREAM, RESULT_BUCKET, Streams, USAGE_STREAM};
+use crate::streams::{
+    DEAD_STREAM, RESULT_BUCKET, STATE_BUCKET, STORED_PREFIX, Streams, USAGE_STREAM,
+};
 use async_nats::jetstream::{self, kv, message::PublishMessage};
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use spell_core::Sha256Digest;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
 
 /// A submission's receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,6 @@ pub struct Submitted {
 pub struct Client {
     /// Shared by the clones: each bucket handle holds its stream's whole configuration.
     pub(crate) streams: Arc<Streams>,
-    finals: Arc<FinalStates>,
 }
 
 impl Client {
@@ -58,7 +57,6 @@ impl Client {
         let js = jetstream::new(client);
         Ok(Client {
             streams: Arc::new(Streams::open(&js).await?),
-            finals: Arc::default(),
         })
     }
 
@@ -140,119 +138,129 @@ impl Client {
     /// is billed by the request's redelivery should that entry fail to be published.
     /// Dead-lettered casts have a result too, with `state` `dead_letter` and `error`.
     pub async fn wait(&self, cast_id: &str, timeout: Duration) -> Result<CastResult, ServiceError> {
-        self.wait_watched(cast_id, timeout, None).await
-    }
-
-    /// [`Self::wait`], given a watch set up before the cast could have become final: then the
-    /// first check of its lifecycle is not needed.
-    async fn wait_watched(
-        &self,
-        cast_id: &str,
-        timeout: Duration,
-        mut watched: Option<Watch>,
-    ) -> Result<CastResult, ServiceError> {
         let started = Instant::now();
         let waited = async {
-            loop {
-                let watch = match watched.take() {
-                    Some(watch) => watch,
-                    None => {
-                        // Watching before the check, so a final state written in between
-                        // still wakes us.
-                        let watch = self.watch(cast_id).await?;
-                        if let Some((lifecycle, _)) =
-                            lifecycle::get(&self.streams.state, cast_id).await?
-                            && lifecycle.state.is_final()
-                        {
-                            return self.final_result(cast_id, &lifecycle, watch.passing).await;
-                        }
-                        watch
-                    }
-                };
-                // Woken by a final state, or by the watch ending: then check again.
-                if let Ok(Some(lifecycle)) = watch.woken.await {
-                    return self.final_result(cast_id, &lifecycle, watch.passing).await;
-                }
+            // Subscribed before the check, so a final state stored in between still goes by.
+            let stored = self.watch(cast_id).await?;
+            if let Some(result) = self.done_result(cast_id).await? {
+                return Ok(result);
             }
+            self.await_stored(cast_id, stored).await
         };
-        let outcome = tokio::time::timeout(timeout, waited).await;
-        self.finals.forget(cast_id);
-        outcome.map_err(|_| ServiceError::Timeout {
-            cast_id: cast_id.into(),
-            waited_ms: started.elapsed().as_millis() as u64,
-        })?
+        self.timed(cast_id, started, timeout, waited).await
     }
 
-    /// Sets up a wait for `cast_id`: its final state's wake-up, and a subscription to the
-    /// subject its result is stored under, so the stored bytes go by this client as the server
-    /// takes them, before the final state (which a worker writes once they are stored) does.
-    /// Subscribed before anything this client sends next, on the same connection, so before
-    /// any result of a cast it then submits.
-    async fn watch(&self, cast_id: &str) -> Result<Watch, ServiceError> {
-        let passing = match is_cast_id(cast_id) {
-            true => Some(
-                self.streams
-                    .js
-                    .client()
-                    .subscribe(format!("$KV.{RESULT_BUCKET}.{cast_id}"))
-                    .await
-                    .map_err(|e| ServiceError::transport("result subscribe", e))?,
-            ),
-            // Not a key a result is stored under (nor a subject to subscribe to).
-            false => None,
+    /// Submits and waits for the result. The subscription is made before the submission, so
+    /// nothing the cast stores can go by before it; and the lifecycle the submission found (a
+    /// final one for a cast done before) is all there is to check: one read fewer than
+    /// [`Self::submit`] and then [`Self::wait`].
+    pub async fn cast(&self, job: &CastJob, timeout: Duration) -> Result<CastResult, ServiceError> {
+        let started = Instant::now();
+        let cast_id = job.cast_id();
+        let waited = async {
+            let stored = self.watch(&cast_id).await?;
+            let (_, lifecycle) = self.submit_queued(job).await?;
+            if lifecycle.state.is_final() {
+                // Done before: nothing to wait for.
+                return self.stored_result(&cast_id).await;
+            }
+            self.await_stored(&cast_id, stored).await
         };
-        let woken = self.finals.register(&self.streams.state, cast_id).await?;
-        Ok(Watch { woken, passing })
+        self.timed(&cast_id, started, timeout, waited).await
     }
 
-    /// The result of a cast whose lifecycle is final: the one that went by when it names it,
-    /// else read back. A result going by may also be one that lost the race to be stored (a
-    /// duplicate delivery's), which the final state's digest tells apart.
-    async fn final_result(
+    async fn timed(
         &self,
         cast_id: &str,
-        done: &Lifecycle,
-        passing: Option<async_nats::Subscriber>,
+        started: Instant,
+        timeout: Duration,
+        waited: impl Future<Output = Result<CastResult, ServiceError>>,
     ) -> Result<CastResult, ServiceError> {
-        if let (Some(digest), Some(mut passing)) = (&done.result_digest, passing) {
-            // Whatever went by is queued already: it reached this connection before the final
-            // state that woke us.
-            while let Some(Some(message)) = passing.next().now_or_never() {
-                if let Ok(result) = serde_json::from_slice::<CastResult>(&message.payload)
-                    && result.digest() == *digest
-                {
-                    return Ok(result);
+        tokio::time::timeout(timeout, waited)
+            .await
+            .map_err(|_| ServiceError::Timeout {
+                cast_id: cast_id.into(),
+                waited_ms: started.elapsed().as_millis() as u64,
+            })?
+    }
+
+    /// Subscribes to what the server stores for `cast_id` ([`STORED_PREFIX`]): its lifecycle's
+    /// moves and its result, each once its bucket took it. Subscribed before anything this
+    /// client sends next, on the same connection, so before anything a cast it then submits
+    /// stores. `None` for an id no cast has (nor a subject to subscribe to).
+    async fn watch(&self, cast_id: &str) -> Result<Option<async_nats::Subscriber>, ServiceError> {
+        if !is_cast_id(cast_id) {
+            return Ok(None);
+        }
+        self.streams
+            .js
+            .client()
+            .subscribe(format!("{STORED_PREFIX}.{cast_id}"))
+            .await
+            .map(Some)
+            .map_err(|e| ServiceError::transport("stored subscribe", e))
+    }
+
+    /// Takes what goes by on the cast's subject until its lifecycle is final, then returns the
+    /// result that went by before it (or reads it back). Entries republished while the
+    /// connection was down are lost to the subscription, so the lifecycle is also read after
+    /// each stretch of silence, from a second up to [`MAX_SILENCE`].
+    async fn await_stored(
+        &self,
+        cast_id: &str,
+        mut stored: Option<async_nats::Subscriber>,
+    ) -> Result<CastResult, ServiceError> {
+        let mut result = None;
+        let mut silence = Duration::from_secs(1);
+        loop {
+            let next = async {
+                match stored.as_mut() {
+                    Some(s) => s.next().await,
+                    None => std::future::pending().await,
                 }
+            };
+            let message = tokio::select! {
+                message = next => message,
+                _ = tokio::time::sleep(silence) => {
+                    if let Some(result) = self.done_result(cast_id).await? {
+                        return Ok(result);
+                    }
+                    silence = (silence * 2).min(MAX_SILENCE);
+                    continue;
+                }
+            };
+            let Some(message) = message else {
+                stored = None; // the connection closed: reads alone from here
+                continue;
+            };
+            match stored_entry(&message) {
+                Some(Stored::Result(r)) if r.cast_id == cast_id => result = Some(*r),
+                Some(Stored::Lifecycle(l)) if l.cast_id == cast_id && l.state.is_final() => {
+                    return match result {
+                        Some(result) => Ok(result),
+                        None => self.stored_result(cast_id).await,
+                    };
+                }
+                _ => {}
             }
         }
+    }
+
+    /// The result of a cast whose lifecycle is final; `None` while it is not.
+    async fn done_result(&self, cast_id: &str) -> Result<Option<CastResult>, ServiceError> {
+        match lifecycle::get(&self.streams.state, cast_id).await? {
+            Some((lifecycle, _)) if lifecycle.state.is_final() => {
+                self.stored_result(cast_id).await.map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The result of a cast whose lifecycle is final (a worker stores it first).
+    async fn stored_result(&self, cast_id: &str) -> Result<CastResult, ServiceError> {
         self.result(cast_id)
             .await?
             .ok_or_else(|| ServiceError::transport("result read", "final state without a result"))
-    }
-
-    /// Submits and waits for the result. The wait is set up before the submission, so a new
-    /// cast's final state cannot come before the watch sees it, nor its result before the
-    /// subscription; and the lifecycle the submission found (a final one for a cast done
-    /// before) is all there is to check: one read fewer than [`Self::submit`] and then
-    /// [`Self::wait`].
-    pub async fn cast(&self, job: &CastJob, timeout: Duration) -> Result<CastResult, ServiceError> {
-        let cast_id = job.cast_id();
-        let watch = self.watch(&cast_id).await?;
-        let submitted = self.submit_queued(job).await;
-        let submitted = match submitted {
-            Ok((s, l)) if !l.state.is_final() => s,
-            done => {
-                // Failed, or the cast was done before: nothing to wait for.
-                drop(watch);
-                self.finals.forget(&cast_id);
-                let (submitted, lifecycle) = done?;
-                return self
-                    .final_result(&submitted.cast_id, &lifecycle, None)
-                    .await;
-            }
-        };
-        self.wait_watched(&submitted.cast_id, timeout, Some(watch))
-            .await
     }
 
     /// A cast's result, if it has one.
@@ -313,108 +321,36 @@ async fn read_stream<T: serde::de::DeserializeOwned>(
     Ok(out)
 }
 
-/// What a wait listens to (see [`Client::watch`]).
-struct Watch {
-    /// The final lifecycle, or `None` when the watch ended first.
-    woken: oneshot::Receiver<Option<Lifecycle>>,
-    /// Messages on the cast's result subject.
-    passing: Option<async_nats::Subscriber>,
-}
-
 /// Whether `id` has the form [`CastJob::cast_id`] gives: 32 lowercase hex digits.
 fn is_cast_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Wakes waiters when their cast's lifecycle becomes final. One watch of the whole `spell_state`
-/// bucket per client, started by the first wait, instead of a consumer per waited cast: waiting
-/// for thousands of casts costs the server one consumer.
-#[derive(Default)]
-struct FinalStates {
-    waiters: Mutex<Waiters>,
-    /// Held while a watch starts, so no registration returns before a watch is live: a final
-    /// state written after `register` returns is always seen.
-    starting: tokio::sync::Mutex<()>,
+/// The longest a wait goes without reading the lifecycle when nothing goes by.
+const MAX_SILENCE: Duration = Duration::from_secs(8);
+
+/// An entry one of the buckets stored, as republished on [`STORED_PREFIX`].
+enum Stored {
+    Lifecycle(Lifecycle),
+    Result(Box<CastResult>),
 }
 
-#[derive(Default)]
-struct Waiters {
-    watching: bool,
-    by_cast: HashMap<String, Vec<oneshot::Sender<Option<Lifecycle>>>>,
-}
-
-impl FinalStates {
-    /// A receiver told the final lifecycle when `cast_id` reaches it, `None` when the watch
-    /// ends.
-    async fn register(
-        self: &Arc<Self>,
-        state: &kv::Store,
-        cast_id: &str,
-    ) -> Result<oneshot::Receiver<Option<Lifecycle>>, ServiceError> {
-        let (tx, rx) = oneshot::channel();
-        lock(&self.waiters)
-            .by_cast
-            .entry(cast_id.to_string())
-            .or_default()
-            .push(tx);
-        let _starting = self.starting.lock().await;
-        if !lock(&self.waiters).watching {
-            let updates = match state.watch_all().await {
-                Ok(u) => u,
-                Err(e) => {
-                    self.wake_all();
-                    return Err(ServiceError::transport("state watch", e));
-                }
-            };
-            lock(&self.waiters).watching = true;
-            tokio::spawn(self.clone().run(updates));
-        }
-        Ok(rx)
+/// Which bucket stored a republished message (its `Nats-Stream` header), decoded; `None` for a
+/// deletion or anything else.
+fn stored_entry(message: &async_nats::Message) -> Option<Stored> {
+    let headers = message.headers.as_ref()?;
+    if headers.get("KV-Operation").is_some() {
+        return None; // a deletion or purge
     }
-
-    async fn run(self: Arc<Self>, mut updates: kv::Watch) {
-        while let Some(Ok(entry)) = updates.next().await {
-            let done = (entry.operation == kv::Operation::Put)
-                .then(|| serde_json::from_slice::<Lifecycle>(&entry.value).ok())
-                .flatten()
-                .filter(|l| l.state.is_final());
-            if let Some(done) = done
-                && let Some(waiters) = lock(&self.waiters).by_cast.remove(&entry.key)
-            {
-                for w in waiters {
-                    let _ = w.send(Some(done.clone()));
-                }
-            }
-        }
-        self.wake_all();
+    match headers.get("Nats-Stream")?.as_str().strip_prefix("KV_")? {
+        STATE_BUCKET => serde_json::from_slice(&message.payload)
+            .ok()
+            .map(Stored::Lifecycle),
+        RESULT_BUCKET => serde_json::from_slice(&message.payload)
+            .ok()
+            .map(|r| Stored::Result(Box::new(r))),
+        _ => None,
     }
-
-    /// Drops `cast_id`'s waiters that stopped waiting (a wait that timed out or failed), and
-    /// its entry with them when none is left.
-    fn forget(&self, cast_id: &str) {
-        let mut w = lock(&self.waiters);
-        if let Some(waiters) = w.by_cast.get_mut(cast_id) {
-            waiters.retain(|tx| !tx.is_closed());
-            if waiters.is_empty() {
-                w.by_cast.remove(cast_id);
-            }
-        }
-    }
-
-    /// Ends the watch: every waiter checks again (and the next registration watches anew).
-    fn wake_all(&self) {
-        let mut w = lock(&self.waiters);
-        w.watching = false;
-        for (_, waiters) in w.by_cast.drain() {
-            for w in waiters {
-                let _ = w.send(None);
-            }
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Reads a stored result.

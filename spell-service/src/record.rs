@@ -98,8 +98,8 @@ pub struct Lifecycle {
     /// The caller's trace context.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
-    /// On a final state, the stored result's [`CastResult::digest`]: a waiting client that saw
-    /// the result go by as it was stored knows it for the one stored, and reads nothing back.
+    /// On a final state, the stored result's [`CastResult::digest`]: which result is the
+    /// cast's, for anyone checking one they were given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_digest: Option<String>,
 }
@@ -207,7 +207,7 @@ impl CastResult {
     pub fn digest(&self) -> String {
         use sha2::{Digest, Sha256};
         // Encoding a result cannot fail (string keys, no maps); if it ever did, the digest would
-        // match nothing and a waiter would read the result back.
+        // name no result.
         hex::encode(Sha256::digest(serde_json::to_vec(self).unwrap_or_default()))
     }
 }

@@ -8,6 +8,7 @@
 //! | `SPELL_DEAD` | stream, `spell.dead.<tenant>` | dead letters |
 //! | `spell_state` | KV bucket | lifecycle per cast id, moved by compare-and-set |
 //! | `spell_results` | KV bucket | results per cast id, written once |
+//! | `spell.stored.<cast id>` | subject | both buckets' entries, republished by the server once stored |
 //! | `spell_packages` | object store | packages by digest |
 //!
 //! Workers and `spell publish` create them ([`ServiceConfig::ensure`]); clients only open them,
@@ -31,6 +32,11 @@ pub const RESULT_BUCKET: &str = "spell_results";
 pub const PACKAGE_BUCKET: &str = "spell_packages";
 /// The workers' shared durable consumer.
 pub const WORKER_CONSUMER: &str = "spell-workers";
+/// Where the server republishes what the two buckets store: a cast's lifecycle and its result
+/// both go out on `spell.stored.<cast id>` (the `Nats-Stream` header tells which), so a client
+/// waiting for one cast subscribes to one subject and hears nothing a bucket refused. Only the
+/// server should publish here: deny it to every user.
+pub const STORED_PREFIX: &str = "spell.stored";
 
 /// Settings of the streams and the consumer, applied when they are created (an existing stream
 /// or consumer keeps its settings).
@@ -58,6 +64,13 @@ pub struct ServiceConfig {
     /// not cover resubmissions. The server keeps every id in the window in memory. Default 1
     /// hour.
     pub usage_dedup_window: Duration,
+    /// How long a cast's lifecycle and result are kept after their last write (the two
+    /// buckets' maximum age), never less than either de-duplication window: a submission the
+    /// request stream de-duplicates, and a redelivery (the usage window outlasts them), always
+    /// find their cast. Until it passes, the same key
+    /// is answered from the store; after it, the key names a new cast. Without it the buckets,
+    /// and the server's per-key index in memory, would grow with every cast. Default 24 hours.
+    pub retention: Duration,
     /// In-memory instead of file storage (tests, benchmarks). Default `false`.
     pub memory_storage: bool,
 }
@@ -70,6 +83,7 @@ impl Default for ServiceConfig {
             max_ack_pending: 4096,
             request_dedup_window: Duration::from_secs(3600),
             usage_dedup_window: Duration::from_secs(3600),
+            retention: Duration::from_secs(24 * 3600),
             memory_storage: false,
         }
     }
@@ -85,6 +99,12 @@ impl ServiceConfig {
     /// Sets [`ServiceConfig::max_deliver`].
     pub fn max_deliver(mut self, n: i64) -> Self {
         self.max_deliver = n;
+        self
+    }
+
+    /// Sets [`ServiceConfig::retention`].
+    pub fn retention(mut self, d: Duration) -> Self {
+        self.retention = d;
         self
     }
 
@@ -150,20 +170,48 @@ impl ServiceConfig {
             .await
             .map_err(|e| ServiceError::transport("consumer create", e))?;
         let bucket = |name: &'static str| async move {
-            if stream_exists(js, &format!("KV_{name}")).await? {
-                return js
-                    .get_key_value(name)
+            let republish = stream::Republish {
+                source: format!("$KV.{name}.>"),
+                destination: format!("{STORED_PREFIX}.>"),
+                headers_only: false,
+            };
+            match js.get_stream(format!("KV_{name}")).await {
+                Ok(mut existing) => {
+                    // A bucket made before waits listened to the republished entries.
+                    let config = &existing
+                        .info()
+                        .await
+                        .map_err(|e| ServiceError::transport("stream info", e))?
+                        .config;
+                    if config.republish.as_ref() != Some(&republish) {
+                        let config = stream::Config {
+                            republish: Some(republish),
+                            ..config.clone()
+                        };
+                        js.update_stream(config)
+                            .await
+                            .map_err(|e| ServiceError::transport("bucket update", e))?;
+                    }
+                    js.get_key_value(name)
+                        .await
+                        .map_err(|e| ServiceError::transport("bucket open", e))
+                }
+                Err(e) if is_not_found(&e) => js
+                    .create_key_value(kv::Config {
+                        bucket: name.into(),
+                        history: 1,
+                        max_age: self
+                            .retention
+                            .max(self.request_dedup_window)
+                            .max(self.usage_dedup_window),
+                        storage,
+                        republish: Some(republish),
+                        ..Default::default()
+                    })
                     .await
-                    .map_err(|e| ServiceError::transport("bucket open", e));
+                    .map_err(|e| ServiceError::transport("bucket create", e)),
+                Err(e) => Err(ServiceError::transport("stream lookup", e)),
             }
-            js.create_key_value(kv::Config {
-                bucket: name.into(),
-                history: 1,
-                storage,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| ServiceError::transport("bucket create", e))
         };
         let (state, results) = (bucket(STATE_BUCKET).await?, bucket(RESULT_BUCKET).await?);
         let packages = if stream_exists(js, &format!("OBJ_{PACKAGE_BUCKET}")).await? {
@@ -249,13 +297,15 @@ impl Streams {
 async fn stream_exists(js: &jetstream::Context, name: &str) -> Result<bool, ServiceError> {
     match js.get_stream(name).await {
         Ok(_) => Ok(true),
-        Err(e) => match e.kind() {
-            jetstream::context::GetStreamErrorKind::JetStream(err)
-                if err.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
-            {
-                Ok(false)
-            }
-            _ => Err(ServiceError::transport("stream lookup", e)),
-        },
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(ServiceError::transport("stream lookup", e)),
     }
+}
+
+fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
+    matches!(
+        e.kind(),
+        jetstream::context::GetStreamErrorKind::JetStream(err)
+            if err.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+    )
 }

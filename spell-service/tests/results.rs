@@ -1,7 +1,9 @@
 //! How a waiting client gets a cast's result, against a real `nats-server -js` on 127.0.0.1: it
-//! takes the result as it goes by on its way into the store and reads nothing back, and when
-//! duplicate deliveries of one cast race, or anyone puts a result on its subject that the bucket
-//! refuses, it takes the result that was stored, not another that went by.
+//! hears the cast's result and final state as the server republishes them once stored, reads
+//! nothing back and asks the server for no consumer; when duplicate deliveries of one cast race,
+//! or anyone puts a result on the bucket's subject that the bucket refuses, it takes the result
+//! that was stored; and it still gets its result, by reading, from buckets that do not
+//! republish (made by an older worker), which a worker then sets to republish.
 
 #[path = "support/hello_service.rs"]
 #[expect(dead_code, reason = "the runtime is for other tests")]
@@ -12,7 +14,7 @@ mod nats_server;
 #[path = "support/run_worker.rs"]
 mod run_worker;
 
-use async_nats::jetstream::{self, message::PublishMessage};
+use async_nats::jetstream::{self, message::PublishMessage, stream};
 use futures_util::StreamExt;
 use spell_service::{Billed, CastJob};
 use std::sync::Arc;
@@ -58,6 +60,14 @@ async fn a_waiting_client_takes_its_result_as_it_is_stored_and_reads_nothing_bac
     spy.flush().await.expect("flush");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(seen.load(Ordering::SeqCst), 0, "results read back");
+    // Before: every client watched the whole lifecycle bucket through a consumer of its own,
+    // and so heard of every cast anyone submitted.
+    let js = jetstream::new(spy.clone());
+    for bucket in ["KV_spell_state", "KV_spell_results"] {
+        let mut stream = js.get_stream(bucket).await.expect("bucket");
+        let info = stream.info().await.expect("info");
+        assert_eq!(info.state.consumer_count, 0, "{bucket}");
+    }
 
     // What each cast returned is what is stored; and the spy does see reads.
     for result in &results {
@@ -178,6 +188,55 @@ async fn a_result_that_only_went_by_is_never_taken_for_the_stored_one() {
         s.client.result(&cast_id).await.expect("read").as_ref(),
         Some(&result)
     );
+    let _ = stop.send(());
+    run.await.expect("task").expect("worker");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_that_does_not_republish_still_answers_waits_and_a_worker_makes_it_republish() {
+    let s = hello_service::start(4, Default::default()).await;
+    let (stop, run) = run_worker::spawn_run(&s.worker);
+    // As an older worker made them: no republishing.
+    let js = jetstream::new(s.options.connect().await.expect("connect"));
+    let republish = |bucket: &'static str| {
+        let js = js.clone();
+        async move {
+            let mut stream = js.get_stream(bucket).await.expect("bucket");
+            stream.info().await.expect("info").config.republish.clone()
+        }
+    };
+    for bucket in ["KV_spell_state", "KV_spell_results"] {
+        let mut stream = js.get_stream(bucket).await.expect("bucket");
+        let config = stream::Config {
+            republish: None,
+            ..stream.info().await.expect("info").config.clone()
+        };
+        js.update_stream(config).await.expect("update");
+        assert_eq!(republish(bucket).await, None);
+    }
+    // Nothing goes by: the wait reads the lifecycle after its first second of silence.
+    let job = CastJob::new(&s.digest, "t", "unrepublished").arg("old");
+    let result = s.client.cast(&job, WAIT).await.expect("cast");
+    assert_eq!(result.stdout, b"Hello, old!\n");
+
+    s.worker.ensure().await.expect("ensure");
+    for (bucket, source) in [
+        ("KV_spell_state", "$KV.spell_state.>"),
+        ("KV_spell_results", "$KV.spell_results.>"),
+    ] {
+        let set = republish(bucket).await.expect("republishes");
+        assert_eq!(
+            (
+                set.source.as_str(),
+                set.destination.as_str(),
+                set.headers_only
+            ),
+            (source, "spell.stored.>", false)
+        );
+    }
+    let job = CastJob::new(&s.digest, "t", "republished").arg("new");
+    let result = s.client.cast(&job, WAIT).await.expect("cast");
+    assert_eq!(result.stdout, b"Hello, new!\n");
     let _ = stop.send(());
     run.await.expect("task").expect("worker");
 }

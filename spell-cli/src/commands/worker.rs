@@ -48,6 +48,10 @@ pub struct Args {
     /// Redelivery wait without an ack (applies when this worker creates the consumer).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     ack_wait: Duration,
+    /// How long casts' lifecycles and results are kept (applies when this worker creates the
+    /// buckets; at least an hour, the de-duplication windows).
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    retention: Duration,
     /// Serve `/metrics` (Prometheus), `/healthz` and `/readyz` on this address, e.g.
     /// 127.0.0.1:9464 (port 0: any free port; the ready line names it).
     #[arg(long)]
@@ -82,7 +86,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             .config(
                 ServiceConfig::default()
                     .max_deliver(args.max_deliver)
-                    .ack_wait(args.ack_wait),
+                    .ack_wait(args.ack_wait)
+                    .retention(args.retention),
             );
         if let Some(n) = args.tenant_concurrency {
             worker = worker.tenant_concurrency(n);
