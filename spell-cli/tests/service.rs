@@ -1146,3 +1146,202 @@ fn json_logs_parse_and_name_each_cast_by_id_spell_outcome_and_trace() {
         "{spans:?}"
     );
 }
+
+/// A private CA's certificate, and a certificate it signed for each of `names` (the server's
+/// for 127.0.0.1, a client's), written as PEM files into `dir`: `ca.pem`, `<name>.pem`,
+/// `<name>-key.pem`.
+fn private_ca(dir: &std::path::Path, names: &[&str]) {
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "Spell test CA");
+    let root = ca.self_signed(&ca_key).expect("CA certificate");
+    std::fs::write(dir.join("ca.pem"), root.pem()).expect("write");
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    for name in names {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+            .expect("params")
+            .signed_by(&key, &issuer)
+            .expect("certificate");
+        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).expect("write");
+        std::fs::write(dir.join(format!("{name}-key.pem")), key.serialize_pem()).expect("write");
+    }
+}
+
+#[test]
+fn behind_mutual_tls_the_example_users_cast_and_bill_and_cannot_forge_a_result() {
+    // Before: a user and password in the URL were never sent (async-nats parses them and does
+    // not), and an error message repeated them.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let at = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_string();
+    private_ca(dir.path(), &["127.0.0.1", "client"]);
+    let auth = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/nats-auth.conf");
+    std::fs::copy(auth, dir.path().join("nats-auth.conf")).expect("copy");
+    let config = dir.path().join("server.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "tls {{ cert_file: {:?}, key_file: {:?}, ca_file: {:?}, verify: true }}\n\
+             include \"nats-auth.conf\"\n",
+            at("127.0.0.1.pem"),
+            at("127.0.0.1-key.pem"),
+            at("ca.pem"),
+        ),
+    )
+    .expect("config");
+    let worker_key = nkeys::KeyPair::new_user();
+    std::fs::write(
+        dir.path().join("worker.nk"),
+        worker_key.seed().expect("seed"),
+    )
+    .expect("seed");
+    let (platform_password, billing_password) = ("platform-s3cret", "billing-s3cret");
+    let server = NatsServer::start_configured(
+        &config,
+        &[
+            ("SPELL_WORKER_NKEY", &worker_key.public_key()),
+            ("SPELL_PLATFORM_PASSWORD", platform_password),
+            ("SPELL_BILLING_PASSWORD", billing_password),
+        ],
+    );
+    let host = server.url().replace("nats://", "");
+    let tls = [
+        ("NATS_CA", at("ca.pem")),
+        ("NATS_CERT", at("client.pem")),
+        ("NATS_KEY", at("client-key.pem")),
+    ];
+    let tls_env: Vec<(&str, &str)> = tls.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // The worker: an NKey and the TLS files as flags; the server asks for TLS on its own.
+    let _worker = WorkerProcess::start(
+        &server,
+        "secured",
+        &[
+            "--nkey",
+            &at("worker.nk"),
+            "--tlsca",
+            &at("ca.pem"),
+            "--tlscert",
+            &at("client.pem"),
+            "--tlskey",
+            &at("client-key.pem"),
+        ],
+    );
+    // Everyone else: the URL with its password and the TLS files from the environment.
+    let as_user = |user: &str, password: &str, env: &[(&str, &str)], args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_spell"))
+            .env("NATS_URL", format!("tls://{user}:{password}@{host}"))
+            .envs(env.iter().copied())
+            .args(args)
+            .output()
+            .expect("run spell")
+    };
+    let platform = |args: &[&str]| {
+        let out = as_user("platform", platform_password, &tls_env, args);
+        assert!(
+            out.status.success(),
+            "spell {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let package = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/hello/hello.spell");
+    let digest = platform(&["publish", package]).trim().to_string();
+    let args = ["--tenant", "acme", "--key", "secured"];
+    let waited = platform(&[&["submit", &digest, "--wait"], &args[..], &["--", "tls"]].concat());
+    assert_eq!(waited, "Hello, tls!\n");
+    let cast_id = CastJob::new(&digest, "acme", "secured").cast_id();
+    assert!(platform(&["status", &cast_id]).contains("succeeded"));
+
+    // A platform user may not store a result nor announce one to waiting clients.
+    let forged = CastJob::new(&digest, "acme", "forged").cast_id();
+    runtime().block_on(async {
+        let (tx, mut violations) = tokio::sync::mpsc::unbounded_channel();
+        let forger = async_nats::ConnectOptions::with_user_and_password(
+            "platform".into(),
+            platform_password.into(),
+        )
+        .add_root_certificates(at("ca.pem").into())
+        .add_client_certificate(at("client.pem").into(), at("client-key.pem").into())
+        .event_callback(move |event| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(event.to_string());
+            }
+        })
+        .connect(format!("tls://{host}"))
+        .await
+        .expect("platform connects");
+        let denied = [
+            format!("spell.stored.{forged}"),
+            format!("$KV.spell_results.{forged}"),
+        ];
+        for subject in &denied {
+            forger
+                .publish(subject.clone(), "{\"forged\":true}".into())
+                .await
+                .expect("publish");
+        }
+        forger.flush().await.expect("flush");
+        let refused = |events: &[String], subject: &str| {
+            events.iter().any(|e| {
+                e.contains(&format!(
+                    "Permissions Violation for Publish to \"{subject}\""
+                ))
+            })
+        };
+        let mut events = Vec::new();
+        while !denied.iter().all(|s| refused(&events, s)) {
+            let event = tokio::time::timeout(WAIT, violations.recv())
+                .await
+                .unwrap_or_else(|_| panic!("the server refuses both publishes: {events:?}"))
+                .expect("events");
+            events.push(event);
+        }
+        let options = NatsOptions::new(format!("tls://platform:{platform_password}@{host}"))
+            .root_certificates(at("ca.pem"))
+            .client_certificate(at("client.pem"), at("client-key.pem"));
+        let client = Client::connect(&options).await.expect("client");
+        assert!(client.result(&forged).await.expect("read").is_none());
+    });
+
+    // Billing reads the usage stream under its own user, and only that.
+    let db = at("ledger.db");
+    let prices = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/prices.toml");
+    spell(&["ledger", "prices", &db, prices]);
+    spell(&[
+        "ledger", "account", "set", &db, "acme", "--budget", "1000000",
+    ]);
+    let ingest = [
+        "ledger",
+        "ingest",
+        &db,
+        "--durable",
+        "billing",
+        "--idle-exit",
+        "1",
+    ];
+    let out = as_user("billing", billing_password, &tls_env, &ingest);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "applied 1 usage entries (0 already in the ledger)\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Refused, with the code and without repeating the password: a wrong password, no client
+    // certificate, a server certificate the system's roots do not trust.
+    let status = ["status", cast_id.as_str()];
+    for (password, env) in [
+        ("not-the-password", &tls_env[..]),
+        (platform_password, &tls_env[..1]),
+        (platform_password, &tls_env[1..]),
+    ] {
+        let out = as_user("platform", password, env, &status);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("error[E-SVC-001]"), "{stderr}");
+        assert!(!stderr.contains(password), "{stderr}");
+    }
+}

@@ -1,8 +1,10 @@
 //! Where the NATS server is and how to authenticate: the options the NATS command-line tools
 //! take (`--creds`, `--nkey`, `--tlsca`, `--tlscert`/`--tlskey`), plus user and password or a
-//! token in the URL (`nats://user:pass@host:4222`, `tls://host:4222`).
+//! token in the URL (`nats://user:pass@host:4222`, `tls://token@host:4222`), which `async-nats`
+//! parses but does not send, and which no error message repeats.
 
 use crate::error::ServiceError;
+use percent_encoding::percent_decode_str;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ use std::time::Duration;
 /// let options = NatsOptions::new("nats://127.0.0.1:4222").credentials("worker.creds");
 /// assert_eq!(options.url(), "nats://127.0.0.1:4222");
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NatsOptions {
     url: String,
     credentials: Option<PathBuf>,
@@ -124,6 +126,13 @@ impl NatsOptions {
         if let Some((cert, key)) = &self.client_certificate {
             options = options.add_client_certificate(cert.clone(), key.clone());
         }
+        match url_credentials(&self.url)? {
+            Some(UrlCredentials::UserAndPassword(user, password)) => {
+                options = options.user_and_password(user, password);
+            }
+            Some(UrlCredentials::Token(token)) => options = options.token(token),
+            None => {}
+        }
         options
             .require_tls(self.require_tls)
             .connection_timeout(self.connect_timeout)
@@ -131,8 +140,113 @@ impl NatsOptions {
             .connect(self.url.as_str())
             .await
             .map_err(|e| ServiceError::Unreachable {
-                url: self.url.clone(),
+                url: redacted(&self.url),
                 reason: e.to_string(),
             })
+    }
+}
+
+/// Shows the URL without its user information.
+impl std::fmt::Debug for NatsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsOptions")
+            .field("url", &redacted(&self.url))
+            .field("credentials", &self.credentials)
+            .field("nkey", &self.nkey)
+            .field("root_certificates", &self.root_certificates)
+            .field("client_certificate", &self.client_certificate)
+            .field("require_tls", &self.require_tls)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// What a server URL's user-information part says, as the NATS clients read it.
+#[derive(Debug, PartialEq, Eq)]
+enum UrlCredentials {
+    /// `nats://user:password@host`.
+    UserAndPassword(String, String),
+    /// `nats://token@host`: a user without a password is a token.
+    Token(String),
+}
+
+/// The credentials in the first of the comma-separated server URLs that has any (a cluster's
+/// URLs carry the same ones), percent-decoded. `E-SVC-010` for a URL that does not parse.
+fn url_credentials(urls: &str) -> Result<Option<UrlCredentials>, ServiceError> {
+    for url in urls.split(',') {
+        let url = url
+            .trim()
+            .parse::<async_nats::ServerAddr>()
+            .map_err(|e| ServiceError::ConnectOptions(format!("{}: {e}", redacted(url))))?
+            .into_inner();
+        let decoded = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
+        match (url.username(), url.password()) {
+            ("", None) => continue,
+            (user, Some(password)) => {
+                return Ok(Some(UrlCredentials::UserAndPassword(
+                    decoded(user),
+                    decoded(password),
+                )));
+            }
+            (token, None) => return Ok(Some(UrlCredentials::Token(decoded(token)))),
+        }
+    }
+    Ok(None)
+}
+
+/// The server URLs without their user information, for messages and logs.
+fn redacted(urls: &str) -> String {
+    urls.split(',')
+        .map(|part| match url::Url::parse(part.trim()) {
+            Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
+                url.to_string().replacen("://", "://***@", 1)
+            }
+            // Without a scheme `Url` cannot tell a host from user information: keep only what
+            // follows the last `@`.
+            _ => match part.rsplit_once('@') {
+                Some((_, host)) => format!("***@{host}"),
+                None => part.to_string(),
+            },
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spell_core::{ErrorCode, HasCode};
+
+    #[test]
+    fn credentials_come_from_the_first_url_that_has_them_decoded() {
+        assert_eq!(url_credentials("nats://127.0.0.1:4222").unwrap(), None);
+        assert_eq!(
+            url_credentials("nats://a:4222, tls://us%40r:p%3Ass@b:4222").unwrap(),
+            Some(UrlCredentials::UserAndPassword(
+                "us@r".into(),
+                "p:ss".into()
+            ))
+        );
+        assert_eq!(
+            url_credentials("s3cr3t@127.0.0.1").unwrap(),
+            Some(UrlCredentials::Token("s3cr3t".into()))
+        );
+        assert_eq!(
+            url_credentials("http://x").unwrap_err().code(),
+            ErrorCode::ServiceConnectOptions
+        );
+    }
+
+    #[test]
+    fn redacted_urls_keep_hosts_and_lose_secrets() {
+        assert_eq!(
+            redacted("tls://user:pw@h1:4222,nats://h2:4222"),
+            "tls://***@h1:4222,nats://h2:4222"
+        );
+        assert_eq!(redacted("tok@h:4222"), "***@h:4222");
+        assert_eq!(redacted("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
     }
 }

@@ -4,26 +4,34 @@
 use spell_service::NatsOptions;
 use std::path::PathBuf;
 
-/// `--nats URL` and its credentials and TLS options.
+/// `--nats URL` and its credentials and TLS options, each also read from the environment
+/// variable the NATS command-line tools read (`NATS_URL`, ...), which keeps a password in the
+/// URL out of the process list.
 #[derive(clap::Args)]
 pub struct NatsArgs {
     /// The NATS server(s), e.g. nats://127.0.0.1:4222 or tls://user:pass@host:4222.
-    #[arg(long, value_name = "URL", default_value = "nats://127.0.0.1:4222")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "NATS_URL",
+        hide_env_values = true,
+        default_value = "nats://127.0.0.1:4222"
+    )]
     nats: String,
     /// A NATS credentials file (JWT and NKey seed).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "NATS_CREDS")]
     creds: Option<PathBuf>,
     /// A file holding an NKey seed.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "NATS_NKEY")]
     nkey: Option<PathBuf>,
     /// CA certificates (PEM) to trust for the server.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "NATS_CA")]
     tlsca: Option<PathBuf>,
     /// Client certificate (PEM) for mutual TLS; needs --tlskey.
-    #[arg(long, value_name = "FILE", requires = "tlskey")]
+    #[arg(long, value_name = "FILE", env = "NATS_CERT", requires = "tlskey")]
     tlscert: Option<PathBuf>,
     /// Client key (PEM) for mutual TLS; needs --tlscert.
-    #[arg(long, value_name = "FILE", requires = "tlscert")]
+    #[arg(long, value_name = "FILE", env = "NATS_KEY", requires = "tlscert")]
     tlskey: Option<PathBuf>,
     /// Refuse a connection without TLS.
     #[arg(long)]

@@ -4,7 +4,7 @@
 use super::nats::{NatsArgs, block_on};
 use crate::report::Coded;
 use anyhow::Context;
-use spell_service::{Client, ServiceConfig};
+use spell_service::{Client, ServiceConfig, ServiceError};
 use std::path::PathBuf;
 
 /// Arguments of `spell publish`.
@@ -41,13 +41,19 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 }
 
 /// A client for publishing: the streams and buckets are created if this is the first use of
-/// the server (with the default settings; workers created first keep theirs).
+/// the server (with the default settings; workers created first keep theirs). Only then: a
+/// publisher whose permissions cover submitting but not managing streams publishes too.
 pub async fn publish_client(nats: &NatsArgs) -> anyhow::Result<Client> {
     let connection = nats.options().connect().await.map_err(Coded::from)?;
-    let js = spell_service::jetstream(connection.clone());
-    ServiceConfig::default()
-        .ensure(&js)
-        .await
-        .map_err(Coded::from)?;
-    Ok(Client::new(connection).await.map_err(Coded::from)?)
+    match Client::new(connection.clone()).await {
+        Err(ServiceError::Missing { .. }) => {
+            let js = spell_service::jetstream(connection.clone());
+            ServiceConfig::default()
+                .ensure(&js)
+                .await
+                .map_err(Coded::from)?;
+            Ok(Client::new(connection).await.map_err(Coded::from)?)
+        }
+        opened => Ok(opened.map_err(Coded::from)?),
+    }
 }

@@ -11,21 +11,42 @@ pub struct NatsServer {
     child: Child,
     port: u16,
     store: tempfile::TempDir,
+    /// A configuration file (`-c`) and the environment its variables come from.
+    config: Option<(PathBuf, Vec<(String, String)>)>,
 }
 
 impl NatsServer {
     pub fn start() -> NatsServer {
+        NatsServer::start_with(None)
+    }
+
+    /// A server that also reads `config` (TLS, users), whose `$VARIABLES` it finds in `env`.
+    pub fn start_configured(config: &Path, env: &[(&str, &str)]) -> NatsServer {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        NatsServer::start_with(Some((config.to_path_buf(), env.collect())))
+    }
+
+    fn start_with(config: Option<(PathBuf, Vec<(String, String)>)>) -> NatsServer {
         let store = tempfile::tempdir().expect("store dir");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let child = NatsServer::spawn(port, store.path());
-        NatsServer { child, port, store }
+        let child = NatsServer::spawn(port, store.path(), config.as_ref());
+        NatsServer {
+            child,
+            port,
+            store,
+            config,
+        }
     }
 
-    fn spawn(port: u16, store: &Path) -> Child {
-        let child = Command::new(nats_server_binary())
+    fn spawn(port: u16, store: &Path, config: Option<&(PathBuf, Vec<(String, String)>)>) -> Child {
+        let mut command = Command::new(nats_server_binary());
+        if let Some((file, env)) = config {
+            command.arg("-c").arg(file).envs(env.iter().cloned());
+        }
+        let child = command
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(store)
             .stdout(Stdio::null())
@@ -63,7 +84,7 @@ impl NatsServer {
     }
 
     fn resume(&mut self) {
-        self.child = NatsServer::spawn(self.port, self.store.path());
+        self.child = NatsServer::spawn(self.port, self.store.path(), self.config.as_ref());
     }
 
     /// Sends the server process `signal` (`-STOP` freezes it: connections stay open, nothing
