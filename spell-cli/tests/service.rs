@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 mod nats_server;
 use nats_server::NatsServer;
 
+#[path = "../../spell-runtime/tests/support/private_ca.rs"]
+mod private_ca;
+use private_ca::PrivateCa;
+
 #[path = "../../spell-service/tests/support/http_get.rs"]
 mod http_get;
 use http_get::get;
@@ -1151,20 +1155,10 @@ fn json_logs_parse_and_name_each_cast_by_id_spell_outcome_and_trace() {
 /// for 127.0.0.1, a client's), written as PEM files into `dir`: `ca.pem`, `<name>.pem`,
 /// `<name>-key.pem`.
 fn private_ca(dir: &std::path::Path, names: &[&str]) {
-    let ca_key = rcgen::KeyPair::generate().expect("CA key");
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "Spell test CA");
-    let root = ca.self_signed(&ca_key).expect("CA certificate");
-    std::fs::write(dir.join("ca.pem"), root.pem()).expect("write");
-    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let ca = PrivateCa::new();
+    std::fs::write(dir.join("ca.pem"), ca.root.pem()).expect("write");
     for name in names {
-        let key = rcgen::KeyPair::generate().expect("key");
-        let cert = rcgen::CertificateParams::new(vec![name.to_string()])
-            .expect("params")
-            .signed_by(&key, &issuer)
-            .expect("certificate");
+        let (cert, key) = ca.sign(name);
         std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).expect("write");
         std::fs::write(dir.join(format!("{name}-key.pem")), key.serialize_pem()).expect("write");
     }
@@ -1328,6 +1322,21 @@ fn behind_mutual_tls_the_example_users_cast_and_bill_and_cannot_forge_a_result()
         "applied 1 usage entries (0 already in the ledger)\n",
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+
+    // What billing may not do, the server refuses, and the log says so (the request itself
+    // only times out).
+    let out = as_user(
+        "billing",
+        billing_password,
+        &tls_env,
+        &["submit", &digest, "--tenant", "acme", "--key", "billing"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Permissions Violation for Publish to \"spell.cast.acme\""),
+        "{stderr}"
     );
 
     // Refused, with the code and without repeating the password: a wrong password, no client

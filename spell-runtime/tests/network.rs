@@ -5,6 +5,10 @@
 //! 127.0.0.0/8: refused destinations are refused before any connection, and names other than
 //! `localhost` are resolved by [`FakeDns`] on 127.0.0.1.
 
+#[path = "support/private_ca.rs"]
+mod private_ca;
+use private_ca::PrivateCa;
+
 #[path = "all/guests.rs"]
 #[allow(
     dead_code,
@@ -184,21 +188,11 @@ struct TestCa {
 
 impl TestCa {
     fn new() -> TestCa {
-        let ca_key = rcgen::KeyPair::generate().expect("CA key");
-        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(rcgen::DnType::CommonName, "Spell test CA");
-        let root = ca.self_signed(&ca_key).expect("CA certificate");
-        let issuer = rcgen::Issuer::new(ca, ca_key);
-        let key = rcgen::KeyPair::generate().expect("server key");
-        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
-            .expect("server params")
-            .signed_by(&key, &issuer)
-            .expect("server certificate");
+        let ca = PrivateCa::new();
+        let (leaf, key) = ca.sign("127.0.0.1");
         TestCa {
-            root: root.der().to_vec(),
-            chain: vec![leaf.der().clone(), root.der().clone()],
+            root: ca.root.der().to_vec(),
+            chain: vec![leaf.der().clone(), ca.root.der().clone()],
             key: key.serialize_der(),
         }
     }

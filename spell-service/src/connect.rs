@@ -137,6 +137,7 @@ impl NatsOptions {
             .require_tls(self.require_tls)
             .connection_timeout(self.connect_timeout)
             .name(&self.name)
+            .event_callback(|event| async move { log_event(&event) })
             .connect(self.url.as_str())
             .await
             .map_err(|e| ServiceError::Unreachable {
@@ -159,6 +160,21 @@ impl std::fmt::Debug for NatsOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("name", &self.name)
             .finish()
+    }
+}
+
+/// Logs what the connection reports on its own. The server's errors are warnings: a subject
+/// the user may not publish on is refused there and nowhere else (a request to it just times
+/// out), so the log is where an operator learns why.
+fn log_event(event: &async_nats::Event) {
+    use async_nats::Event;
+    match event {
+        Event::ServerError(_)
+        | Event::ClientError(_)
+        | Event::SlowConsumer(_)
+        | Event::Disconnected
+        | Event::LameDuckMode => tracing::warn!("NATS {event}"),
+        Event::Connected | Event::Draining | Event::Closed => tracing::info!("NATS {event}"),
     }
 }
 
