@@ -14,7 +14,9 @@
 //! The process's resident memory is printed after each scenario (workers, client and casts share
 //! the process). Last, when the `spell` binary is built beside this one (`cargo build --release
 //! -p spell-cli`), a `spell worker` process takes `SPELL_BENCH_CASTS` more casts after 1,000 to
-//! warm up, and its own resident memory is printed along the way; then it takes the open loop.
+//! warm up, and its own resident memory is printed along the way; then it takes the open loop,
+//! from one client and then from `WAITING_CLIENTS` clients (connections) at once, with the
+//! server's CPU time a cast.
 //!
 //! The server inherits the bench's environment: `GOGC=off GOMEMLIMIT=1GiB cargo bench ...` runs
 //! it with its garbage collector tuned (which moves the open loop's p99, `benches/README.md`).
@@ -37,6 +39,8 @@ mod nats_server;
 
 const OUTSTANDING: usize = 256;
 const WORKER_CONCURRENCY: usize = 64;
+/// The clients of the many-clients open loop: platform services waiting for casts at once.
+const WAITING_CLIENTS: usize = 8;
 /// The bare queue's worker thread, by name, so its CPU time can be read.
 const RAW_WORKER_THREAD: &str = "raw-worker";
 
@@ -59,6 +63,30 @@ fn rss_mib(pid: &str) -> f64 {
 /// The CPU time process `pid` has used so far (user and system, all threads).
 fn cpu_time(pid: &str) -> Duration {
     cpu_time_of(&format!("/proc/{pid}/stat"))
+}
+
+/// The process listening as the `nats-server` on `port` (found by its command line).
+fn server_pid(port: &str) -> Option<String> {
+    let processes = std::fs::read_dir("/proc").ok()?.flatten();
+    processes
+        .filter_map(|p| {
+            let cmdline = std::fs::read(p.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let serves = args.iter().any(|a| a.ends_with(b"nats-server"))
+                && args
+                    .windows(2)
+                    .any(|w| w[0] == b"-p" && w[1] == port.as_bytes());
+            serves.then(|| p.file_name().to_string_lossy().into_owned())
+        })
+        .next()
+}
+
+/// The server's CPU time a cast over a scenario (its idle spinning between casts included).
+fn print_server_cpu(scenario: &str, cpu: Duration, casts: usize) {
+    println!(
+        "service/{scenario}: {:.1} µs of the server's CPU a cast",
+        cpu.as_secs_f64() * 1e6 / casts as f64
+    );
 }
 
 /// The CPU time this process's threads named `name` have used so far.
@@ -194,12 +222,13 @@ impl Figures {
 /// One cast through a queue, by its index: resolves when its result is in.
 type Cast = Box<dyn Fn(usize) -> Pin<Box<dyn Future<Output = ()> + Send>>>;
 
-/// Casts of the hello spell through Spell's service, with keys `prefix-i`.
-fn through_spell(client: &Client, digest: &str, prefix: &str) -> Cast {
-    let (client, digest, prefix) = (client.clone(), digest.to_string(), prefix.to_string());
+/// Casts of the hello spell through Spell's service, with keys `prefix-i`, the `i`th from
+/// `clients[i % clients.len()]`.
+fn through_spell(clients: &[Client], digest: &str, prefix: &str) -> Cast {
+    let (clients, digest, prefix) = (clients.to_vec(), digest.to_string(), prefix.to_string());
     Box::new(move |i| {
         let (client, job) = (
-            client.clone(),
+            clients[i % clients.len()].clone(),
             CastJob::new(&digest, "bench", format!("{prefix}-{i}")).arg("bench"),
         );
         Box::pin(async move {
@@ -295,6 +324,8 @@ fn main() {
     );
     let server = nats_server::NatsServer::start();
     let url = server.url();
+    let port = url.rsplit(':').next().unwrap_or_default();
+    let server_cpu = || server_pid(port).map_or(Duration::ZERO, |pid| cpu_time(&pid));
     let config = ServiceConfig::default().ack_wait(Duration::from_secs(2));
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -327,6 +358,8 @@ fn main() {
         cpu.as_secs_f64() * 1e6 / casts as f64,
         casts as f64 / cpu.as_secs_f64(),
     );
+    let cpu_before = server_cpu();
+    let scenario = format!("raw_jetstream_1_worker_open_loop_{rate}_per_s");
     client_rt
         .block_on(drive(
             rate * 5,
@@ -334,14 +367,15 @@ fn main() {
             || {},
             through_raw(&raw, "open"),
         ))
-        .print(&format!("raw_jetstream_1_worker_open_loop_{rate}_per_s"));
+        .print(&scenario);
+    print_server_cpu(&scenario, server_cpu() - cpu_before, rate * 5);
     drop(raw_worker);
 
     let figures = client_rt.block_on(drive(
         casts,
         None,
         || {},
-        through_spell(&client, &digest, "one"),
+        through_spell(std::slice::from_ref(&client), &digest, "one"),
     ));
     figures.print("1_worker");
     let second = WorkerHandle::start(&url, "w2", config.clone(), &runtime);
@@ -349,7 +383,7 @@ fn main() {
         casts,
         None,
         || {},
-        through_spell(&client, &digest, "two"),
+        through_spell(std::slice::from_ref(&client), &digest, "two"),
     ));
     figures.print("2_workers");
     second.stop();
@@ -358,7 +392,7 @@ fn main() {
         offered,
         Some(every),
         || {},
-        through_spell(&client, &digest, "open"),
+        through_spell(std::slice::from_ref(&client), &digest, "open"),
     ));
     figures.print(&format!("1_worker_open_loop_{rate}_per_s"));
 
@@ -371,7 +405,7 @@ fn main() {
                 w.crash();
             }
         },
-        through_spell(&client, &digest, "crash"),
+        through_spell(std::slice::from_ref(&client), &digest, "crash"),
     ));
     figures.print("2_workers_one_killed_halfway");
     first.stop();
@@ -427,7 +461,7 @@ fn main() {
         1_000,
         None,
         || {},
-        through_spell(&client, &digest, "warm"),
+        through_spell(std::slice::from_ref(&client), &digest, "warm"),
     ));
     let (warm, cpu_before) = (rss_mib(&pid), cpu_time(&pid));
     let mut half = 0.0;
@@ -435,7 +469,7 @@ fn main() {
         casts,
         None,
         || half = rss_mib(&pid),
-        through_spell(&client, &digest, "process"),
+        through_spell(std::slice::from_ref(&client), &digest, "process"),
     ));
     let (end, cpu) = (rss_mib(&pid), cpu_time(&pid) - cpu_before);
     figures.print("worker_process");
@@ -451,15 +485,40 @@ fn main() {
         casts / 2,
         end - warm,
     );
-    // The deployed shape of the open loop: the worker a process of its own, on all cores.
-    client_rt
-        .block_on(drive(
-            offered,
-            Some(every),
-            || {},
-            through_spell(&client, &digest, "process-open"),
-        ))
-        .print(&format!("worker_process_open_loop_{rate}_per_s"));
+    // The deployed shape of the open loop: the worker a process of its own, on all cores; then
+    // the same casts from many clients at once.
+    let many: Vec<Client> = client_rt.block_on(async {
+        let mut many = Vec::new();
+        for _ in 0..WAITING_CLIENTS {
+            many.push(
+                Client::connect(&NatsOptions::new(&url))
+                    .await
+                    .expect("client"),
+            );
+        }
+        many
+    });
+    for (clients, scenario) in [
+        (
+            std::slice::from_ref(&client),
+            format!("worker_process_open_loop_{rate}_per_s"),
+        ),
+        (
+            &many[..],
+            format!("worker_process_open_loop_{rate}_per_s_{WAITING_CLIENTS}_clients"),
+        ),
+    ] {
+        let cpu_before = server_cpu();
+        client_rt
+            .block_on(drive(
+                offered,
+                Some(every),
+                || {},
+                through_spell(clients, &digest, &scenario),
+            ))
+            .print(&scenario);
+        print_server_cpu(&scenario, server_cpu() - cpu_before, offered);
+    }
     // SIGTERM: the worker drains and exits.
     let _ = std::process::Command::new("kill").arg(&pid).status();
     let _ = worker.wait();
