@@ -67,9 +67,9 @@ pub struct ServiceConfig {
     /// How long a cast's lifecycle and result are kept after their last write (the two
     /// buckets' maximum age), never less than either de-duplication window: a submission the
     /// request stream de-duplicates, and a redelivery (the usage window outlasts them), always
-    /// find their cast. Until it passes, the same key
-    /// is answered from the store; after it, the key names a new cast. Without it the buckets,
-    /// and the server's per-key index in memory, would grow with every cast. Default 24 hours.
+    /// find their cast. Until it passes, the same key is answered from the store; after it, the
+    /// key names a new cast. Without it the buckets, and the server's per-key index in memory,
+    /// would grow with every cast. Default 24 hours.
     pub retention: Duration,
     /// In-memory instead of file storage (tests, benchmarks). Default `false`.
     pub memory_storage: bool,
@@ -176,13 +176,10 @@ impl ServiceConfig {
                 headers_only: false,
             };
             match js.get_stream(format!("KV_{name}")).await {
-                Ok(mut existing) => {
-                    // A bucket made before waits listened to the republished entries.
-                    let config = &existing
-                        .info()
-                        .await
-                        .map_err(|e| ServiceError::transport("stream info", e))?
-                        .config;
+                Ok(existing) => {
+                    // A bucket made before waits listened to the republished entries. The
+                    // lookup brought its configuration along.
+                    let config = &existing.cached_info().config;
                     if config.republish.as_ref() != Some(&republish) {
                         let config = stream::Config {
                             republish: Some(republish),
