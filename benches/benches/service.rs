@@ -16,7 +16,8 @@
 //! -p spell-cli`), a `spell worker` process takes `SPELL_BENCH_CASTS` more casts after 1,000 to
 //! warm up, and its own resident memory is printed along the way; then it takes the open loop,
 //! from one client and then from `WAITING_CLIENTS` clients (connections) at once, with the
-//! server's CPU time a cast.
+//! server's CPU time a cast. Then the open loop is held on a server of its own until what the
+//! server keeps stops growing (`steady_state`).
 //!
 //! The server inherits the bench's environment: `GOGC=off GOMEMLIMIT=1GiB cargo bench ...` runs
 //! it with its garbage collector tuned (which moves the open loop's p99, `benches/README.md`).
@@ -444,7 +445,8 @@ fn main() {
         .filter(|bin| bin.is_file())
     else {
         println!("service/worker_process: skipped, no `spell` binary beside this bench's");
-        return;
+        drop(server);
+        return steady_state(&client_rt, &runtime, &package, rate);
     };
     let mut worker = std::process::Command::new(spell)
         .args(["worker", "--nats", &url, "--id", "process"])
@@ -522,4 +524,69 @@ fn main() {
     // SIGTERM: the worker drains and exits.
     let _ = std::process::Command::new("kill").arg(&pid).status();
     let _ = worker.wait();
+    drop(server);
+    steady_state(&client_rt, &runtime, &package, rate);
+}
+
+/// The open loop held for `SPELL_BENCH_STEADY_SECS` (default 90; 0 skips it) on a server of its
+/// own, whose buckets keep casts and whose streams de-duplicate ids for
+/// `SPELL_BENCH_RETENTION_SECS` (default 30): the latency and the server's memory once what it
+/// keeps has stopped growing (every cast a server keeps is in its per-key index, in memory, and
+/// its garbage collector walks it), every 10 s.
+fn steady_state(
+    client_rt: &tokio::runtime::Runtime,
+    runtime: &Runtime,
+    package: &[u8],
+    rate: usize,
+) {
+    let secs = env_count("SPELL_BENCH_STEADY_SECS", 90);
+    let kept = env_count("SPELL_BENCH_RETENTION_SECS", 30);
+    if secs == 0 {
+        return;
+    }
+    let server = nats_server::NatsServer::start();
+    let url = server.url();
+    let port = url.rsplit(':').next().unwrap_or_default();
+    let pid = server_pid(port).unwrap_or_default();
+    let kept_for = Duration::from_secs(kept as u64);
+    let config = ServiceConfig::default()
+        .ack_wait(Duration::from_secs(2))
+        .dedup_window(kept_for)
+        .retention(kept_for);
+    let worker = WorkerHandle::start(&url, "steady", config, runtime);
+    let (client, digest) = client_rt.block_on(async {
+        let client = Client::connect(&NatsOptions::new(&url))
+            .await
+            .expect("client");
+        let digest = client.publish(package).await.expect("publish").0.to_hex();
+        (client, digest)
+    });
+    let every = Duration::from_secs(1) / rate as u32;
+    let scenario = format!("steady_{rate}_per_s_kept_{kept}_s");
+    for slice in 0..secs.div_ceil(10) {
+        let mut figures = client_rt.block_on(drive(
+            rate * 10,
+            Some(every),
+            || {},
+            through_spell(
+                std::slice::from_ref(&client),
+                &digest,
+                &format!("steady-{slice}"),
+            ),
+        ));
+        figures.latencies.sort();
+        println!(
+            "service/{scenario}: {}-{} s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; server RSS {:.0} MiB",
+            slice * 10,
+            slice * 10 + 10,
+            percentile(&figures.latencies, 50).as_secs_f64() * 1e3,
+            percentile(&figures.latencies, 99).as_secs_f64() * 1e3,
+            figures
+                .latencies
+                .last()
+                .map_or(0.0, |l| l.as_secs_f64() * 1e3),
+            rss_mib(&pid),
+        );
+    }
+    worker.stop();
 }

@@ -277,6 +277,39 @@ fn submit_returns_the_result_and_bills_it_once() {
 }
 
 #[test]
+fn a_worker_creates_the_streams_with_its_windows_and_retention() {
+    // Every cast the server keeps costs it memory: the defaults keep an hour, and an operator
+    // sizes both to the rate. Before: results were kept a day by default, and the windows could
+    // not be set from the command line.
+    for (flags, window, kept) in [
+        (&[][..], 3600, 3600),
+        (&["--dedup-window", "2m", "--retention", "5m"][..], 120, 300),
+    ] {
+        let server = NatsServer::start();
+        let _worker = WorkerProcess::start(&server, "w-windows", flags);
+        runtime().block_on(async {
+            let nats = async_nats::connect(server.url()).await.expect("connect");
+            let js = async_nats::jetstream::new(nats);
+            let config = |name: &'static str| {
+                let js = js.clone();
+                async move {
+                    let stream = js.get_stream(name).await.expect(name);
+                    stream.cached_info().config.clone()
+                }
+            };
+            for stream in ["SPELL_CAST", "SPELL_USAGE", "SPELL_DEAD"] {
+                let got = config(stream).await.duplicate_window;
+                assert_eq!(got, Duration::from_secs(window), "{stream} {flags:?}");
+            }
+            for bucket in ["KV_spell_state", "KV_spell_results"] {
+                let got = config(bucket).await.max_age;
+                assert_eq!(got, Duration::from_secs(kept), "{bucket} {flags:?}");
+            }
+        });
+    }
+}
+
+#[test]
 fn one_idempotency_key_makes_one_cast_even_when_submitted_concurrently() {
     let server = NatsServer::start();
     let _worker = WorkerProcess::start(&server, "w1", &["--concurrency", "4"]);

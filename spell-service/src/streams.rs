@@ -68,8 +68,10 @@ pub struct ServiceConfig {
     /// buckets' maximum age), never less than either de-duplication window: a submission the
     /// request stream de-duplicates, and a redelivery (the usage window outlasts them), always
     /// find their cast. Until it passes, the same key is answered from the store; after it, the
-    /// key names a new cast. Without it the buckets, and the server's per-key index in memory,
-    /// would grow with every cast. Default 24 hours.
+    /// key names a new cast. Every cast kept costs the server memory: its index of the two
+    /// buckets' keys and the windows' ids, about 1.7 KB of resident memory a cast with
+    /// nats-server 2.15 (`benches/README.md`), so 6 GB for an hour at 1,000 casts/s. Default 1
+    /// hour.
     pub retention: Duration,
     /// In-memory instead of file storage (tests, benchmarks). Default `false`.
     pub memory_storage: bool,
@@ -83,7 +85,7 @@ impl Default for ServiceConfig {
             max_ack_pending: 4096,
             request_dedup_window: Duration::from_secs(3600),
             usage_dedup_window: Duration::from_secs(3600),
-            retention: Duration::from_secs(24 * 3600),
+            retention: Duration::from_secs(3600),
             memory_storage: false,
         }
     }
@@ -105,6 +107,14 @@ impl ServiceConfig {
     /// Sets [`ServiceConfig::retention`].
     pub fn retention(mut self, d: Duration) -> Self {
         self.retention = d;
+        self
+    }
+
+    /// Sets both de-duplication windows ([`ServiceConfig::request_dedup_window`],
+    /// [`ServiceConfig::usage_dedup_window`]).
+    pub fn dedup_window(mut self, d: Duration) -> Self {
+        self.request_dedup_window = d;
+        self.usage_dedup_window = d;
         self
     }
 

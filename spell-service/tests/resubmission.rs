@@ -23,11 +23,7 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// Both de-duplication windows short enough for a test to outlive them.
 fn one_second_windows() -> ServiceConfig {
-    ServiceConfig {
-        request_dedup_window: Duration::from_secs(1),
-        usage_dedup_window: Duration::from_secs(1),
-        ..ServiceConfig::default()
-    }
+    ServiceConfig::default().dedup_window(Duration::from_secs(1))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
