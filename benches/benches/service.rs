@@ -66,8 +66,10 @@ fn cpu_time(pid: &str) -> Duration {
     cpu_time_of(&format!("/proc/{pid}/stat"))
 }
 
-/// The process listening as the `nats-server` on `port` (found by its command line).
-fn server_pid(port: &str) -> Option<String> {
+/// The `nats-server` process of `server` (found by its port on its command line).
+fn server_pid(server: &nats_server::NatsServer) -> Option<String> {
+    let url = server.url();
+    let port = url.rsplit(':').next()?;
     let processes = std::fs::read_dir("/proc").ok()?.flatten();
     processes
         .filter_map(|p| {
@@ -160,7 +162,7 @@ impl WorkerHandle {
     }
 
     /// The bare JetStream queue's worker (`raw_jetstream`), stopped when the handle is dropped.
-    fn start_raw(url: &str, spell: Spell) -> WorkerHandle {
+    fn start_raw(url: &str, spell: Spell, kept: Duration) -> WorkerHandle {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name(RAW_WORKER_THREAD)
@@ -171,6 +173,7 @@ impl WorkerHandle {
             url.to_string(),
             spell,
             WORKER_CONCURRENCY,
+            kept,
         ));
         WorkerHandle {
             runtime: Some(rt),
@@ -325,8 +328,7 @@ fn main() {
     );
     let server = nats_server::NatsServer::start();
     let url = server.url();
-    let port = url.rsplit(':').next().unwrap_or_default();
-    let server_cpu = || server_pid(port).map_or(Duration::ZERO, |pid| cpu_time(&pid));
+    let server_cpu = || server_pid(&server).map_or(Duration::ZERO, |pid| cpu_time(&pid));
     let config = ServiceConfig::default().ack_wait(Duration::from_secs(2));
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -346,8 +348,8 @@ fn main() {
         .to_hex();
 
     // The floor: the same casts through a bare JetStream queue on the same server.
-    let raw_worker = WorkerHandle::start_raw(&url, spell.clone());
-    let raw = client_rt.block_on(raw_jetstream::Client::connect(&url));
+    let raw_worker = WorkerHandle::start_raw(&url, spell.clone(), Duration::ZERO);
+    let raw = client_rt.block_on(raw_jetstream::Client::connect(&url, Duration::ZERO));
     let cpu_before = threads_cpu_time(RAW_WORKER_THREAD);
     client_rt
         .block_on(drive(casts, None, || {}, through_raw(&raw, "one")))
@@ -439,16 +441,16 @@ fn main() {
     );
     assert_eq!((cast_entries.len(), duplicated), (total, 0));
 
-    let Some(spell) = std::env::current_exe()
+    let Some(spell_bin) = std::env::current_exe()
         .ok()
         .and_then(|exe| Some(exe.parent()?.parent()?.join("spell")))
         .filter(|bin| bin.is_file())
     else {
         println!("service/worker_process: skipped, no `spell` binary beside this bench's");
         drop(server);
-        return steady_state(&client_rt, &runtime, &package, rate);
+        return steady_state(&client_rt, &runtime, &spell, &package, rate);
     };
-    let mut worker = std::process::Command::new(spell)
+    let mut worker = std::process::Command::new(spell_bin)
         .args(["worker", "--nats", &url, "--id", "process"])
         .arg("--policy")
         .arg(concat!(
@@ -525,17 +527,18 @@ fn main() {
     let _ = std::process::Command::new("kill").arg(&pid).status();
     let _ = worker.wait();
     drop(server);
-    steady_state(&client_rt, &runtime, &package, rate);
+    steady_state(&client_rt, &runtime, &spell, &package, rate);
 }
 
-/// The open loop held for `SPELL_BENCH_STEADY_SECS` (default 90; 0 skips it) on a server of its
-/// own, whose buckets keep casts and whose streams de-duplicate ids for
-/// `SPELL_BENCH_RETENTION_SECS` (default 30): the latency and the server's memory once what it
-/// keeps has stopped growing (every cast a server keeps is in its per-key index, in memory, and
-/// its garbage collector walks it), every 10 s.
+/// The open loop held for `SPELL_BENCH_STEADY_SECS` (default 90; 0 skips it), through the bare
+/// queue and then through Spell, each on a server of its own that keeps results and
+/// de-duplicates ids for `SPELL_BENCH_RETENTION_SECS` (default 30): the latency and the server's
+/// memory once what it keeps has stopped growing (every cast a server keeps is in its per-key
+/// index, in memory, and its garbage collector walks it), every 10 s.
 fn steady_state(
     client_rt: &tokio::runtime::Runtime,
     runtime: &Runtime,
+    spell: &Spell,
     package: &[u8],
     rate: usize,
 ) {
@@ -544,49 +547,57 @@ fn steady_state(
     if secs == 0 {
         return;
     }
-    let server = nats_server::NatsServer::start();
-    let url = server.url();
-    let port = url.rsplit(':').next().unwrap_or_default();
-    let pid = server_pid(port).unwrap_or_default();
     let kept_for = Duration::from_secs(kept as u64);
+    let hold = |queue: &str, server: &nats_server::NatsServer, cast: &dyn Fn(&str) -> Cast| {
+        let pid = server_pid(server).unwrap_or_default();
+        let every = Duration::from_secs(1) / rate as u32;
+        for slice in 0..secs.div_ceil(10) {
+            let mut figures = client_rt.block_on(drive(
+                rate * 10,
+                Some(every),
+                || {},
+                cast(&format!("steady-{slice}")),
+            ));
+            figures.latencies.sort();
+            println!(
+                "service/{queue}_steady_{rate}_per_s_kept_{kept}_s: {}-{} s: p50 {:.2} ms, p99 \
+                 {:.2} ms, max {:.2} ms; server RSS {:.0} MiB",
+                slice * 10,
+                slice * 10 + 10,
+                percentile(&figures.latencies, 50).as_secs_f64() * 1e3,
+                percentile(&figures.latencies, 99).as_secs_f64() * 1e3,
+                figures
+                    .latencies
+                    .last()
+                    .map_or(0.0, |l| l.as_secs_f64() * 1e3),
+                rss_mib(&pid),
+            );
+        }
+    };
+
+    let server = nats_server::NatsServer::start();
+    let worker = WorkerHandle::start_raw(&server.url(), spell.clone(), kept_for);
+    let raw = client_rt.block_on(raw_jetstream::Client::connect(&server.url(), kept_for));
+    hold("raw_jetstream", &server, &|prefix| {
+        through_raw(&raw, prefix)
+    });
+    drop((worker, server));
+
+    let server = nats_server::NatsServer::start();
     let config = ServiceConfig::default()
         .ack_wait(Duration::from_secs(2))
         .dedup_window(kept_for)
         .retention(kept_for);
-    let worker = WorkerHandle::start(&url, "steady", config, runtime);
+    let worker = WorkerHandle::start(&server.url(), "steady", config, runtime);
     let (client, digest) = client_rt.block_on(async {
-        let client = Client::connect(&NatsOptions::new(&url))
+        let client = Client::connect(&NatsOptions::new(server.url()))
             .await
             .expect("client");
         let digest = client.publish(package).await.expect("publish").0.to_hex();
         (client, digest)
     });
-    let every = Duration::from_secs(1) / rate as u32;
-    let scenario = format!("steady_{rate}_per_s_kept_{kept}_s");
-    for slice in 0..secs.div_ceil(10) {
-        let mut figures = client_rt.block_on(drive(
-            rate * 10,
-            Some(every),
-            || {},
-            through_spell(
-                std::slice::from_ref(&client),
-                &digest,
-                &format!("steady-{slice}"),
-            ),
-        ));
-        figures.latencies.sort();
-        println!(
-            "service/{scenario}: {}-{} s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; server RSS {:.0} MiB",
-            slice * 10,
-            slice * 10 + 10,
-            percentile(&figures.latencies, 50).as_secs_f64() * 1e3,
-            percentile(&figures.latencies, 99).as_secs_f64() * 1e3,
-            figures
-                .latencies
-                .last()
-                .map_or(0.0, |l| l.as_secs_f64() * 1e3),
-            rss_mib(&pid),
-        );
-    }
+    hold("spell", &server, &|prefix| {
+        through_spell(std::slice::from_ref(&client), &digest, prefix)
+    });
     worker.stop();
 }

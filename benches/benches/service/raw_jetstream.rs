@@ -11,15 +11,19 @@ use futures_util::StreamExt;
 use spell_runtime::{CastRequest, Spell};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{Semaphore, oneshot};
 
 type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>>;
 
 /// The request and result streams (file storage, the server's default), made if missing.
-async fn ensure(js: &jetstream::Context) -> stream::Stream {
+/// Results are kept and request ids de-duplicated for `kept`, as Spell keeps its casts (zero:
+/// the server's defaults, results forever and ids for two minutes).
+async fn ensure(js: &jetstream::Context, kept: Duration) -> stream::Stream {
     js.get_or_create_stream(stream::Config {
         name: "RAW_RESULTS".into(),
         subjects: vec!["raw.res.>".into()],
+        max_age: kept,
         ..Default::default()
     })
     .await
@@ -28,6 +32,7 @@ async fn ensure(js: &jetstream::Context) -> stream::Stream {
         name: "RAW_REQUESTS".into(),
         subjects: vec!["raw.req.>".into()],
         retention: stream::RetentionPolicy::WorkQueue,
+        duplicate_window: kept,
         ..Default::default()
     })
     .await
@@ -36,9 +41,9 @@ async fn ensure(js: &jetstream::Context) -> stream::Stream {
 
 /// Casts `spell` for the requests of its stream, `concurrency` at once, until its task is
 /// dropped.
-pub async fn worker(url: String, spell: Spell, concurrency: usize) {
+pub async fn worker(url: String, spell: Spell, concurrency: usize, kept: Duration) {
     let js = jetstream::new(async_nats::connect(&url).await.expect("connect"));
-    let requests = ensure(&js).await;
+    let requests = ensure(&js, kept).await;
     let consumer = requests
         .get_or_create_consumer(
             "raw",
@@ -87,7 +92,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub async fn connect(url: &str) -> Client {
+    pub async fn connect(url: &str, kept: Duration) -> Client {
         let client = async_nats::connect(url).await.expect("connect");
         let mut results = client.subscribe("raw.res.>").await.expect("subscribe");
         let waiting = Waiting::default();
@@ -101,7 +106,7 @@ impl Client {
             }
         });
         let js = jetstream::new(client);
-        ensure(&js).await;
+        ensure(&js, kept).await;
         Client { js, waiting }
     }
 
