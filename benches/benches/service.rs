@@ -328,7 +328,8 @@ fn main() {
     );
     let server = nats_server::NatsServer::start();
     let url = server.url();
-    let server_cpu = || server_pid(&server).map_or(Duration::ZERO, |pid| cpu_time(&pid));
+    let server_pid = server_pid(&server);
+    let server_cpu = || server_pid.as_deref().map_or(Duration::ZERO, cpu_time);
     let config = ServiceConfig::default().ack_wait(Duration::from_secs(2));
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
