@@ -2,8 +2,9 @@
 //! a local `nats-server -js` (file storage in a temp dir), against in-process casts of the same
 //! spell. Not criterion: prints one line per scenario.
 //!
-//! - the floor: the same casts through a bare JetStream work queue on the same server
-//!   (`service/raw_jetstream.rs`), closed and open loop;
+//! - the floors: the same casts through a bare JetStream work queue on the same server
+//!   (`service/raw_jetstream.rs`), and through the server operations issue 13 requires made
+//!   with nothing of Spell's (`service/required_ops.rs`), closed and open loop;
 //! - throughput: `SPELL_BENCH_CASTS` (default 10,000) casts submitted with 256 outstanding,
 //!   through 1 and 2 workers: casts/s and submit-to-result latency percentiles;
 //! - open loop: casts offered at a fixed rate (`SPELL_BENCH_RATE`, default 1,000/s) for 5 s;
@@ -17,7 +18,7 @@
 //! warm up, and its own resident memory is printed along the way; then it takes the open loop,
 //! from one client and then from `WAITING_CLIENTS` clients (connections) at once, with the
 //! server's CPU time a cast. Then the open loop is held on a server of its own until what the
-//! server keeps stops growing (`steady_state`).
+//! server keeps stops growing (`steady_state`), through both floors and Spell.
 //!
 //! The server inherits the bench's environment: `GOGC=off GOMEMLIMIT=1GiB cargo bench ...` runs
 //! it with its garbage collector tuned (which moves the open loop's p99, `benches/README.md`).
@@ -33,6 +34,8 @@ use std::time::{Duration, Instant};
 
 #[path = "service/raw_jetstream.rs"]
 mod raw_jetstream;
+#[path = "service/required_ops.rs"]
+mod required_ops;
 
 #[path = "../../spell-service/tests/support/nats_server.rs"]
 #[expect(dead_code, reason = "restarting the server is for the tests")]
@@ -44,6 +47,8 @@ const WORKER_CONCURRENCY: usize = 64;
 const WAITING_CLIENTS: usize = 8;
 /// The bare queue's worker thread, by name, so its CPU time can be read.
 const RAW_WORKER_THREAD: &str = "raw-worker";
+/// The required operations' worker thread, by name.
+const REQUIRED_WORKER_THREAD: &str = "required-worker";
 
 fn policy() -> Policy {
     Policy::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml").as_ref())
@@ -161,20 +166,19 @@ impl WorkerHandle {
         }
     }
 
-    /// The bare JetStream queue's worker (`raw_jetstream`), stopped when the handle is dropped.
-    fn start_raw(url: &str, spell: Spell, kept: Duration) -> WorkerHandle {
+    /// A baseline's worker (`raw_jetstream`, `required_ops`) on a thread named `thread`, stopped
+    /// when the handle is dropped.
+    fn start_baseline(
+        thread: &str,
+        worker: impl Future<Output = ()> + Send + 'static,
+    ) -> WorkerHandle {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
-            .thread_name(RAW_WORKER_THREAD)
+            .thread_name(thread)
             .enable_all()
             .build()
             .expect("tokio");
-        rt.spawn(raw_jetstream::worker(
-            url.to_string(),
-            spell,
-            WORKER_CONCURRENCY,
-            kept,
-        ));
+        rt.spawn(worker);
         WorkerHandle {
             runtime: Some(rt),
             done: None,
@@ -245,8 +249,25 @@ fn through_spell(clients: &[Client], digest: &str, prefix: &str) -> Cast {
     })
 }
 
-/// Casts of the hello spell through the bare JetStream queue, with ids `prefix-i`.
-fn through_raw(client: &raw_jetstream::Client, prefix: &str) -> Cast {
+/// A baseline queue's client (`raw_jetstream`, `required_ops`): casts the hello spell by id.
+trait Baseline: Clone + Send + Sync + 'static {
+    fn cast(&self, id: &str, arg: &str) -> impl Future<Output = Vec<u8>> + Send;
+}
+
+impl Baseline for raw_jetstream::Client {
+    fn cast(&self, id: &str, arg: &str) -> impl Future<Output = Vec<u8>> + Send {
+        raw_jetstream::Client::cast(self, id, arg)
+    }
+}
+
+impl Baseline for required_ops::Client {
+    fn cast(&self, id: &str, arg: &str) -> impl Future<Output = Vec<u8>> + Send {
+        required_ops::Client::cast(self, id, arg)
+    }
+}
+
+/// Casts of the hello spell through a baseline queue, with ids `prefix-i`.
+fn through_baseline(client: &impl Baseline, prefix: &str) -> Cast {
     let (client, prefix) = (client.clone(), prefix.to_string());
     Box::new(move |i| {
         let (client, id) = (client.clone(), format!("{prefix}-{i}"));
@@ -254,6 +275,41 @@ fn through_raw(client: &raw_jetstream::Client, prefix: &str) -> Cast {
             assert_eq!(client.cast(&id, "bench").await, b"Hello, bench!\n");
         })
     })
+}
+
+/// A baseline's closed loop (with its worker thread's CPU a cast) and 5 s of its open loop
+/// (with the server's CPU a cast), as Spell's are measured.
+fn measure_baseline(
+    client_rt: &tokio::runtime::Runtime,
+    queue: &str,
+    thread: &str,
+    client: &impl Baseline,
+    casts: usize,
+    rate: usize,
+    server_cpu: &dyn Fn() -> Duration,
+) {
+    let cpu_before = threads_cpu_time(thread);
+    client_rt
+        .block_on(drive(casts, None, || {}, through_baseline(client, "one")))
+        .print(&format!("{queue}_1_worker"));
+    let cpu = threads_cpu_time(thread) - cpu_before;
+    println!(
+        "service/{queue}_1_worker: {:.1} µs of the worker's CPU a cast ({:.0} casts per second \
+         of its CPU)",
+        cpu.as_secs_f64() * 1e6 / casts as f64,
+        casts as f64 / cpu.as_secs_f64(),
+    );
+    let cpu_before = server_cpu();
+    let scenario = format!("{queue}_1_worker_open_loop_{rate}_per_s");
+    client_rt
+        .block_on(drive(
+            rate * 5,
+            Some(Duration::from_secs(1) / rate as u32),
+            || {},
+            through_baseline(client, "open"),
+        ))
+        .print(&scenario);
+    print_server_cpu(&scenario, server_cpu() - cpu_before, rate * 5);
 }
 
 /// Makes `n` casts, at most `OUTSTANDING` unanswered, or one every `interval` when given (open
@@ -348,32 +404,51 @@ fn main() {
         .0
         .to_hex();
 
-    // The floor: the same casts through a bare JetStream queue on the same server.
-    let raw_worker = WorkerHandle::start_raw(&url, spell.clone(), Duration::ZERO);
-    let raw = client_rt.block_on(raw_jetstream::Client::connect(&url, Duration::ZERO));
-    let cpu_before = threads_cpu_time(RAW_WORKER_THREAD);
-    client_rt
-        .block_on(drive(casts, None, || {}, through_raw(&raw, "one")))
-        .print("raw_jetstream_1_worker");
-    let cpu = threads_cpu_time(RAW_WORKER_THREAD) - cpu_before;
-    println!(
-        "service/raw_jetstream_1_worker: {:.1} µs of the worker's CPU a cast ({:.0} casts per \
-         second of its CPU)",
-        cpu.as_secs_f64() * 1e6 / casts as f64,
-        casts as f64 / cpu.as_secs_f64(),
+    // The floors: the same casts through a bare JetStream queue, and through the operations the
+    // issue requires made with nothing of Spell's, on the same server.
+    let worker = WorkerHandle::start_baseline(
+        RAW_WORKER_THREAD,
+        raw_jetstream::worker(
+            url.clone(),
+            spell.clone(),
+            WORKER_CONCURRENCY,
+            Duration::ZERO,
+        ),
     );
-    let cpu_before = server_cpu();
-    let scenario = format!("raw_jetstream_1_worker_open_loop_{rate}_per_s");
-    client_rt
-        .block_on(drive(
-            rate * 5,
-            Some(Duration::from_secs(1) / rate as u32),
-            || {},
-            through_raw(&raw, "open"),
-        ))
-        .print(&scenario);
-    print_server_cpu(&scenario, server_cpu() - cpu_before, rate * 5);
-    drop(raw_worker);
+    let raw = client_rt.block_on(raw_jetstream::Client::connect(&url, Duration::ZERO));
+    measure_baseline(
+        &client_rt,
+        "raw_jetstream",
+        RAW_WORKER_THREAD,
+        &raw,
+        casts,
+        rate,
+        &server_cpu,
+    );
+    drop(worker);
+    let worker = WorkerHandle::start_baseline(
+        REQUIRED_WORKER_THREAD,
+        required_ops::worker(
+            url.clone(),
+            spell.clone(),
+            WORKER_CONCURRENCY,
+            Duration::from_secs(3600),
+        ),
+    );
+    let required = client_rt.block_on(required_ops::Client::connect(
+        &url,
+        Duration::from_secs(3600),
+    ));
+    measure_baseline(
+        &client_rt,
+        "required_ops",
+        REQUIRED_WORKER_THREAD,
+        &required,
+        casts,
+        rate,
+        &server_cpu,
+    );
+    drop(worker);
 
     let figures = client_rt.block_on(drive(
         casts,
@@ -532,7 +607,7 @@ fn main() {
 }
 
 /// The open loop held for `SPELL_BENCH_STEADY_SECS` (default 90; 0 skips it), through the bare
-/// queue and then through Spell, each on a server of its own that keeps results and
+/// queue, the required operations and then Spell, each on a server of its own that keeps results and
 /// de-duplicates ids for `SPELL_BENCH_RETENTION_SECS` (default 30): the latency and the server's
 /// memory once what it keeps has stopped growing (every cast a server keeps is in its per-key
 /// index, in memory, and its garbage collector walks it), every 10 s.
@@ -577,10 +652,24 @@ fn steady_state(
     };
 
     let server = nats_server::NatsServer::start();
-    let worker = WorkerHandle::start_raw(&server.url(), spell.clone(), kept_for);
+    let worker = WorkerHandle::start_baseline(
+        RAW_WORKER_THREAD,
+        raw_jetstream::worker(server.url(), spell.clone(), WORKER_CONCURRENCY, kept_for),
+    );
     let raw = client_rt.block_on(raw_jetstream::Client::connect(&server.url(), kept_for));
     hold("raw_jetstream", &server, &|prefix| {
-        through_raw(&raw, prefix)
+        through_baseline(&raw, prefix)
+    });
+    drop((worker, server));
+
+    let server = nats_server::NatsServer::start();
+    let worker = WorkerHandle::start_baseline(
+        REQUIRED_WORKER_THREAD,
+        required_ops::worker(server.url(), spell.clone(), WORKER_CONCURRENCY, kept_for),
+    );
+    let required = client_rt.block_on(required_ops::Client::connect(&server.url(), kept_for));
+    hold("required_ops", &server, &|prefix| {
+        through_baseline(&required, prefix)
     });
     drop((worker, server));
 

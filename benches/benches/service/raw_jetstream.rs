@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Semaphore, oneshot};
 
-type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>>;
+pub type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>>;
 
 /// The request and result streams (file storage, the server's default), made if missing.
 /// Results are kept and request ids de-duplicated for `kept`, as Spell keeps its casts (zero:
@@ -39,16 +39,18 @@ async fn ensure(js: &jetstream::Context, kept: Duration) -> stream::Stream {
     .expect("stream")
 }
 
-/// Casts `spell` for the requests of its stream, `concurrency` at once, until its task is
-/// dropped.
-pub async fn worker(url: String, spell: Spell, concurrency: usize, kept: Duration) {
-    let js = jetstream::new(async_nats::connect(&url).await.expect("connect"));
-    let requests = ensure(&js, kept).await;
+/// The requests of `requests` from its durable consumer `durable`, `concurrency` unacked at
+/// once and fetched as many at a time.
+pub async fn pull(
+    requests: &stream::Stream,
+    durable: &str,
+    concurrency: usize,
+) -> consumer::pull::Stream {
     let consumer = requests
         .get_or_create_consumer(
-            "raw",
+            durable,
             consumer::pull::Config {
-                durable_name: Some("raw".into()),
+                durable_name: Some(durable.into()),
                 ack_policy: consumer::AckPolicy::Explicit,
                 max_ack_pending: concurrency as i64,
                 ..Default::default()
@@ -56,12 +58,39 @@ pub async fn worker(url: String, spell: Spell, concurrency: usize, kept: Duratio
         )
         .await
         .expect("consumer");
-    let mut messages = consumer
+    consumer
         .stream()
         .max_messages_per_batch(concurrency)
         .messages()
         .await
-        .expect("pull");
+        .expect("pull")
+}
+
+/// Hands each message heard on `prefix>` to whoever waits for the id after `prefix`.
+pub async fn route(client: &async_nats::Client, prefix: String) -> Waiting {
+    let mut results = client
+        .subscribe(format!("{prefix}>"))
+        .await
+        .expect("subscribe");
+    let waiting = Waiting::default();
+    let routed = waiting.clone();
+    tokio::spawn(async move {
+        while let Some(result) = results.next().await {
+            let id = result.subject.trim_start_matches(prefix.as_str());
+            if let Some(tx) = routed.lock().expect("lock").remove(id) {
+                let _ = tx.send(result.payload.to_vec());
+            }
+        }
+    });
+    waiting
+}
+
+/// Casts `spell` for the requests of its stream, `concurrency` at once, until its task is
+/// dropped.
+pub async fn worker(url: String, spell: Spell, concurrency: usize, kept: Duration) {
+    let js = jetstream::new(async_nats::connect(&url).await.expect("connect"));
+    let requests = ensure(&js, kept).await;
+    let mut messages = pull(&requests, "raw", concurrency).await;
     let slots = Arc::new(Semaphore::new(concurrency));
     while let Some(Ok(message)) = messages.next().await {
         let permit = slots.clone().acquire_owned().await.expect("slots");
@@ -94,17 +123,7 @@ pub struct Client {
 impl Client {
     pub async fn connect(url: &str, kept: Duration) -> Client {
         let client = async_nats::connect(url).await.expect("connect");
-        let mut results = client.subscribe("raw.res.>").await.expect("subscribe");
-        let waiting = Waiting::default();
-        let routed = waiting.clone();
-        tokio::spawn(async move {
-            while let Some(result) = results.next().await {
-                let id = result.subject.trim_start_matches("raw.res.");
-                if let Some(tx) = routed.lock().expect("lock").remove(id) {
-                    let _ = tx.send(result.payload.to_vec());
-                }
-            }
-        });
+        let waiting = route(&client, "raw.res.".into()).await;
         let js = jetstream::new(client);
         ensure(&js, kept).await;
         Client { js, waiting }
