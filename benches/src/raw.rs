@@ -23,7 +23,7 @@ pub struct Settings {
     pub epoch: bool,
     /// Calls through `call_async` on a fiber (as Spell does, so deadlines reach host calls).
     pub fibers: bool,
-    /// Pooled slots reset their first 64 KiB of memory and table in place rather than with
+    /// Pooled slots reset their first 128 KiB of memory and table in place rather than with
     /// `madvise` (Spell's pooling tuning).
     pub keep_resident: bool,
 }
@@ -58,8 +58,8 @@ impl Settings {
         c.consume_fuel(self.fuel).epoch_interruption(self.epoch);
         if self.pooling {
             if self.keep_resident {
-                p.linear_memory_keep_resident(64 << 10)
-                    .table_keep_resident(64 << 10);
+                p.linear_memory_keep_resident(128 << 10)
+                    .table_keep_resident(128 << 10);
             }
             c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
         }
