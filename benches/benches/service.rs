@@ -426,19 +426,13 @@ fn main() {
         &server_cpu,
     );
     drop(worker);
+    // Kept as long as Spell's casts are by default.
+    let spell_kept = ServiceConfig::default().retention;
     let worker = WorkerHandle::start_baseline(
         REQUIRED_WORKER_THREAD,
-        required_ops::worker(
-            url.clone(),
-            spell.clone(),
-            WORKER_CONCURRENCY,
-            Duration::from_secs(3600),
-        ),
+        required_ops::worker(url.clone(), spell.clone(), WORKER_CONCURRENCY, spell_kept),
     );
-    let required = client_rt.block_on(required_ops::Client::connect(
-        &url,
-        Duration::from_secs(3600),
-    ));
+    let required = client_rt.block_on(required_ops::Client::connect(&url, spell_kept));
     measure_baseline(
         &client_rt,
         "required_ops",
