@@ -601,10 +601,10 @@ fn main() {
 }
 
 /// The open loop held for `SPELL_BENCH_STEADY_SECS` (default 90; 0 skips it), through the bare
-/// queue, the required operations and then Spell, each on a server of its own that keeps results and
-/// de-duplicates ids for `SPELL_BENCH_RETENTION_SECS` (default 30): the latency and the server's
-/// memory once what it keeps has stopped growing (every cast a server keeps is in its per-key
-/// index, in memory, and its garbage collector walks it), every 10 s.
+/// queue, the required operations and then Spell, each on a server of its own that keeps
+/// results and de-duplicates ids for `SPELL_BENCH_RETENTION_SECS` (default 30): the latency and
+/// the server's memory once what it keeps has stopped growing (every cast a server keeps is in
+/// its per-key index, in memory, and its garbage collector walks it), every 10 s.
 fn steady_state(
     client_rt: &tokio::runtime::Runtime,
     runtime: &Runtime,

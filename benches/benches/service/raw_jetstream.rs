@@ -39,13 +39,13 @@ async fn ensure(js: &jetstream::Context, kept: Duration) -> stream::Stream {
     .expect("stream")
 }
 
-/// The requests of `requests` from its durable consumer `durable`, `concurrency` unacked at
-/// once and fetched as many at a time.
-pub async fn pull(
-    requests: &stream::Stream,
-    durable: &str,
-    concurrency: usize,
-) -> consumer::pull::Stream {
+/// Runs `handle` on each request of `requests`, delivered by its durable consumer `durable`:
+/// `concurrency` at once, unacked and fetched as many at a time, each on a task of its own.
+pub async fn serve<F, Fut>(requests: &stream::Stream, durable: &str, concurrency: usize, handle: F)
+where
+    F: Fn(jetstream::Message) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let consumer = requests
         .get_or_create_consumer(
             durable,
@@ -58,12 +58,21 @@ pub async fn pull(
         )
         .await
         .expect("consumer");
-    consumer
+    let mut messages = consumer
         .stream()
         .max_messages_per_batch(concurrency)
         .messages()
         .await
-        .expect("pull")
+        .expect("pull");
+    let slots = Arc::new(Semaphore::new(concurrency));
+    while let Some(Ok(message)) = messages.next().await {
+        let permit = slots.clone().acquire_owned().await.expect("slots");
+        let handled = handle(message);
+        tokio::spawn(async move {
+            handled.await;
+            drop(permit);
+        });
+    }
 }
 
 /// Hands each message heard on `prefix>` to whoever waits for the id after `prefix`.
@@ -90,12 +99,9 @@ pub async fn route(client: &async_nats::Client, prefix: String) -> Waiting {
 pub async fn worker(url: String, spell: Spell, concurrency: usize, kept: Duration) {
     let js = jetstream::new(async_nats::connect(&url).await.expect("connect"));
     let requests = ensure(&js, kept).await;
-    let mut messages = pull(&requests, "raw", concurrency).await;
-    let slots = Arc::new(Semaphore::new(concurrency));
-    while let Some(Ok(message)) = messages.next().await {
-        let permit = slots.clone().acquire_owned().await.expect("slots");
+    serve(&requests, "raw", concurrency, |message| {
         let (js, spell) = (js.clone(), spell.clone());
-        tokio::spawn(async move {
+        async move {
             let id = message.subject.trim_start_matches("raw.req.").to_string();
             let arg = String::from_utf8_lossy(&message.payload).into_owned();
             let outcome = spell
@@ -108,9 +114,9 @@ pub async fn worker(url: String, spell: Spell, concurrency: usize, kept: Duratio
                 .await
                 .expect("result stored");
             message.ack().await.expect("ack");
-            drop(permit);
-        });
-    }
+        }
+    })
+    .await;
 }
 
 /// Submits requests and awaits their results.

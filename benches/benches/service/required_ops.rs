@@ -10,14 +10,12 @@
 //! hears the worker's result write on a core subscription instead (not knowing whether the bucket
 //! took it).
 
-use super::raw_jetstream::{Waiting, pull, route};
+use super::raw_jetstream::{Waiting, route, serve};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, kv, message::PublishMessage, stream};
-use futures_util::StreamExt;
 use spell_runtime::{CastRequest, Spell};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 
 const STATE: &str = "floor_state";
 const RESULTS: &str = "floor_results";
@@ -63,13 +61,10 @@ async fn ensure(js: &jetstream::Context, kept: Duration) -> (stream::Stream, kv:
 pub async fn worker(url: String, spell: Spell, concurrency: usize, kept: Duration) {
     let js = jetstream::new(async_nats::connect(&url).await.expect("connect"));
     let (requests, state, results) = ensure(&js, kept).await;
-    let mut messages = pull(&requests, "floor", concurrency).await;
-    let slots = Arc::new(Semaphore::new(concurrency));
-    while let Some(Ok(message)) = messages.next().await {
-        let permit = slots.clone().acquire_owned().await.expect("slots");
+    serve(&requests, "floor", concurrency, |message| {
         let (js, state, results, spell) =
             (js.clone(), state.clone(), results.clone(), spell.clone());
-        tokio::spawn(async move {
+        async move {
             let id = message
                 .subject
                 .trim_start_matches("floor.cast.")
@@ -107,9 +102,9 @@ pub async fn worker(url: String, spell: Spell, concurrency: usize, kept: Duratio
             usage.expect("usage stored");
             done.expect("succeeded");
             message.ack().await.expect("ack");
-            drop(permit);
-        });
-    }
+        }
+    })
+    .await;
 }
 
 /// Submits requests and awaits their results.
