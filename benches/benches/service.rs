@@ -49,6 +49,13 @@ const WAITING_CLIENTS: usize = 8;
 const RAW_WORKER_THREAD: &str = "raw-worker";
 /// The required operations' worker thread, by name.
 const REQUIRED_WORKER_THREAD: &str = "required-worker";
+/// Spell's in-process workers' threads, by name.
+const SPELL_WORKER_THREAD: &str = "spell-worker";
+/// The clients' thread, by name.
+const CLIENT_THREAD: &str = "bench-client";
+/// Set to some of `raw_jetstream,required_ops,spell`, the bench holds only their steady state
+/// (a tuning loop's minute instead of the whole run's five).
+const STEADY_ONLY: &str = "SPELL_BENCH_STEADY_ONLY";
 
 fn policy() -> Policy {
     Policy::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy.toml").as_ref())
@@ -134,6 +141,7 @@ impl WorkerHandle {
     fn start(url: &str, id: &str, config: ServiceConfig, runtime: &Runtime) -> WorkerHandle {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
+            .thread_name(SPELL_WORKER_THREAD)
             .enable_all()
             .build()
             .expect("tokio");
@@ -389,9 +397,14 @@ fn main() {
     let config = ServiceConfig::default().ack_wait(Duration::from_secs(2));
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
+        .thread_name(CLIENT_THREAD)
         .enable_all()
         .build()
         .expect("tokio");
+    if std::env::var_os(STEADY_ONLY).is_some() {
+        drop(server);
+        return steady_state(&client_rt, &runtime, &spell, &package, rate);
+    }
     let first = WorkerHandle::start(&url, "w1", config.clone(), &runtime);
     let client = client_rt.block_on(async {
         Client::connect(&NatsOptions::new(&url))
@@ -604,7 +617,9 @@ fn main() {
 /// queue, the required operations and then Spell, each on a server of its own that keeps
 /// results and de-duplicates ids for `SPELL_BENCH_RETENTION_SECS` (default 30): the latency and
 /// the server's memory once what it keeps has stopped growing (every cast a server keeps is in
-/// its per-key index, in memory, and its garbage collector walks it), every 10 s.
+/// its per-key index, in memory, and its garbage collector walks it), and the CPU a cast of the
+/// worker, the client and the server (the three share the two cores, so it sets the tail),
+/// every 10 s. [`STEADY_ONLY`] picks the queues.
 fn steady_state(
     client_rt: &tokio::runtime::Runtime,
     runtime: &Runtime,
@@ -618,20 +633,36 @@ fn steady_state(
         return;
     }
     let kept_for = Duration::from_secs(kept as u64);
-    let hold = |queue: &str, server: &nats_server::NatsServer, cast: &dyn Fn(&str) -> Cast| {
+    // Each slice's CPU a cast of the three parties on the two cores: the worker's thread, the
+    // client's thread and the server.
+    let hold = |queue: &str,
+                worker_thread: &str,
+                server: &nats_server::NatsServer,
+                cast: &dyn Fn(&str) -> Cast| {
         let pid = server_pid(server).unwrap_or_default();
         let every = Duration::from_secs(1) / rate as u32;
+        let cpu = || {
+            [
+                threads_cpu_time(worker_thread),
+                threads_cpu_time(CLIENT_THREAD),
+                cpu_time(&pid),
+            ]
+        };
         for slice in 0..secs.div_ceil(10) {
+            let before = cpu();
             let mut figures = client_rt.block_on(drive(
                 rate * 10,
                 Some(every),
                 || {},
                 cast(&format!("steady-{slice}")),
             ));
+            let per_cast =
+                |i: usize| (cpu()[i] - before[i]).as_secs_f64() * 1e6 / (rate * 10) as f64;
             figures.latencies.sort();
             println!(
                 "service/{queue}_steady_{rate}_per_s_kept_{kept}_s: {}-{} s: p50 {:.2} ms, p99 \
-                 {:.2} ms, max {:.2} ms; server RSS {:.0} MiB",
+                 {:.2} ms, max {:.2} ms; server RSS {:.0} MiB; CPU a cast: worker {:.0} µs, \
+                 client {:.0} µs, server {:.0} µs",
                 slice * 10,
                 slice * 10 + 10,
                 percentile(&figures.latencies, 50).as_secs_f64() * 1e3,
@@ -641,32 +672,45 @@ fn steady_state(
                     .last()
                     .map_or(0.0, |l| l.as_secs_f64() * 1e3),
                 rss_mib(&pid),
+                per_cast(0),
+                per_cast(1),
+                per_cast(2),
             );
         }
     };
 
-    let server = nats_server::NatsServer::start();
-    let worker = WorkerHandle::start_baseline(
-        RAW_WORKER_THREAD,
-        raw_jetstream::worker(server.url(), spell.clone(), WORKER_CONCURRENCY, kept_for),
-    );
-    let raw = client_rt.block_on(raw_jetstream::Client::connect(&server.url(), kept_for));
-    hold("raw_jetstream", &server, &|prefix| {
-        through_baseline(&raw, prefix)
-    });
-    drop((worker, server));
+    let wanted = |queue: &str| {
+        std::env::var(STEADY_ONLY).map_or(true, |only| only.split(',').any(|q| q == queue))
+    };
+    if wanted("raw_jetstream") {
+        let server = nats_server::NatsServer::start();
+        let worker = WorkerHandle::start_baseline(
+            RAW_WORKER_THREAD,
+            raw_jetstream::worker(server.url(), spell.clone(), WORKER_CONCURRENCY, kept_for),
+        );
+        let raw = client_rt.block_on(raw_jetstream::Client::connect(&server.url(), kept_for));
+        hold("raw_jetstream", RAW_WORKER_THREAD, &server, &|prefix| {
+            through_baseline(&raw, prefix)
+        });
+        drop((worker, server));
+    }
 
-    let server = nats_server::NatsServer::start();
-    let worker = WorkerHandle::start_baseline(
-        REQUIRED_WORKER_THREAD,
-        required_ops::worker(server.url(), spell.clone(), WORKER_CONCURRENCY, kept_for),
-    );
-    let required = client_rt.block_on(required_ops::Client::connect(&server.url(), kept_for));
-    hold("required_ops", &server, &|prefix| {
-        through_baseline(&required, prefix)
-    });
-    drop((worker, server));
+    if wanted("required_ops") {
+        let server = nats_server::NatsServer::start();
+        let worker = WorkerHandle::start_baseline(
+            REQUIRED_WORKER_THREAD,
+            required_ops::worker(server.url(), spell.clone(), WORKER_CONCURRENCY, kept_for),
+        );
+        let required = client_rt.block_on(required_ops::Client::connect(&server.url(), kept_for));
+        hold("required_ops", REQUIRED_WORKER_THREAD, &server, &|prefix| {
+            through_baseline(&required, prefix)
+        });
+        drop((worker, server));
+    }
 
+    if !wanted("spell") {
+        return;
+    }
     let server = nats_server::NatsServer::start();
     let config = ServiceConfig::default()
         .ack_wait(Duration::from_secs(2))
@@ -680,7 +724,7 @@ fn steady_state(
         let digest = client.publish(package).await.expect("publish").0.to_hex();
         (client, digest)
     });
-    hold("spell", &server, &|prefix| {
+    hold("spell", SPELL_WORKER_THREAD, &server, &|prefix| {
         through_spell(std::slice::from_ref(&client), &digest, prefix)
     });
     worker.stop();
