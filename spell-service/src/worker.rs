@@ -7,12 +7,13 @@
 //!    (de-duplicated by the usage stream), the lifecycle finished, the request acked; no cast;
 //! 2. a previous attempt left `running` (its worker died) → that attempt is billed as a failed
 //!    attempt with what is known of it;
-//! 3. the lifecycle moves to `running` with this attempt; the package is fetched by digest and
-//!    loaded under the worker's policy (cached); the cast runs, with progress acks while it does;
+//! 3. the package is fetched by digest and loaded under the worker's policy (cached); the
+//!    lifecycle moves to `running` with this attempt while the cast runs (with progress acks)
+//!    and its result is stored;
 //! 4. the result is stored by a KV create: the first stored result is the cast's result, a
 //!    later one (a racing duplicate) is billed as a failed attempt;
-//! 5. the usage entry is published with the cast id as `Nats-Msg-Id`, the lifecycle finished,
-//!    and the request double-acked.
+//! 5. the usage entry is published with the cast id as `Nats-Msg-Id` and the lifecycle
+//!    finished, together; then the request is acked.
 //!
 //! Requests that can never succeed (malformed, unknown digest, package or request refused by
 //! the policy) are dead-lettered at once and terminated; transient failures are naked with a
@@ -788,56 +789,60 @@ async fn process(
     });
     let cast_started = std::time::Instant::now();
     let progress = progress_reports(inner, streams, message, &cast_id, attempt);
-    let cast = async {
-        tokio::select! {
+    // The result is stored while the mark is on its way too: its create does not depend on the
+    // mark, so a cast shorter than a round trip waits for one before its lifecycle is
+    // finished, not for two in a row.
+    let store = async {
+        let outcome = tokio::select! {
             outcome = spell.cast_async(request) => outcome,
             never = progress => match never {},
+        };
+        let outcome = outcome.map_err(|e| Failure::from(ServiceError::Runtime(e)))?;
+        if outcome.outcome == Outcome::Cancelled && *stop.borrow() {
+            let entry = failed_attempt(job, &cast_id, attempt, outcome.usage, "drained");
+            publish_usage(&streams.js, &entry).await?;
+            return Err(Failure::Drained);
         }
+        // Only a cast that outlived half the ack wait can have been redelivered meanwhile
+        // (progress acks keep a live one), so only such a cast pays for this check.
+        if cast_started.elapsed() >= inner.config.ack_wait / 2
+            && let Some((now, _)) = lifecycle::get(&streams.state, &cast_id).await?
+            && now.attempt > attempt
+        {
+            return Err(Failure::Superseded);
+        }
+        inner.stats.casts.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            cast_id = %cast_id,
+            tenant = %job.tenant,
+            spell = %job.spell,
+            spell_name = %outcome.usage.spell_name,
+            attempt,
+            outcome = %outcome.outcome,
+            fuel = outcome.usage.fuel,
+            wall_ns = outcome.usage.wall_ns,
+            trace_id = outcome.usage.trace_id.as_deref(),
+            "cast finished"
+        );
+        let result = result_of(inner, job, &cast_id, attempt, outcome);
+        let stored = store_result(&streams.results, &result).await?;
+        if stored != result {
+            // Another delivery of the same request stored its result first (this one outlived
+            // its ack wait): ours used resources but is not the cast's result.
+            if let Some(usage) = &result.usage {
+                let entry = failed_attempt(job, &cast_id, attempt, usage.clone(), "superseded");
+                publish_usage(&streams.js, &entry).await?;
+            }
+        }
+        Ok::<_, Failure>(stored)
     };
-    let (running, cast) = tokio::join!(mark, cast);
+    let (running, stored) = tokio::join!(mark, store);
     // A mark that did not reach the server leaves the lifecycle queued: the result still
     // settles it (queued may become final).
     let running = running
         .inspect_err(|e| tracing::warn!("marking {cast_id} running failed: {e}"))
         .ok();
-    let outcome = cast.map_err(|e| Failure::from(ServiceError::Runtime(e)))?;
-    if outcome.outcome == Outcome::Cancelled && *stop.borrow() {
-        let entry = failed_attempt(job, &cast_id, attempt, outcome.usage, "drained");
-        publish_usage(&streams.js, &entry).await?;
-        return Err(Failure::Drained);
-    }
-    // Only a cast that outlived half the ack wait can have been redelivered meanwhile (progress
-    // acks keep a live one), so only such a cast pays for this check.
-    if cast_started.elapsed() >= inner.config.ack_wait / 2
-        && let Some((now, _)) = lifecycle::get(&streams.state, &cast_id).await?
-        && now.attempt > attempt
-    {
-        return Err(Failure::Superseded);
-    }
-    inner.stats.casts.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(
-        cast_id = %cast_id,
-        tenant = %job.tenant,
-        spell = %job.spell,
-        spell_name = %outcome.usage.spell_name,
-        attempt,
-        outcome = %outcome.outcome,
-        fuel = outcome.usage.fuel,
-        wall_ns = outcome.usage.wall_ns,
-        trace_id = outcome.usage.trace_id.as_deref(),
-        "cast finished"
-    );
-    let result = result_of(inner, job, &cast_id, attempt, outcome);
-    let stored = store_result(&streams.results, &result).await?;
-    if stored != result {
-        // Another delivery of the same request stored its result first (this one outlived its
-        // ack wait): ours used resources but is not the cast's result.
-        if let Some(usage) = &result.usage {
-            let entry = failed_attempt(job, &cast_id, attempt, usage.clone(), "superseded");
-            publish_usage(&streams.js, &entry).await?;
-        }
-    }
-    finish(streams, message, stored, running).await
+    finish(streams, message, stored?, running).await
 }
 
 /// Bills the cast's usage (idempotent by cast id), finishes its lifecycle, acks. A plain ack,
