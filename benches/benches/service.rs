@@ -97,6 +97,15 @@ fn server_pid(server: &nats_server::NatsServer) -> Option<String> {
 }
 
 /// The server's CPU time a cast over a scenario (its idle spinning between casts included).
+fn print_worker_cpu(scenario: &str, cpu: Duration, casts: usize) {
+    println!(
+        "service/{scenario}: {:.1} µs of the worker's CPU a cast ({:.0} casts per second of its \
+         CPU)",
+        cpu.as_secs_f64() * 1e6 / casts as f64,
+        casts as f64 / cpu.as_secs_f64(),
+    );
+}
+
 fn print_server_cpu(scenario: &str, cpu: Duration, casts: usize) {
     println!(
         "service/{scenario}: {:.1} µs of the server's CPU a cast",
@@ -300,12 +309,10 @@ fn measure_baseline(
     client_rt
         .block_on(drive(casts, None, || {}, through_baseline(client, "one")))
         .print(&format!("{queue}_1_worker"));
-    let cpu = threads_cpu_time(thread) - cpu_before;
-    println!(
-        "service/{queue}_1_worker: {:.1} µs of the worker's CPU a cast ({:.0} casts per second \
-         of its CPU)",
-        cpu.as_secs_f64() * 1e6 / casts as f64,
-        casts as f64 / cpu.as_secs_f64(),
+    print_worker_cpu(
+        &format!("{queue}_1_worker"),
+        threads_cpu_time(thread) - cpu_before,
+        casts,
     );
     let cpu_before = server_cpu();
     let scenario = format!("{queue}_1_worker_open_loop_{rate}_per_s");
@@ -457,6 +464,7 @@ fn main() {
     );
     drop(worker);
 
+    let cpu_before = threads_cpu_time(SPELL_WORKER_THREAD);
     let figures = client_rt.block_on(drive(
         casts,
         None,
@@ -464,6 +472,11 @@ fn main() {
         through_spell(std::slice::from_ref(&client), &digest, "one"),
     ));
     figures.print("1_worker");
+    print_worker_cpu(
+        "1_worker",
+        threads_cpu_time(SPELL_WORKER_THREAD) - cpu_before,
+        casts,
+    );
     let second = WorkerHandle::start(&url, "w2", config.clone(), &runtime);
     let figures = client_rt.block_on(drive(
         casts,
@@ -560,12 +573,7 @@ fn main() {
     ));
     let (end, cpu) = (rss_mib(&pid), cpu_time(&pid) - cpu_before);
     figures.print("worker_process");
-    println!(
-        "service/worker_process: {:.1} µs of the worker's CPU a cast ({:.0} casts per second of \
-         its CPU)",
-        cpu.as_secs_f64() * 1e6 / casts as f64,
-        casts as f64 / cpu.as_secs_f64(),
-    );
+    print_worker_cpu("worker_process", cpu, casts);
     println!(
         "service/worker_process: the worker's RSS after 1,000 casts {warm:.1} MiB, after {} more \
          {half:.1} MiB, after {casts} more {end:.1} MiB ({:+.1} MiB)",
