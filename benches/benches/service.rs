@@ -96,7 +96,8 @@ fn server_pid(server: &nats_server::NatsServer) -> Option<String> {
         .next()
 }
 
-/// The server's CPU time a cast over a scenario (its idle spinning between casts included).
+/// The worker's CPU time a cast over a scenario, and the casts a second it would make with a
+/// core of its own.
 fn print_worker_cpu(scenario: &str, cpu: Duration, casts: usize) {
     println!(
         "service/{scenario}: {:.1} µs of the worker's CPU a cast ({:.0} casts per second of its \
@@ -106,6 +107,7 @@ fn print_worker_cpu(scenario: &str, cpu: Duration, casts: usize) {
     );
 }
 
+/// The server's CPU time a cast over a scenario (its idle spinning between casts included).
 fn print_server_cpu(scenario: &str, cpu: Duration, casts: usize) {
     println!(
         "service/{scenario}: {:.1} µs of the server's CPU a cast",
@@ -664,8 +666,9 @@ fn steady_state(
                 || {},
                 cast(&format!("steady-{slice}")),
             ));
+            let after = cpu();
             let per_cast =
-                |i: usize| (cpu()[i] - before[i]).as_secs_f64() * 1e6 / (rate * 10) as f64;
+                |i: usize| (after[i] - before[i]).as_secs_f64() * 1e6 / (rate * 10) as f64;
             figures.latencies.sort();
             println!(
                 "service/{queue}_steady_{rate}_per_s_kept_{kept}_s: {}-{} s: p50 {:.2} ms, p99 \
