@@ -7,9 +7,7 @@ use crate::job::CastJob;
 use crate::lifecycle;
 use crate::packages;
 use crate::record::{CastResult, CastState, DeadLetter, Lifecycle, UsageEntry};
-use crate::streams::{
-    DEAD_STREAM, RESULT_BUCKET, STATE_BUCKET, STORED_PREFIX, Streams, USAGE_STREAM,
-};
+use crate::streams::{DEAD_STREAM, RESULT_BUCKET, STORED_PREFIX, Streams, USAGE_STREAM};
 use async_nats::jetstream::{self, kv, message::PublishMessage};
 use futures_util::StreamExt;
 use spell_core::Sha256Digest;
@@ -133,16 +131,17 @@ impl Client {
     }
 
     /// Waits for a cast's result, at most `timeout` (`E-SVC-007` then; the cast may still
-    /// finish). It returns once the cast's lifecycle is final, which a worker writes after
-    /// storing the result and together with its usage entry: a result seen here is billed, or
-    /// is billed by the request's redelivery should that entry fail to be published.
+    /// finish). It returns once the result is stored, the cast's for good (the first stored);
+    /// the worker then publishes its usage entry and makes the lifecycle final, together, or the
+    /// request's redelivery does should the worker be lost first: a result seen here is billed.
+    /// [`Self::status`] reports the result's final state from then on.
     /// Dead-lettered casts have a result too, with `state` `dead_letter` and `error`.
     pub async fn wait(&self, cast_id: &str, timeout: Duration) -> Result<CastResult, ServiceError> {
         let started = Instant::now();
         let waited = async {
-            // Subscribed before the check, so a final state stored in between still goes by.
+            // Subscribed before the check, so a result stored in between still goes by.
             let stored = self.watch(cast_id).await?;
-            if let Some(result) = self.done_result(cast_id).await? {
+            if let Some(result) = self.result(cast_id).await? {
                 return Ok(result);
             }
             self.await_stored(cast_id, stored).await
@@ -184,10 +183,10 @@ impl Client {
             })?
     }
 
-    /// Subscribes to what the server stores for `cast_id` ([`STORED_PREFIX`]): its lifecycle's
-    /// moves and its result, each once its bucket took it. Subscribed before anything this
-    /// client sends next, on the same connection, so before anything a cast it then submits
-    /// stores. `None` for an id no cast has (nor a subject to subscribe to).
+    /// Subscribes to the result the server stores for `cast_id` ([`STORED_PREFIX`]), once the
+    /// bucket took it. Subscribed before anything this client sends next, on the same
+    /// connection, so before anything a cast it then submits stores. `None` for an id no cast
+    /// has (nor a subject to subscribe to).
     async fn watch(&self, cast_id: &str) -> Result<Option<async_nats::Subscriber>, ServiceError> {
         if !is_cast_id(cast_id) {
             return Ok(None);
@@ -201,16 +200,14 @@ impl Client {
             .map_err(|e| ServiceError::transport("stored subscribe", e))
     }
 
-    /// Takes what goes by on the cast's subject until its lifecycle is final, then returns the
-    /// result that went by before it (or reads it back). Entries republished while the
-    /// connection was down are lost to the subscription, so the lifecycle is also read after
+    /// Takes what goes by on the cast's subject until its result does. Results stored while
+    /// the connection was down are lost to the subscription, so the result is also read after
     /// each stretch of silence, from a second up to [`MAX_SILENCE`].
     async fn await_stored(
         &self,
         cast_id: &str,
         mut stored: Option<async_nats::Subscriber>,
     ) -> Result<CastResult, ServiceError> {
-        let mut result = None;
         let mut silence = Duration::from_secs(1);
         loop {
             let next = async {
@@ -222,7 +219,7 @@ impl Client {
             let message = tokio::select! {
                 message = next => message,
                 _ = tokio::time::sleep(silence) => {
-                    if let Some(result) = self.done_result(cast_id).await? {
+                    if let Some(result) = self.result(cast_id).await? {
                         return Ok(result);
                     }
                     silence = (silence * 2).min(MAX_SILENCE);
@@ -233,26 +230,11 @@ impl Client {
                 stored = None; // the connection closed: reads alone from here
                 continue;
             };
-            match stored_entry(&message) {
-                Some(Stored::Result(r)) if r.cast_id == cast_id => result = Some(*r),
-                Some(Stored::Lifecycle(l)) if l.cast_id == cast_id && l.state.is_final() => {
-                    return match result {
-                        Some(result) => Ok(result),
-                        None => self.stored_result(cast_id).await,
-                    };
-                }
-                _ => {}
+            if let Some(result) = republished_result(&message)
+                && result.cast_id == cast_id
+            {
+                return Ok(result);
             }
-        }
-    }
-
-    /// The result of a cast whose lifecycle is final; `None` while it is not.
-    async fn done_result(&self, cast_id: &str) -> Result<Option<CastResult>, ServiceError> {
-        match lifecycle::get(&self.streams.state, cast_id).await? {
-            Some((lifecycle, _)) if lifecycle.state.is_final() => {
-                self.stored_result(cast_id).await.map(Some)
-            }
-            _ => Ok(None),
         }
     }
 
@@ -268,12 +250,22 @@ impl Client {
         read_result(&self.streams.results, cast_id).await
     }
 
-    /// A cast's lifecycle (`E-SVC-008` when no cast has this id).
+    /// A cast's lifecycle (`E-SVC-008` when no cast has this id). A cast whose result is
+    /// stored is in its result's final state, as [`Self::wait`] sees it, even while the
+    /// worker's move to that state is on its way (then without `finished_at_ms`).
     pub async fn status(&self, cast_id: &str) -> Result<Lifecycle, ServiceError> {
-        lifecycle::get(&self.streams.state, cast_id)
+        let lifecycle = lifecycle::get(&self.streams.state, cast_id)
             .await?
-            .map(|(l, _)| l)
-            .ok_or_else(|| ServiceError::UnknownCast(cast_id.into()))
+            .map(|(l, _)| l);
+        let result = match &lifecycle {
+            Some(l) if l.state.is_final() => None,
+            _ => self.result(cast_id).await?,
+        };
+        match (lifecycle, result) {
+            (current, Some(result)) => Ok(Lifecycle::finished_by(current.as_ref(), &result, None)),
+            (Some(current), None) => Ok(current),
+            (None, None) => Err(ServiceError::UnknownCast(cast_id.into())),
+        }
     }
 }
 
@@ -326,31 +318,20 @@ fn is_cast_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// The longest a wait goes without reading the lifecycle when nothing goes by.
+/// The longest a wait goes without reading the result when nothing goes by.
 const MAX_SILENCE: Duration = Duration::from_secs(8);
 
-/// An entry one of the buckets stored, as republished on [`STORED_PREFIX`].
-enum Stored {
-    Lifecycle(Lifecycle),
-    Result(Box<CastResult>),
-}
-
-/// Which bucket stored a republished message (its `Nats-Stream` header), decoded; `None` for a
-/// deletion or anything else.
-fn stored_entry(message: &async_nats::Message) -> Option<Stored> {
+/// A result the result bucket stored, as republished on [`STORED_PREFIX`] (its `Nats-Stream`
+/// header names the bucket's stream); `None` for a deletion or anything else.
+fn republished_result(message: &async_nats::Message) -> Option<CastResult> {
     let headers = message.headers.as_ref()?;
     if headers.get("KV-Operation").is_some() {
         return None; // a deletion or purge
     }
-    match headers.get("Nats-Stream")?.as_str().strip_prefix("KV_")? {
-        STATE_BUCKET => serde_json::from_slice(&message.payload)
-            .ok()
-            .map(Stored::Lifecycle),
-        RESULT_BUCKET => serde_json::from_slice(&message.payload)
-            .ok()
-            .map(|r| Stored::Result(Box::new(r))),
-        _ => None,
+    if headers.get("Nats-Stream")?.as_str().strip_prefix("KV_")? != RESULT_BUCKET {
+        return None;
     }
+    serde_json::from_slice(&message.payload).ok()
 }
 
 /// Reads a stored result.

@@ -105,6 +105,29 @@ pub struct Lifecycle {
 }
 
 impl Lifecycle {
+    /// The final state `result` gives a cast whose lifecycle is `current`, finished at
+    /// `finished_at_ms` (`None` when the move to it is not stored yet).
+    pub(crate) fn finished_by(
+        current: Option<&Lifecycle>,
+        result: &CastResult,
+        finished_at_ms: Option<u64>,
+    ) -> Lifecycle {
+        Lifecycle {
+            cast_id: result.cast_id.clone(),
+            tenant: result.tenant.clone(),
+            spell: result.spell.clone(),
+            state: result.state,
+            worker: Some(result.worker.clone()),
+            attempt: result.attempts,
+            queued_at_ms: current.map(|c| c.queued_at_ms).unwrap_or(0),
+            started_at_ms: current.and_then(|c| c.started_at_ms),
+            progress_at_ms: current.and_then(|c| c.progress_at_ms),
+            finished_at_ms,
+            traceparent: result.traceparent.clone(),
+            result_digest: Some(result.digest()),
+        }
+    }
+
     /// Whether `next` may replace `self`: forward only, and `running` again only for a later
     /// attempt.
     pub fn may_become(&self, next: &Lifecycle) -> bool {

@@ -8,7 +8,7 @@
 //! | `SPELL_DEAD` | stream, `spell.dead.<tenant>` | dead letters |
 //! | `spell_state` | KV bucket | lifecycle per cast id, moved by compare-and-set |
 //! | `spell_results` | KV bucket | results per cast id, written once |
-//! | `spell.stored.<cast id>` | subject | both buckets' entries, republished by the server once stored |
+//! | `spell.stored.<cast id>` | subject | the result bucket's entries, republished by the server once stored |
 //! | `spell_packages` | object store | packages by digest |
 //!
 //! Workers and `spell publish` create them ([`ServiceConfig::ensure`]); clients only open them,
@@ -32,10 +32,10 @@ pub const RESULT_BUCKET: &str = "spell_results";
 pub const PACKAGE_BUCKET: &str = "spell_packages";
 /// The workers' shared durable consumer.
 pub const WORKER_CONSUMER: &str = "spell-workers";
-/// Where the server republishes what the two buckets store: a cast's lifecycle and its result
-/// both go out on `spell.stored.<cast id>` (the `Nats-Stream` header tells which), so a client
-/// waiting for one cast subscribes to one subject and hears nothing a bucket refused. Only the
-/// server should publish here: deny it to every user.
+/// Where the server republishes the results the result bucket stores: a cast's result goes out
+/// on `spell.stored.<cast id>` (its `Nats-Stream` header names the bucket's stream), so a client
+/// waiting for one cast subscribes to one subject and hears nothing the bucket refused. Only
+/// the server should publish here: deny it to every user.
 pub const STORED_PREFIX: &str = "spell.stored";
 
 /// Settings of the streams and the consumer, applied when they are created (an existing stream
@@ -179,20 +179,24 @@ impl ServiceConfig {
             )
             .await
             .map_err(|e| ServiceError::transport("consumer create", e))?;
-        let bucket = |name: &'static str| async move {
-            let republish = stream::Republish {
+        // Only results are republished: a waiting client needs nothing else, and each lifecycle
+        // move republished was one more message for the server to send and the client to read.
+        let bucket = |name: &'static str, republishes: bool| async move {
+            let ours = stream::Republish {
                 source: format!("$KV.{name}.>"),
                 destination: format!("{STORED_PREFIX}.>"),
                 headers_only: false,
             };
+            let republish = republishes.then(|| ours.clone());
             match js.get_stream(format!("KV_{name}")).await {
                 Ok(existing) => {
-                    // A bucket made before waits listened to the republished entries. The
-                    // lookup brought its configuration along.
+                    // Buckets made by older workers: the result bucket may not republish yet,
+                    // the lifecycle bucket may still. The lookup brought the configuration.
                     let config = &existing.cached_info().config;
-                    if config.republish.as_ref() != Some(&republish) {
+                    let ours_set = config.republish.as_ref() == Some(&ours);
+                    if ours_set != republishes {
                         let config = stream::Config {
-                            republish: Some(republish),
+                            republish,
                             ..config.clone()
                         };
                         js.update_stream(config)
@@ -212,7 +216,7 @@ impl ServiceConfig {
                             .max(self.request_dedup_window)
                             .max(self.usage_dedup_window),
                         storage,
-                        republish: Some(republish),
+                        republish,
                         ..Default::default()
                     })
                     .await
@@ -220,7 +224,10 @@ impl ServiceConfig {
                 Err(e) => Err(ServiceError::transport("stream lookup", e)),
             }
         };
-        let (state, results) = (bucket(STATE_BUCKET).await?, bucket(RESULT_BUCKET).await?);
+        let (state, results) = (
+            bucket(STATE_BUCKET, false).await?,
+            bucket(RESULT_BUCKET, true).await?,
+        );
         let packages = if stream_exists(js, &format!("OBJ_{PACKAGE_BUCKET}")).await? {
             js.get_object_store(PACKAGE_BUCKET)
                 .await

@@ -896,22 +896,8 @@ async fn finish_lifecycle(
     known: Option<(Lifecycle, u64)>,
 ) -> Result<(), ServiceError> {
     let finished = now_ms();
-    let digest = result.digest();
     lifecycle::advance(state, &result.cast_id, known.map(Some), |current| {
-        Lifecycle {
-            cast_id: result.cast_id.clone(),
-            tenant: result.tenant.clone(),
-            spell: result.spell.clone(),
-            state: result.state,
-            worker: Some(result.worker.clone()),
-            attempt: result.attempts,
-            queued_at_ms: current.map(|c| c.queued_at_ms).unwrap_or(0),
-            started_at_ms: current.and_then(|c| c.started_at_ms),
-            progress_at_ms: current.and_then(|c| c.progress_at_ms),
-            finished_at_ms: Some(finished),
-            traceparent: result.traceparent.clone(),
-            result_digest: Some(digest.clone()),
-        }
+        Lifecycle::finished_by(current, result, Some(finished))
     })
     .await
     .map(|_| ())

@@ -1,9 +1,10 @@
 //! How a waiting client gets a cast's result, against a real `nats-server -js` on 127.0.0.1: it
-//! hears the cast's result and final state as the server republishes them once stored, reads
-//! nothing back and asks the server for no consumer; when duplicate deliveries of one cast race,
-//! or anyone puts a result on the bucket's subject that the bucket refuses, it takes the result
-//! that was stored; and it still gets its result, by reading, from buckets that do not
-//! republish (made by an older worker), which a worker then sets to republish.
+//! hears the cast's result as the server republishes it once stored, reads nothing back and asks
+//! the server for no consumer, and the cast's status is final from then on; when duplicate
+//! deliveries of one cast race, or anyone puts a result on the bucket's subject that the bucket
+//! refuses, it takes the result that was stored; and it still gets its result, by reading, from
+//! a result bucket that does not republish (made by an older worker), which a worker then sets
+//! to republish (and the lifecycle bucket to republish no more).
 
 #[path = "support/hello_service.rs"]
 #[expect(dead_code, reason = "the runtime is for other tests")]
@@ -93,8 +94,8 @@ async fn a_waiting_client_takes_its_result_as_it_is_stored_and_reads_nothing_bac
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_deliveries_of_one_cast_give_every_waiter_the_stored_result_and_bill_it_once() {
     // A publisher may put one cast's request on the queue twice under different message ids (and
-    // different arguments): both deliveries may cast, both results go by on the result subject,
-    // one is stored.
+    // different arguments): both deliveries may cast and try to store their result; one is
+    // stored, and only it goes by on the result subject.
     let s = hello_service::start(8, Default::default()).await;
     let js = jetstream::new(s.options.connect().await.expect("connect"));
     let (stop, run) = run_worker::spawn_run(&s.worker);
@@ -116,10 +117,15 @@ async fn racing_deliveries_of_one_cast_give_every_waiter_the_stored_result_and_b
         };
         let (result, _) = tokio::join!(s.client.cast(&job, WAIT), duplicate);
         let result = result.expect("cast");
+        // Final as soon as the result is stored, the worker's move to it on its way or not.
+        let status = s.client.status(&job.cast_id()).await.expect("status");
+        assert_eq!(
+            (status.state, status.result_digest),
+            (result.state, Some(result.digest())),
+            "race {i}"
+        );
         let stored = s.client.result(&job.cast_id()).await.expect("read");
         assert_eq!(Some(&result), stored.as_ref(), "race {i}");
-        let status = s.client.status(&job.cast_id()).await.expect("status");
-        assert_eq!(status.result_digest, Some(result.digest()));
     }
     // Both deliveries of every race are done once the worker drains.
     let _ = stop.send(());
@@ -193,10 +199,10 @@ async fn a_result_that_only_went_by_is_never_taken_for_the_stored_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bucket_that_does_not_republish_still_answers_waits_and_a_worker_makes_it_republish() {
+async fn a_result_bucket_that_does_not_republish_still_answers_waits_and_a_worker_makes_it_republish()
+ {
     let s = hello_service::start(4, Default::default()).await;
     let (stop, run) = run_worker::spawn_run(&s.worker);
-    // As an older worker made them: no republishing.
     let js = jetstream::new(s.options.connect().await.expect("connect"));
     let republish = |bucket: &'static str| {
         let js = js.clone();
@@ -205,35 +211,58 @@ async fn a_bucket_that_does_not_republish_still_answers_waits_and_a_worker_makes
             stream.info().await.expect("info").config.republish.clone()
         }
     };
-    for bucket in ["KV_spell_state", "KV_spell_results"] {
-        let mut stream = js.get_stream(bucket).await.expect("bucket");
-        let config = stream::Config {
-            republish: None,
-            ..stream.info().await.expect("info").config.clone()
-        };
-        js.update_stream(config).await.expect("update");
-        assert_eq!(republish(bucket).await, None);
+    let set = |bucket: &'static str, republish: Option<stream::Republish>| {
+        let js = js.clone();
+        async move {
+            let mut stream = js.get_stream(bucket).await.expect("bucket");
+            let config = stream::Config {
+                republish,
+                ..stream.info().await.expect("info").config.clone()
+            };
+            js.update_stream(config).await.expect("update");
+        }
+    };
+    // Once the worker has made (and reconciled) its streams, as older workers made them: the
+    // result bucket not republishing, the lifecycle bucket republishing its moves.
+    let started = std::time::Instant::now();
+    while s.worker.ready().await.is_err() {
+        assert!(started.elapsed() < WAIT, "worker never ready");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    // Nothing goes by: the wait reads the lifecycle after its first second of silence.
+    let moves = stream::Republish {
+        source: "$KV.spell_state.>".into(),
+        destination: "spell.stored.>".into(),
+        headers_only: false,
+    };
+    set("KV_spell_results", None).await;
+    set("KV_spell_state", Some(moves.clone())).await;
+    assert_eq!(republish("KV_spell_results").await, None);
+    // No result goes by: the wait reads it after its first second of silence.
     let job = CastJob::new(&s.digest, "t", "unrepublished").arg("old");
     let result = s.client.cast(&job, WAIT).await.expect("cast");
     assert_eq!(result.stdout, b"Hello, old!\n");
 
     s.worker.ensure().await.expect("ensure");
-    for (bucket, source) in [
-        ("KV_spell_state", "$KV.spell_state.>"),
-        ("KV_spell_results", "$KV.spell_results.>"),
-    ] {
-        let set = republish(bucket).await.expect("republishes");
-        assert_eq!(
-            (
-                set.source.as_str(),
-                set.destination.as_str(),
-                set.headers_only
-            ),
-            (source, "spell.stored.>", false)
-        );
-    }
+    let results = republish("KV_spell_results").await.expect("republishes");
+    assert_eq!(
+        (
+            results.source.as_str(),
+            results.destination.as_str(),
+            results.headers_only
+        ),
+        ("$KV.spell_results.>", "spell.stored.>", false)
+    );
+    assert_eq!(republish("KV_spell_state").await, None, "moves republished");
+    // A republishing of the operator's own on the lifecycle bucket is left as it is.
+    let own = stream::Republish {
+        source: "$KV.spell_state.>".into(),
+        destination: "audit.lifecycle.>".into(),
+        headers_only: true,
+    };
+    set("KV_spell_state", Some(own.clone())).await;
+    s.worker.ensure().await.expect("ensure");
+    assert_eq!(republish("KV_spell_state").await, Some(own));
+
     let job = CastJob::new(&s.digest, "t", "republished").arg("new");
     let result = s.client.cast(&job, WAIT).await.expect("cast");
     assert_eq!(result.stdout, b"Hello, new!\n");
