@@ -224,6 +224,12 @@ async fn wait_for_state(
     }
 }
 
+/// Waits until the worker has finished a cast's lifecycle (`finished_at_ms`), which it does once
+/// the cast's usage entry is stored: a waiting client has the result a moment before.
+async fn settled(client: &Client, cast_id: &str) {
+    wait_for_state(client, cast_id, |l| l.finished_at_ms.is_some()).await
+}
+
 /// Usage entries by cast id.
 async fn usage_by_cast(client: &Client) -> HashMap<String, Vec<UsageEntry>> {
     let mut by_cast: HashMap<String, Vec<UsageEntry>> = HashMap::new();
@@ -259,7 +265,8 @@ fn submit_returns_the_result_and_bills_it_once() {
         assert_eq!(result.traceparent, job.traceparent);
         let status = client.status(&job.cast_id()).await.expect("status");
         assert_eq!((status.state, status.attempt), (CastState::Succeeded, 1));
-        assert!(status.queued_at_ms > 0 && status.finished_at_ms.is_some());
+        assert!(status.queued_at_ms > 0);
+        settled(&client, &job.cast_id()).await;
         let usage = usage_by_cast(&client).await;
         let entries = &usage[&job.cast_id()];
         assert_eq!(entries.len(), 1);
@@ -345,6 +352,8 @@ fn one_idempotency_key_makes_one_cast_even_when_submitted_concurrently() {
             .await
             .expect("first result");
 
+        settled(&client, &first.cast_id).await;
+        settled(&client, &racing.cast_id()).await;
         let usage = usage_by_cast(&client).await;
         for cast_id in [first.cast_id, racing.cast_id()] {
             assert_eq!(usage[&cast_id].len(), 1, "one usage record for {cast_id}");
@@ -374,6 +383,7 @@ fn a_worker_killed_mid_cast_is_replaced_and_usage_is_billed_once_plus_the_lost_a
         assert_eq!(result.stdout, b"done\n");
         assert_eq!((result.attempts, result.worker.as_str()), (2, "rescuer"));
 
+        settled(&client, &cast_id).await;
         let usage = usage_by_cast(&client).await;
         let entries = &usage[&cast_id];
         let cast = billed(entries, Billed::Cast);
@@ -483,6 +493,7 @@ fn a_stalled_worker_that_wakes_up_after_its_cast_was_taken_over_bills_nothing_mo
         stalled.signal("-CONT");
         let result = client.wait(&cast_id, WAIT).await.expect("result");
         assert_eq!((result.attempts, result.worker.as_str()), (2, "taker"));
+        settled(&client, &cast_id).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let usage = usage_by_cast(&client).await;
         let entries = &usage[&cast_id];
@@ -680,6 +691,7 @@ fn two_workers_share_the_queue() {
             let result = client.wait(&job.cast_id(), WAIT).await.expect("result");
             assert_eq!(result.state, CastState::Succeeded);
             workers.insert(result.worker);
+            settled(&client, &job.cast_id()).await;
         }
         assert_eq!(workers, ["a".to_string(), "b".to_string()].into());
         assert_eq!(
@@ -734,6 +746,7 @@ fn draining_on_sigterm_loses_nothing() {
         for job in &jobs {
             let r = client.wait(&job.cast_id(), WAIT).await.expect("result");
             assert_eq!(r.state, CastState::Succeeded);
+            settled(&client, &job.cast_id()).await;
         }
         let usage = usage_by_cast(&client).await;
         for job in &jobs {
@@ -788,6 +801,7 @@ fn workers_reconnect_after_a_server_restart_and_nothing_is_lost() {
                 panic!("{cast_id}: {r:?}\n{}", worker.stderr_lines().join("\n"));
             };
             assert_eq!(r.state, CastState::Succeeded, "{cast_id}");
+            settled(&client, cast_id).await;
         }
         let usage = usage_by_cast(&client).await;
         for cast_id in &cast_ids {

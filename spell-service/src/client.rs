@@ -132,9 +132,10 @@ impl Client {
 
     /// Waits for a cast's result, at most `timeout` (`E-SVC-007` then; the cast may still
     /// finish). It returns once the result is stored, the cast's for good (the first stored);
-    /// the worker then publishes its usage entry and makes the lifecycle final, together, or the
-    /// request's redelivery does should the worker be lost first: a result seen here is billed.
-    /// [`Self::status`] reports the result's final state from then on.
+    /// the worker then publishes its usage entry and, that stored, makes the lifecycle final
+    /// (with `finished_at_ms`), or the request's redelivery does should the worker be lost
+    /// first: a result seen here is billed. [`Self::status`] reports the result's final state
+    /// from then on.
     /// Dead-lettered casts have a result too, with `state` `dead_letter` and `error`.
     pub async fn wait(&self, cast_id: &str, timeout: Duration) -> Result<CastResult, ServiceError> {
         let started = Instant::now();

@@ -12,8 +12,9 @@
 //!    and its result is stored;
 //! 4. the result is stored by a KV create: the first stored result is the cast's result, a
 //!    later one (a racing duplicate) is billed as a failed attempt;
-//! 5. the usage entry is published with the cast id as `Nats-Msg-Id` and the lifecycle
-//!    finished, together; then the request is acked.
+//! 5. the usage entry is published with the cast id as `Nats-Msg-Id`, then the lifecycle
+//!    finished (a final lifecycle is a billed cast: a waiting client has had the result since
+//!    step 4); then the request is acked.
 //!
 //! Requests that can never succeed (malformed, unknown digest, package or request refused by
 //! the policy) are dead-lettered at once and terminated; transient failures are naked with a
@@ -863,18 +864,15 @@ async fn finish(
     Ok(())
 }
 
-/// Bills a stored result's usage (idempotent by cast id) and finishes its lifecycle, the two
-/// writes at once: each is idempotent, and the stored result, written before both, is what a
-/// redelivery settles again if either fails.
+/// Bills a stored result's usage (idempotent by cast id), then finishes its lifecycle: a final
+/// lifecycle is a billed cast. Each write is idempotent, and the stored result, written before
+/// both, is what a redelivery settles again if either fails.
 async fn settle_result(
     streams: &Streams,
     result: &CastResult,
     known: Option<(Lifecycle, u64)>,
 ) -> Result<(), ServiceError> {
-    let bill = async {
-        let Some(usage) = &result.usage else {
-            return Ok(());
-        };
+    if let Some(usage) = &result.usage {
         let entry = UsageEntry {
             cast_id: result.cast_id.clone(),
             tenant: result.tenant.clone(),
@@ -883,10 +881,9 @@ async fn settle_result(
             reason: None,
             usage: usage.clone(),
         };
-        publish_usage(&streams.js, &entry).await
-    };
-    let (billed, finished) = tokio::join!(bill, finish_lifecycle(&streams.state, result, known));
-    billed.and(finished)
+        publish_usage(&streams.js, &entry).await?;
+    }
+    finish_lifecycle(&streams.state, result, known).await
 }
 
 /// Moves the lifecycle to the result's final state; `known` is the caller's last read or write.
