@@ -199,8 +199,7 @@ async fn a_result_that_only_went_by_is_never_taken_for_the_stored_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_result_bucket_that_does_not_republish_still_answers_waits_and_a_worker_makes_it_republish()
- {
+async fn a_result_bucket_without_republishing_still_answers_and_a_worker_makes_it_republish() {
     let s = hello_service::start(4, Default::default()).await;
     let (stop, run) = run_worker::spawn_run(&s.worker);
     let js = jetstream::new(s.options.connect().await.expect("connect"));
@@ -235,7 +234,7 @@ async fn a_result_bucket_that_does_not_republish_still_answers_waits_and_a_worke
         headers_only: false,
     };
     set("KV_spell_results", None).await;
-    set("KV_spell_state", Some(moves.clone())).await;
+    set("KV_spell_state", Some(moves)).await;
     assert_eq!(republish("KV_spell_results").await, None);
     // No result goes by: the wait reads it after its first second of silence.
     let job = CastJob::new(&s.digest, "t", "unrepublished").arg("old");
