@@ -150,6 +150,8 @@ const (
 	CodeServiceAttemptsExhausted ErrorCode = C.SPELL_ERROR_SERVICE_ATTEMPTS_EXHAUSTED
 	// CodeServiceConnectOptions is E-SVC-010: the NATS connection options are invalid (credentials, certificates).
 	CodeServiceConnectOptions ErrorCode = C.SPELL_ERROR_SERVICE_CONNECT_OPTIONS
+	// CodeServiceResultExpired is E-SVC-011: the cast finished but its result is past the retention (`spell worker --retention`); its usage entry is in the usage stream.
+	CodeServiceResultExpired ErrorCode = C.SPELL_ERROR_SERVICE_RESULT_EXPIRED
 	// CodeToolArgumentsInvalid is E-MCP-001: the tool's arguments do not match its input schema; fix them and call again.
 	CodeToolArgumentsInvalid ErrorCode = C.SPELL_ERROR_TOOL_ARGUMENTS_INVALID
 	// CodeToolUnknown is E-MCP-002: no tool by this name is offered; list the tools again.

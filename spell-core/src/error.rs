@@ -212,6 +212,8 @@ catalog! {
     ServiceAttemptsExhausted = 1009, "E-SVC-009", "service_attempts_exhausted", "the cast failed on every attempt and was dead-lettered";
     /// Connection options are invalid (unreadable credentials file, certificate or key).
     ServiceConnectOptions = 1010, "E-SVC-010", "service_connect_options", "the NATS connection options are invalid (credentials, certificates)";
+    /// The cast finished, but its result is past the service's retention and gone.
+    ServiceResultExpired = 1011, "E-SVC-011", "service_result_expired", "the cast finished but its result is past the retention (`spell worker --retention`); its usage entry is in the usage stream";
 
     /// A tool call's arguments do not match the tool's input schema (`spell mcp`).
     ToolArgumentsInvalid = 1101, "E-MCP-001", "tool_arguments_invalid", "the tool's arguments do not match its input schema; fix them and call again";

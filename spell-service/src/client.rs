@@ -136,7 +136,9 @@ impl Client {
     /// (with `finished_at_ms`), or the request's redelivery does should the worker be lost
     /// first: a result seen here is billed. [`Self::status`] reports the result's final state
     /// from then on.
-    /// Dead-lettered casts have a result too, with `state` `dead_letter` and `error`.
+    /// Dead-lettered casts have a result too, with `state` `dead_letter` and `error`. A cast
+    /// that finished but whose result is past the retention is `E-SVC-011`, found by the read
+    /// after the first second of silence.
     pub async fn wait(&self, cast_id: &str, timeout: Duration) -> Result<CastResult, ServiceError> {
         let started = Instant::now();
         let waited = async {
@@ -220,8 +222,16 @@ impl Client {
             let message = tokio::select! {
                 message = next => message,
                 _ = tokio::time::sleep(silence) => {
+                    // Read in this order: a final state is made once its result is stored,
+                    // so a result missing after it is gone (expired), never still to come.
+                    let finished = lifecycle::get(&self.streams.state, cast_id)
+                        .await?
+                        .is_some_and(|(l, _)| l.state.is_final());
                     if let Some(result) = self.result(cast_id).await? {
                         return Ok(result);
+                    }
+                    if finished {
+                        return Err(ServiceError::ResultExpired(cast_id.into()));
                     }
                     silence = (silence * 2).min(MAX_SILENCE);
                     continue;
@@ -239,11 +249,12 @@ impl Client {
         }
     }
 
-    /// The result of a cast whose lifecycle is final (a worker stores it first).
+    /// The result of a cast whose lifecycle is final (a worker stores it first, so a final
+    /// state without one is a result past its retention).
     async fn stored_result(&self, cast_id: &str) -> Result<CastResult, ServiceError> {
         self.result(cast_id)
             .await?
-            .ok_or_else(|| ServiceError::transport("result read", "final state without a result"))
+            .ok_or_else(|| ServiceError::ResultExpired(cast_id.into()))
     }
 
     /// A cast's result, if it has one.

@@ -45,6 +45,9 @@ pub enum ServiceError {
     /// No cast with this id is known.
     #[error("no cast with id {0} is known")]
     UnknownCast(String),
+    /// The cast finished, but its result is no longer stored (past the retention).
+    #[error("cast {0} finished, but its result is past the retention and no longer stored")]
+    ResultExpired(String),
     /// No result before the caller's deadline.
     #[error("no result for cast {cast_id} within {waited_ms} ms")]
     Timeout {
@@ -86,6 +89,7 @@ impl HasCode for ServiceError {
             ServiceError::InvalidRequest(_) => ErrorCode::ServiceRequestInvalid,
             ServiceError::UnknownSpell(_) => ErrorCode::ServiceUnknownSpell,
             ServiceError::UnknownCast(_) => ErrorCode::ServiceUnknownCast,
+            ServiceError::ResultExpired(_) => ErrorCode::ServiceResultExpired,
             ServiceError::Timeout { .. } => ErrorCode::ServiceTimeout,
             ServiceError::Transport { .. } => ErrorCode::ServiceTransport,
             ServiceError::Runtime(e) => e.code(),

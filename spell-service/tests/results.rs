@@ -4,7 +4,8 @@
 //! deliveries of one cast race, or anyone puts a result on the bucket's subject that the bucket
 //! refuses, it takes the result that was stored; and it still gets its result, by reading, from
 //! a result bucket that does not republish (made by an older worker), which a worker then sets
-//! to republish (and the lifecycle bucket to republish no more).
+//! to republish (and the lifecycle bucket to republish no more); a finished cast whose result
+//! has expired is reported so (`E-SVC-011`) rather than waited for.
 
 #[path = "support/hello_service.rs"]
 #[expect(dead_code, reason = "the runtime is for other tests")]
@@ -17,6 +18,7 @@ mod run_worker;
 
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use futures_util::StreamExt;
+use spell_core::{ErrorCode, HasCode};
 use spell_service::{Billed, CastJob};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -265,6 +267,48 @@ async fn a_result_bucket_without_republishing_still_answers_and_a_worker_makes_i
     let job = CastJob::new(&s.digest, "t", "republished").arg("new");
     let result = s.client.cast(&job, WAIT).await.expect("cast");
     assert_eq!(result.stdout, b"Hello, new!\n");
+    let _ = stop.send(());
+    run.await.expect("task").expect("worker");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_cast_whose_result_has_expired_is_reported_so_not_waited_for() {
+    // Before: `wait` waited out its whole timeout (E-SVC-007) for a result that was gone, and
+    // `cast` reported a transport error that invited a retry.
+    let s = hello_service::start(4, Default::default()).await;
+    let (stop, run) = run_worker::spawn_run(&s.worker);
+    let job = CastJob::new(&s.digest, "t", "expired").arg("gone");
+    let cast_id = job.cast_id();
+    s.client.cast(&job, WAIT).await.expect("cast");
+    let started = std::time::Instant::now();
+    while s
+        .client
+        .status(&cast_id)
+        .await
+        .expect("status")
+        .finished_at_ms
+        .is_none()
+    {
+        assert!(started.elapsed() < WAIT, "never finished");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // What the result bucket's maximum age does, a moment before the lifecycle's.
+    let js = jetstream::new(s.options.connect().await.expect("connect"));
+    let results = js.get_key_value("spell_results").await.expect("bucket");
+    results.delete(&cast_id).await.expect("delete");
+
+    let waited = s.client.wait(&cast_id, WAIT).await.expect_err("no result");
+    assert_eq!(waited.code(), ErrorCode::ServiceResultExpired, "{waited}");
+    let again = s.client.cast(&job, WAIT).await.expect_err("no result");
+    assert_eq!(again.code(), ErrorCode::ServiceResultExpired, "{again}");
+    assert!(
+        s.client
+            .status(&cast_id)
+            .await
+            .expect("status")
+            .state
+            .is_final()
+    );
     let _ = stop.send(());
     run.await.expect("task").expect("worker");
 }

@@ -91,6 +91,7 @@
 #define SPELL_ERROR_SERVICE_UNKNOWN_CAST 1008 /* E-SVC-008: no cast with this id is known */
 #define SPELL_ERROR_SERVICE_ATTEMPTS_EXHAUSTED 1009 /* E-SVC-009: the cast failed on every attempt and was dead-lettered */
 #define SPELL_ERROR_SERVICE_CONNECT_OPTIONS 1010 /* E-SVC-010: the NATS connection options are invalid (credentials, certificates) */
+#define SPELL_ERROR_SERVICE_RESULT_EXPIRED 1011 /* E-SVC-011: the cast finished but its result is past the retention (`spell worker --retention`); its usage entry is in the usage stream */
 #define SPELL_ERROR_TOOL_ARGUMENTS_INVALID 1101 /* E-MCP-001: the tool's arguments do not match its input schema; fix them and call again */
 #define SPELL_ERROR_TOOL_UNKNOWN 1102 /* E-MCP-002: no tool by this name is offered; list the tools again */
 #define SPELL_ERROR_TOOL_OUTPUT_INVALID 1103 /* E-MCP-003: the spell's output does not match its declared output schema; report it to the spell's maker */
