@@ -10,10 +10,10 @@ cd "$(dirname "$0")/.."
 tree() {
   cargo tree --locked -f '{p} [{f}]' --prefix none "$@" | sed 's/ (\*)//; s/ (proc-macro)//; s/ (\/[^)]*)//' | sort -u
 }
-# Two views, both needed. Every edge: a build script or proc-macro (built for the host) resolved
-# otherwise. Normal edges without proc-macros: what the runtime itself links, where a crate the
-# host side also builds (typenum under wiggle's macro and under rmcp's sha2) shows one line per
-# side, so the first view alone finds a match for a target-side crate in the host side's line.
+# Two views, both needed. Over every edge, a build script or proc-macro (built for the host)
+# resolved otherwise shows. Over normal edges without proc-macros, only what the runtime links: a
+# crate built for both sides (typenum, under wiggle's macro and under rmcp's sha2) has a line per
+# side in the first view, where a target-side difference finds its match in the host's line.
 all_edges=normal,build
 target_edges=normal,no-proc-macro
 # The test suite builds the CLI with its optional OTLP export (scripts/test.sh).
