@@ -222,16 +222,16 @@ impl Client {
             let message = tokio::select! {
                 message = next => message,
                 _ = tokio::time::sleep(silence) => {
-                    // Read in this order: a final state is made once its result is stored,
+                    // The lifecycle first: a final state is made once its result is stored,
                     // so a result missing after it is gone (expired), never still to come.
                     let finished = lifecycle::get(&self.streams.state, cast_id)
                         .await?
                         .is_some_and(|(l, _)| l.state.is_final());
+                    if finished {
+                        return self.stored_result(cast_id).await;
+                    }
                     if let Some(result) = self.result(cast_id).await? {
                         return Ok(result);
-                    }
-                    if finished {
-                        return Err(ServiceError::ResultExpired(cast_id.into()));
                     }
                     silence = (silence * 2).min(MAX_SILENCE);
                     continue;
